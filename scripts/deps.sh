@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what a make target needs and is missing: Debian packages (apt-get) and
+# Go tools (go install into $(go env GOPATH)/bin). Safe to run again; does nothing
+# when everything is there. Usage: scripts/deps.sh GROUP...
+set -euo pipefail
+
+apt_pkgs=()
+go_tools=()
+for group in "$@"; do
+	case "$group" in
+	test) apt_pkgs+=(curl) ;;
+	bench) apt_pkgs+=(nginx-light wrk) ;;
+	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
+	esac
+done
+
+missing=()
+for p in "${apt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "deps.sh: installing ${missing[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+gobin="$(go env GOPATH)/bin"
+for t in "${go_tools[@]}"; do
+	name="${t%%@*}"; name="${name##*/}"
+	[ -x "$gobin/$name" ] || { echo "deps.sh: go install $t"; go install "$t"; }
+done
