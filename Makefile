@@ -10,6 +10,14 @@ export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
 .PHONY: all build run test test-go vet fmtcheck bench package clean help
 
+# Each area adds its own targets in mk/<area>.mk: TEST_TARGETS run after the Go
+# tests in `make test`, BENCH_TARGETS in `make bench`, PACKAGE_TARGETS in
+# `make package`.
+TEST_TARGETS :=
+BENCH_TARGETS :=
+PACKAGE_TARGETS :=
+include $(sort $(wildcard mk/*.mk))
+
 all: build
 
 help:
@@ -38,17 +46,19 @@ fmtcheck:
 test-go: build
 	APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 20m ./...
 
-test: 
+test:
 	./scripts/deps.sh test
 	$(MAKE) vet fmtcheck
 	$(MAKE) test-go
+	@for t in $(TEST_TARGETS); do $(MAKE) $$t || exit 1; done
 
 bench: build
 	./scripts/deps.sh bench
-	./scripts/bench.sh
+	@for t in $(BENCH_TARGETS); do $(MAKE) $$t || exit 1; done
 
-package:
-	@echo "package: not built yet (see issue: systemd service and packages)"; exit 1
+package: build
+	@if [ -z "$(PACKAGE_TARGETS)" ]; then echo "package: no package targets yet"; exit 1; fi
+	@for t in $(PACKAGE_TARGETS); do $(MAKE) $$t || exit 1; done
 
 clean:
 	rm -rf $(BIN) dist

@@ -11,10 +11,21 @@ import (
 var version = "0.0.0-dev"
 
 func main() {
-	if len(os.Args) > 1 && (os.Args[1] == "version" || os.Args[1] == "--version") {
-		fmt.Println("apimctl", version)
-		return
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "usage: apimctl <command> ...")
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "usage: apimctl <command> ...")
-	os.Exit(2)
+	switch args[0] {
+	case "version", "--version":
+		fmt.Println("apimctl", version)
+		return 0
+	case "policy":
+		return runPolicy(args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "apimctl: unknown command %q\n", args[0])
+	return 2
 }
