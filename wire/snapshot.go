@@ -1,0 +1,324 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Snapshot is the whole configuration one gateway serves: the APIs assigned to
+// it and everything they reference, nothing else. The control plane builds one
+// per gateway; the gateway receives it (or reads it from config.local.path in
+// standalone mode), checks it with Decode, compiles it and swaps it in whole.
+//
+// A Snapshot value is plain data: safe to read from many goroutines once
+// built, not safe to mutate concurrently. Its JSON encoding (encoding/json over
+// these types) is the wire format; Checksum is computed over that encoding
+// with Checksum itself empty (see Seal).
+type Snapshot struct {
+	// ProtocolVersion must equal ProtocolVersion.
+	ProtocolVersion int `json:"protocolVersion"`
+	// Gateway is the id of the gateway this snapshot was built for ("" for a
+	// hand-written standalone snapshot).
+	Gateway string `json:"gateway,omitempty"`
+	// Version increases by at least one with every change that affects this
+	// gateway; it never goes back for a given gateway on a given control plane.
+	Version uint64 `json:"version"`
+	// GeneratedAt is when the control plane built this version (UTC).
+	GeneratedAt time.Time `json:"generatedAt"`
+	// Checksum is "sha256:<64 lowercase hex>" over the snapshot's JSON with
+	// Checksum "" (see Seal, Verify).
+	Checksum string `json:"checksum"`
+
+	// Policy is the global (all APIs) policy document, raw XML; "" means none.
+	Policy string `json:"policy,omitempty"`
+	// APIs in id order, each with its operations.
+	APIs []API `json:"apis"`
+	// Products that contain at least one of this snapshot's APIs.
+	Products []Product `json:"products"`
+	// Subscriptions whose scope is all APIs, or an API or product in this snapshot.
+	Subscriptions []Subscription `json:"subscriptions"`
+	// PolicyFragments referenced (directly or through other fragments) by the
+	// snapshot's policies.
+	PolicyFragments []PolicyFragment `json:"policyFragments"`
+	// NamedValues referenced as {{name}} by the snapshot's policies and fragments.
+	NamedValues []NamedValue `json:"namedValues"`
+	// Backends referenced by backend-id in the snapshot's policies.
+	Backends []Backend `json:"backends"`
+}
+
+// API is one API as the gateway serves it.
+type API struct {
+	// ID is the ARM resource name (the {apiId} of /apis/{apiId}).
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// Path is the URL suffix the API is served under, without leading or
+	// trailing slash ("" means the root).
+	Path string `json:"path"`
+	// ServiceURL is the backend base URL ("" when policies set the backend).
+	ServiceURL string `json:"serviceUrl,omitempty"`
+	// Protocols accepted: "http" and/or "https".
+	Protocols []string `json:"protocols"`
+	// SubscriptionRequired: calls need a valid subscription key.
+	SubscriptionRequired bool `json:"subscriptionRequired"`
+	// SubscriptionKeyParameterNames names the header and query parameter that
+	// carry the key (APIM's defaults when empty: Ocp-Apim-Subscription-Key and
+	// subscription-key).
+	SubscriptionKeyParameterNames KeyParameterNames `json:"subscriptionKeyParameterNames"`
+	// Policy is the API-scope policy document, raw XML; "" means none.
+	Policy string `json:"policy,omitempty"`
+	// Operations of the API in id order.
+	Operations []Operation `json:"operations"`
+}
+
+// Default subscription key parameter names (APIM's).
+const (
+	DefaultKeyHeader = "Ocp-Apim-Subscription-Key"
+	DefaultKeyQuery  = "subscription-key"
+)
+
+// KeyParameterNames names where a subscription key is looked for.
+type KeyParameterNames struct {
+	Header string `json:"header"`
+	Query  string `json:"query"`
+}
+
+// Operation is one method + URL template of an API.
+type Operation struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// Method is an upper-case HTTP method, or "*" for any.
+	Method string `json:"method"`
+	// URLTemplate starts with "/" and may hold {param} segments and a query
+	// part ("/users/{id}?fields={fields}"), as in APIM.
+	URLTemplate string `json:"urlTemplate"`
+	// TemplateParameters describe every {param} of URLTemplate.
+	TemplateParameters []TemplateParameter `json:"templateParameters,omitempty"`
+	// Policy is the operation-scope policy document, raw XML; "" means none.
+	Policy string `json:"policy,omitempty"`
+}
+
+// TemplateParameter describes one {name} of an operation's URL template.
+type TemplateParameter struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type,omitempty"`
+	Required    bool     `json:"required,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Values      []string `json:"values,omitempty"`
+}
+
+// Product groups APIs; subscriptions may be scoped to it.
+type Product struct {
+	ID                   string `json:"id"`
+	DisplayName          string `json:"displayName,omitempty"`
+	SubscriptionRequired bool   `json:"subscriptionRequired"`
+	// State is "published" or "notPublished"; only published products admit calls.
+	State string `json:"state"`
+	// APIs lists ids of this snapshot's APIs that the product contains.
+	APIs []string `json:"apis"`
+	// Policy is the product-scope policy document, raw XML; "" means none.
+	Policy string `json:"policy,omitempty"`
+}
+
+// Subscription states (APIM's names). Only StateActive admits calls.
+const (
+	SubscriptionActive    = "active"
+	SubscriptionSuspended = "suspended"
+	SubscriptionSubmitted = "submitted"
+	SubscriptionRejected  = "rejected"
+	SubscriptionCancelled = "cancelled"
+	SubscriptionExpired   = "expired"
+)
+
+// Subscription is a key holder's right to call APIs. The raw keys never reach
+// the gateway: only their SHA-256 digests (KeyDigest) do, so a gateway checks
+// a presented key by digesting it.
+type Subscription struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// Scope is "/apis" (all APIs), "/apis/{apiId}" or "/products/{productId}".
+	Scope string `json:"scope"`
+	// State is one of the Subscription* constants.
+	State string `json:"state"`
+	// PrimaryKeySHA256 and SecondaryKeySHA256 are KeyDigest of the keys.
+	PrimaryKeySHA256   string `json:"primaryKeySha256"`
+	SecondaryKeySHA256 string `json:"secondaryKeySha256"`
+}
+
+// Scope kinds returned by ParseScope.
+const (
+	ScopeAll     = "all"
+	ScopeAPI     = "api"
+	ScopeProduct = "product"
+)
+
+// ParseScope splits a subscription scope into its kind (ScopeAll, ScopeAPI,
+// ScopeProduct) and the API or product id. It accepts a full ARM id too
+// (".../service/x/apis/a") and a trailing slash.
+func ParseScope(scope string) (kind, id string, err error) {
+	s := strings.TrimSuffix(scope, "/")
+	if i := strings.Index(strings.ToLower(s), "/providers/microsoft.apimanagement/service/"); i >= 0 {
+		rest := s[i+len("/providers/microsoft.apimanagement/service/"):]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			s = rest[j:]
+		} else {
+			s = ""
+		}
+	}
+	switch {
+	case s == "/apis":
+		return ScopeAll, "", nil
+	case strings.HasPrefix(s, "/apis/") && !strings.Contains(s[6:], "/") && len(s) > 6:
+		return ScopeAPI, s[6:], nil
+	case strings.HasPrefix(s, "/products/") && !strings.Contains(s[10:], "/") && len(s) > 10:
+		return ScopeProduct, s[10:], nil
+	}
+	return "", "", fmt.Errorf("scope %q is not /apis, /apis/{apiId} or /products/{productId}", scope)
+}
+
+// KeyDigest returns the lowercase hex SHA-256 of a subscription key: the form
+// in which keys travel to gateways.
+func KeyDigest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// PolicyFragment is a reusable piece of policy, included by id with
+// <include-fragment fragment-id="..."/>.
+type PolicyFragment struct {
+	ID          string `json:"id"`
+	Description string `json:"description,omitempty"`
+	// Value is the raw XML, "<fragment>…</fragment>".
+	Value string `json:"value"`
+}
+
+// NamedValue is a {{name}} substitution for policies. Secret values reach the
+// gateway (it needs them) but must never be logged or shown by it.
+type NamedValue struct {
+	ID string `json:"id"`
+	// DisplayName is the name policies use in {{...}}.
+	DisplayName string `json:"displayName"`
+	Value       string `json:"value"`
+	Secret      bool   `json:"secret"`
+}
+
+// Backend is a named backend, selected with <set-backend-service backend-id="..."/>.
+type Backend struct {
+	ID          string `json:"id"`
+	URL         string `json:"url"`
+	Protocol    string `json:"protocol"`
+	Description string `json:"description,omitempty"`
+}
+
+// checksumOf returns "sha256:<hex>" of the JSON encoding of s with Checksum "".
+func checksumOf(s *Snapshot) (string, error) {
+	c := *s
+	c.Checksum = ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("wire: encode snapshot: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Seal sets ProtocolVersion (when 0) and Checksum. Call it after the last
+// change to s and before encoding it.
+func (s *Snapshot) Seal() error {
+	if s.ProtocolVersion == 0 {
+		s.ProtocolVersion = ProtocolVersion
+	}
+	sum, err := checksumOf(s)
+	if err != nil {
+		return err
+	}
+	s.Checksum = sum
+	return nil
+}
+
+// VerifyChecksum reports ErrChecksum when Checksum does not match the content.
+func (s *Snapshot) VerifyChecksum() error {
+	sum, err := checksumOf(s)
+	if err != nil {
+		return err
+	}
+	if sum != s.Checksum {
+		return fmt.Errorf("%w: have %q, content hashes to %q", ErrChecksum, s.Checksum, sum)
+	}
+	return nil
+}
+
+// Encode seals s and returns its JSON encoding.
+func (s *Snapshot) Encode() ([]byte, error) {
+	if err := s.Seal(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// Decode parses a snapshot, then checks in order: protocol version
+// (ErrProtocolVersion), checksum (ErrChecksum) and internal consistency
+// (ErrInvalidSnapshot, see Validate). Unknown JSON fields are an error, so
+// a newer schema is never half-understood.
+func Decode(data []byte) (*Snapshot, error) {
+	var probe struct {
+		ProtocolVersion *int `json:"protocolVersion"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if probe.ProtocolVersion == nil {
+		return nil, fmt.Errorf("%w: protocolVersion missing", ErrProtocolVersion)
+	}
+	if *probe.ProtocolVersion != ProtocolVersion {
+		return nil, fmt.Errorf("%w: snapshot has %d, this build speaks %d", ErrProtocolVersion, *probe.ProtocolVersion, ProtocolVersion)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s Snapshot
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if err := s.VerifyChecksum(); err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// DecodeLocal is Decode for a hand-edited standalone snapshot
+// (config.local.path): an empty checksum is accepted and filled in; a
+// present one must still match.
+func DecodeLocal(data []byte) (*Snapshot, error) {
+	var probe struct {
+		Checksum string `json:"checksum"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if probe.Checksum != "" {
+		return Decode(data)
+	}
+	var s Snapshot
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if s.ProtocolVersion != ProtocolVersion {
+		return nil, fmt.Errorf("%w: snapshot has %d, this build speaks %d", ErrProtocolVersion, s.ProtocolVersion, ProtocolVersion)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.Seal(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

@@ -1,0 +1,272 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// ValidationErrors lists every problem Validate found; it unwraps to
+// ErrInvalidSnapshot.
+type ValidationErrors []string
+
+func (v ValidationErrors) Error() string {
+	if len(v) == 1 {
+		return "wire: invalid snapshot: " + v[0]
+	}
+	return fmt.Sprintf("wire: invalid snapshot: %d problems: %s", len(v), strings.Join(v, "; "))
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidSnapshot) true.
+func (v ValidationErrors) Unwrap() error { return ErrInvalidSnapshot }
+
+var validMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true,
+	"OPTIONS": true, "TRACE": true, "CONNECT": true, "*": true,
+}
+
+// Validate checks the snapshot's internal consistency: ids present and unique
+// per kind, API paths unique, methods and URL templates well formed with every
+// {param} declared, product API lists and subscription scopes pointing at
+// things the snapshot contains, key digests well formed and unique, named
+// value names unique. It does not compile policies (package policy does) and
+// does not look at the checksum. Every problem is reported, each naming the
+// element ("apis[orders].operations[get].urlTemplate: ...").
+func (s *Snapshot) Validate() error {
+	var errs ValidationErrors
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
+	if s.ProtocolVersion != ProtocolVersion {
+		bad("protocolVersion is %d, want %d", s.ProtocolVersion, ProtocolVersion)
+	}
+	apis := map[string]bool{}
+	paths := map[string]string{}
+	for i, a := range s.APIs {
+		where := fmt.Sprintf("apis[%d]", i)
+		if err := checkID(a.ID); err != nil {
+			bad("%s.id: %v", where, err)
+		} else {
+			where = fmt.Sprintf("apis[%s]", a.ID)
+		}
+		if apis[a.ID] {
+			bad("%s: duplicate API id", where)
+		}
+		apis[a.ID] = true
+		p := strings.ToLower(strings.Trim(a.Path, "/"))
+		if other, dup := paths[p]; dup {
+			bad("%s.path: %q is also the path of API %q", where, a.Path, other)
+		}
+		paths[p] = a.ID
+		if a.ServiceURL != "" {
+			if u, err := url.Parse(a.ServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("%s.serviceUrl: %q is not an absolute http(s) URL", where, a.ServiceURL)
+			}
+		}
+		for _, p := range a.Protocols {
+			if p != "http" && p != "https" {
+				bad("%s.protocols: %q is not http or https", where, p)
+			}
+		}
+		ops := map[string]bool{}
+		for j, o := range a.Operations {
+			ow := fmt.Sprintf("%s.operations[%d]", where, j)
+			if err := checkID(o.ID); err != nil {
+				bad("%s.id: %v", ow, err)
+			} else {
+				ow = fmt.Sprintf("%s.operations[%s]", where, o.ID)
+			}
+			if ops[o.ID] {
+				bad("%s: duplicate operation id", ow)
+			}
+			ops[o.ID] = true
+			if !validMethods[o.Method] {
+				bad("%s.method: %q is not an upper-case HTTP method or *", ow, o.Method)
+			}
+			names, err := TemplateParams(o.URLTemplate)
+			if err != nil {
+				bad("%s.urlTemplate: %v", ow, err)
+			}
+			declared := map[string]bool{}
+			for _, tp := range o.TemplateParameters {
+				declared[tp.Name] = true
+			}
+			for _, n := range names {
+				if !declared[n] {
+					bad("%s.urlTemplate: parameter {%s} is not in templateParameters", ow, n)
+				}
+			}
+		}
+	}
+	products := map[string]bool{}
+	for i, p := range s.Products {
+		where := fmt.Sprintf("products[%d]", i)
+		if err := checkID(p.ID); err != nil {
+			bad("%s.id: %v", where, err)
+		} else {
+			where = fmt.Sprintf("products[%s]", p.ID)
+		}
+		if products[p.ID] {
+			bad("%s: duplicate product id", where)
+		}
+		products[p.ID] = true
+		if p.State != "published" && p.State != "notPublished" {
+			bad("%s.state: %q is not published or notPublished", where, p.State)
+		}
+		for _, a := range p.APIs {
+			if !apis[a] {
+				bad("%s.apis: API %q is not in the snapshot", where, a)
+			}
+		}
+	}
+	subs := map[string]bool{}
+	digests := map[string]string{}
+	for i, sub := range s.Subscriptions {
+		where := fmt.Sprintf("subscriptions[%d]", i)
+		if err := checkID(sub.ID); err != nil {
+			bad("%s.id: %v", where, err)
+		} else {
+			where = fmt.Sprintf("subscriptions[%s]", sub.ID)
+		}
+		if subs[sub.ID] {
+			bad("%s: duplicate subscription id", where)
+		}
+		subs[sub.ID] = true
+		kind, id, err := ParseScope(sub.Scope)
+		switch {
+		case err != nil:
+			bad("%s.scope: %v", where, err)
+		case kind == ScopeAPI && !apis[id]:
+			bad("%s.scope: API %q is not in the snapshot", where, id)
+		case kind == ScopeProduct && !products[id]:
+			bad("%s.scope: product %q is not in the snapshot", where, id)
+		}
+		switch sub.State {
+		case SubscriptionActive, SubscriptionSuspended, SubscriptionSubmitted, SubscriptionRejected, SubscriptionCancelled, SubscriptionExpired:
+		default:
+			bad("%s.state: %q is not a subscription state", where, sub.State)
+		}
+		for field, d := range map[string]string{"primaryKeySha256": sub.PrimaryKeySHA256, "secondaryKeySha256": sub.SecondaryKeySHA256} {
+			if !isHexDigest(d) {
+				bad("%s.%s: not 64 lowercase hex digits", where, field)
+				continue
+			}
+			if other, dup := digests[d]; dup && other != sub.ID {
+				bad("%s.%s: same key as subscription %q", where, field, other)
+			}
+			digests[d] = sub.ID
+		}
+	}
+	frags := map[string]bool{}
+	for i, f := range s.PolicyFragments {
+		if err := checkID(f.ID); err != nil {
+			bad("policyFragments[%d].id: %v", i, err)
+		}
+		if frags[f.ID] {
+			bad("policyFragments[%s]: duplicate fragment id", f.ID)
+		}
+		frags[f.ID] = true
+	}
+	nvIDs, nvNames := map[string]bool{}, map[string]bool{}
+	for i, nv := range s.NamedValues {
+		if err := checkID(nv.ID); err != nil {
+			bad("namedValues[%d].id: %v", i, err)
+		}
+		if nvIDs[nv.ID] {
+			bad("namedValues[%s]: duplicate named value id", nv.ID)
+		}
+		nvIDs[nv.ID] = true
+		if nv.DisplayName == "" {
+			bad("namedValues[%s].displayName: empty", nv.ID)
+		}
+		if nvNames[strings.ToLower(nv.DisplayName)] {
+			bad("namedValues[%s].displayName: %q used twice", nv.ID, nv.DisplayName)
+		}
+		nvNames[strings.ToLower(nv.DisplayName)] = true
+	}
+	backends := map[string]bool{}
+	for i, b := range s.Backends {
+		if err := checkID(b.ID); err != nil {
+			bad("backends[%d].id: %v", i, err)
+		}
+		if backends[b.ID] {
+			bad("backends[%s]: duplicate backend id", b.ID)
+		}
+		backends[b.ID] = true
+		if u, err := url.Parse(b.URL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("backends[%s].url: %q is not an absolute URL", b.ID, b.URL)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func isHexDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckID reports whether s is usable as a resource id (ARM resource name):
+// 1–256 characters, none of / \ ? # & % * : < > or control characters.
+func CheckID(s string) error { return checkID(s) }
+
+func checkID(s string) error {
+	if s == "" {
+		return errors.New("empty id")
+	}
+	if len(s) > 256 {
+		return fmt.Errorf("id longer than 256 characters")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/\?#&%*:<>`, r) {
+			return fmt.Errorf("id %q contains %q", s, r)
+		}
+	}
+	return nil
+}
+
+// TemplateParams returns the {names} of an APIM URL template in order. The
+// template must start with "/"; braces must pair and hold a non-empty name
+// without "/" or nested braces; a name may appear once. A query part
+// ("?a={a}") is allowed.
+func TemplateParams(tmpl string) ([]string, error) {
+	if !strings.HasPrefix(tmpl, "/") {
+		return nil, fmt.Errorf("%q does not start with /", tmpl)
+	}
+	var names []string
+	seen := map[string]bool{}
+	for i := 0; i < len(tmpl); i++ {
+		switch tmpl[i] {
+		case '}':
+			return nil, fmt.Errorf("%q: unmatched } at offset %d", tmpl, i)
+		case '{':
+			end := strings.IndexByte(tmpl[i+1:], '}')
+			if end < 0 {
+				return nil, fmt.Errorf("%q: unclosed { at offset %d", tmpl, i)
+			}
+			name := tmpl[i+1 : i+1+end]
+			// APIM allows {*rest} wildcards.
+			bare := strings.TrimPrefix(name, "*")
+			if bare == "" || strings.ContainsAny(bare, "{/?&=*") {
+				return nil, fmt.Errorf("%q: bad parameter name %q at offset %d", tmpl, name, i)
+			}
+			if seen[bare] {
+				return nil, fmt.Errorf("%q: parameter {%s} appears twice", tmpl, bare)
+			}
+			seen[bare] = true
+			names = append(names, bare)
+			i += end + 1
+		}
+	}
+	return names, nil
+}
