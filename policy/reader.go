@@ -53,7 +53,7 @@ const maxDepth = 256
 // Read parses a policy document the way APIM does rather than the way a strict
 // XML parser would: attribute values and element text may hold @( … ) and
 // @{ … } C# expressions containing raw quotes, '<', '>' and '&&'; strings inside
-// them follow C# rules ("…", $"…{hole}…", @"…""…", '\”); comments may hold
+// them follow C# rules ("…", $"…{hole}…", @"…""…" and 'c' characters); comments may hold
 // "--"; {{named-value}} templates are left in place for Compile to substitute.
 // Unknown entity-like text ("&&", "a & b") is kept literally. It never panics.
 func Read(file string, src []byte) (*Document, error) {
