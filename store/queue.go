@@ -1,0 +1,584 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Drop reasons: every telemetry record that does not reach the queue, or
+// leaves it without being acknowledged, is counted under exactly one of these.
+const (
+	// DropQueueFull: evicted (oldest first) to keep the queue within
+	// Options.QueueMaxBytes.
+	DropQueueFull = "queue_full"
+	// DropDiskFull: the commit failed with ENOSPC, EDQUOT or EFBIG.
+	DropDiskFull = "disk_full"
+	// DropWriteError: the commit failed with another I/O error.
+	DropWriteError = "write_error"
+	// DropTooLarge: the record exceeded Options.MaxRecordBytes.
+	DropTooLarge = "too_large"
+	// DropBacklog: more than Options.PendingMaxBytes were waiting for the disk.
+	DropBacklog = "backlog"
+)
+
+// DropReasons lists every reason, for metrics that want a zero line each.
+var DropReasons = []string{DropQueueFull, DropDiskFull, DropWriteError, DropTooLarge, DropBacklog}
+
+// recordOverhead is what the queue stores besides the record's bytes: the
+// 8-byte sequence key and the 8-byte append time.
+const recordOverhead = 16
+
+// Keys of the queue_meta bucket.
+var (
+	keyNextSeq   = []byte("next_seq")
+	keyAcked     = []byte("acked")
+	keyCount     = []byte("count")
+	keyBytes     = []byte("bytes")
+	keyDropPrefx = "dropped/"
+)
+
+// Record is one telemetry record read back from the queue. Data is the caller's
+// bytes as appended; the store never looks inside.
+type Record struct {
+	Seq      uint64
+	Appended time.Time
+	Data     []byte
+}
+
+// QueueStats describes the telemetry backlog (heartbeat, status page, metrics).
+type QueueStats struct {
+	Records  int64 // committed, not yet acknowledged
+	Bytes    int64 // their bytes, as counted against MaxBytes
+	MaxBytes int64
+	// HeadSeq and TailSeq are the oldest and newest committed sequences still
+	// queued (0 when empty). Acked is the highest acknowledged sequence ever.
+	HeadSeq, TailSeq, Acked uint64
+	// Oldest is the append time of the head record (zero when empty).
+	Oldest time.Time
+	// Pending records are appended but not yet committed.
+	Pending      int
+	PendingBytes int
+	// Dropped is the total of DroppedBy over all reasons, since the file was
+	// created (drop counts are persisted with each commit).
+	Dropped   uint64
+	DroppedBy map[string]uint64
+	// Commits counts successful group commits since Open (a metric, and the
+	// proof that appends are batched).
+	Commits uint64
+}
+
+// pendingBatch holds appended records until the committer writes them. Values
+// are laid out back to back in buf as [8-byte append time][record]; seqs are
+// consecutive from first.
+type pendingBatch struct {
+	buf   []byte
+	ends  []int
+	first uint64
+}
+
+func (b *pendingBatch) reset() {
+	b.buf = b.buf[:0]
+	b.ends = b.ends[:0]
+	b.first = 0
+}
+
+type queue struct {
+	mu      sync.Mutex // guards everything below
+	cur     *pendingBatch
+	spare   *pendingBatch
+	nextSeq uint64 // next sequence to hand out
+
+	// committed state, as of the last successful transaction
+	count, bytes int64
+	tail         uint64 // highest committed seq
+	acked        uint64
+	drops        map[string]uint64 // persisted + not yet persisted
+	dropsDirty   bool
+	resolved     uint64        // every seq <= resolved is committed or dropped
+	resolvedCh   chan struct{} // closed and replaced whenever resolved moves
+
+	commits uint64
+
+	kick   chan struct{} // first record of an empty batch
+	urgent chan struct{} // commit now (batch large, Flush)
+	keybuf []byte
+}
+
+func (q *queue) load(s *Store) error {
+	q.cur = &pendingBatch{}
+	q.spare = &pendingBatch{}
+	q.kick = make(chan struct{}, 1)
+	q.urgent = make(chan struct{}, 1)
+	q.resolvedCh = make(chan struct{})
+	q.drops = make(map[string]uint64)
+	return s.db.View(func(tx *bolt.Tx) error {
+		qm := tx.Bucket(bucketQueueMeta)
+		q.nextSeq = getU64(qm, keyNextSeq)
+		if q.nextSeq == 0 {
+			q.nextSeq = 1
+		}
+		q.acked = getU64(qm, keyAcked)
+		q.count = int64(getU64(qm, keyCount))
+		q.bytes = int64(getU64(qm, keyBytes))
+		q.tail = q.nextSeq - 1
+		q.resolved = q.tail
+		c := qm.Cursor()
+		for k, v := c.Seek([]byte(keyDropPrefx)); k != nil && strings.HasPrefix(string(k), keyDropPrefx); k, v = c.Next() {
+			if len(v) == 8 {
+				q.drops[string(k[len(keyDropPrefx):])] = binary.BigEndian.Uint64(v)
+			}
+		}
+		// Guard against a counter that disagrees with the data (it is
+		// maintained in the same transactions, so this is only a safety net).
+		if k, _ := tx.Bucket(bucketQueue).Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) >= q.nextSeq {
+			q.nextSeq = binary.BigEndian.Uint64(k) + 1
+			q.tail = q.nextSeq - 1
+			q.resolved = q.tail
+		}
+		return nil
+	})
+}
+
+// Append queues one telemetry record and returns its sequence number. It
+// copies rec and returns at once: it never waits for the disk. The record is
+// committed by the group committer within Options.CommitInterval; if that
+// commit fails (disk full) or the record is evicted before being
+// acknowledged, it is counted in QueueStats.DroppedBy, never lost silently.
+// Sequences increase strictly, also across restarts; a dropped record leaves
+// a gap. Returns ErrRecordTooLarge (counted) or ErrClosed.
+func (s *Store) Append(rec []byte) (uint64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	q := &s.q
+	q.mu.Lock()
+	seq, err := s.appendLocked(rec)
+	q.mu.Unlock()
+	return seq, err
+}
+
+// AppendBatch is Append for several records under one lock; it returns the
+// first record's sequence (the others follow consecutively). A record that is
+// too large is dropped and counted; the others are queued.
+func (s *Store) AppendBatch(recs [][]byte) (uint64, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	q := &s.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var first uint64
+	var firstErr error
+	for _, r := range recs {
+		seq, err := s.appendLocked(r)
+		if first == 0 && seq != 0 {
+			first = seq
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return first, firstErr
+}
+
+func (s *Store) appendLocked(rec []byte) (uint64, error) {
+	q := &s.q
+	if len(rec) > s.opts.MaxRecordBytes || int64(len(rec)+recordOverhead) > s.opts.QueueMaxBytes {
+		q.drops[DropTooLarge]++
+		q.dropsDirty = true
+		return 0, fmt.Errorf("%w: %d bytes (limit %d)", ErrRecordTooLarge, len(rec), s.opts.MaxRecordBytes)
+	}
+	b := q.cur
+	if len(b.buf)+len(rec)+8 > s.opts.PendingMaxBytes {
+		q.drops[DropBacklog]++
+		q.dropsDirty = true
+		return 0, nil
+	}
+	seq := q.nextSeq
+	q.nextSeq++
+	if len(b.ends) == 0 {
+		b.first = seq
+		select {
+		case q.kick <- struct{}{}:
+		default:
+		}
+	}
+	b.buf = binary.BigEndian.AppendUint64(b.buf, uint64(s.opts.Now().UnixNano()))
+	b.buf = append(b.buf, rec...)
+	b.ends = append(b.ends, len(b.buf))
+	if len(b.buf) >= s.opts.CommitMaxBytes {
+		select {
+		case q.urgent <- struct{}{}:
+		default:
+		}
+	}
+	return seq, nil
+}
+
+// Flush waits until every record appended before the call is committed (or
+// dropped and counted), or ctx ends. It asks the committer not to wait for the
+// rest of its interval.
+func (s *Store) Flush(ctx context.Context) error {
+	q := &s.q
+	q.mu.Lock()
+	target := q.nextSeq - 1
+	q.mu.Unlock()
+	select {
+	case q.urgent <- struct{}{}:
+	default:
+	}
+	for {
+		q.mu.Lock()
+		done, ch := q.resolved >= target, q.resolvedCh
+		q.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.exited:
+			q.mu.Lock()
+			done = q.resolved >= target
+			q.mu.Unlock()
+			if done {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// committer is the group-commit goroutine: one write transaction (one fsync)
+// per batch of appended records.
+func (s *Store) committer() {
+	defer close(s.exited)
+	q := &s.q
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-q.kick:
+		case <-q.urgent:
+		case <-s.done:
+			s.commitPending()
+			return
+		}
+		timer.Reset(s.opts.CommitInterval)
+		select {
+		case <-timer.C:
+		case <-q.urgent:
+			timer.Stop()
+		case <-s.done:
+			timer.Stop()
+		}
+		s.commitPending()
+	}
+}
+
+// commitPending writes the current batch in one transaction. On failure the
+// batch's records are counted as dropped with the classified reason and the
+// store is marked degraded; the next batch tries again, so the queue resumes
+// by itself once space returns.
+func (s *Store) commitPending() {
+	q := &s.q
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	q.mu.Lock()
+	b := q.cur
+	if len(b.ends) == 0 && !q.dropsDirty {
+		q.mu.Unlock()
+		return
+	}
+	q.cur, q.spare = q.spare, nil
+	var lastSeq uint64
+	if len(b.ends) > 0 {
+		lastSeq = b.first + uint64(len(b.ends)) - 1
+	}
+	drops := make(map[string]uint64, len(q.drops)+1)
+	for k, v := range q.drops {
+		drops[k] = v
+	}
+	q.dropsDirty = false
+	// count and bytes change only under writeMu, which we hold.
+	count, bytes := q.count, q.bytes
+	q.mu.Unlock()
+
+	var evicted uint64
+	err := s.updateNoClosedCheck(func(tx *bolt.Tx) error {
+		evicted = 0
+		cnt, byt := count, bytes
+		qb := tx.Bucket(bucketQueue)
+		qb.FillPercent = 1.0 // keys only ever grow: pack pages full
+		qm := tx.Bucket(bucketQueueMeta)
+		n := len(b.ends)
+		incoming := int64(len(b.buf) + 8*n)
+		// Evict the oldest committed records first.
+		if over := byt + incoming - s.opts.QueueMaxBytes; over > 0 {
+			c := qb.Cursor()
+			for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
+				sz := int64(len(k) + len(v))
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				over -= sz
+				byt -= sz
+				cnt--
+				evicted++
+			}
+		}
+		// If the batch alone exceeds the budget, its own oldest records go.
+		start := 0
+		for start < n && byt+incoming > s.opts.QueueMaxBytes {
+			incoming -= int64(recSize(b, start) + 8)
+			evicted++
+			start++
+		}
+		if cap(q.keybuf) < 8*n {
+			q.keybuf = make([]byte, 8*n)
+		}
+		keys := q.keybuf[:8*n]
+		prev := 0
+		if start > 0 {
+			prev = b.ends[start-1]
+		}
+		for i := start; i < n; i++ {
+			k := keys[8*i : 8*i+8]
+			binary.BigEndian.PutUint64(k, b.first+uint64(i))
+			if err := qb.Put(k, b.buf[prev:b.ends[i]]); err != nil {
+				return err
+			}
+			prev = b.ends[i]
+		}
+		cnt += int64(n - start)
+		byt += incoming
+		if n > 0 {
+			if err := qm.Put(keyNextSeq, u64(lastSeq+1)); err != nil {
+				return err
+			}
+		}
+		if err := qm.Put(keyCount, u64(uint64(cnt))); err != nil {
+			return err
+		}
+		if err := qm.Put(keyBytes, u64(uint64(byt))); err != nil {
+			return err
+		}
+		drops[DropQueueFull] += evicted
+		for reason, v := range drops {
+			if err := qm.Put([]byte(keyDropPrefx+reason), u64(v)); err != nil {
+				return err
+			}
+		}
+		count, bytes = cnt, byt
+		return nil
+	})
+
+	now := s.opts.Now()
+	q.mu.Lock()
+	if err == nil {
+		// Drops counted by appenders meanwhile stay in q.drops (and dirty).
+		q.drops[DropQueueFull] += evicted
+		q.count, q.bytes = count, bytes
+		q.commits++
+		if lastSeq > 0 {
+			q.tail = lastSeq
+		}
+	} else {
+		if n := len(b.ends); n > 0 {
+			q.drops[classify(err)] += uint64(n)
+		}
+		q.dropsDirty = true
+	}
+	if lastSeq > q.resolved {
+		q.resolved = lastSeq
+	}
+	close(q.resolvedCh)
+	q.resolvedCh = make(chan struct{})
+	nrec := len(b.ends)
+	b.reset()
+	q.spare = b
+	q.mu.Unlock()
+
+	s.statusMu.Lock()
+	if err != nil {
+		wasDegraded := s.status.Degraded
+		s.status.Degraded = true
+		s.status.LastWriteError = err.Error()
+		s.status.LastWriteErrorAt = now
+		s.statusMu.Unlock()
+		if !wasDegraded {
+			s.log.Error("store: telemetry commit failed; records are dropped and counted until writes succeed again",
+				"path", s.path, "records", nrec, "reason", classify(err), "err", err.Error())
+		}
+		return
+	}
+	if s.status.Degraded {
+		s.status.Degraded = false
+		s.statusMu.Unlock()
+		s.log.Warn("store: telemetry commits succeed again", "path", s.path)
+		return
+	}
+	s.statusMu.Unlock()
+}
+
+func recSize(b *pendingBatch, i int) int {
+	if i == 0 {
+		return b.ends[0]
+	}
+	return b.ends[i] - b.ends[i-1]
+}
+
+// classify maps a commit error to a drop reason.
+func classify(err error) string {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
+		return DropDiskFull
+	}
+	// bbolt formats some errors with %s (file resize), losing the chain.
+	msg := err.Error()
+	if strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error()) || strings.Contains(msg, syscall.EFBIG.Error()) {
+		return DropDiskFull
+	}
+	return DropWriteError
+}
+
+// Read returns up to max committed records with sequence greater than after,
+// oldest first, stopping early once maxBytes of record data are collected
+// (always at least one record if any is queued). Pass after=0 to read from
+// the head. Reading does not remove anything: Ack does. The records' Data
+// share one freshly allocated buffer owned by the caller.
+func (s *Store) Read(after uint64, max, maxBytes int) ([]Record, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	var out []Record
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQueue).Cursor()
+		var seek [8]byte
+		binary.BigEndian.PutUint64(seek[:], after+1)
+		// First pass sizes the buffer so the copy is one allocation.
+		total, n := 0, 0
+		for k, v := c.Seek(seek[:]); k != nil && n < max; k, v = c.Next() {
+			n++
+			total += len(v) - 8
+			if maxBytes > 0 && total >= maxBytes {
+				break
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		buf := make([]byte, 0, total)
+		out = make([]Record, 0, n)
+		for k, v := c.Seek(seek[:]); k != nil && len(out) < n; k, v = c.Next() {
+			if len(k) != 8 || len(v) < 8 {
+				return fmt.Errorf("%w: %s: malformed queue entry", ErrCorrupt, s.path)
+			}
+			start := len(buf)
+			buf = append(buf, v[8:]...)
+			out = append(out, Record{
+				Seq:      binary.BigEndian.Uint64(k),
+				Appended: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))),
+				Data:     buf[start:len(buf):len(buf)],
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ack acknowledges every record with sequence <= upTo: they are deleted in one
+// durable transaction before Ack returns, so an acknowledged record never comes
+// back, not even after a crash. Acknowledging records already gone (evicted,
+// acknowledged before) is a no-op. upTo beyond the newest committed record is
+// ErrAckAhead and changes nothing.
+func (s *Store) Ack(upTo uint64) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	q := &s.q
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	q.mu.Lock()
+	count, bytes, tail, acked := q.count, q.bytes, q.tail, q.acked
+	q.mu.Unlock()
+	if upTo > tail {
+		return fmt.Errorf("%w: ack %d, newest committed %d", ErrAckAhead, upTo, tail)
+	}
+	if upTo <= acked {
+		return nil
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		cnt, byt := count, bytes
+		qb := tx.Bucket(bucketQueue)
+		c := qb.Cursor()
+		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upTo; k, v = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			cnt--
+			byt -= int64(len(k) + len(v))
+		}
+		qm := tx.Bucket(bucketQueueMeta)
+		if err := qm.Put(keyAcked, u64(upTo)); err != nil {
+			return err
+		}
+		if err := qm.Put(keyCount, u64(uint64(cnt))); err != nil {
+			return err
+		}
+		if err := qm.Put(keyBytes, u64(uint64(byt))); err != nil {
+			return err
+		}
+		count, bytes = cnt, byt
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: ack %d: %w", upTo, err)
+	}
+	q.mu.Lock()
+	q.count, q.bytes, q.acked = count, bytes, upTo
+	q.mu.Unlock()
+	return nil
+}
+
+// QueueStats reports the telemetry backlog. It reads the head record's time
+// in a short read transaction.
+func (s *Store) QueueStats() (QueueStats, error) {
+	q := &s.q
+	q.mu.Lock()
+	st := QueueStats{
+		Records:      q.count,
+		Bytes:        q.bytes,
+		MaxBytes:     s.opts.QueueMaxBytes,
+		Acked:        q.acked,
+		Pending:      len(q.cur.ends),
+		PendingBytes: len(q.cur.buf),
+		Commits:      q.commits,
+		DroppedBy:    make(map[string]uint64, len(DropReasons)),
+	}
+	for _, r := range DropReasons {
+		st.DroppedBy[r] = q.drops[r]
+		st.Dropped += q.drops[r]
+	}
+	q.mu.Unlock()
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQueue).Cursor()
+		if k, v := c.First(); k != nil && len(k) == 8 && len(v) >= 8 {
+			st.HeadSeq = binary.BigEndian.Uint64(k)
+			st.Oldest = time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))
+		}
+		if k, _ := c.Last(); k != nil && len(k) == 8 {
+			st.TailSeq = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return st, err
+}

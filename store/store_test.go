@@ -1,0 +1,454 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestSnapshotHistory(t *testing.T) {
+	s, path := openTest(t, Options{KeepSnapshots: 3})
+	if _, err := s.CurrentSnapshot(); !errors.Is(err, ErrNoSnapshot) {
+		t.Fatalf("empty store: CurrentSnapshot err = %v, want ErrNoSnapshot", err)
+	}
+	for i := 1; i <= 5; i++ {
+		info, err := s.PutSnapshot(fmt.Sprintf("v%d", i), []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.ID != uint64(i) || !info.Current || info.Checksum != Checksum([]byte(fmt.Sprintf(`{"n":%d}`, i))) {
+			t.Fatalf("put %d: info %+v", i, info)
+		}
+	}
+	list, err := s.Snapshots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range list {
+		got = append(got, fmt.Sprintf("%d:%s:%v", in.ID, in.Version, in.Current))
+	}
+	if want := "5:v5:true 4:v4:false 3:v3:false"; strings.Join(got, " ") != want {
+		t.Fatalf("history = %q, want %q", strings.Join(got, " "), want)
+	}
+	if _, err := s.Snapshot(2); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Fatalf("pruned snapshot: err = %v", err)
+	}
+	// Rollback to v3 survives a restart.
+	if snap, err := s.SetCurrentSnapshot(3); err != nil || string(snap.Data) != `{"n":3}` {
+		t.Fatalf("rollback: %v %q", err, snap.Data)
+	}
+	if _, err := s.SetCurrentSnapshot(1); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Fatalf("rollback to pruned: err = %v", err)
+	}
+	s.Close()
+	s2, err := Open(path, Options{KeepSnapshots: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	cur, err := s2.CurrentSnapshot()
+	if err != nil || cur.ID != 3 || cur.Version != "v3" || string(cur.Data) != `{"n":3}` || !cur.Current {
+		t.Fatalf("after restart current = %+v, %v", cur, err)
+	}
+	// The same version and bytes again adds nothing.
+	again, err := s2.PutSnapshot("v3", []byte(`{"n":3}`))
+	if err != nil || again.ID != 3 {
+		t.Fatalf("re-put of current: %+v %v", again, err)
+	}
+	// A new one becomes current; history stays at 3 and keeps it.
+	if info, err := s2.PutSnapshot("v6", []byte("six")); err != nil || info.ID != 6 {
+		t.Fatalf("put v6: %+v %v", info, err)
+	}
+	list, _ = s2.Snapshots()
+	if len(list) != 3 || list[0].ID != 6 || !list[0].Current {
+		t.Fatalf("history after v6: %+v", list)
+	}
+}
+
+func TestSnapshotDamagedBytesAreNotServed(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	info, err := s.PutSnapshot("v1", []byte("original config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Damage the stored bytes behind the store's back.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSnapData).Put(u64(info.ID), []byte("originaL config"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CurrentSnapshot(); !errors.Is(err, ErrSnapshotChecksum) {
+		t.Fatalf("err = %v, want ErrSnapshotChecksum", err)
+	}
+}
+
+func TestSnapshotDataIsACopy(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	in := []byte("abc")
+	if _, err := s.PutSnapshot("v", in); err != nil {
+		t.Fatal(err)
+	}
+	in[0] = 'X'
+	a, _ := s.CurrentSnapshot()
+	a.Data[1] = 'Y'
+	b, err := s.CurrentSnapshot()
+	if err != nil || string(b.Data) != "abc" {
+		t.Fatalf("stored bytes changed through caller slices: %q %v", b.Data, err)
+	}
+}
+
+func TestMetadata(t *testing.T) {
+	s, path := openTest(t, Options{})
+	m, err := s.Metadata()
+	if err != nil || m.SchemaVersion != SchemaVersion || m.CreatedAt.IsZero() {
+		t.Fatalf("fresh metadata %+v %v", m, err)
+	}
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	if err := s.SetGatewayID("gw1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetLastSync(at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetLastError("dial tcp: connection refused", at.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	m, _ = s2.Metadata()
+	if m.GatewayID != "gw1" || !m.LastSync.Equal(at) || m.LastError != "dial tcp: connection refused" || !m.LastErrorAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("metadata after restart: %+v", m)
+	}
+	if err := s2.SetLastError("", at); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ = s2.Metadata(); m.LastError != "" {
+		t.Fatalf("cleared error still %q", m.LastError)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, path := openTest(t, Options{Now: clock})
+	cs := []Counter{
+		{Key: "quota/sub1/api1", Count: 41, Bytes: 1000, WindowStart: now.Add(-time.Hour), WindowEnd: now.Add(23 * time.Hour)},
+		{Key: "quota/sub2", Count: 7, WindowStart: now.Add(-time.Hour), WindowEnd: now.Add(time.Minute)},
+	}
+	if err := s.SaveCounters(cs); err != nil {
+		t.Fatal(err)
+	}
+	cs[0].Count = 42
+	if err := s.SaveCounters(cs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCounters([]Counter{{Key: "ok"}, {Key: ""}}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("empty key: err = %v", err)
+	}
+	s.Close()
+	s2, err := Open(path, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.LoadCounters()
+	if err != nil || len(got) != 2 {
+		t.Fatalf("load: %+v %v (the rejected batch must not have written \"ok\")", got, err)
+	}
+	if got[0].Key != "quota/sub1/api1" || got[0].Count != 42 || got[0].Bytes != 1000 || !got[0].WindowEnd.Equal(cs[0].WindowEnd) {
+		t.Fatalf("counter 0 = %+v", got[0])
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // quota/sub2's window ended
+	mu.Unlock()
+	if got, _ = s2.LoadCounters(); len(got) != 1 || got[0].Key != "quota/sub1/api1" {
+		t.Fatalf("after window end: %+v", got)
+	}
+	if err := s2.DeleteCounters("quota/sub1/api1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s2.LoadCounters(); len(got) != 0 {
+		t.Fatalf("after delete: %+v", got)
+	}
+}
+
+func TestQueueAppendReadAck(t *testing.T) {
+	s, path := openTest(t, Options{CommitInterval: time.Millisecond})
+	for i := 1; i <= 1000; i++ {
+		seq, err := s.Append(rec(i, 300))
+		if err != nil || seq != uint64(i) {
+			t.Fatalf("append %d: seq %d err %v", i, seq, err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Read(0, 100, 0)
+	if err != nil || len(got) != 100 || got[0].Seq != 1 || got[99].Seq != 100 {
+		t.Fatalf("read head: %d records, err %v", len(got), err)
+	}
+	for _, r := range got {
+		if !bytes.Equal(r.Data, rec(int(r.Seq), 300)) || r.Appended.IsZero() {
+			t.Fatalf("record %d data mismatch", r.Seq)
+		}
+	}
+	// Pipelined read past an unacknowledged batch.
+	next, _ := s.Read(100, 50, 0)
+	if len(next) != 50 || next[0].Seq != 101 {
+		t.Fatalf("read after 100: %d records first %d", len(next), next[0].Seq)
+	}
+	// maxBytes stops early but returns at least one record.
+	if few, _ := s.Read(0, 100, 1); len(few) != 1 {
+		t.Fatalf("maxBytes=1 returned %d records", len(few))
+	}
+	if err := s.Ack(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(50); err != nil {
+		t.Fatalf("ack below acked: %v", err)
+	}
+	if err := s.Ack(1001); !errors.Is(err, ErrAckAhead) {
+		t.Fatalf("ack ahead: err = %v", err)
+	}
+	st, err := s.QueueStats()
+	if err != nil || st.Records != 900 || st.HeadSeq != 101 || st.TailSeq != 1000 || st.Acked != 100 || st.Bytes != 900*316 || st.Oldest.IsZero() {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	if st.Commits == 0 || st.Commits > 100 {
+		t.Fatalf("%d commits for 1000 appends: not group-committed", st.Commits)
+	}
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, _ = s2.Read(0, 1, 0)
+	if len(got) != 1 || got[0].Seq != 101 {
+		t.Fatalf("after restart head = %+v", got)
+	}
+	if seq, _ := s2.Append([]byte("x")); seq != 1001 {
+		t.Fatalf("after restart next seq = %d, want 1001", seq)
+	}
+	if err := s2.Ack(1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s2.QueueStats()
+	if st.Records != 1 || st.Bytes != 17 {
+		t.Fatalf("stats after ack 1000: %+v", st)
+	}
+}
+
+func TestQueueBudgetDropsOldestAndCounts(t *testing.T) {
+	const per = 300 + recordOverhead
+	s, path := openTest(t, Options{QueueMaxBytes: 100 * per, CommitInterval: time.Millisecond})
+	for i := 1; i <= 250; i++ {
+		if _, err := s.Append(rec(i, 300)); err != nil {
+			t.Fatal(err)
+		}
+		if i%30 == 0 {
+			s.Flush(context.Background())
+		}
+	}
+	s.Flush(context.Background())
+	if _, err := s.Append(make([]byte, 100*per)); !errors.Is(err, ErrRecordTooLarge) {
+		t.Fatalf("oversized record: err = %v", err)
+	}
+	st, _ := s.QueueStats()
+	if st.Records != 100 || st.Bytes != 100*per || st.HeadSeq != 151 || st.TailSeq != 250 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.DroppedBy[DropQueueFull] != 150 || st.DroppedBy[DropTooLarge] != 1 || st.Dropped != 151 {
+		t.Fatalf("drops %+v", st.DroppedBy)
+	}
+	// A single batch bigger than the budget keeps only its newest records.
+	recs := make([][]byte, 150)
+	for i := range recs {
+		recs[i] = rec(1000+i, 300)
+	}
+	if first, err := s.AppendBatch(recs); err != nil || first != 251 {
+		t.Fatalf("batch: first %d err %v", first, err)
+	}
+	s.Flush(context.Background())
+	st, _ = s.QueueStats()
+	if st.Records != 100 || st.HeadSeq != 301 || st.TailSeq != 400 || st.DroppedBy[DropQueueFull] != 300 {
+		t.Fatalf("after big batch %+v", st)
+	}
+	// Drop counts survive a restart.
+	s.Close()
+	s2, err := Open(path, Options{QueueMaxBytes: 100 * per})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	st, _ = s2.QueueStats()
+	if st.DroppedBy[DropQueueFull] != 300 || st.DroppedBy[DropTooLarge] != 1 || st.Records != 100 {
+		t.Fatalf("after restart %+v", st)
+	}
+}
+
+func TestQueueCloseLosesNothing(t *testing.T) {
+	path := t.TempDir() + "/q.db"
+	s, err := Open(path, Options{CommitInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 500; i++ {
+		s.Append(rec(i, 100))
+	}
+	if st, _ := s.QueueStats(); st.Pending != 500 || st.Records != 0 {
+		t.Fatalf("before close: %+v (expected all pending with a 1h interval)", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append([]byte("late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if _, err := s.Read(0, 1, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if st, _ := s2.QueueStats(); st.Records != 500 {
+		t.Fatalf("after clean close %d records, want 500", st.Records)
+	}
+}
+
+func TestQueueConcurrentAppendersAndAcker(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: 2 * time.Millisecond})
+	const writers, each = 4, 2000
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Append([]byte(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	seen := map[string]bool{}
+	var last uint64
+	done := make(chan struct{})
+	go func() { wg.Wait(); s.Flush(context.Background()); close(done) }()
+	finished := false
+	for !finished || len(seen) < writers*each {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		recs, err := s.Read(last, 300, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Seq <= last {
+				t.Fatalf("seq %d not increasing after %d", r.Seq, last)
+			}
+			if seen[string(r.Data)] {
+				t.Fatalf("record %q twice", r.Data)
+			}
+			seen[string(r.Data)] = true
+			last = r.Seq
+		}
+		if len(recs) > 0 {
+			if err := s.Ack(last); err != nil {
+				t.Fatal(err)
+			}
+		} else if finished && len(seen) < writers*each {
+			t.Fatalf("finished with %d of %d records", len(seen), writers*each)
+		}
+	}
+	if st, _ := s.QueueStats(); st.Records != 0 || st.Bytes != 0 || st.Dropped != 0 {
+		t.Fatalf("final stats %+v", st)
+	}
+}
+
+func TestSchemaTooNewIsRefusedAndKept(t *testing.T) {
+	s, path := openTest(t, Options{})
+	s.PutSnapshot("v1", []byte("x"))
+	s.Close()
+	setSchema(t, path, 99)
+	_, err := Open(path, Options{})
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "schema version 99") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, statErr := os.Stat(path); statErr != nil {
+		t.Fatalf("newer file was moved: %v", statErr)
+	}
+	setSchema(t, path, SchemaVersion) // so the cleanup check passes
+}
+
+func setSchema(t *testing.T, path string, v uint32) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, u32(v)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSchemaMigration(t *testing.T) {
+	s, path := openTest(t, Options{})
+	s.PutSnapshot("v1", []byte("x"))
+	s.Close()
+	defer func(c uint32) { currentSchema = c; delete(migrations, 1) }(currentSchema)
+	currentSchema = 2
+
+	// A failing migration changes nothing and is not mistaken for damage.
+	migrations[1] = func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put([]byte("migrated"), []byte("half")); err != nil {
+			return err
+		}
+		return errors.New("boom")
+	}
+	if _, err := Open(path, Options{}); err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "migrating schema 1 to 2: boom") {
+		t.Fatalf("failing migration: err = %v", err)
+	}
+	migrations[1] = func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte("migrated"), []byte("yes"))
+	}
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s2.Metadata()
+	var mark string
+	s2.db.View(func(tx *bolt.Tx) error { mark = string(tx.Bucket(bucketMeta).Get([]byte("migrated"))); return nil })
+	if m.SchemaVersion != 2 || mark != "yes" {
+		t.Fatalf("after migration schema %d mark %q", m.SchemaVersion, mark)
+	}
+	if cur, err := s2.CurrentSnapshot(); err != nil || string(cur.Data) != "x" {
+		t.Fatalf("data lost in migration: %v", err)
+	}
+	s2.Close()
+}
