@@ -382,7 +382,25 @@ func (s *Store) commitPending() {
 		return nil
 	})
 
-	now := s.opts.Now()
+	// Status first, then the queue state: whoever sees the drop counted or
+	// Flush return also sees the status and the log line.
+	nrec := len(b.ends)
+	s.statusMu.Lock()
+	wasDegraded := s.status.Degraded
+	s.status.Degraded = err != nil
+	if err != nil {
+		s.status.LastWriteError = err.Error()
+		s.status.LastWriteErrorAt = s.opts.Now()
+	}
+	s.statusMu.Unlock()
+	switch {
+	case err != nil && !wasDegraded:
+		s.log.Error("store: telemetry commit failed; records are dropped and counted until writes succeed again",
+			"path", s.path, "records", nrec, "reason", classify(err), "err", err.Error())
+	case err == nil && wasDegraded:
+		s.log.Warn("store: telemetry commits succeed again", "path", s.path)
+	}
+
 	q.mu.Lock()
 	if err == nil {
 		// Drops counted by appenders meanwhile stay in q.drops (and dirty).
@@ -393,8 +411,8 @@ func (s *Store) commitPending() {
 			q.tail = lastSeq
 		}
 	} else {
-		if n := len(b.ends); n > 0 {
-			q.drops[classify(err)] += uint64(n)
+		if nrec > 0 {
+			q.drops[classify(err)] += uint64(nrec)
 		}
 		q.dropsDirty = true
 	}
@@ -403,31 +421,9 @@ func (s *Store) commitPending() {
 	}
 	close(q.resolvedCh)
 	q.resolvedCh = make(chan struct{})
-	nrec := len(b.ends)
 	b.reset()
 	q.spare = b
 	q.mu.Unlock()
-
-	s.statusMu.Lock()
-	if err != nil {
-		wasDegraded := s.status.Degraded
-		s.status.Degraded = true
-		s.status.LastWriteError = err.Error()
-		s.status.LastWriteErrorAt = now
-		s.statusMu.Unlock()
-		if !wasDegraded {
-			s.log.Error("store: telemetry commit failed; records are dropped and counted until writes succeed again",
-				"path", s.path, "records", nrec, "reason", classify(err), "err", err.Error())
-		}
-		return
-	}
-	if s.status.Degraded {
-		s.status.Degraded = false
-		s.statusMu.Unlock()
-		s.log.Warn("store: telemetry commits succeed again", "path", s.path)
-		return
-	}
-	s.statusMu.Unlock()
 }
 
 func recSize(b *pendingBatch, i int) int {
