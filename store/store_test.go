@@ -452,3 +452,24 @@ func TestSchemaMigration(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// The request path's part of telemetry must not allocate once the batch
+// buffers have grown.
+func TestAppendDoesNotAllocate(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: time.Hour})
+	r := rec(1, 300)
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 3000; i++ {
+			s.Append(r)
+		}
+		s.Flush(context.Background())
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Append allocates %.1f times per call", allocs)
+	}
+}
