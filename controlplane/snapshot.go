@@ -1,0 +1,316 @@
+package controlplane
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimgw/apimgw/wire"
+)
+
+// buildSnapshot assembles what gateway gw serves from m: its assigned APIs
+// and everything they reference (see docs/protocol.md). Version,
+// GeneratedAt and Checksum are left zero.
+func buildSnapshot(m *model, gw string) *wire.Snapshot {
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Gateway: gw,
+		APIs: []wire.API{}, Products: []wire.Product{}, Subscriptions: []wire.Subscription{},
+		PolicyFragments: []wire.PolicyFragment{}, NamedValues: []wire.NamedValue{}, Backends: []wire.Backend{}}
+	var texts []string
+	if p, ok := m.policies[policyGlobal]; ok {
+		snap.Policy = p.Props.Value
+		texts = append(texts, p.Props.Value)
+	}
+	apiSet := map[string]bool{}
+	for _, k := range m.gatewayAPIs.keysWithPrefix(gw + "/") {
+		apiSet[k[len(gw)+1:]] = true
+	}
+	opsByAPI := map[string][]string{}
+	for k := range m.ops {
+		a, o, _ := strings.Cut(k, "/")
+		if apiSet[a] {
+			opsByAPI[a] = append(opsByAPI[a], o)
+		}
+	}
+	apiIDs := sortedSet(apiSet)
+	for _, id := range apiIDs {
+		e, ok := m.apis[id]
+		if !ok {
+			continue
+		}
+		a := e.Props
+		wa := wire.API{ID: id, DisplayName: a.DisplayName, Path: a.Path, ServiceURL: a.ServiceURL,
+			Protocols: append([]string{}, a.Protocols...), SubscriptionRequired: a.SubscriptionRequired,
+			SubscriptionKeyParameterNames: wire.KeyParameterNames{Header: wire.DefaultKeyHeader, Query: wire.DefaultKeyQuery},
+			Operations:                    []wire.Operation{}}
+		if kn := a.SubscriptionKeyParameterNames; kn != nil {
+			if kn.Header != "" {
+				wa.SubscriptionKeyParameterNames.Header = kn.Header
+			}
+			if kn.Query != "" {
+				wa.SubscriptionKeyParameterNames.Query = kn.Query
+			}
+		}
+		if p, ok := m.policies[policyKeyAPI(id)]; ok {
+			wa.Policy = p.Props.Value
+			texts = append(texts, wa.Policy)
+		}
+		ops := opsByAPI[id]
+		sort.Strings(ops)
+		for _, oid := range ops {
+			o := m.ops[join(id, oid)].Props
+			wo := wire.Operation{ID: oid, DisplayName: o.DisplayName, Method: o.Method, URLTemplate: o.URLTemplate}
+			for _, tp := range o.TemplateParameters {
+				wo.TemplateParameters = append(wo.TemplateParameters, wire.TemplateParameter{Name: tp.Name, Type: tp.Type,
+					Required: tp.Required, Description: tp.Description, Values: tp.Values})
+			}
+			if p, ok := m.policies[policyKeyOp(id, oid)]; ok {
+				wo.Policy = p.Props.Value
+				texts = append(texts, wo.Policy)
+			}
+			wa.Operations = append(wa.Operations, wo)
+		}
+		snap.APIs = append(snap.APIs, wa)
+	}
+	prodSet := map[string]bool{}
+	prodAPIs := map[string][]string{}
+	for k := range m.productAPIs {
+		p, a, _ := strings.Cut(k, "/")
+		if apiSet[a] {
+			prodSet[p] = true
+			prodAPIs[p] = append(prodAPIs[p], a)
+		}
+	}
+	for _, pid := range sortedSet(prodSet) {
+		e, ok := m.products[pid]
+		if !ok {
+			continue
+		}
+		apis := prodAPIs[pid]
+		sort.Strings(apis)
+		wp := wire.Product{ID: pid, DisplayName: e.Props.DisplayName, SubscriptionRequired: e.Props.SubscriptionRequired,
+			State: e.Props.State, APIs: apis}
+		if p, ok := m.policies[policyKeyProduct(pid)]; ok {
+			wp.Policy = p.Props.Value
+			texts = append(texts, wp.Policy)
+		}
+		snap.Products = append(snap.Products, wp)
+	}
+	for _, sid := range m.subs.sortedKeys() {
+		sub := m.subs[sid].Props
+		kind, id, err := wire.ParseScope(sub.Scope)
+		if err != nil || (kind == wire.ScopeAPI && !apiSet[id]) || (kind == wire.ScopeProduct && !prodSet[id]) {
+			continue
+		}
+		snap.Subscriptions = append(snap.Subscriptions, wire.Subscription{ID: sid, DisplayName: sub.DisplayName,
+			Scope: sub.Scope, State: sub.State,
+			PrimaryKeySHA256: wire.KeyDigest(sub.PrimaryKey), SecondaryKeySHA256: wire.KeyDigest(sub.SecondaryKey)})
+	}
+	// Fragments, transitively; then named values and backends of everything.
+	fragSet := map[string]bool{}
+	queue := append([]string{}, texts...)
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		for _, f := range scanRefs(x).fragments {
+			if fe, ok := m.fragments[f]; ok && !fragSet[f] {
+				fragSet[f] = true
+				queue = append(queue, fe.Props.Value)
+				texts = append(texts, fe.Props.Value)
+			}
+		}
+	}
+	for _, f := range sortedSet(fragSet) {
+		fe := m.fragments[f].Props
+		snap.PolicyFragments = append(snap.PolicyFragments, wire.PolicyFragment{ID: f, Description: fe.Description, Value: fe.Value})
+	}
+	nvSet, beSet := map[string]bool{}, map[string]bool{}
+	for _, x := range texts {
+		r := scanRefs(x)
+		for _, n := range r.namedValues {
+			if id, ok := m.findNamedValue(n); ok {
+				nvSet[id] = true
+			}
+		}
+		for _, b := range r.backends {
+			if _, ok := m.backends[b]; ok {
+				beSet[b] = true
+			}
+		}
+	}
+	for _, id := range sortedSet(nvSet) {
+		nv := m.namedValues[id].Props
+		snap.NamedValues = append(snap.NamedValues, wire.NamedValue{ID: id, DisplayName: nv.DisplayName, Value: nv.Value, Secret: nv.Secret})
+	}
+	for _, id := range sortedSet(beSet) {
+		b := m.backends[id].Props
+		snap.Backends = append(snap.Backends, wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description})
+	}
+	return snap
+}
+
+func sortedSet(s map[string]bool) []string {
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// gwVersion is what is persisted per gateway: its snapshot version and the
+// hash of the content that version had.
+type gwVersion struct {
+	Version uint64 `json:"version"`
+	Hash    string `json:"hash"`
+}
+
+// published is one built snapshot, ready to serve. Immutable.
+type published struct {
+	snap    *wire.Snapshot
+	body    []byte // JSON
+	gz      []byte // gzip of body
+	etag    string // quoted
+	version uint64
+}
+
+// gwSlot is a gateway's current published snapshot and the channel closed
+// when a newer one replaces it.
+type gwSlot struct {
+	hash    string
+	cur     *published
+	changed chan struct{}
+}
+
+// hub keeps every gateway's current snapshot and wakes long-polls.
+type hub struct {
+	mu    sync.Mutex
+	slots map[string]*gwSlot
+	known map[string]gwVersion // persisted versions (survive gateway rebuilds)
+}
+
+func newHub(versions map[string]gwVersion) *hub {
+	return &hub{slots: map[string]*gwSlot{}, known: versions}
+}
+
+// build is the result of prepare for one gateway.
+type build struct {
+	gw      string
+	version gwVersion
+	pub     *published // nil: deleted gateway
+}
+
+// prepare builds every gateway's snapshot from m and returns those whose
+// content changed (with the next version) and the gateways that vanished. It
+// fails when a snapshot would not pass wire validation, naming the gateway.
+func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []build
+	for _, gw := range m.gateways.sortedKeys() {
+		snap := buildSnapshot(m, gw)
+		content, err := json.Marshal(snap)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(content)
+		hash := hex.EncodeToString(sum[:])
+		if slot, ok := h.slots[gw]; ok && slot.hash == hash {
+			continue
+		}
+		prev := h.known[gw]
+		if prev.Hash == hash && h.slots[gw] == nil {
+			// Same content as persisted (a restart): keep the version.
+		} else {
+			prev.Version++
+		}
+		if err := snap.Validate(); err != nil {
+			return nil, validation(fmt.Sprintf("the change would give gateway %q an invalid configuration: %v", gw, err))
+		}
+		snap.Version = prev.Version
+		snap.GeneratedAt = now.UTC()
+		body, err := snap.Encode()
+		if err != nil {
+			return nil, err
+		}
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		zw.Write(body)
+		zw.Close()
+		out = append(out, build{gw: gw, version: gwVersion{Version: prev.Version, Hash: hash}, pub: &published{
+			snap: snap, body: body, gz: zb.Bytes(), version: prev.Version,
+			etag: `"` + strconv.FormatUint(prev.Version, 10) + "-" + snap.Checksum[len("sha256:"):len("sha256:")+16] + `"`,
+		}})
+	}
+	for gw := range h.slots {
+		if _, ok := m.gateways[gw]; !ok {
+			out = append(out, build{gw: gw})
+		}
+	}
+	return out, nil
+}
+
+// persist writes the versions of builds in tx.
+func (h *hub) persist(tx *bolt.Tx, builds []build) error {
+	b := tx.Bucket([]byte(bucketGWVersions))
+	for _, bd := range builds {
+		if bd.pub == nil {
+			// Keep the version record: a gateway re-created under the same id
+			// must never see its version go back.
+			continue
+		}
+		v, _ := json.Marshal(bd.version)
+		if err := b.Put([]byte(bd.gw), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish makes builds current and wakes their long-polls.
+func (h *hub) publish(builds []build) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, bd := range builds {
+		slot := h.slots[bd.gw]
+		if slot != nil {
+			close(slot.changed)
+		}
+		if bd.pub == nil {
+			delete(h.slots, bd.gw)
+			continue
+		}
+		h.known[bd.gw] = bd.version
+		h.slots[bd.gw] = &gwSlot{hash: bd.version.Hash, cur: bd.pub, changed: make(chan struct{})}
+	}
+}
+
+// current returns gw's published snapshot and a channel closed when it is
+// replaced (or the gateway deleted, or the store closed).
+func (h *hub) current(gw string) (*published, <-chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot, ok := h.slots[gw]
+	if !ok {
+		return nil, nil, false
+	}
+	return slot.cur, slot.changed, true
+}
+
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for gw, slot := range h.slots {
+		close(slot.changed)
+		delete(h.slots, gw)
+	}
+}

@@ -1,0 +1,125 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimgw/apimgw/wire"
+)
+
+// GatewayStatus is properties.status of GET /gateways/{id}: what the gateway
+// last reported in a heartbeat, plus the control plane's judgement of it.
+type GatewayStatus struct {
+	// State is "connected", "disconnected" (no heartbeat for
+	// wire.MissedHeartbeats intervals) or "neverConnected". Computed on read.
+	State                    string    `json:"state"`
+	LastHeartbeat            time.Time `json:"lastHeartbeat,omitzero"`
+	HeartbeatIntervalSeconds int       `json:"heartbeatIntervalSeconds,omitempty"`
+	GatewayVersion           string    `json:"gatewayVersion,omitempty"`
+	SnapshotVersion          uint64    `json:"snapshotVersion"`
+	SnapshotChecksum         string    `json:"snapshotChecksum,omitempty"`
+	// LatestSnapshotVersion is the control plane's current version for the
+	// gateway (computed on read); InSync says the gateway serves it.
+	LatestSnapshotVersion uint64         `json:"latestSnapshotVersion"`
+	InSync                bool           `json:"inSync"`
+	UptimeSeconds         int64          `json:"uptimeSeconds,omitempty"`
+	TokenExpiry           time.Time      `json:"tokenExpiry,omitzero"`
+	Host                  wire.HostFacts `json:"host"`
+	Backlog               wire.Backlog   `json:"backlog"`
+	LastError             string         `json:"lastError,omitempty"`
+	LastErrorAt           time.Time      `json:"lastErrorAt,omitzero"`
+	// LastConfigRequest is when the gateway last asked for its snapshot.
+	LastConfigRequest time.Time `json:"lastConfigRequest,omitzero"`
+}
+
+// statusBook holds the latest status per gateway (persisted in bucket
+// gatewayStatus). Safe for concurrent use.
+type statusBook struct {
+	mu        sync.Mutex
+	byGateway map[string]*GatewayStatus
+}
+
+func (b *statusBook) get(gw string) GatewayStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if st, ok := b.byGateway[gw]; ok {
+		return *st
+	}
+	return GatewayStatus{}
+}
+
+// Status returns the gateway's status as GET /gateways/{id} shows it.
+func (s *Store) Status(gw string) GatewayStatus {
+	st := s.status.get(gw)
+	now := s.opts.Now()
+	interval := wire.DefaultHeartbeatInterval
+	if st.HeartbeatIntervalSeconds > 0 {
+		interval = time.Duration(st.HeartbeatIntervalSeconds) * time.Second
+	}
+	switch {
+	case st.LastHeartbeat.IsZero():
+		st.State = "neverConnected"
+	case now.Sub(st.LastHeartbeat) > wire.MissedHeartbeats*interval:
+		st.State = "disconnected"
+	default:
+		st.State = "connected"
+	}
+	if pub, _, ok := s.hub.current(gw); ok {
+		st.LatestSnapshotVersion = pub.version
+		st.InSync = st.SnapshotVersion == pub.version && st.SnapshotChecksum == pub.snap.Checksum
+	}
+	return st
+}
+
+// Heartbeat records hb for gateway gw (already authenticated) and returns
+// the ack. The status is persisted, so it survives a restart.
+func (s *Store) Heartbeat(gw string, hb *wire.Heartbeat) (*wire.HeartbeatAck, error) {
+	now := s.opts.Now()
+	s.status.mu.Lock()
+	prev := s.status.byGateway[gw]
+	st := &GatewayStatus{
+		LastHeartbeat: now.UTC(), HeartbeatIntervalSeconds: int(hb.Interval() / time.Second),
+		GatewayVersion: hb.GatewayVersion, SnapshotVersion: hb.SnapshotVersion, SnapshotChecksum: hb.SnapshotChecksum,
+		UptimeSeconds: hb.UptimeSeconds, TokenExpiry: hb.TokenExpiry, Host: hb.Host, Backlog: hb.Backlog,
+		LastError: hb.LastError, LastErrorAt: hb.LastErrorAt,
+	}
+	if prev != nil {
+		st.LastConfigRequest = prev.LastConfigRequest
+	}
+	s.status.byGateway[gw] = st
+	data, _ := json.Marshal(st)
+	s.status.mu.Unlock()
+	if err := s.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketGWStatus)).Put([]byte(gw), data)
+	}); err != nil {
+		return nil, err
+	}
+	ack := &wire.HeartbeatAck{ProtocolVersion: wire.ProtocolVersion, ServerTime: now.UTC()}
+	if pub, _, ok := s.hub.current(gw); ok {
+		ack.SnapshotVersion = pub.version
+	}
+	return ack, nil
+}
+
+// noteConfigRequest records when gw last asked for its snapshot (memory only).
+func (s *Store) noteConfigRequest(gw string) {
+	now := s.opts.Now().UTC()
+	s.status.mu.Lock()
+	defer s.status.mu.Unlock()
+	st := s.status.byGateway[gw]
+	if st == nil {
+		st = &GatewayStatus{}
+		s.status.byGateway[gw] = st
+	}
+	st.LastConfigRequest = now
+}
+
+func (s *Store) forgetStatus(gw string) {
+	s.status.mu.Lock()
+	delete(s.status.byGateway, gw)
+	s.status.mu.Unlock()
+	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketGWStatus)).Delete([]byte(gw)) })
+}
