@@ -1,0 +1,161 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Shared by rate-limit, rate-limit-by-key, quota and quota-by-key: APIM's
+// refusal bodies and headers (INTERFACES.md §3).
+
+// ceilSeconds rounds a wait up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// refuseRate answers 429 with APIM's body and Retry-After.
+func refuseRate(c *Context, retry time.Duration, headerName, varName string) {
+	n := ceilSeconds(retry)
+	secs := strconv.FormatInt(n, 10)
+	c.Response.reset()
+	c.Response.StatusCode, c.Response.Reason = 429, "Too Many Requests"
+	c.Response.Headers.Set("Content-Type", "application/json")
+	c.Response.Headers.Set("Retry-After", secs)
+	if headerName != "" && headerName != "Retry-After" {
+		c.Response.Headers.Set(headerName, secs)
+	}
+	if varName != "" {
+		c.vars[varName] = IntValue(n)
+	}
+	c.Response.Body = []byte(`{"statusCode":429,"message":"Rate limit is exceeded. Try again in ` + secs + ` seconds."}`)
+	c.Response.BodySet = true
+}
+
+// timeSpan renders d as .NET's d.hh:mm:ss, the form APIM's quota message uses.
+func timeSpan(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	days := s / 86400
+	s %= 86400
+	return fmt.Sprintf("%d.%02d:%02d:%02d", days, s/3600, s/60%60, s%60)
+}
+
+// refuseQuota answers 403 with APIM's body and Retry-After.
+func refuseQuota(c *Context, renew time.Duration, bandwidth bool) {
+	what := "call volume"
+	if bandwidth {
+		what = "bandwidth"
+	}
+	c.Response.reset()
+	c.Response.StatusCode, c.Response.Reason = 403, "Forbidden"
+	c.Response.Headers.Set("Content-Type", "application/json")
+	c.Response.Headers.Set("Retry-After", strconv.FormatInt(ceilSeconds(renew), 10))
+	c.Response.Body = []byte(`{"statusCode":403,"message":"Out of ` + what + ` quota. Quota will be replenished in ` + timeSpan(renew) + `."}`)
+	c.Response.BodySet = true
+}
+
+// rateSpec is one limit: calls per renewal period, with APIM's optional
+// headers and variables.
+type rateSpec struct {
+	calls            int64
+	period           time.Duration
+	retryAfterHeader string
+	retryAfterVar    string
+	remainingHeader  string
+	remainingVar     string
+	totalHeader      string
+}
+
+func (b *builder) rateSpec(n *Node) rateSpec {
+	return rateSpec{
+		calls:            b.attrInt(n, "calls", true, 1, 1, 1<<40),
+		period:           b.seconds(n, "renewal-period", true, 1),
+		retryAfterHeader: b.attrString(n, "retry-after-header-name", false, ""),
+		retryAfterVar:    b.attrString(n, "retry-after-variable-name", false, ""),
+		remainingHeader:  b.attrString(n, "remaining-calls-header-name", false, ""),
+		remainingVar:     b.attrString(n, "remaining-calls-variable-name", false, ""),
+		totalHeader:      b.attrString(n, "total-calls-header-name", false, ""),
+	}
+}
+
+var rateAttrs = []string{"calls", "renewal-period", "retry-after-header-name", "retry-after-variable-name",
+	"remaining-calls-header-name", "remaining-calls-variable-name", "total-calls-header-name"}
+
+// take applies one limit: it counts inc calls (0: check only, counted at
+// Finish) and answers 429 when the limit is reached. It reports whether the
+// request may go on.
+func (r *rateSpec) take(c *Context, id, key string, inc int64) bool {
+	ok, remaining, retry := c.pipe.state.rateTake(id, key, r.calls, r.period, inc)
+	if !ok {
+		refuseRate(c, retry, r.retryAfterHeader, r.retryAfterVar)
+		if r.remainingHeader != "" {
+			c.Response.Headers.Set(r.remainingHeader, "0")
+		}
+		if r.totalHeader != "" {
+			c.Response.Headers.Set(r.totalHeader, strconv.FormatInt(r.calls, 10))
+		}
+		if r.remainingVar != "" {
+			c.vars[r.remainingVar] = IntValue(0)
+		}
+		return false
+	}
+	if r.remainingHeader != "" {
+		c.respHeaders.Set(r.remainingHeader, strconv.FormatInt(remaining, 10))
+	}
+	if r.totalHeader != "" {
+		c.respHeaders.Set(r.totalHeader, strconv.FormatInt(r.calls, 10))
+	}
+	if r.remainingVar != "" {
+		c.vars[r.remainingVar] = IntValue(remaining)
+	}
+	return true
+}
+
+// quotaSpec is one quota: calls and/or kilobytes per renewal period, periods
+// aligned to firstStart.
+type quotaSpec struct {
+	calls      int64
+	kilobytes  int64
+	period     time.Duration
+	firstStart time.Time
+}
+
+func (b *builder) quotaSpec(n *Node) *quotaSpec {
+	q := &quotaSpec{
+		calls:     b.attrInt(n, "calls", false, 0, 1, 1<<50),
+		kilobytes: b.attrInt(n, "bandwidth", false, 0, 1, 1<<50),
+		period:    b.seconds(n, "renewal-period", true, 0),
+	}
+	if q.calls == 0 && q.kilobytes == 0 {
+		b.errorf(n, ErrInvalid, "at least one of calls and bandwidth is required")
+	}
+	return q
+}
+
+var quotaAttrs = []string{"calls", "bandwidth", "renewal-period"}
+
+// take checks the quota and counts the call now (inc 1) or defers it (with an
+// increment condition); bandwidth is always counted at Finish.
+func (q *quotaSpec) take(c *Context, id, key string, cond *prop) bool {
+	inc := int64(1)
+	if cond != nil {
+		inc = 0
+	}
+	ok, renew := c.pipe.state.quotaTake(id, key, q, inc)
+	if !ok {
+		refuseQuota(c, renew, q.calls == 0)
+		return false
+	}
+	if cond != nil || q.kilobytes > 0 {
+		d := deferredCount{id: id, key: key, cond: cond, quota: q, bytes: q.kilobytes > 0}
+		if cond != nil {
+			d.inc = 1
+		}
+		c.deferred = append(c.deferred, d)
+	}
+	return true
+}

@@ -1,0 +1,203 @@
+package policy
+
+import (
+	"errors"
+	"time"
+)
+
+// Pipeline is the compiled, merged policy chain of one operation (for one
+// product): four flat programs, one per section. It is immutable and safe for
+// concurrent use by any number of requests; per-request state lives in the
+// Context, counters in the State.
+type Pipeline struct {
+	sections   [numSections][]instr
+	retrySlots int
+	state      *State
+	budget     int
+}
+
+// Outcome is what the caller must do after Run or Resume.
+type Outcome uint8
+
+const (
+	// Continue: the section finished. After inbound, run backend; after
+	// backend (which always forwards at least once), run outbound; after
+	// outbound or on-error, send c.Response.
+	Continue Outcome = iota
+	// Forward: send the request (c.Request) to c.Upstream now, fill
+	// c.Response with the backend's answer (or set c.LastError and run
+	// on-error if it fails), then call Resume.
+	Forward
+	// Respond: answer the client now with c.Response; the rest of the
+	// pipeline (including outbound) is skipped, as APIM does for
+	// return-response and for a policy's refusal (429, 403).
+	Respond
+	// Wait: the pipeline needs to sleep Result.Delay (retry's interval).
+	// Do it off the event loop (a timer), then call Resume.
+	Wait
+	// Fail: a policy failed (Result.Err, also in c.LastError). Run the
+	// on-error section, then send c.Response.
+	Fail
+)
+
+var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// Result is the outcome of Run or Resume.
+type Result struct {
+	Outcome Outcome
+	Delay   time.Duration // for Wait
+	Err     error         // for Fail: a *RuntimeError
+}
+
+// ErrNotRunning is returned (as a Fail result) by Resume when no section is
+// suspended on the Context.
+var ErrNotRunning = errors.New("policy: Resume without a suspended section")
+
+// Has reports whether section s holds any policy (the appliance may skip
+// running an empty outbound section, for example).
+func (p *Pipeline) Has(s Section) bool { return len(p.sections[s]) > 0 }
+
+// Run starts section s for c. The caller must handle the Result (see Outcome);
+// for Forward and Wait it calls Resume afterwards. Run(Outbound) first adds
+// the response headers the cors policy decided on in inbound.
+func (p *Pipeline) Run(c *Context, s Section) Result {
+	if c.vars == nil {
+		c.vars = make(map[string]Value, 8)
+	}
+	c.pipe, c.sec, c.pc, c.running = p, s, 0, true
+	if cap(c.retries) < p.retrySlots {
+		c.retries = make([]retryState, p.retrySlots)
+	}
+	c.retries = c.retries[:p.retrySlots]
+	if s == Outbound || s == OnError {
+		for _, h := range c.respHeaders.List {
+			c.Response.Headers.Set(h.Name, h.Value)
+		}
+	}
+	if s == OnError && c.Response.StatusCode == 0 {
+		c.Response.StatusCode, c.Response.Reason = 500, "Internal Server Error"
+	}
+	return p.exec(c)
+}
+
+// Resume continues the section suspended by Forward or Wait.
+func (p *Pipeline) Resume(c *Context) Result {
+	if !c.running || c.pipe != p {
+		return Result{Outcome: Fail, Err: ErrNotRunning}
+	}
+	return p.exec(c)
+}
+
+func (p *Pipeline) exec(c *Context) Result {
+	prog := p.sections[c.sec]
+	c.budget = p.budget
+	for c.pc < len(prog) {
+		in := &prog[c.pc]
+		switch in.op {
+		case opStep:
+			f, err := in.step.run(c)
+			if err != nil {
+				return p.fail(c, in, err)
+			}
+			c.pc++
+			switch f {
+			case flowRespond:
+				c.running = false
+				return Result{Outcome: Respond}
+			case flowForward:
+				c.forwarded = true
+				return Result{Outcome: Forward}
+			}
+		case opJump:
+			c.pc += in.arg
+		case opJumpIfNot:
+			v, err := in.cond.eval(c)
+			if err != nil {
+				return p.fail(c, in, err)
+			}
+			if v.k != kBool {
+				return p.fail(c, in, evalErr("condition is %s, not bool", v.k))
+			}
+			if v.b {
+				c.pc++
+			} else {
+				c.pc += in.arg
+			}
+		case opRetryInit:
+			c.retries[in.slot] = retryState{}
+			c.pc++
+		case opRetryCheck:
+			init := &prog[c.pc+in.arg-1]
+			st := &c.retries[init.slot]
+			again, err := in.retry.again(c, st)
+			if err != nil {
+				return p.fail(c, in, err)
+			}
+			if !again {
+				c.pc++
+				continue
+			}
+			d := in.retry.delay(st.attempt)
+			st.attempt++
+			c.pc += in.arg
+			if d > 0 {
+				return Result{Outcome: Wait, Delay: d}
+			}
+		case opConcExit:
+			if n := len(c.held); n > 0 {
+				h := c.held[n-1]
+				c.held = c.held[:n-1]
+				p.state.concRelease(h.id, h.key)
+			}
+			c.pc++
+		default:
+			c.pc++
+		}
+	}
+	c.running = false
+	return Result{Outcome: Continue}
+}
+
+func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
+	c.running = false
+	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: err.Error(), Err: err}
+	c.LastError = re
+	return Result{Outcome: Fail, Err: re}
+}
+
+// Finish ends the request: it applies the counter increments that depend on
+// the outcome (increment-condition, quota bandwidth from c.Transferred) and
+// releases limit-concurrency slots still held. Call it once, after the
+// response is known (c.Response.StatusCode set), whatever the outcome.
+func (c *Context) Finish() {
+	if c.pipe == nil {
+		return
+	}
+	st := c.pipe.state
+	for i := range c.deferred {
+		d := &c.deferred[i]
+		if d.cond != nil {
+			ok, err := d.cond.boolean(c)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		d.apply(st, c)
+	}
+	c.deferred = c.deferred[:0]
+	for _, h := range c.held {
+		st.concRelease(h.id, h.key)
+	}
+	c.held = c.held[:0]
+	c.running = false
+}
+
+type retryState struct {
+	attempt int
+}
+
+type heldSlot struct {
+	id, key string
+}

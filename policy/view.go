@@ -1,0 +1,204 @@
+package policy
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Header is one header field as it appears on the wire.
+type Header struct {
+	Name, Value string
+}
+
+// Headers is an ordered list of header fields with case-insensitive names. The
+// zero value is empty and ready; Reset keeps the backing array for reuse, so a
+// pooled Context adds headers without allocating once warmed up.
+type Headers struct {
+	List []Header
+}
+
+// Reset empties the list, keeping its capacity.
+func (h *Headers) Reset() { h.List = h.List[:0] }
+
+// Get returns the first value of name.
+func (h *Headers) Get(name string) (string, bool) {
+	for i := range h.List {
+		if strings.EqualFold(h.List[i].Name, name) {
+			return h.List[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Joined returns every value of name joined by ",", as APIM's
+// Headers.GetValueOrDefault does. It allocates only when name repeats.
+func (h *Headers) Joined(name string) (string, bool) {
+	out, n := "", 0
+	for i := range h.List {
+		if strings.EqualFold(h.List[i].Name, name) {
+			if n == 0 {
+				out = h.List[i].Value
+			} else {
+				out += "," + h.List[i].Value
+			}
+			n++
+		}
+	}
+	return out, n > 0
+}
+
+// Has reports whether name is present.
+func (h *Headers) Has(name string) bool { _, ok := h.Get(name); return ok }
+
+// Add appends a field.
+func (h *Headers) Add(name, value string) { h.List = append(h.List, Header{name, value}) }
+
+// Set replaces every field called name by one with value (kept at the place of
+// the first one).
+func (h *Headers) Set(name, value string) {
+	for i := range h.List {
+		if strings.EqualFold(h.List[i].Name, name) {
+			h.List[i].Value = value
+			h.delFrom(name, i+1)
+			return
+		}
+	}
+	h.Add(name, value)
+}
+
+// Del removes every field called name.
+func (h *Headers) Del(name string) { h.delFrom(name, 0) }
+
+func (h *Headers) delFrom(name string, from int) {
+	out := h.List[:from]
+	for i := from; i < len(h.List); i++ {
+		if !strings.EqualFold(h.List[i].Name, name) {
+			out = append(out, h.List[i])
+		}
+	}
+	clear(h.List[len(out):])
+	h.List = out
+}
+
+// Param is one query or URL-template parameter, decoded.
+type Param struct {
+	Name, Value string
+}
+
+// Params is an ordered list of parameters with case-sensitive names (query
+// strings are case-sensitive in APIM).
+type Params struct {
+	List []Param
+}
+
+// Reset empties the list, keeping its capacity.
+func (p *Params) Reset() { p.List = p.List[:0] }
+
+// Get returns the first value of name.
+func (p *Params) Get(name string) (string, bool) {
+	for i := range p.List {
+		if p.List[i].Name == name {
+			return p.List[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Add appends a parameter.
+func (p *Params) Add(name, value string) { p.List = append(p.List, Param{name, value}) }
+
+// Set replaces every parameter called name by one with value.
+func (p *Params) Set(name, value string) {
+	p.Del(name)
+	p.Add(name, value)
+}
+
+// Del removes every parameter called name.
+func (p *Params) Del(name string) {
+	out := p.List[:0]
+	for _, q := range p.List {
+		if q.Name != name {
+			out = append(out, q)
+		}
+	}
+	clear(p.List[len(out):])
+	p.List = out
+}
+
+// Request is the pipeline's view of the client request. The appliance fills it
+// from its HTTP parser before Run(Inbound) and reads it back before forwarding:
+// policies may change Method, Path, Query, Headers and Body.
+//
+// Lifetime: the strings and slices placed here must stay valid and unchanged
+// until the request is finished (Context.Finish), because policies keep
+// references to them (in variables, in the response, in counter keys only as
+// map-key copies). Body slices set by policies are shared with the compiled
+// pipeline: treat them as read-only.
+type Request struct {
+	Method string
+	// Path is the path relative to the API: what follows the API's path suffix,
+	// starting with "/". The backend URL is Upstream.BaseURL + Path + "?" + Query.
+	// context.Request.Url.Path returns it.
+	Path  string
+	Query Params // decoded query parameters, in order
+	// MatchedParameters are the operation's URL template parameters.
+	MatchedParameters Params
+	Headers           Headers
+	ClientIP          netip.Addr
+	// Body is the request body when the appliance buffered it (Buffered true).
+	Body     []byte
+	Buffered bool
+}
+
+// Response is the response being built or returned: by the backend (the
+// appliance fills it after forwarding), by return-response, mock-response, or a
+// policy's refusal (429, 403, 401).
+type Response struct {
+	StatusCode int
+	Reason     string
+	Headers    Headers
+	Body       []byte
+	// BodySet is true when a policy replaced the body (set-body, return-response):
+	// the appliance must send Body instead of streaming the backend's body.
+	BodySet bool
+}
+
+func (r *Response) reset() {
+	r.StatusCode, r.Reason, r.Body, r.BodySet = 0, "", nil, false
+	r.Headers.Reset()
+}
+
+// Identity is who is calling what, as routing and the subscription check found
+// it. Empty strings mean "none" (an anonymous call has no subscription).
+type Identity struct {
+	SubscriptionID   string
+	SubscriptionKey  string
+	SubscriptionName string
+	ProductName      string
+	APIName          string
+	APIPath          string
+	OperationName    string
+	OperationMethod  string
+}
+
+// Upstream is where and how to forward: set-backend-service and
+// forward-request change it; the appliance reads it when Run returns Forward.
+type Upstream struct {
+	// BaseURL is the service URL (the API's, or set-backend-service's).
+	BaseURL string
+	// Timeout of the whole backend exchange (forward-request timeout; APIM's
+	// default is 300 s).
+	Timeout           time.Duration
+	FollowRedirects   bool
+	BufferRequestBody bool
+	BufferResponse    bool
+	FailOnErrorStatus bool
+	forwardConfigured bool
+}
+
+// Tracer receives the output of the trace policy. Implementations must be safe
+// for the caller's concurrency (one Context is used by one goroutine at a time).
+type Tracer interface {
+	Trace(source, severity, message string, metadata []Header)
+}
