@@ -205,7 +205,7 @@ func compileMember(n *node) (evalFn, typ, *exprError) {
 			}, m.t, nil
 		}
 		if dictionaries[p] {
-			return nil, 0, errUnsupportedAt(n.off, "%s can only be used with GetValueOrDefault, ContainsKey or [ ]", p)
+			return nil, 0, errUnsupportedAt(chainStart(n), "%s can only be used with GetValueOrDefault, ContainsKey or [ ]", p)
 		}
 		px, _ := path(n.x)
 		if n.op != "Length" || !isValuePath(px) {

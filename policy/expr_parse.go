@@ -52,10 +52,15 @@ func errUnsupportedAt(off int, format string, args ...any) *exprError {
 }
 
 type lexer struct {
-	src  string
-	i    int
-	base int // offset of src within the whole expression text (for holes)
+	src   string
+	i     int
+	base  int // offset of src within the whole expression text (for holes)
+	depth int // nesting of interpolated strings
 }
+
+// maxNesting bounds parenthesis and interpolation nesting, so hostile input
+// cannot exhaust the stack.
+const maxNesting = 128
 
 var puncts = []string{"??", "?.", "==", "!=", "&&", "||", "<=", ">=", "=>", "++", "--", "+=", "-=",
 	"(", ")", "[", "]", "{", "}", ".", ",", "?", ":", "!", "+", "-", "*", "/", "%", "<", ">", "=", ";", "&", "|", "^", "~"}
@@ -266,8 +271,11 @@ func (l *lexer) interp(off, skip int, verbatim bool) (token, error) {
 			if k := topLevelFormat(holeSrc); k >= 0 {
 				return token{}, errUnsupportedAt(off+j+1+k, "format or alignment in an interpolation hole is not supported")
 			}
+			if l.depth >= maxNesting {
+				return token{}, errUnsupportedAt(off, "interpolated strings nested deeper than %d", maxNesting)
+			}
 			p := &parser{}
-			hl := &lexer{src: holeSrc, base: off + j + 1}
+			hl := &lexer{src: holeSrc, base: off + j + 1, depth: l.depth + 1}
 			toks, err := hl.all()
 			if err != nil {
 				return token{}, err
@@ -356,8 +364,9 @@ type node struct {
 }
 
 type parser struct {
-	toks []token
-	p    int
+	toks  []token
+	p     int
+	depth int
 }
 
 func (p *parser) peek() token { return p.toks[p.p] }
@@ -436,7 +445,14 @@ func unsupportedOrSyntax(t token, where string) *exprError {
 	return errSyntaxAt(t.off, "unexpected %s %s", describe(t), where)
 }
 
-func (p *parser) parseExpr() (*node, error) { return p.parseCond() }
+func (p *parser) parseExpr() (*node, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxNesting {
+		return nil, errUnsupportedAt(p.peek().off, "expression nested deeper than %d", maxNesting)
+	}
+	return p.parseCond()
+}
 
 func (p *parser) parseCond() (*node, error) {
 	c, err := p.parseCoalesce()
@@ -519,6 +535,11 @@ var castTypes = map[string]bool{"string": true, "int": true, "long": true, "bool
 
 func (p *parser) parseUnary() (*node, error) {
 	t := p.peek()
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > 4*maxNesting {
+		return nil, errUnsupportedAt(t.off, "expression nested deeper than %d", maxNesting)
+	}
 	if t.k == tPunct && (t.text == "!" || t.text == "-") {
 		p.adv()
 		x, err := p.parseUnary()
