@@ -358,6 +358,7 @@ type stepper interface {
 // builder compiles the policies of one document (and fragments it includes).
 type builder struct {
 	cp         *Compiler
+	doc        *Document
 	file       string
 	lines      []int
 	sec        Section
@@ -370,7 +371,7 @@ type builder struct {
 }
 
 func (cp *Compiler) newBuilder(doc *Document, errs *ErrorList) *builder {
-	return &builder{cp: cp, file: doc.File, lines: doc.lines, errs: errs, ordinals: map[string]int{}}
+	return &builder{cp: cp, doc: doc, file: doc.File, lines: doc.lines, errs: errs, ordinals: map[string]int{}}
 }
 
 func (b *builder) errorf(n *Node, kind error, format string, args ...any) {
@@ -517,6 +518,7 @@ func advance(pos Pos, s string) Pos {
 // prop is an attribute or element value: a literal or a compiled expression.
 type prop struct {
 	set bool
+	bad bool // already reported: suppress follow-on errors
 	lit Value
 	e   *expr
 }
@@ -592,7 +594,7 @@ func (b *builder) compileValue(n *Node, pos Pos, raw string) prop {
 				}
 				at := advance(pos, s[:lead+2]+t[2:2+ee.off])
 				b.errorAt(n, at, kind, "expression: %s", b.cp.redact(ee.msg))
-				return prop{set: true, lit: Value{}}
+				return prop{set: true, bad: true}
 			}
 			return prop{set: true, e: e}
 		}

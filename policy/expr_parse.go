@@ -4,7 +4,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+func utf8Len(s string) int {
+	_, n := utf8.DecodeRuneInString(s)
+	return n
+}
 
 // This file is the front end of the expression language: a lexer and parser
 // for the subset of C# that APIM policy expressions use. It builds a small
@@ -89,6 +95,12 @@ func (l *lexer) next() (token, error) {
 			l.i++
 			continue
 		}
+		if strings.HasPrefix(l.src[l.i:], "\u00a0") || strings.HasPrefix(l.src[l.i:], "\ufeff") {
+			// No-break spaces and BOMs pasted from documentation are
+			// whitespace to C#.
+			l.i += utf8Len(l.src[l.i:])
+			continue
+		}
 		if strings.HasPrefix(l.src[l.i:], "//") {
 			for l.i < len(l.src) && l.src[l.i] != '\n' {
 				l.i++
@@ -167,7 +179,8 @@ func (l *lexer) next() (token, error) {
 			return token{k: tPunct, off: off, text: p}, nil
 		}
 	}
-	return token{}, errSyntaxAt(off, "unexpected character %q", rune(c))
+	r, _ := utf8.DecodeRuneInString(s)
+	return token{}, errSyntaxAt(off, "unexpected character %q", r)
 }
 
 func unescape(s string) (string, int, error) {

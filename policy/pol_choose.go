@@ -43,7 +43,7 @@ func compileChoose(b *builder, n *Node) {
 // condition compiles a boolean attribute: an expression, or literal true/false.
 func (b *builder) condition(n *Node, name string) *expr {
 	p := b.attrProp(n, name, true)
-	if !p.set {
+	if !p.set || p.bad {
 		return &expr{fn: constFn(BoolValue(false)), t: tyBool}
 	}
 	if p.e == nil {

@@ -46,12 +46,12 @@ func compileIncludeFragment(b *builder, n *Node) {
 		b.errorf(n, ErrFragment, "fragment %q: root element is <%s>, not <fragment>", id, doc.Root.Name)
 		return
 	}
-	file, lines := b.file, b.lines
-	b.file, b.lines = doc.File, doc.lines
+	file, lines, outer := b.file, b.lines, b.doc
+	b.file, b.lines, b.doc = doc.File, doc.lines, doc
 	b.fragStack = append(b.fragStack, id)
 	b.checkAttrs(doc.Root)
 	b.noText(doc.Root)
 	b.policies(doc.Root.Children)
 	b.fragStack = b.fragStack[:len(b.fragStack)-1]
-	b.file, b.lines = file, lines
+	b.file, b.lines, b.doc = file, lines, outer
 }

@@ -24,7 +24,7 @@ func compileRewriteURI(b *builder, n *Node) {
 	b.noChildren(n)
 	m := b.meta(n)
 	s := &rewriteURI{template: b.attrProp(n, "template", true), copy: b.attrBool(n, "copy-unmatched-params", true)}
-	if s.template.set && s.template.e == nil {
+	if s.template.set && !s.template.bad && s.template.e == nil {
 		if t := strings.TrimSpace(s.template.lit.s); t == "" || strings.Count(t, "{") != strings.Count(t, "}") {
 			a, _ := n.Attr("template")
 			b.errorAt(n, a.ValuePos, ErrInvalid, "template %q is empty or has unbalanced braces", t)

@@ -2,7 +2,7 @@ package policy
 
 // set-body replaces the request body (inbound, backend) or the response body
 // (outbound, on-error, return-response) with literal text or an expression's
-// value. A literal body is encoded once at compile time and shared; liquid
+// value (an inline XML payload is taken as written). A literal body is encoded once at compile time and shared; liquid
 // templates and the other APIM attributes are not supported.
 func init() {
 	register("set-body", inAll, nil, compileSetBody)
@@ -15,9 +15,14 @@ type setBody struct {
 }
 
 func compileSetBody(b *builder, n *Node) {
-	b.noChildren(n)
 	m := b.meta(n)
-	p := b.textProp(n)
+	var p prop
+	if len(n.Children) > 0 {
+		// An XML payload written inline: the body is the content as written.
+		p = b.compileValue(n, n.TextPos, n.Inner(b.doc))
+	} else {
+		p = b.textProp(n)
+	}
 	s := &setBody{target: b.target}
 	if p.e != nil {
 		s.e = p

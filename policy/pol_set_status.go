@@ -15,7 +15,7 @@ func compileSetStatus(b *builder, n *Node) {
 	b.noChildren(n)
 	m := b.meta(n)
 	s := &setStatus{code: b.attrProp(n, "code", true), reason: b.attrProp(n, "reason", false)}
-	if s.code.set && s.code.e == nil {
+	if s.code.set && !s.code.bad && s.code.e == nil {
 		if v, err := s.code.integer(nil); err != nil || v < 100 || v > 599 {
 			a, _ := n.Attr("code")
 			b.errorAt(n, a.ValuePos, ErrInvalid, "attribute \"code\": %q is not a status code (100-599)", s.code.lit.s)

@@ -1,6 +1,9 @@
 package policy
 
-// trace sends a message (and metadata) to the Context's Tracer.
+import "strings"
+
+// trace sends a message (and metadata) to the Context's Tracer. The message
+// is a <message> child or, in the older form, the element's text.
 func init() {
 	register("trace", inAll, []string{"source", "severity"}, compileTrace)
 }
@@ -12,7 +15,6 @@ type traceStep struct {
 }
 
 func compileTrace(b *builder, n *Node) {
-	b.noText(n)
 	m := b.meta(n)
 	s := &traceStep{
 		source:   b.attrString(n, "source", true, ""),
@@ -32,8 +34,14 @@ func compileTrace(b *builder, n *Node) {
 			s.metadata = append(s.metadata, Header{b.attrString(ch, "name", true, ""), b.attrString(ch, "value", true, "")})
 		}
 	}
-	if !seen {
+	switch {
+	case !seen && strings.TrimSpace(n.Text) != "":
+		// The older form: the message is the element's text.
+		s.message = b.textProp(n)
+	case !seen:
 		b.errorf(n, ErrInvalid, "<message> is required")
+	default:
+		b.noText(n)
 	}
 	b.emit(instr{op: opStep, step: s, meta: m})
 }

@@ -12,6 +12,7 @@ import (
 type Document struct {
 	File string
 	Root *Node
+	src  string
 	// lines holds the byte offset of every line start, for offset → Pos.
 	lines []int
 }
@@ -26,6 +27,18 @@ type Node struct {
 	Children []*Node
 	Text     string
 	TextPos  Pos
+	// inner is the byte range of the element's content in the document, for
+	// policies whose content is a literal XML payload (set-body).
+	innerStart, innerEnd int
+}
+
+// Inner returns the element's content exactly as written in doc (child
+// elements, comments and all).
+func (n *Node) Inner(doc *Document) string {
+	if n.innerEnd <= n.innerStart || n.innerEnd > len(doc.src) {
+		return ""
+	}
+	return doc.src[n.innerStart:n.innerEnd]
 }
 
 // Attr is one attribute; ValuePos is the position of the first character of the
@@ -71,7 +84,7 @@ func Read(file string, src []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Document{File: file, Root: root, lines: r.lines}, nil
+	return &Document{File: file, Root: root, src: string(src), lines: r.lines}, nil
 }
 
 type reader struct {
@@ -254,6 +267,7 @@ func (r *reader) element(depth int) (*Node, error) {
 		r.i++ // closing quote
 	}
 	// Content.
+	n.innerStart = r.i
 	var text strings.Builder
 	textSeen := false
 	for {
@@ -274,6 +288,7 @@ func (r *reader) element(depth int) (*Node, error) {
 				return nil, r.errAt(closeAt, n.Name, "end tag </%s> does not match <%s> opened at %s", cn, n.Name, n.Pos)
 			}
 			n.Text = text.String()
+			n.innerEnd = closeAt
 			return n, nil
 		case r.has("<!--"):
 			if err := r.skipComment(); err != nil {
