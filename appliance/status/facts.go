@@ -1,0 +1,123 @@
+package status
+
+import (
+	"context"
+	"time"
+)
+
+// Source is what the appliance implements for the status page. Both methods
+// are called from HTTP handler goroutines, concurrently with each other and
+// with the gateway's work, so they must be safe for concurrent use. Facts is
+// called once per page view, /status.json and /metrics scrape: it must be
+// quick (read counters and cached state; no network I/O).
+type Source interface {
+	// Facts returns a copy of the appliance's current state. The returned
+	// value is owned by the caller: the Source must not change its slices
+	// afterwards.
+	Facts(ctx context.Context) Facts
+	// Rollback makes the snapshot with this version current again (from the
+	// history in the store). Wrap ErrUnknownSnapshot or ErrRollbackRefused
+	// for the user errors; any other error is reported as a failure.
+	Rollback(ctx context.Context, version string) error
+}
+
+// Mode is how the gateway gets its configuration.
+type Mode string
+
+// Modes.
+const (
+	ModeHybrid       Mode = "hybrid"       // from the control plane (config.service.endpoint)
+	ModeStandalone   Mode = "standalone"   // from a snapshot file (config.local.path)
+	ModeUnconfigured Mode = "unconfigured" // neither is set in env.conf
+)
+
+// Facts is the appliance's state as the Source reports it: plain values, no
+// behaviour. Zero values mean "unknown" or "never" and are shown that way.
+type Facts struct {
+	Version     string    `json:"version"`
+	GatewayName string    `json:"gatewayName,omitempty"`
+	Mode        Mode      `json:"mode"`
+	StartedAt   time.Time `json:"startedAt"`
+	// Ready is what /readyz answers: listeners up and a configuration loaded.
+	Ready bool `json:"ready"`
+	// NotReadyReason says why not, for /readyz and the page.
+	NotReadyReason string `json:"notReadyReason,omitempty"`
+	// Activity is what the gateway is doing, the same words as the systemd
+	// STATUS line ("serving snapshot 42", "draining").
+	Activity     string       `json:"activity,omitempty"`
+	ControlPlane ControlPlane `json:"controlPlane"`
+	Snapshot     Snapshots    `json:"snapshot"`
+	// Token is nil in standalone mode.
+	Token     *Token     `json:"token,omitempty"`
+	APIs      []API      `json:"apis"`
+	Telemetry Backlog    `json:"telemetry"`
+	Listeners []Listener `json:"listeners"`
+	// StorePath is the bbolt file; the host facts report the disk it is on.
+	StorePath string `json:"storePath,omitempty"`
+}
+
+// ControlPlane is the state of the connection to apimcp (hybrid mode).
+type ControlPlane struct {
+	Endpoint  string `json:"endpoint,omitempty"`
+	Connected bool   `json:"connected"`
+	// Since is when the current state (connected or offline) began.
+	Since time.Time `json:"since"`
+	// LastSync is the last successful configuration poll.
+	LastSync      time.Time `json:"lastSync"`
+	LastHeartbeat time.Time `json:"lastHeartbeat"`
+	LastError     string    `json:"lastError,omitempty"`
+	LastErrorAt   time.Time `json:"lastErrorAt"`
+}
+
+// Snapshots is the configuration the gateway serves and the history it can
+// roll back to.
+type Snapshots struct {
+	Current   string    `json:"current,omitempty"`
+	AppliedAt time.Time `json:"appliedAt"`
+	// History is newest first and includes the current snapshot.
+	History []SnapshotEntry `json:"history"`
+}
+
+// SnapshotEntry is one stored snapshot.
+type SnapshotEntry struct {
+	Version    string    `json:"version"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	// Origin is where it came from: "control-plane", "file" or "rollback".
+	Origin  string `json:"origin,omitempty"`
+	APIs    int    `json:"apis"`
+	Current bool   `json:"current"`
+}
+
+// Token is the gateway token from env.conf (config.service.auth).
+type Token struct {
+	GatewayID string    `json:"gatewayId"`
+	Expiry    time.Time `json:"expiry"`
+}
+
+// API is one API in the current snapshot.
+type API struct {
+	ID         string `json:"id"`
+	Name       string `json:"name,omitempty"`
+	Path       string `json:"path"`
+	Operations int    `json:"operations"`
+}
+
+// Backlog is the telemetry queue waiting for the control plane.
+type Backlog struct {
+	Records  uint64 `json:"records"`
+	Bytes    uint64 `json:"bytes"`
+	MaxBytes uint64 `json:"maxBytes,omitempty"`
+	// Oldest is the enqueue time of the oldest record still queued.
+	Oldest time.Time `json:"oldest"`
+	// Dropped counts records dropped (oldest first) to stay within MaxBytes
+	// since the queue was created.
+	Dropped    uint64    `json:"dropped"`
+	LastUpload time.Time `json:"lastUpload"`
+}
+
+// Listener is one socket the gateway listens on.
+type Listener struct {
+	Name     string `json:"name"` // "http", "https", "status"
+	Addr     string `json:"addr"`
+	Protocol string `json:"protocol,omitempty"`
+}
