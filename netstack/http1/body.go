@@ -272,3 +272,6 @@ func checkFieldLine(line []byte) error {
 	}
 	return nil
 }
+
+// Framing returns the framing b was reset with.
+func (b *Body) Framing() Framing { return b.framing }

@@ -1,0 +1,556 @@
+package netstack
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/apimgw/apimgw/netstack/http1"
+)
+
+type cstate uint8
+
+const (
+	csIdle       cstate = iota // waiting for a request head
+	csSuspended                // the handler is working off the loop
+	csConnecting               // waiting for an upstream connection
+	csBody                     // streaming the request body upstream
+	csWaitResp                 // request sent; the upstream side drives the response
+	csDiscard                  // answered early; reading and dropping the request body
+	csTunnel                   // after 101: bytes both ways
+	csClosing                  // closing once the output is flushed
+)
+
+// clientConn is the state of one client connection. It lives on one loop and is
+// touched only there.
+type clientConn struct {
+	timerNode
+	lp     *loop
+	c      gnet.Conn
+	remote netip.AddrPort
+	state  cstate
+	closed bool
+	gen    uint32 // bumped per exchange, so stale Resume calls are ignored
+
+	req  http1.Head
+	resp http1.Head
+	x    Exchange
+	body http1.Body // request body decoder
+
+	up          *upConn
+	inExchange  bool
+	closeAfter  bool // close the connection once this response is out
+	retried     bool
+	reqDone     bool   // the whole request (head and body) went upstream
+	out         []byte // the serialized request head, kept for one retry
+	closeBy     int64  // csClosing: give up waiting for the flush at this time
+	chunkOut    bool   // the response body goes to the client chunked
+	respStarted bool   // a response head was sent to the client
+	method      [16]byte
+	methodLen   int
+}
+
+// armTimer (re)arms the connection's single timer d from now.
+func (cc *clientConn) armTimer(d time.Duration) {
+	cc.lp.wheel.arm(&cc.timerNode, time.Now().UnixNano()+int64(d))
+}
+
+func (cc *clientConn) expire(now int64) {
+	if cc.closed {
+		return
+	}
+	switch cc.state {
+	case csIdle:
+		if cc.c.InboundBuffered() > 0 {
+			cc.reject(errf408)
+			return
+		}
+		cc.closeNow()
+	case csClosing:
+		if cc.c.OutboundBuffered() == 0 || now >= cc.closeBy {
+			cc.closeNow()
+			return
+		}
+		cc.armTimer(tickInterval)
+	case csBody, csDiscard:
+		// The client stopped sending its body.
+		cc.x.Err = "client body timeout"
+		if !cc.respStarted {
+			cc.failExchange(408, "Request body timeout")
+			return
+		}
+		cc.abort()
+	case csTunnel:
+		cc.abort()
+	}
+}
+
+var errf408 = &http1.Error{Status: 408, Reason: "request head timeout"}
+
+func (cc *clientConn) onTraffic() gnet.Action {
+	for !cc.closed {
+		switch cc.state {
+		case csIdle:
+			if !cc.readHead() {
+				return gnet.None
+			}
+		case csBody:
+			if cc.up == nil || cc.up.c == nil {
+				return gnet.None
+			}
+			cc.pumpBody(false)
+			return gnet.None
+		case csDiscard:
+			cc.pumpBody(true)
+			return gnet.None
+		case csTunnel:
+			buf, _ := cc.c.Next(-1)
+			if len(buf) > 0 && cc.up != nil && !cc.up.closed {
+				cc.x.BytesIn += int64(len(buf))
+				cc.up.c.Write(buf)
+			}
+			cc.armTimer(cc.lp.s.cfg.IdleTimeout)
+			return gnet.None
+		case csClosing:
+			cc.c.Discard(-1)
+			return gnet.None
+		case csWaitResp:
+			// The request is through: what arrives now is pipelined and waits,
+			// within a bound.
+			if cc.c.InboundBuffered() > cc.lp.s.cfg.MaxPipelined {
+				cc.closeAfter = true
+				cc.c.Discard(-1)
+			}
+			return gnet.None
+		default: // csSuspended, csConnecting: the body waits in gnet's buffer
+			return gnet.None
+		}
+	}
+	return gnet.None
+}
+
+// readHead parses the next request head and runs the handler. It reports
+// whether the state machine should go on with the same input.
+func (cc *clientConn) readHead() bool {
+	buf, _ := cc.c.Peek(-1)
+	if len(buf) == 0 {
+		return false
+	}
+	s := cc.lp.s
+	n, err := http1.ParseRequest(buf, &cc.req, &s.cfg.Limits)
+	if err == http1.ErrNeedMore {
+		if cc.timerNode.when == 0 || cc.x.Start.IsZero() {
+			// First bytes of a head: the header timeout runs from here.
+			cc.x.Start = time.Now()
+			cc.armTimer(s.cfg.HeaderTimeout)
+		}
+		return false
+	}
+	if err != nil {
+		cc.reject(err.(*http1.Error))
+		return false
+	}
+	cc.gen++
+	cc.x.reset()
+	cc.x.Remote = cc.remote
+	cc.x.Start = time.Now()
+	cc.x.BytesIn = int64(n)
+	cc.inExchange = true
+	cc.closeAfter = s.draining.Load()
+	cc.retried, cc.reqDone, cc.respStarted, cc.chunkOut = false, false, false, false
+	cc.methodLen = copy(cc.method[:], cc.req.Bytes(cc.req.Method))
+	cc.body.Reset(cc.req.Framing, cc.req.ContentLength)
+	s.active.Add(1)
+	s.h.Serve(&cc.x)
+	cc.decide(n)
+	return cc.state == csIdle && !cc.closed
+}
+
+// decide acts on the handler's decision. headLen bytes of the client's input
+// are the head, not yet discarded (0 after a resume).
+func (cc *clientConn) decide(headLen int) {
+	x := &cc.x
+	switch x.decided {
+	case decSuspend:
+		if headLen > 0 {
+			cc.req.Own()
+			cc.c.Discard(headLen)
+		}
+		cc.state = csSuspended
+		cc.lp.wheel.stop(&cc.timerNode)
+		return
+	case decForward:
+		cc.buildRequestHead()
+		if headLen > 0 {
+			cc.c.Discard(headLen)
+		}
+		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody {
+			cc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+			if cc.closed {
+				return
+			}
+		}
+		cc.lp.s.forward(cc)
+		return
+	case undecided:
+		x.RespondError(500, "The gateway made no decision for this request")
+	}
+	// decRespond
+	if headLen > 0 {
+		cc.c.Discard(headLen)
+	}
+	cc.writeResponse()
+	if cc.closed {
+		return
+	}
+	if cc.req.Framing != http1.NoBody && !cc.body.Done() {
+		if cc.req.ExpectContinue {
+			// The client waits for 100 Continue that will not come: no body follows.
+			cc.closeAfter = true
+			cc.finish()
+			return
+		}
+		cc.state = csDiscard
+		cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
+		cc.pumpBody(true)
+		return
+	}
+	cc.finish()
+}
+
+// resume runs fn on the loop for a suspended exchange.
+func (cc *clientConn) resume(x *Exchange, fn func(*Exchange)) {
+	gen := cc.gen
+	cc.c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if cc.closed || cc.gen != gen || cc.state != csSuspended {
+			return nil
+		}
+		x.decided = undecided
+		fn(x)
+		cc.decide(0)
+		if !cc.closed && cc.state != csSuspended && cc.c.InboundBuffered() > 0 {
+			cc.c.Wake(nil)
+		}
+		return nil
+	}))
+}
+
+// pumpBody moves request body bytes from the client's input to the upstream
+// (or drops them when discard is set).
+func (cc *clientConn) pumpBody(discard bool) {
+	buf, _ := cc.c.Peek(-1)
+	if len(buf) == 0 {
+		return
+	}
+	cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
+	consumed := 0
+	w := cc.lp.hbuf[:0]
+	var up gnet.Conn
+	if !discard {
+		up = cc.up.c
+	}
+	done := false
+	for !done {
+		n, ev, data, err := cc.body.Next(buf[consumed:])
+		if err != nil {
+			cc.c.Discard(consumed)
+			herr := err.(*http1.Error)
+			cc.x.Err = "bad request body: " + herr.Reason
+			if !cc.respStarted && !discard {
+				cc.failExchange(herr.Status, herr.Reason)
+			} else {
+				cc.abort()
+			}
+			return
+		}
+		consumed += n
+		if discard {
+			if ev == http1.BodyEnd {
+				done = true
+			} else if ev == http1.BodyNeedMore {
+				break
+			}
+			continue
+		}
+		switch ev {
+		case http1.BodyData:
+			if len(w)+len(data) > 32<<10 {
+				if len(w) > 0 {
+					up.Write(w)
+					w = w[:0]
+				}
+				up.Write(data)
+			} else {
+				w = append(w, data...)
+			}
+		case http1.BodyChunkStart:
+			w = http1.AppendChunkStart(w, cc.body.Size)
+		case http1.BodyChunkEnd:
+			w = append(w, "\r\n"...)
+		case http1.BodyEnd:
+			if cc.req.Framing == http1.Chunked {
+				w = append(w, http1.LastChunk...)
+			}
+			done = true
+		case http1.BodyNeedMore:
+			if n == 0 {
+				goto out
+			}
+		}
+		if cc.closed || (cc.up != nil && cc.up.closed) {
+			break
+		}
+	}
+out:
+	cc.x.BytesIn += int64(consumed)
+	cc.c.Discard(consumed)
+	if !discard && len(w) > 0 && cc.up != nil && !cc.up.closed {
+		up.Write(w)
+	}
+	cc.lp.hbuf = w[:0]
+	if cc.closed {
+		return
+	}
+	if done {
+		if discard {
+			cc.finish()
+			return
+		}
+		cc.reqDone = true
+		cc.state = csWaitResp
+		cc.lp.wheel.stop(&cc.timerNode)
+	}
+}
+
+// buildRequestHead serializes the head sent upstream into cc.out: hop-by-hop
+// fields dropped first, the handler's edits applied, X-Forwarded-* set, and the
+// framing written from the parsed framing.
+func (cc *clientConn) buildRequestHead() {
+	h, x := &cc.req, &cc.x
+	out := cc.out[:0]
+	method, target := h.Bytes(h.Method), h.Bytes(h.Target)
+	if len(x.method) > 0 {
+		method = x.method
+	}
+	if len(x.target) > 0 {
+		target = x.target
+	}
+	out = http1.AppendRequestLine(out, method, target)
+	var xff []byte
+	hadCL := false
+	for _, f := range h.Headers {
+		name := h.Bytes(f.Name)
+		if len(name) == 14 && foldEq(name, "content-length") {
+			hadCL = true
+		}
+		if h.IsHopByHop(name) || foldEq(name, "expect") {
+			continue
+		}
+		if len(name) == 15 && foldEq(name, "x-forwarded-for") {
+			if len(xff) > 0 {
+				xff = append(xff, ", "...)
+			}
+			xff = append(xff, h.Bytes(f.Value)...)
+			continue
+		}
+		if foldEq(name, "x-forwarded-proto") || foldEq(name, "x-forwarded-host") {
+			continue
+		}
+		if deleted(x.delHeaders, name) {
+			continue
+		}
+		out = http1.AppendHeader(out, name, h.Bytes(f.Value))
+	}
+	for _, f := range x.setHeaders {
+		out = http1.AppendHeaderString(out, f.Name, f.Value)
+	}
+	out = append(out, "X-Forwarded-For: "...)
+	if len(xff) > 0 {
+		out = append(out, xff...)
+		out = append(out, ", "...)
+	}
+	out = cc.remote.Addr().AppendTo(out)
+	out = append(out, "\r\nX-Forwarded-Proto: "...)
+	if x.TLS {
+		out = append(out, "https\r\n"...)
+	} else {
+		out = append(out, "http\r\n"...)
+	}
+	if h.Host.Len > 0 {
+		out = http1.AppendHeader(out, []byte("X-Forwarded-Host"), h.Bytes(h.Host))
+	}
+	if h.ConnUpgrade && h.Upgrade.Len > 0 {
+		out = append(out, "Connection: upgrade\r\n"...)
+		out = http1.AppendHeader(out, []byte("Upgrade"), h.Bytes(h.Upgrade))
+	}
+	out = http1.AppendFraming(out, h.Framing, h.ContentLength, hadCL)
+	out = append(out, "\r\n"...)
+	cc.out = out
+}
+
+func deleted(list []string, name []byte) bool {
+	for _, d := range list {
+		if len(d) == len(name) && foldEqFold(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeResponse sends the handler's own response (Respond) to the client.
+func (cc *clientConn) writeResponse() {
+	x := &cc.x
+	w := cc.lp.wbuf[:0]
+	w = http1.AppendStatusLine(w, x.respStatus, []byte(x.respReason))
+	for _, f := range x.respHeaders {
+		w = http1.AppendHeaderString(w, f.Name, f.Value)
+	}
+	noBody := x.respStatus < 200 || x.respStatus == 204 || x.respStatus == 304
+	if !noBody {
+		w = append(w, "Content-Length: "...)
+		w = appendInt(w, int64(len(x.respBody)))
+		w = append(w, "\r\n"...)
+	}
+	w = cc.appendConnection(w)
+	w = append(w, "\r\n"...)
+	if !noBody && !cc.isHead() {
+		w = append(w, x.respBody...)
+	}
+	x.Status = x.respStatus
+	x.BytesOut += int64(len(w))
+	cc.respStarted = true
+	cc.c.Write(w)
+	cc.lp.wbuf = w[:0]
+}
+
+func (cc *clientConn) isHead() bool {
+	return cc.methodLen == 4 && string(cc.method[:4]) == "HEAD"
+}
+
+// appendConnection writes the Connection field the client needs to know
+// whether the connection stays open.
+func (cc *clientConn) appendConnection(w []byte) []byte {
+	if cc.closeAfter || !cc.req.KeepAlive || cc.lp.s.draining.Load() {
+		cc.closeAfter = true
+		return append(w, "Connection: close\r\n"...)
+	}
+	if cc.req.Minor == 0 {
+		return append(w, "Connection: keep-alive\r\n"...)
+	}
+	return w
+}
+
+// reject answers a malformed request and closes the connection.
+func (cc *clientConn) reject(e *http1.Error) {
+	w := http1.AppendJSONError(cc.lp.wbuf[:0], e.Status, e.Reason, true)
+	cc.c.Discard(-1)
+	cc.c.Write(w)
+	cc.lp.wbuf = w[:0]
+	cc.closeWhenFlushed()
+}
+
+// failExchange answers the current exchange with an error (before any
+// response head went out) and ends it.
+func (cc *clientConn) failExchange(status int, msg string) {
+	cc.dropUpstream()
+	cc.x.RespondError(status, msg)
+	if !cc.reqDone && cc.req.Framing != http1.NoBody && !cc.body.Done() {
+		cc.closeAfter = true
+	}
+	cc.writeResponse()
+	cc.finish()
+}
+
+// dropUpstream closes the exchange's upstream connection, if any.
+func (cc *clientConn) dropUpstream() {
+	if up := cc.up; up != nil {
+		cc.up = nil
+		up.client = nil
+		up.closeNow()
+	}
+}
+
+// abort ends the exchange and the connection at once: used when a response
+// was already started and cannot be completed.
+func (cc *clientConn) abort() {
+	cc.dropUpstream()
+	cc.closeAfter = true
+	cc.finish()
+	cc.closeNow()
+}
+
+// finish ends the current exchange: telemetry, upstream release, and either
+// the next request or closing.
+func (cc *clientConn) finish() {
+	if !cc.inExchange {
+		return
+	}
+	cc.inExchange = false
+	s := cc.lp.s
+	if s.dh != nil {
+		s.dh.Done(&cc.x)
+	}
+	s.active.Add(-1)
+	if up := cc.up; up != nil {
+		cc.up = nil
+		up.release()
+	}
+	if cc.closed {
+		return
+	}
+	if cc.closeAfter || !cc.req.KeepAlive || s.draining.Load() {
+		cc.closeWhenFlushed()
+		return
+	}
+	cc.state = csIdle
+	cc.x.Start = time.Time{}
+	cc.armTimer(s.cfg.IdleTimeout)
+	if cc.c.InboundBuffered() > 0 {
+		cc.c.Wake(nil)
+	}
+}
+
+// closeWhenFlushed closes the connection once its output is written (gnet
+// drops queued output on close), or after a bounded wait.
+func (cc *clientConn) closeWhenFlushed() {
+	if cc.closed {
+		return
+	}
+	if cc.c.OutboundBuffered() == 0 {
+		cc.closeNow()
+		return
+	}
+	cc.state = csClosing
+	cc.closeBy = time.Now().Add(cc.lp.s.cfg.BodyIdleTimeout).UnixNano()
+	cc.armTimer(tickInterval)
+}
+
+func (cc *clientConn) closeNow() {
+	if cc.closed {
+		return
+	}
+	cc.state = csClosing
+	cc.c.Close()
+}
+
+func (cc *clientConn) onClose() {
+	if cc.closed {
+		return
+	}
+	cc.closed = true
+	cc.lp.wheel.stop(&cc.timerNode)
+	delete(cc.lp.clients, cc)
+	cc.lp.s.conns.Add(-1)
+	if cc.inExchange {
+		if cc.x.Err == "" && cc.x.Status == 0 {
+			cc.x.Err = "client closed the connection"
+		}
+		cc.dropUpstream()
+		cc.finish()
+	}
+	if cc.state == csTunnel && cc.up != nil {
+		cc.dropUpstream()
+	}
+}

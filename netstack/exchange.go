@@ -1,0 +1,210 @@
+package netstack
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/apimgw/apimgw/netstack/http1"
+)
+
+// Handler decides what happens to each request. Serve runs on the connection's
+// event loop and must not block: it answers (Respond), forwards (Forward), or
+// suspends the exchange (Suspend) to do work off the loop and decide later.
+// Returning without any of these answers 500.
+type Handler interface {
+	Serve(x *Exchange)
+}
+
+// ResponseHandler is implemented by handlers that look at upstream response
+// heads before they are sent on (outbound policies). Response runs on the loop;
+// it may edit the response headers through x.SetResponseHeader and
+// x.DelResponseHeader, or replace the whole response with x.Respond (the
+// upstream body is then discarded).
+type ResponseHandler interface {
+	Response(x *Exchange)
+}
+
+// DoneHandler is implemented by handlers that want to know when an exchange
+// ends (telemetry). Done runs on the loop once per exchange that reached Serve.
+type DoneHandler interface {
+	Done(x *Exchange)
+}
+
+// Field is one header field to add.
+type Field struct {
+	Name, Value string
+}
+
+// Exchange is one request and its response on a client connection. It is owned
+// by the connection and reused for the next request: a handler must not keep it
+// after Done (or, without a DoneHandler, after deciding), except between Suspend
+// and Resume.
+type Exchange struct {
+	// Req is the request head. Its spans point into gnet's buffer and are valid
+	// only during Serve, unless the exchange is suspended (Suspend copies them).
+	Req *http1.Head
+	// Resp is the upstream response head, valid during Response.
+	Resp *http1.Head
+	// Remote is the client's address.
+	Remote netip.AddrPort
+	// Start is when the request head was complete.
+	Start time.Time
+	// TLS tells that the request came over TLS (X-Forwarded-Proto).
+	TLS bool
+
+	// Value is free for the handler: per-exchange state kept between Serve,
+	// Response and Done. It is cleared before each request.
+	Value any
+
+	// Results, filled in as the exchange runs; final in Done.
+	Status         int           // status sent to the client (0: none was sent)
+	UpstreamStatus int           // status the upstream answered (0: not forwarded or no answer)
+	BytesIn        int64         // request bytes received (head and body)
+	BytesOut       int64         // response bytes sent (head and body)
+	UpstreamTime   time.Duration // from the request sent upstream to its response head
+	Err            string        // why the exchange failed, if it did ("upstream unreachable", ...)
+
+	conn *clientConn
+
+	decided     decision
+	respStatus  int
+	respReason  string
+	respHeaders []Field
+	respBody    []byte
+
+	upAddr      string
+	target      []byte // rewritten request target; empty keeps the original
+	method      []byte // rewritten method; empty keeps the original
+	setHeaders  []Field
+	delHeaders  []string
+	setRespHdrs []Field
+	delRespHdrs []string
+	timeout     time.Duration
+
+	resume func(*Exchange)
+}
+
+type decision uint8
+
+const (
+	undecided decision = iota
+	decRespond
+	decForward
+	decSuspend
+)
+
+func (x *Exchange) reset() {
+	*x = Exchange{Req: x.Req, Resp: x.Resp, conn: x.conn,
+		respHeaders: x.respHeaders[:0], respBody: x.respBody[:0],
+		target: x.target[:0], method: x.method[:0],
+		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
+		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0]}
+}
+
+// Respond answers the request now with status, headers and body. The body is
+// copied. Content-Length is set by the engine; headers must not carry framing.
+func (x *Exchange) Respond(status int, reason string, headers []Field, body []byte) {
+	x.decided = decRespond
+	x.respStatus = status
+	x.respReason = reason
+	x.respHeaders = append(x.respHeaders[:0], headers...)
+	x.respBody = append(x.respBody[:0], body...)
+}
+
+// RespondError answers with status and the JSON body {"statusCode":N,"message":msg}.
+func (x *Exchange) RespondError(status int, msg string) {
+	x.decided = decRespond
+	x.respStatus = status
+	x.respReason = ""
+	x.respHeaders = append(x.respHeaders[:0], Field{"Content-Type", "application/json"})
+	x.respBody = appendJSONBody(x.respBody[:0], status, msg)
+}
+
+// Forward sends the request to the upstream at addr ("host:port"), with the
+// edits made through SetTarget, SetMethod, SetHeader and DelHeader.
+func (x *Exchange) Forward(addr string) {
+	x.decided = decForward
+	x.upAddr = addr
+}
+
+// SetTarget replaces the request target (path and query) sent upstream.
+func (x *Exchange) SetTarget(t []byte) { x.target = append(x.target[:0], t...) }
+
+// SetMethod replaces the method sent upstream.
+func (x *Exchange) SetMethod(m []byte) { x.method = append(x.method[:0], m...) }
+
+// SetHeader replaces every field named name in the request sent upstream.
+func (x *Exchange) SetHeader(name, value string) {
+	x.delHeaders = append(x.delHeaders, name)
+	x.setHeaders = append(x.setHeaders, Field{name, value})
+}
+
+// AddHeader adds a field to the request sent upstream.
+func (x *Exchange) AddHeader(name, value string) {
+	x.setHeaders = append(x.setHeaders, Field{name, value})
+}
+
+// DelHeader removes every field named name from the request sent upstream.
+func (x *Exchange) DelHeader(name string) { x.delHeaders = append(x.delHeaders, name) }
+
+// SetResponseHeader replaces every field named name in the response sent to the client.
+func (x *Exchange) SetResponseHeader(name, value string) {
+	x.delRespHdrs = append(x.delRespHdrs, name)
+	x.setRespHdrs = append(x.setRespHdrs, Field{name, value})
+}
+
+// DelResponseHeader removes every field named name from the response sent to the client.
+func (x *Exchange) DelResponseHeader(name string) { x.delRespHdrs = append(x.delRespHdrs, name) }
+
+// SetTimeout overrides the upstream response timeout for this request.
+func (x *Exchange) SetTimeout(d time.Duration) { x.timeout = d }
+
+// Suspend parks the exchange: the request head is copied so that it outlives
+// the loop's buffer, and the connection waits. Call Resume from any goroutine
+// to continue. Reading the request body waits until then.
+func (x *Exchange) Suspend() {
+	x.decided = decSuspend
+}
+
+// Resume continues a suspended exchange: fn runs on the connection's loop and
+// must decide (Respond or Forward, or Suspend again). Safe from any goroutine.
+// If the client has gone away meanwhile, fn is not called.
+func (x *Exchange) Resume(fn func(*Exchange)) {
+	x.conn.resume(x, fn)
+}
+
+func appendJSONBody(dst []byte, status int, msg string) []byte {
+	dst = append(dst, `{"statusCode":`...)
+	dst = appendInt(dst, int64(status))
+	dst = append(dst, `,"message":"`...)
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < ' ':
+			dst = append(dst, ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, `"}`...)
+}
+
+func appendInt(dst []byte, n int64) []byte {
+	if n < 0 {
+		dst = append(dst, '-')
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(dst, b[i:]...)
+}

@@ -1,0 +1,386 @@
+package netstack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/apimgw/apimgw/netstack/http1"
+)
+
+// Config configures a Server. Zero values mean the defaults given.
+type Config struct {
+	// Addr is the listen address, "host:port" (":8080" for all interfaces;
+	// "127.0.0.1:0" picks a free port, read it back with Server.Addr).
+	Addr string
+	// Loops is the number of event loops (default: one per CPU).
+	Loops int
+	// Limits bound request heads and bodies (defaults in package http1).
+	Limits http1.Limits
+
+	HeaderTimeout   time.Duration // a request head must arrive within this (10 s)
+	IdleTimeout     time.Duration // keep-alive connections idle longer are closed (60 s)
+	ConnectTimeout  time.Duration // dialing an upstream (5 s)
+	ResponseTimeout time.Duration // from request sent to response head (300 s); Exchange.SetTimeout overrides
+	BodyIdleTimeout time.Duration // no body bytes for this long ends the exchange (60 s)
+	DrainTimeout    time.Duration // bounded wait for in-flight exchanges on Shutdown (default 10 s)
+
+	// MaxIdlePerUpstream bounds idle pooled upstream connections per loop per
+	// address (default 64).
+	MaxIdlePerUpstream int
+	// MaxPipelined bounds the bytes a client may send ahead (pipelined requests)
+	// while its current request is in flight (default 64 KiB). Beyond it the
+	// connection is closed after the current response.
+	MaxPipelined int
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeaderTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.ConnectTimeout, 5*time.Second)
+	def(&c.ResponseTimeout, 300*time.Second)
+	def(&c.BodyIdleTimeout, 60*time.Second)
+	def(&c.DrainTimeout, 10*time.Second)
+	if c.Loops <= 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.MaxIdlePerUpstream <= 0 {
+		c.MaxIdlePerUpstream = 64
+	}
+	if c.MaxPipelined <= 0 {
+		c.MaxPipelined = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is the event-loop reverse-proxy engine. Create it with New, then Start.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	cfg Config
+	h   Handler
+	rh  ResponseHandler
+	dh  DoneHandler
+
+	eng      gnet.Engine
+	addr     net.Addr
+	booted   chan struct{}
+	runErr   chan error
+	loops    sync.Map // gnet.EventLoop -> *loop
+	loopList []*loop
+	loopMu   sync.Mutex
+	draining atomic.Bool
+	stopped  atomic.Bool
+
+	active atomic.Int64 // exchanges in flight
+	conns  atomic.Int64 // client connections open
+}
+
+// New returns a server that calls h for every request.
+func New(cfg Config, h Handler) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, h: h, booted: make(chan struct{}), runErr: make(chan error, 1)}
+	s.rh, _ = h.(ResponseHandler)
+	s.dh, _ = h.(DoneHandler)
+	return s
+}
+
+// Start binds the listener and starts the event loops; it returns once the
+// listener accepts connections, or with the error that prevented it.
+func (s *Server) Start() error {
+	go func() {
+		err := gnet.Run(s, "tcp://"+s.cfg.Addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.cfg.Loops),
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLockOSThread(true),
+			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
+		)
+		s.runErr <- err
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case err := <-s.runErr:
+		if err == nil {
+			err = ErrStopped
+		}
+		return fmt.Errorf("netstack: listen %s: %w", s.cfg.Addr, err)
+	}
+}
+
+// Addr is the bound listen address (valid after Start).
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Active returns the number of exchanges in flight.
+func (s *Server) Active() int64 { return s.active.Load() }
+
+// Conns returns the number of open client connections.
+func (s *Server) Conns() int64 { return s.conns.Load() }
+
+// OnBoot records the engine and the bound address.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := syscall.Getsockname(fd); err == nil {
+			s.addr = sockaddrToTCP(sa)
+		}
+		syscall.Close(fd)
+	}
+	close(s.booted)
+	return gnet.None
+}
+
+func sockaddrToTCP(sa syscall.Sockaddr) *net.TCPAddr {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *syscall.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	return nil
+}
+
+// loopFor returns the per-loop state of the loop c belongs to, creating it on
+// first use. Called on that loop.
+func (s *Server) loopFor(c gnet.Conn) *loop {
+	el := c.EventLoop()
+	if v, ok := s.loops.Load(el); ok {
+		return v.(*loop)
+	}
+	lp := newLoop(s, el)
+	s.loops.Store(el, lp)
+	s.loopMu.Lock()
+	s.loopList = append(s.loopList, lp)
+	s.loopMu.Unlock()
+	go lp.ticker()
+	return lp
+}
+
+// OnOpen sets up a client connection, or links an enrolled upstream
+// connection to the exchange that dialed it.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if uc, ok := c.Context().(*upConn); ok {
+		uc.opened(c)
+		return nil, gnet.None
+	}
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	lp := s.loopFor(c)
+	cc := &clientConn{lp: lp, c: c}
+	cc.owner = cc
+	cc.x.conn = cc
+	cc.x.Req = &cc.req
+	cc.x.Resp = &cc.resp
+	cc.body.Max = s.cfg.Limits.MaxBodyBytes
+	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		cc.remote = ap.AddrPort()
+		cc.remote = netip.AddrPortFrom(cc.remote.Addr().Unmap(), cc.remote.Port())
+	}
+	c.SetContext(cc)
+	lp.clients[cc] = struct{}{}
+	s.conns.Add(1)
+	cc.armTimer(s.cfg.HeaderTimeout)
+	return nil, gnet.None
+}
+
+// OnTraffic dispatches to the client or upstream side.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	switch v := c.Context().(type) {
+	case *clientConn:
+		return v.onTraffic()
+	case *upConn:
+		return v.onTraffic()
+	}
+	return gnet.Close
+}
+
+// OnClose tears down whichever side closed.
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch v := c.Context().(type) {
+	case *clientConn:
+		v.onClose()
+	case *upConn:
+		v.onClose()
+	}
+	return gnet.None
+}
+
+// Shutdown stops taking new connections, lets in-flight exchanges finish up
+// to the drain timeout (or ctx), closes idle connections, and stops the loops.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopped.Swap(true) {
+		return nil
+	}
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+	defer cancel()
+	s.forEachLoop(func(lp *loop) { lp.closeIdle() })
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for s.active.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.cfg.Logger.Warn("netstack: drain deadline reached", "in_flight", s.active.Load())
+			goto stop
+		case <-t.C:
+			s.forEachLoop(func(lp *loop) { lp.closeIdle() })
+		}
+	}
+stop:
+	s.forEachLoop(func(lp *loop) { lp.stopTicker() })
+	stopCtx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	err := s.eng.Stop(stopCtx)
+	<-s.runErr
+	return err
+}
+
+// forEachLoop runs fn on every loop (through Execute) and waits for them.
+func (s *Server) forEachLoop(fn func(*loop)) {
+	s.loopMu.Lock()
+	loops := append([]*loop(nil), s.loopList...)
+	s.loopMu.Unlock()
+	var wg sync.WaitGroup
+	for _, lp := range loops {
+		wg.Add(1)
+		err := lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			fn(lp)
+			return nil
+		}))
+		if err != nil {
+			wg.Done()
+		}
+	}
+	wg.Wait()
+}
+
+// Ping checks that every event loop that serves connections runs a no-op task
+// within ctx: the watchdog's liveness check. A wedged loop makes it fail.
+func (s *Server) Ping(ctx context.Context) error {
+	s.loopMu.Lock()
+	loops := append([]*loop(nil), s.loopList...)
+	s.loopMu.Unlock()
+	done := make(chan struct{}, len(loops))
+	for _, lp := range loops {
+		err := lp.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			done <- struct{}{}
+			return nil
+		}))
+		if err != nil {
+			return fmt.Errorf("netstack: ping loop: %w", err)
+		}
+	}
+	for range loops {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("netstack: an event loop did not answer: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// loop is the per-event-loop state: the timer wheel, the upstream pool and
+// scratch buffers. Only its own loop touches it (the ticker goes through Execute).
+type loop struct {
+	s       *Server
+	el      gnet.EventLoop
+	wheel   *wheel
+	idle    map[string][]*upConn
+	clients map[*clientConn]struct{}
+	wbuf    []byte // response bytes gathered for one write to a client
+	hbuf    []byte // scratch for heads
+	now     int64
+	stop    chan struct{}
+	tickFn  gnet.Runnable
+}
+
+const tickInterval = 50 * time.Millisecond
+
+func newLoop(s *Server, el gnet.EventLoop) *loop {
+	now := time.Now().UnixNano()
+	lp := &loop{s: s, el: el, wheel: newWheel(int64(tickInterval), now),
+		idle: map[string][]*upConn{}, clients: map[*clientConn]struct{}{}, stop: make(chan struct{})}
+	lp.tickFn = gnet.RunnableFunc(func(context.Context) error {
+		lp.wheel.advance(time.Now().UnixNano())
+		return nil
+	})
+	return lp
+}
+
+func (lp *loop) ticker() {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-lp.stop:
+			return
+		case <-t.C:
+			if err := lp.el.Execute(context.Background(), lp.tickFn); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (lp *loop) stopTicker() {
+	select {
+	case <-lp.stop:
+	default:
+		close(lp.stop)
+	}
+}
+
+// closeIdle closes client connections that carry no exchange, and pooled
+// upstream connections (during shutdown).
+func (lp *loop) closeIdle() {
+	for cc := range lp.clients {
+		if cc.state == csIdle && !cc.closed {
+			cc.closeNow()
+		}
+	}
+	for addr, list := range lp.idle {
+		for _, uc := range list {
+			uc.pooled = false
+			uc.c.Close()
+		}
+		delete(lp.idle, addr)
+	}
+}
+
+// gnetLogger sends gnet's own log lines to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) {}
+func (g gnetLogger) Infof(format string, args ...any)  {}
+func (g gnetLogger) Warnf(format string, args ...any) {
+	g.l.Warn("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Errorf(format string, args ...any) {
+	g.l.Error("gnet: " + fmt.Sprintf(format, args...))
+}
+func (g gnetLogger) Fatalf(format string, args ...any) {
+	g.l.Error("gnet: fatal: " + fmt.Sprintf(format, args...))
+}

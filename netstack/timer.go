@@ -1,0 +1,97 @@
+package netstack
+
+// A wheel is a hashed timer wheel owned by one event loop: arming, moving and
+// stopping a timer are O(1) list operations, and each tick looks only at the
+// slots whose time has come. It is not safe for concurrent use: only the loop
+// that owns it touches it (ticks reach the loop through Execute).
+type wheel struct {
+	tick  int64 // nanoseconds per slot
+	slots []timerNode
+	cur   int64 // the last tick processed
+
+	scratch timerNode // holds a slot's timers while they are walked
+}
+
+// timed is what a timer fires on.
+type timed interface {
+	expire(now int64)
+}
+
+// timerNode is embedded in what can time out. when == 0 means not armed.
+type timerNode struct {
+	prev, next *timerNode
+	when       int64
+	owner      timed
+}
+
+const wheelSlots = 512
+
+func newWheel(tick int64, now int64) *wheel {
+	w := &wheel{tick: tick, slots: make([]timerNode, wheelSlots), cur: now / tick}
+	for i := range w.slots {
+		w.slots[i].prev = &w.slots[i]
+		w.slots[i].next = &w.slots[i]
+	}
+	return w
+}
+
+// arm (re)schedules n to fire at when (unix nanoseconds).
+func (w *wheel) arm(n *timerNode, when int64) {
+	w.stop(n)
+	// The slot of the first tick at or after when: processing slot t at a time
+	// now with now/tick >= t guarantees now >= when.
+	t := (when + w.tick - 1) / w.tick
+	if t <= w.cur {
+		t = w.cur + 1
+	}
+	head := &w.slots[t%wheelSlots]
+	n.when = when
+	n.prev = head.prev
+	n.next = head
+	head.prev.next = n
+	head.prev = n
+}
+
+// stop disarms n; a disarmed node is left alone.
+func (w *wheel) stop(n *timerNode) {
+	if n.next == nil {
+		return
+	}
+	n.prev.next = n.next
+	n.next.prev = n.prev
+	n.prev, n.next = nil, nil
+	n.when = 0
+}
+
+// advance fires every timer due at or before now. A slot's list is detached
+// before it is walked, so that expire may arm or stop any timer, this slot's
+// included.
+func (w *wheel) advance(now int64) {
+	end := now / w.tick
+	if end-w.cur > wheelSlots {
+		w.cur = end - wheelSlots
+	}
+	tmp := &w.scratch
+	for w.cur < end {
+		w.cur++
+		head := &w.slots[w.cur%wheelSlots]
+		if head.next == head {
+			continue
+		}
+		tmp.next, tmp.prev = head.next, head.prev
+		tmp.next.prev, tmp.prev.next = tmp, tmp
+		head.next, head.prev = head, head
+		for tmp.next != tmp {
+			n := tmp.next
+			n.prev.next = n.next
+			n.next.prev = n.prev
+			n.prev, n.next = nil, nil
+			if n.when <= now {
+				n.when = 0
+				n.owner.expire(now)
+			} else {
+				w.arm(n, n.when) // due in a later turn of the wheel
+			}
+		}
+	}
+}
