@@ -205,7 +205,9 @@ func TestHealthAndReady(t *testing.T) {
 	if w := do(t, s, "GET", "/readyz", nil, nil); w.Code != 200 {
 		t.Errorf("readyz ready: %d", w.Code)
 	}
-	src.set(func(f *Facts) { f.Ready, f.NotReadyReason = false, "no configuration: set config.service.endpoint or config.local.path" })
+	src.set(func(f *Facts) {
+		f.Ready, f.NotReadyReason = false, "no configuration: set config.service.endpoint or config.local.path"
+	})
 	w := do(t, s, "GET", "/readyz", nil, nil)
 	if w.Code != 503 || !strings.Contains(w.Body.String(), "config.local.path") {
 		t.Errorf("readyz not ready: %d %q", w.Code, w.Body)
