@@ -159,10 +159,12 @@ func (w *Watcher) loop(given map[string]string) {
 			if !ok {
 				return
 			}
-			_ = ev
-			if !pending {
-				pending = true
+			if ev.Has(fsnotify.Remove) && w.dirs[ev.Name] {
+				// A watched directory (a ConfigMap's old timestamped
+				// directory) is gone; the kernel dropped its watch.
+				delete(w.dirs, ev.Name)
 			}
+			pending = true
 			timer.Reset(w.debounce)
 		case err, ok := <-w.fs.Errors:
 			if !ok {
