@@ -12,7 +12,11 @@ import (
 type Metadata struct {
 	SchemaVersion uint32
 	CreatedAt     time.Time
-	GatewayID     string
+	// StoreID is a random id made when the file was created. Telemetry
+	// sequences are unique only within one StoreID: a quarantined or deleted
+	// file starts a new stream from sequence 1, so an uploader sends the pair.
+	StoreID   string
+	GatewayID string
 	// LastSync is when a config sync last succeeded.
 	LastSync time.Time
 	// LastError is the last error the sync agent recorded ("" after
@@ -30,6 +34,7 @@ func (s *Store) Metadata() (Metadata, error) {
 			m.SchemaVersion = binary.BigEndian.Uint32(v)
 		}
 		m.CreatedAt = timeFromNanos(getU64(b, keyCreated))
+		m.StoreID = string(b.Get(keyStoreID))
 		m.GatewayID = string(b.Get(keyGatewayID))
 		m.LastSync = timeFromNanos(getU64(b, keyLastSync))
 		m.LastError = string(b.Get(keyLastError))

@@ -152,8 +152,10 @@ func (q *queue) load(s *Store) error {
 // committed by the group committer within Options.CommitInterval; if that
 // commit fails (disk full) or the record is evicted before being
 // acknowledged, it is counted in QueueStats.DroppedBy, never lost silently.
-// Sequences increase strictly, also across restarts; a dropped record leaves
-// a gap. Returns ErrRecordTooLarge (counted) or ErrClosed.
+// Sequences increase strictly, also across restarts, within one store file
+// (Metadata.StoreID); a dropped record leaves a gap. Sequence 0 with a nil
+// error means the record was dropped at once (DropBacklog: the disk is far
+// behind) and counted. Returns ErrRecordTooLarge (counted) or ErrClosed.
 func (s *Store) Append(rec []byte) (uint64, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -191,6 +193,9 @@ func (s *Store) AppendBatch(recs [][]byte) (uint64, error) {
 
 func (s *Store) appendLocked(rec []byte) (uint64, error) {
 	q := &s.q
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
 	if len(rec) > s.opts.MaxRecordBytes || int64(len(rec)+recordOverhead) > s.opts.QueueMaxBytes {
 		q.drops[DropTooLarge]++
 		q.dropsDirty = true

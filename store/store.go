@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,7 @@ var (
 var (
 	keySchema      = []byte("schema")
 	keyCreated     = []byte("created_at")
+	keyStoreID     = []byte("store_id")
 	keyGatewayID   = []byte("gateway_id")
 	keyLastSync    = []byte("last_sync")
 	keyLastError   = []byte("last_error")
@@ -220,7 +223,11 @@ func (s *Store) Status() Status {
 func (s *Store) Close() error {
 	var err error
 	s.closeO.Do(func() {
+		// Under the queue lock: an Append either got in before (and is
+		// committed by the final commit) or sees closed.
+		s.q.mu.Lock()
 		s.closed.Store(true)
+		s.q.mu.Unlock()
 		close(s.done)
 		<-s.exited
 		err = s.db.Close()
@@ -331,6 +338,13 @@ func (s *Store) initOrMigrate(tx *bolt.Tx) error {
 		}
 		meta = tx.Bucket(bucketMeta)
 		if err := meta.Put(keySchema, u32(currentSchema)); err != nil {
+			return err
+		}
+		var id [16]byte
+		if _, err := rand.Read(id[:]); err != nil {
+			return err
+		}
+		if err := meta.Put(keyStoreID, []byte(hex.EncodeToString(id[:]))); err != nil {
 			return err
 		}
 		return meta.Put(keyCreated, u64(uint64(s.opts.Now().UnixNano())))

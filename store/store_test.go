@@ -110,7 +110,7 @@ func TestSnapshotDataIsACopy(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	s, path := openTest(t, Options{})
 	m, err := s.Metadata()
-	if err != nil || m.SchemaVersion != SchemaVersion || m.CreatedAt.IsZero() {
+	if err != nil || m.SchemaVersion != SchemaVersion || m.CreatedAt.IsZero() || len(m.StoreID) != 32 {
 		t.Fatalf("fresh metadata %+v %v", m, err)
 	}
 	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
@@ -129,7 +129,11 @@ func TestMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
+	id := m.StoreID
 	m, _ = s2.Metadata()
+	if m.StoreID != id {
+		t.Fatalf("store id changed across restart: %s -> %s", id, m.StoreID)
+	}
 	if m.GatewayID != "gw1" || !m.LastSync.Equal(at) || m.LastError != "dial tcp: connection refused" || !m.LastErrorAt.Equal(at.Add(time.Minute)) {
 		t.Fatalf("metadata after restart: %+v", m)
 	}
