@@ -107,8 +107,14 @@ func quotaPeriod(now, firstStart time.Time, period time.Duration) time.Time {
 	if period <= 0 || now.Before(firstStart) {
 		return firstStart
 	}
-	n := now.Sub(firstStart) / period
-	return firstStart.Add(n * period)
+	// In seconds: APIM's default first start (year 1) is too far back for a
+	// time.Duration.
+	ps := int64(period / time.Second)
+	if ps <= 0 {
+		ps = 1
+	}
+	elapsed := now.Unix() - firstStart.Unix()
+	return time.Unix(firstStart.Unix()+elapsed/ps*ps, 0).UTC()
 }
 
 // quotaTake checks the quota and counts inc calls (inc may be 0 when the
