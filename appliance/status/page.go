@@ -35,7 +35,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		Refresh:  int(math.Max(1, s.cfg.Refresh.Seconds())),
 		Flash:    s.currentFlash(),
 		Alerts:   alerts(rep),
-		Window:   fmtDur(WindowLength.Seconds()),
+		Window:   fmt.Sprintf("%d min", int(WindowLength.Minutes())),
 		Now:      rep.GeneratedAt,
 		Rollback: rep.Mode != ModeStandalone,
 	}
