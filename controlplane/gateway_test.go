@@ -171,8 +171,8 @@ func TestVersionBumpsOnlyAffected(t *testing.T) {
 	ver := func(gw string) uint64 { _, v, _, _ := ts.store.Snapshot(gw); return v }
 	v1, v2 := ver("gw1"), ver("gw2")
 	steps := []struct {
-		name       string
-		do         func()
+		name        string
+		do          func()
 		bump1, bum2 bool
 	}{
 		{"echo policy", func() {
@@ -531,7 +531,9 @@ func TestTelemetryAndReports(t *testing.T) {
 	check("byApi window", report("/subscriptions/x/resourceGroups/g/providers/Microsoft.ApiManagement/service/s/reports/byApi?api-version=2022-08-01&$filter="+filter),
 		expect(func(_ int, r wire.TelemetryRecord) string { return r.API }, from, to), func(r ReportRecord) string { return r.Name })
 	check("byTime PT5M", report("/reports/byTime?interval=PT5M&$filter="+filter),
-		expect(func(_ int, r wire.TelemetryRecord) string { return r.Time.Truncate(5 * time.Minute).Format(time.RFC3339) }, from, to),
+		expect(func(_ int, r wire.TelemetryRecord) string {
+			return r.Time.Truncate(5 * time.Minute).Format(time.RFC3339)
+		}, from, to),
 		func(r ReportRecord) string { return r.Timestamp })
 	rows := report("/reports/byTime?interval=PT5M&$filter=" + filter)
 	if rows[0].Interval != "PT5M" {
