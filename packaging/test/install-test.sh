@@ -106,18 +106,20 @@ if unshare --net --mount --pid --fork --propagation private bash -euo pipefail -
 		bad "status page did not answer on 127.0.0.1:8090 within 15s"; echo "--- apimgw output:"; tail -20 "$log"
 	fi
 	if kill -0 $pid 2>/dev/null; then
-		uidline=$(grep "^Uid:" /proc/$pid/status | awk "{print \$2}")
+		uidline=$(grep "^Uid:" "$ROOT/proc/$pid/status" | awk "{print \$2}")
 		want=$(chroot "$ROOT" id -u apimgw)
 		[ "$uidline" = "$want" ] && ok "runs as apimgw (uid $want)" || bad "runs as uid $uidline, want $want"
-		grep -q "^NoNewPrivs:[[:space:]]*1" /proc/$pid/status && ok "no new privileges" || bad "NoNewPrivs not set"
-		capeff=$(sed -n "s/^CapEff:[[:space:]]*//p" /proc/$pid/status)
+		grep -q "^NoNewPrivs:[[:space:]]*1" "$ROOT/proc/$pid/status" && ok "no new privileges" || bad "NoNewPrivs not set"
+		capeff=$(sed -n "s/^CapEff:[[:space:]]*//p" "$ROOT/proc/$pid/status")
 		[ "$capeff" = "0000000000000400" ] && ok "CapEff is CAP_NET_BIND_SERVICE only" || bad "CapEff $capeff"
 	fi
 	if [ $up = 1 ]; then
 		j=$(curl -fsS --max-time 5 http://127.0.0.1:8090/status.json) && grep -q "\"version\"" <<<"$j" &&
 			ok "/status.json has a version" || bad "/status.json: $j"
-		curl -fsS --max-time 5 http://127.0.0.1:8090/ | grep -qi "<html" && ok "/ serves HTML" || bad "/ is not HTML"
-		curl -fsS --max-time 5 http://127.0.0.1:8090/metrics | grep -q "^go_goroutines " && ok "/metrics" || bad "/metrics has no go_goroutines"
+		page=$(curl -fsS --max-time 5 http://127.0.0.1:8090/ || true)
+		grep -qi "<html" <<<"$page" && ok "/ serves HTML" || bad "/ is not HTML"
+		metrics=$(curl -fsS --max-time 5 http://127.0.0.1:8090/metrics || true)
+		grep -q "^go_goroutines " <<<"$metrics" && ok "/metrics" || bad "/metrics has no go_goroutines"
 		st=$(curl -sS -o /dev/null -w "%{http_code}" --max-time 5 http://127.0.0.1:8090/readyz || true)
 		ok "/readyz answers $st (no configuration in the default env.conf)"
 		kill -HUP $pid; sleep 1
