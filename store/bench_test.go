@@ -168,7 +168,7 @@ func BenchmarkQueue1M(b *testing.B) {
 		}
 		r := rec(1, benchRecord)
 		start := time.Now()
-		var heap100k uint64
+		var heap100k, heap500k uint64
 		for n := 1; n <= total; n++ {
 			s.Append(r)
 			if n%20000 == 0 {
@@ -176,8 +176,11 @@ func BenchmarkQueue1M(b *testing.B) {
 			}
 			if n%step == 0 {
 				s.Flush(context.Background())
-				if n == step {
+				switch n {
+				case step:
 					heap100k = heapInUse()
+				case 5 * step:
+					heap500k = heapInUse()
 				}
 			}
 		}
@@ -192,6 +195,7 @@ func BenchmarkQueue1M(b *testing.B) {
 		b.ReportMetric(float64(procStatus("RssAnon"))/(1<<10), "rss-anon-MiB")
 		b.ReportMetric(float64(procStatus("RssFile"))/(1<<10), "rss-file-MiB")
 		b.ReportMetric(float64(heap100k)/(1<<20), "heap-MiB@100k")
+		b.ReportMetric(float64(heap500k)/(1<<20), "heap-MiB@500k")
 		b.ReportMetric(float64(heap1M)/(1<<20), "heap-MiB@1M")
 		s.Close()
 
