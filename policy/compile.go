@@ -215,7 +215,7 @@ func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	chain := [...]*Policy{global, product, api, operation}
 	pl := &Pipeline{state: cp.opts.State, budget: cp.opts.StepBudget}
 	for s := Section(0); s < numSections; s++ {
-		prog := expand(chain[:], len(chain)-1, s)
+		prog := expand(make([]instr, 0, expandedLen(chain[:], len(chain)-1, s)+1), chain[:], len(chain)-1, s)
 		if s == Backend && !hasForward(prog) {
 			prog = append(prog, instr{op: opStep, step: &forwardRequest{timeout: defaultForwardTimeout, bufferResponse: true}, meta: &meta{name: "forward-request", file: "(default backend section)"}, flow: true})
 		}
@@ -230,23 +230,43 @@ func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	return pl
 }
 
-func expand(chain []*Policy, level int, s Section) []instr {
+// expand appends section s of chain[level], with <base/> replaced by the
+// levels above it, to out.
+func expand(out []instr, chain []*Policy, level int, s Section) []instr {
 	if level < 0 {
-		return nil
+		return out
 	}
 	p := chain[level]
 	if p == nil || !p.present[s] {
-		return expand(chain, level-1, s)
+		return expand(out, chain, level-1, s)
 	}
-	var out []instr
 	for _, in := range p.sections[s] {
 		if in.op == opBase {
-			out = append(out, expand(chain, level-1, s)...)
+			out = expand(out, chain, level-1, s)
 			continue
 		}
 		out = append(out, in)
 	}
 	return out
+}
+
+func expandedLen(chain []*Policy, level int, s Section) int {
+	if level < 0 {
+		return 0
+	}
+	p := chain[level]
+	if p == nil || !p.present[s] {
+		return expandedLen(chain, level-1, s)
+	}
+	n := 0
+	for _, in := range p.sections[s] {
+		if in.op == opBase {
+			n += expandedLen(chain, level-1, s)
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 func hasForward(prog []instr) bool {

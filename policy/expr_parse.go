@@ -75,7 +75,7 @@ func isIdentStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >=
 func isDigit(c byte) bool      { return c >= '0' && c <= '9' }
 
 func (l *lexer) all() ([]token, error) {
-	var out []token
+	out := make([]token, 0, len(l.src)/6+2)
 	for {
 		t, err := l.next()
 		if err != nil {

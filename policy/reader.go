@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -131,7 +132,7 @@ func (r *reader) skipMisc() error {
 			}
 		case r.has("<?"):
 			start := r.i
-			end := strings.Index(string(r.src[r.i:]), "?>")
+			end := bytes.Index(r.src[r.i:], []byte("?>"))
 			if end < 0 {
 				return r.errAt(start, "", "unterminated processing instruction")
 			}
@@ -148,7 +149,7 @@ func (r *reader) skipMisc() error {
 // comment ends at the first "-->".
 func (r *reader) skipComment() error {
 	start := r.i
-	end := strings.Index(string(r.src[r.i+4:]), "-->")
+	end := bytes.Index(r.src[r.i+4:], []byte("-->"))
 	if end < 0 {
 		return r.errAt(start, "", "unterminated comment")
 	}
@@ -296,7 +297,7 @@ func (r *reader) element(depth int) (*Node, error) {
 			}
 		case r.has("<![CDATA["):
 			cs := r.i
-			end := strings.Index(string(r.src[r.i+9:]), "]]>")
+			end := bytes.Index(r.src[r.i+9:], []byte("]]>"))
 			if end < 0 {
 				return nil, r.errAt(cs, n.Name, "unterminated CDATA section")
 			}
@@ -308,7 +309,7 @@ func (r *reader) element(depth int) (*Node, error) {
 			text.Write(body)
 			r.i += 9 + end + 3
 		case r.has("<?"):
-			end := strings.Index(string(r.src[r.i:]), "?>")
+			end := bytes.Index(r.src[r.i:], []byte("?>"))
 			if end < 0 {
 				return nil, r.errAt(r.i, n.Name, "unterminated processing instruction")
 			}
@@ -445,7 +446,7 @@ func scanCode(src []byte, i int, open byte) (int, error) {
 			}
 			continue
 		case c == '/' && hasAt(src, i, "/*"):
-			k := strings.Index(string(src[i+2:]), "*/")
+			k := bytes.Index(src[i+2:], []byte("*/"))
 			if k < 0 {
 				return 0, &scanError{i, "unterminated /* comment"}
 			}
@@ -514,7 +515,7 @@ func scanString(src []byte, i int, verbatim, interp bool, quote string) (int, er
 // references; anything else that starts with '&' is kept as written, because
 // APIM documents carry raw "&&" in expressions.
 func decodeEntities(b []byte) string {
-	if !strings.Contains(string(b), "&") {
+	if bytes.IndexByte(b, '&') < 0 {
 		return string(b)
 	}
 	var sb strings.Builder
