@@ -250,6 +250,8 @@ func (s *Store) openChecked() (db *bolt.DB, err error) {
 			}
 		}
 	}()
+	_, statErr := os.Stat(s.path)
+	existed := statErr == nil
 	db, err = bolt.Open(s.path, 0o600, &bolt.Options{
 		Timeout:      s.opts.LockTimeout,
 		FreelistType: bolt.FreelistMapType,
@@ -258,9 +260,9 @@ func (s *Store) openChecked() (db *bolt.DB, err error) {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s (waited %s; is another apimgw running with the same store.path?)", ErrLocked, s.path, s.opts.LockTimeout)
 		}
-		var pe *os.PathError
-		if errors.As(err, &pe) && (errors.Is(err, os.ErrNotExist) || pe.Op == "mkdir") {
-			return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+		if !existed {
+			// Creating the file failed: the directory's fault, not the file's.
+			return nil, fmt.Errorf("store: create %s: %w", s.path, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
 	}

@@ -477,3 +477,17 @@ func TestAppendDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Append allocates %.1f times per call", allocs)
 	}
 }
+
+// Problems of the surroundings are errors, never a reason to move files.
+func TestOpenEnvironmentErrorsAreNotCorruption(t *testing.T) {
+	dir := t.TempDir()
+	notDir := dir + "/file"
+	os.WriteFile(notDir, []byte("x"), 0o600)
+	_, err := Open(notDir+"/apimgw.db", Options{})
+	if err == nil || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(notDir); string(b) != "x" {
+		t.Fatal("the file in the way was touched")
+	}
+}
