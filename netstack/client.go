@@ -27,12 +27,16 @@ const (
 // touched only there.
 type clientConn struct {
 	timerNode
-	lp     *loop
-	c      gnet.Conn
-	remote netip.AddrPort
-	state  cstate
-	closed bool
-	gen    uint32 // bumped per exchange, so stale Resume calls are ignored
+	parking
+	wantResume      bool    // parked: resume at the next tick (the upstream has news)
+	deferredUpClose *upConn // the upstream closed while the client was parked
+	parkedClosed    bool
+	lp              *loop
+	c               gnet.Conn
+	remote          netip.AddrPort
+	state           cstate
+	closed          bool
+	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
 
 	req  http1.Head
 	resp http1.Head
@@ -59,6 +63,12 @@ func (cc *clientConn) armTimer(d time.Duration) {
 
 func (cc *clientConn) expire(now int64) {
 	if cc.closed {
+		return
+	}
+	if cc.parked || cc.resuming {
+		// The upstream has not taken the body for a whole body timeout.
+		cc.x.Err = "upstream stopped reading the request body"
+		cc.closeParked()
 		return
 	}
 	switch cc.state {
@@ -101,6 +111,12 @@ func (cc *clientConn) onTraffic() gnet.Action {
 				return gnet.None
 			}
 			cc.pumpBody(false)
+			if cc.state == csBody && !cc.closed && cc.up != nil && !cc.up.closed &&
+				cc.up.c.OutboundBuffered() > highWater && cc.c.InboundBuffered() == 0 && cc.c.OutboundBuffered() == 0 {
+				if action, ok := cc.park(cc.lp, cc.c, cc); ok {
+					return action
+				}
+			}
 			return gnet.None
 		case csDiscard:
 			cc.pumpBody(true)
@@ -536,6 +552,14 @@ func (cc *clientConn) closeNow() {
 }
 
 func (cc *clientConn) onClose() {
+	if cc.parked || cc.resuming {
+		return // gnet closing its copy of a parked connection
+	}
+	cc.onCloseState()
+}
+
+// onCloseState tears down the state of a connection that is gone.
+func (cc *clientConn) onCloseState() {
 	if cc.closed {
 		return
 	}

@@ -179,8 +179,16 @@ func (s *Server) loopFor(c gnet.Conn) *loop {
 // OnOpen sets up a client connection, or links an enrolled upstream
 // connection to the exchange that dialed it.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if uc, ok := c.Context().(*upConn); ok {
-		uc.opened(c)
+	switch v := c.Context().(type) {
+	case *upConn:
+		if v.resuming {
+			v.resumed(c)
+		} else {
+			v.opened(c)
+		}
+		return nil, gnet.None
+	case *clientConn:
+		v.resumed(c)
 		return nil, gnet.None
 	}
 	if s.draining.Load() {
@@ -310,6 +318,7 @@ type loop struct {
 	wheel   *wheel
 	idle    map[string][]*upConn
 	clients map[*clientConn]struct{}
+	parked  []parkable
 	wbuf    []byte // response bytes gathered for one write to a client
 	hbuf    []byte // scratch for heads
 	now     int64
@@ -325,6 +334,9 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		idle: map[string][]*upConn{}, clients: map[*clientConn]struct{}{}, stop: make(chan struct{})}
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error {
 		lp.wheel.advance(time.Now().UnixNano())
+		if len(lp.parked) > 0 {
+			lp.checkParked()
+		}
 		return nil
 	})
 	return lp

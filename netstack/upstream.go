@@ -25,6 +25,7 @@ const (
 // dialed it and is pooled there, per address, between exchanges.
 type upConn struct {
 	timerNode
+	parking
 	lp      *loop
 	c       gnet.Conn
 	addr    string
@@ -48,6 +49,10 @@ func (uc *upConn) expire(now int64) {
 		return
 	}
 	cc.x.Err = "upstream timeout"
+	if cc.parked || cc.resuming {
+		cc.closeParked()
+		return
+	}
 	if uc.state == usHead && !cc.respStarted {
 		cc.failExchange(504, "Backend did not respond in time")
 		return
@@ -165,13 +170,31 @@ func (uc *upConn) onTraffic() gnet.Action {
 		uc.closeNow()
 		return gnet.None
 	}
+	if cc.parked || cc.resuming {
+		// The client is parked (its upload is throttled): the response waits
+		// in gnet's buffer until the client is back.
+		cc.wantResume = true
+		return gnet.None
+	}
 	buf, _ := uc.c.Peek(-1)
 	if len(buf) > 0 {
 		uc.gotData = true
 	}
 	consumed := uc.process(cc, buf)
 	uc.c.Discard(consumed)
+	if uc.state == usBody && !uc.closed && uc.client == cc && !cc.closed && cc.reqDone &&
+		cc.c.OutboundBuffered() > highWater && uc.c.InboundBuffered() == 0 && uc.c.OutboundBuffered() == 0 {
+		if action, ok := uc.park(uc.lp, uc.c, uc); ok {
+			uc.lp.wheel.stop(&uc.timerNode) // the client is slow, not the upstream
+			return action
+		}
+	}
 	return gnet.None
+}
+
+// armBodyIdle (re)starts the timeout between response body reads.
+func (uc *upConn) armBodyIdle() {
+	uc.lp.wheel.arm(&uc.timerNode, time.Now().UnixNano()+int64(uc.lp.s.cfg.BodyIdleTimeout))
 }
 
 // process handles upstream bytes for cc and returns how many it consumed.
@@ -237,7 +260,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			w = cc.appendResponseHead(w)
 			uc.body.Reset(cc.resp.Framing, cc.resp.ContentLength)
 			uc.state = usBody
-			uc.lp.wheel.arm(&uc.timerNode, time.Now().UnixNano()+int64(s.cfg.BodyIdleTimeout))
+			uc.armBodyIdle()
 		case usBody:
 			n, ev, data, err := uc.body.Next(buf[consumed:])
 			if err != nil {
@@ -275,7 +298,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 				if consumed < len(buf) && n > 0 {
 					continue
 				}
-				uc.lp.wheel.arm(&uc.timerNode, time.Now().UnixNano()+int64(s.cfg.BodyIdleTimeout))
+				uc.armBodyIdle()
 				return consumed
 			}
 		default:
@@ -375,7 +398,7 @@ func (cc *clientConn) appendResponseHead(w []byte) []byte {
 func (uc *upConn) release() {
 	cc := uc.client
 	uc.client = nil
-	reusable := !uc.closed && uc.c != nil && (uc.state == usConnecting || (uc.state == usBody && uc.body.Done())) &&
+	reusable := !uc.closed && !uc.parked && !uc.resuming && uc.c != nil && (uc.state == usConnecting || (uc.state == usBody && uc.body.Done())) &&
 		!uc.lp.s.draining.Load()
 	if cc != nil {
 		reusable = reusable && cc.reqDone && cc.resp.KeepAlive
@@ -401,6 +424,10 @@ func (uc *upConn) closeNow() {
 	}
 	uc.closed = true
 	uc.lp.wheel.stop(&uc.timerNode)
+	if uc.parked || uc.resuming {
+		uc.dropParked() // a resuming one is closed when it arrives
+		return
+	}
 	if uc.pooled {
 		uc.unpool()
 	}
@@ -422,6 +449,9 @@ func (uc *upConn) unpool() {
 }
 
 func (uc *upConn) onClose() {
+	if uc.parked || uc.resuming {
+		return // gnet closing its copy of a parked connection
+	}
 	wasClosed := uc.closed
 	uc.closed = true
 	uc.lp.wheel.stop(&uc.timerNode)
@@ -433,6 +463,19 @@ func (uc *upConn) onClose() {
 	if cc == nil || cc.closed || cc.up != uc || wasClosed {
 		return
 	}
+	if cc.parked || cc.resuming {
+		// Deal with it once the client is back on the loop.
+		uc.client = cc
+		cc.deferredUpClose = uc
+		cc.wantResume = true
+		return
+	}
+	uc.closedFor(cc)
+}
+
+// closedFor handles the upstream's close for cc's exchange.
+func (uc *upConn) closedFor(cc *clientConn) {
+	uc.client = nil
 	cc.up = nil
 	switch uc.state {
 	case usHead:
