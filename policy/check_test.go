@@ -47,6 +47,11 @@ func TestCorpusGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test -run CorpusGolden -update to create it)", err)
 	}
+	// docs/policies.md reports the same count.
+	line := "compiled " + itoa(ok) + " of " + itoa(len(files)) + " documents"
+	if d, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "policies.md")); err != nil || !bytes.Contains(d, []byte(line)) {
+		t.Errorf("docs/policies.md does not say %q (%v): update it with the corpus results", line, err)
+	}
 	if !bytes.Equal(out.Bytes(), want) {
 		t.Errorf("corpus report differs from %s (go test -run CorpusGolden -update after a deliberate change):\n%s", golden, lineDiff(string(want), out.String()))
 	}

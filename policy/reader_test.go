@@ -118,6 +118,15 @@ func TestReadErrors(t *testing.T) {
 // corpusDir finds ../shared/corpus/apim-policy-snippets relative to the repository
 // root, walking up from the test's working directory.
 func corpusDir(t testing.TB) string {
+	c := filepath.Join(repoRoot(t), "..", "shared", "corpus", "apim-policy-snippets")
+	if st, err := os.Stat(c); err != nil || !st.IsDir() {
+		t.Skipf("corpus directory %s is absent; skipping the corpus test", c)
+	}
+	return c
+}
+
+// repoRoot walks up from the working directory to the directory with go.mod.
+func repoRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
@@ -132,11 +141,7 @@ func corpusDir(t testing.TB) string {
 		}
 		dir = parent
 	}
-	c := filepath.Join(dir, "..", "shared", "corpus", "apim-policy-snippets")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Skipf("corpus directory %s is absent; skipping the corpus test", c)
-	}
-	return c
+	return dir
 }
 
 func corpusFiles(t testing.TB) []string {
