@@ -427,6 +427,10 @@ func (s *Store) commitPending() {
 	close(q.resolvedCh)
 	q.resolvedCh = make(chan struct{})
 	b.reset()
+	if cap(b.buf) > 2*s.opts.CommitMaxBytes {
+		// A stalled disk grew this buffer; give the memory back.
+		b.buf, b.ends = nil, nil
+	}
 	q.spare = b
 	q.mu.Unlock()
 }

@@ -83,7 +83,7 @@ type Options struct {
 	CommitMaxBytes int
 	// PendingMaxBytes bounds the memory of records waiting for a commit when
 	// the disk falls behind; appends beyond it are dropped (DropBacklog).
-	// Default 64 MiB.
+	// Default 32 MiB (about a second of 100k requests/s).
 	PendingMaxBytes int
 	// MaxRecordBytes rejects larger telemetry records (DropTooLarge).
 	// Default 1 MiB.
@@ -115,7 +115,7 @@ func (o Options) withDefaults() Options {
 		o.CommitMaxBytes = 4 << 20
 	}
 	if o.PendingMaxBytes <= 0 {
-		o.PendingMaxBytes = 64 << 20
+		o.PendingMaxBytes = 32 << 20
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = 1 << 20

@@ -491,3 +491,25 @@ func TestOpenEnvironmentErrorsAreNotCorruption(t *testing.T) {
 		t.Fatal("the file in the way was touched")
 	}
 }
+
+func TestQueueBacklogDropsWhenDiskFallsBehind(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: time.Hour, PendingMaxBytes: 10 * (8 + 100)})
+	accepted := 0
+	for i := 0; i < 25; i++ {
+		seq, err := s.Append(rec(i, 100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != 0 {
+			accepted++
+		}
+	}
+	st, _ := s.QueueStats()
+	if accepted != 10 || st.Pending != 10 || st.DroppedBy[DropBacklog] != 15 {
+		t.Fatalf("accepted %d, stats %+v", accepted, st)
+	}
+	s.Flush(context.Background())
+	if st, _ = s.QueueStats(); st.Records != 10 || st.Pending != 0 {
+		t.Fatalf("after flush %+v", st)
+	}
+}
