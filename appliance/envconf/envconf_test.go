@@ -335,3 +335,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestChanged(t *testing.T) {
+	a, err := Parse("env.conf", []byte(azurePortal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("env.conf", []byte(strings.Replace(azurePortal, "202006031551", "203006031551", 1)+"listen.http=:9000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(b.Changed(a), ",")
+	if got != "config.service.auth,listen.http" {
+		t.Fatalf("changed = %s", got)
+	}
+	if len(a.Changed(a)) != 0 {
+		t.Fatal("a config differs from itself")
+	}
+	if !RestartOnly("listen.http") || RestartOnly("config.service.auth") {
+		t.Fatal("RestartOnly wrong")
+	}
+	if n := len(a.Changed(nil)); n < 10 {
+		t.Fatalf("against nil only %d keys changed", n)
+	}
+	// Every key Changed knows is a key the parser honours.
+	for _, k := range b.Changed(nil) {
+		if !Honoured(k) {
+			t.Errorf("Changed reports %s, which the parser does not honour", k)
+		}
+	}
+}
