@@ -139,6 +139,14 @@ func (k *kind[T]) put(s *Store, key string, body []byte, patch bool, ifMatch str
 				return err
 			}
 		}
+		if exists {
+			a, _ := json.Marshal(old.Props)
+			b, _ := json.Marshal(props)
+			if bytes.Equal(a, b) {
+				out = old // same content: nothing to write, the ETag stays
+				return nil
+			}
+		}
 		out = entry[T]{ETag: newETag(), Props: props}
 		created = !exists
 		set(t, tb, k.bucket, key, out)

@@ -1,10 +1,18 @@
 // Command apimctl is the operator CLI: resources on the control plane (apimcp),
 // offline policy checks, and the status of a local gateway.
+//
+//	apimctl [--server URL] [--token TOKEN] [-o table|json] <command> ...
+//
+// See docs/apimctl.md for every command and the exit codes.
 package main
 
 import (
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"sort"
+	"strings"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -14,18 +22,127 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-func run(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: apimctl <command> ...")
-		return 2
+// stdout is where results go (tests replace it).
+var stdout io.Writer = os.Stdout
+
+// globals are the options every control-plane command takes.
+type globals struct {
+	server string
+	token  string
+	output string
+}
+
+// addGlobals registers --server, --token and -o on fs, defaulting from the
+// environment (APIMCTL_SERVER, APIMCTL_TOKEN).
+func addGlobals(fs *flag.FlagSet, g *globals) {
+	def := os.Getenv("APIMCTL_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8443"
 	}
-	switch args[0] {
+	fs.StringVar(&g.server, "server", def, "control plane base URL (env APIMCTL_SERVER)")
+	fs.StringVar(&g.token, "token", os.Getenv("APIMCTL_TOKEN"), "admin bearer token (env APIMCTL_TOKEN)")
+	fs.StringVar(&g.output, "o", "table", "output: table or json")
+}
+
+func (g *globals) client() *client {
+	return &client{server: g.server, token: g.token, http: newHTTPClient()}
+}
+
+// parse parses flags and positional arguments in any order ("create echo
+// --path echo" and "create --path echo echo" both work).
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func usageErr(format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, "apimctl: "+format+"\n", a...)
+	return exitUsage
+}
+
+// commands maps the first word to its implementation.
+var commands = map[string]func(args []string) int{
+	"import":   runImport,
+	"gw":       runGw,
+	"policies": runPolicies,
+	"report":   runReport,
+}
+
+// run dispatches one command line; it returns the exit code.
+func run(args []string) int {
+	// Global flags may come before the command.
+	var lead []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--version" {
+		lead = append(lead, args[0])
+		if !strings.Contains(args[0], "=") && len(args) > 1 && args[0] != "-h" && args[0] != "--help" {
+			lead = append(lead, args[1])
+			args = args[2:]
+			continue
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		printUsage()
+		return exitUsage
+	}
+	// Keep the subcommand word first: "--token T api list" runs "api list --token T".
+	cmd, rest := args[0], lead
+	if len(args) > 1 {
+		rest = append(append([]string{args[1]}, lead...), args[2:]...)
+	}
+	switch cmd {
 	case "version", "--version":
-		fmt.Println("apimctl", version)
-		return 0
+		fmt.Fprintln(stdout, "apimctl", version)
+		return exitOK
+	case "help", "-h", "--help":
+		printUsage()
+		return exitOK
 	case "policy":
 		return runPolicy(args[1:])
 	}
-	fmt.Fprintf(os.Stderr, "apimctl: unknown command %q\n", args[0])
-	return 2
+	if f, ok := commands[cmd]; ok {
+		return f(rest)
+	}
+	if def := findResource(cmd); def != nil {
+		return runResource(def, rest)
+	}
+	return usageErr("unknown command %q (apimctl help lists them)", cmd)
+}
+
+func printUsage() {
+	var names []string
+	for _, d := range resources {
+		names = append(names, d.name)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(os.Stderr, `usage: apimctl [--server URL] [--token TOKEN] [-o table|json] <command> ...
+
+resources (list | get ID | create ID [flags | -f FILE.json] | update ID [flags | -f FILE.json] | delete ID):
+  %s
+more:
+  product add-api|remove-api|apis ...        gateway assign|unassign|apis|token|keys|regenerate-key ...
+  subscription keys|regenerate ID            namedvalue value ID
+  policies get|set|delete [--product P | --api A [--operation O]] [--xml FILE]
+  report byApi|byOperation|bySubscription|byGateway|byTime [--from T] [--to T] [--interval PT5M]
+  import openapi FILE --api ID --path SUFFIX [--service-url URL]
+  import apiops DIR
+  gw export --gateway GW [--out FILE]
+  policy check FILE...                       (offline)
+  version
+See docs/apimctl.md.
+`, strings.Join(names, ", "))
 }

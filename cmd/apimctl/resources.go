@@ -1,0 +1,395 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+)
+
+// flagSpec maps one command-line flag onto a property.
+type flagSpec struct {
+	flag, prop, help string
+	kind             string // "string" (default), "bool", "list", "key" (subscriptionKeyParameterNames.<x>), "location"
+}
+
+// resDef describes one kind of resource for the generic commands.
+type resDef struct {
+	name    string
+	aliases []string
+	// parent is the flag naming the parent resource ("api" for operations).
+	parent  string
+	coll    func(parent string) string
+	columns []column
+	flags   []flagSpec
+	// defaults are properties create sets when neither flags nor file do.
+	defaults map[string]any
+	// extra are resource-specific subcommands.
+	extra map[string]func(g *globals, fs *flag.FlagSet, args []string) int
+	// fillCreate completes properties before a create (e.g. template parameters).
+	fillCreate func(p map[string]any)
+}
+
+type column struct {
+	header string
+	path   string // dotted path; "" is the resource name
+	fn     func(r resource) string
+}
+
+type resource struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Properties map[string]any `json:"properties"`
+}
+
+var resources []*resDef
+
+func findResource(name string) *resDef {
+	for _, d := range resources {
+		if d.name == name {
+			return d
+		}
+		for _, a := range d.aliases {
+			if a == name {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+var reTmplParam = regexp.MustCompile(`\{\*?([^{}]+)\}`)
+
+func init() {
+	resources = []*resDef{
+		{name: "api", aliases: []string{"apis"}, coll: func(string) string { return "/apis" },
+			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"PATH", "path", nil}, {"SERVICE URL", "serviceUrl", nil}, {"SUBSCRIPTION", "subscriptionRequired", nil}},
+			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"path", "path", "URL path suffix", ""},
+				{"service-url", "serviceUrl", "backend base URL", ""}, {"protocols", "protocols", "comma-separated: http,https", "list"},
+				{"subscription-required", "subscriptionRequired", "true or false", "bool"}, {"description", "description", "description", ""},
+				{"key-header", "header", "subscription key header name", "key"}, {"key-query", "query", "subscription key query parameter name", "key"}}},
+		{name: "operation", aliases: []string{"operations", "op"}, parent: "api", coll: func(p string) string { return "/apis/" + url.PathEscape(p) + "/operations" },
+			columns: []column{{"NAME", "", nil}, {"METHOD", "method", nil}, {"URL TEMPLATE", "urlTemplate", nil}, {"DISPLAY NAME", "displayName", nil}},
+			flags: []flagSpec{{"method", "method", "HTTP method", ""}, {"url-template", "urlTemplate", "URL template, e.g. /users/{id}", ""},
+				{"display-name", "displayName", "display name", ""}, {"description", "description", "description", ""}},
+			fillCreate: func(p map[string]any) {
+				if _, ok := p["templateParameters"]; ok {
+					return
+				}
+				tmpl, _ := p["urlTemplate"].(string)
+				tps := []map[string]any{}
+				for _, m := range reTmplParam.FindAllStringSubmatch(tmpl, -1) {
+					tps = append(tps, map[string]any{"name": m[1], "type": "string", "required": true})
+				}
+				p["templateParameters"] = tps
+			}},
+		{name: "product", aliases: []string{"products"}, coll: func(string) string { return "/products" },
+			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"STATE", "state", nil}, {"SUBSCRIPTION", "subscriptionRequired", nil}},
+			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"description", "description", "description", ""},
+				{"state", "state", "published or notPublished", ""}, {"subscription-required", "subscriptionRequired", "true or false", "bool"}},
+			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"add-api": productAddAPI, "remove-api": productRemoveAPI, "apis": productAPIs}},
+		{name: "subscription", aliases: []string{"subscriptions", "sub"}, coll: func(string) string { return "/subscriptions" },
+			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"SCOPE", "scope", nil}, {"STATE", "state", nil}},
+			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"scope", "scope", "/apis, /apis/{api} or /products/{product}", ""},
+				{"state", "state", "active, suspended, …", ""}, {"primary-key", "primaryKey", "primary key (default: generated)", ""},
+				{"secondary-key", "secondaryKey", "secondary key (default: generated)", ""}},
+			defaults: map[string]any{"state": "active"},
+			extra:    map[string]func(*globals, *flag.FlagSet, []string) int{"keys": subscriptionKeys, "regenerate": subscriptionRegenerate}},
+		{name: "namedvalue", aliases: []string{"namedvalues", "named-value", "nv"}, coll: func(string) string { return "/namedValues" },
+			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"SECRET", "secret", nil}, {"VALUE", "value", func(r resource) string {
+				if s, _ := r.Properties["secret"].(bool); s {
+					return "(secret)"
+				}
+				return prop(r, "value")
+			}}},
+			flags: []flagSpec{{"display-name", "displayName", "the {{name}} policies use", ""}, {"value", "value", "value", ""},
+				{"secret", "secret", "true: never shown by GET", "bool"}},
+			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"value": namedValueValue}},
+		{name: "backend", aliases: []string{"backends"}, coll: func(string) string { return "/backends" },
+			columns: []column{{"NAME", "", nil}, {"URL", "url", nil}, {"PROTOCOL", "protocol", nil}, {"DESCRIPTION", "description", nil}},
+			flags: []flagSpec{{"url", "url", "backend URL", ""}, {"protocol", "protocol", "http or soap", ""},
+				{"title", "title", "title", ""}, {"description", "description", "description", ""}}},
+		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, coll: func(string) string { return "/policyFragments" },
+			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
+			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
+			defaults: map[string]any{"format": "rawxml"}},
+		{name: "gateway", aliases: []string{"gateways"}, coll: func(string) string { return "/gateways" },
+			columns: []column{{"NAME", "", nil}, {"LOCATION", "locationData.name", nil}, {"STATE", "status.state", nil},
+				{"LAST HEARTBEAT", "status.lastHeartbeat", nil}, {"SNAPSHOT", "status.snapshotVersion", nil}, {"LATEST", "status.latestSnapshotVersion", nil}},
+			flags: []flagSpec{{"location", "name", "location name", "location"}, {"description", "description", "description", ""}},
+			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"assign": gatewayAssign, "unassign": gatewayUnassign,
+				"apis": gatewayAPIs, "token": gatewayToken, "keys": gatewayKeys, "regenerate-key": gatewayRegenerateKey}},
+	}
+}
+
+// runResource implements list/get/create/update/delete and the extras.
+func runResource(d *resDef, args []string) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageErr("%s: missing subcommand (list, get, create, update, delete)", d.name)
+	}
+	sub, args := args[0], args[1:]
+	var g globals
+	fs := flag.NewFlagSet("apimctl "+d.name+" "+sub, flag.ContinueOnError)
+	addGlobals(fs, &g)
+	var parent string
+	if d.parent != "" {
+		fs.StringVar(&parent, d.parent, "", "the parent "+d.parent)
+	}
+	if f, ok := d.extra[sub]; ok {
+		return f(&g, fs, args)
+	}
+	var file string
+	vals := map[string]*string{}
+	if sub == "create" || sub == "update" {
+		fs.StringVar(&file, "f", "", "JSON file: {\"properties\":{…}} or the properties alone")
+		for _, f := range d.flags {
+			vals[f.flag] = fs.String(f.flag, "", f.help)
+		}
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageErr("%s %s: %v", d.name, sub, err)
+	}
+	if g.output != "table" && g.output != "json" {
+		return usageErr("-o must be table or json")
+	}
+	if d.parent != "" && parent == "" {
+		return usageErr("%s %s: --%s is required", d.name, sub, d.parent)
+	}
+	c := g.client()
+	coll := d.coll(parent)
+	one := func() (string, int) {
+		if len(pos) != 1 {
+			return "", usageErr("%s %s: want exactly one NAME, got %d", d.name, sub, len(pos))
+		}
+		return coll + "/" + url.PathEscape(pos[0]), -1
+	}
+	switch sub {
+	case "list", "ls":
+		if len(pos) != 0 {
+			return usageErr("%s list takes no arguments", d.name)
+		}
+		data, _, err := c.do("GET", coll, nil)
+		if err != nil {
+			return fail(err)
+		}
+		return printList(&g, d.columns, data)
+	case "get", "show":
+		path, code := one()
+		if code >= 0 {
+			return code
+		}
+		data, _, err := c.do("GET", path, nil)
+		if err != nil {
+			return fail(err)
+		}
+		return printOne(&g, d.columns, data)
+	case "delete", "rm":
+		path, code := one()
+		if code >= 0 {
+			return code
+		}
+		_, status, err := c.do("DELETE", path, nil)
+		if err != nil {
+			return fail(err)
+		}
+		if status == 204 {
+			fmt.Fprintf(stdout, "%s %s did not exist\n", d.name, pos[0])
+		} else {
+			fmt.Fprintf(stdout, "deleted %s %s\n", d.name, pos[0])
+		}
+		return exitOK
+	case "create", "update":
+		path, code := one()
+		if code >= 0 {
+			return code
+		}
+		props := map[string]any{}
+		if file != "" {
+			p, err := readPropsFile(file)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			props = p
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, f := range d.flags {
+			if !set[f.flag] {
+				continue
+			}
+			v := *vals[f.flag]
+			switch f.kind {
+			case "bool":
+				switch strings.ToLower(v) {
+				case "true", "yes", "1":
+					props[f.prop] = true
+				case "false", "no", "0":
+					props[f.prop] = false
+				default:
+					return usageErr("--%s: %q is not true or false", f.flag, v)
+				}
+			case "list":
+				var list []string
+				for _, x := range strings.Split(v, ",") {
+					if x = strings.TrimSpace(x); x != "" {
+						list = append(list, x)
+					}
+				}
+				props[f.prop] = list
+			case "key":
+				kn, _ := props["subscriptionKeyParameterNames"].(map[string]any)
+				if kn == nil {
+					kn = map[string]any{}
+				}
+				kn[f.prop] = v
+				props["subscriptionKeyParameterNames"] = kn
+			case "location":
+				props["locationData"] = map[string]any{f.prop: v}
+			case "file":
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				props[f.prop] = string(b)
+			default:
+				props[f.prop] = v
+			}
+		}
+		method := "PATCH"
+		if sub == "create" {
+			method = "PUT"
+			for k, v := range d.defaults {
+				if _, ok := props[k]; !ok {
+					props[k] = v
+				}
+			}
+			if d.fillCreate != nil {
+				d.fillCreate(props)
+			}
+		}
+		data, status, err := c.do(method, path, map[string]any{"properties": props})
+		if err != nil {
+			return fail(err)
+		}
+		if g.output == "json" {
+			return printJSON(data)
+		}
+		verb := "updated"
+		if status == 201 {
+			verb = "created"
+		}
+		fmt.Fprintf(stdout, "%s %s %s\n", verb, d.name, pos[0])
+		return exitOK
+	}
+	return usageErr("%s: unknown subcommand %q", d.name, sub)
+}
+
+// readPropsFile reads {"properties":{…}} or a bare properties object.
+func readPropsFile(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %v", path, err)
+	}
+	if p, ok := m["properties"].(map[string]any); ok {
+		return p, nil
+	}
+	return m, nil
+}
+
+// simple runs a fixed request for the extras.
+func simple(g *globals, fs *flag.FlagSet, args []string, want int, usage string, fn func(c *client, pos []string) int) int {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if len(pos) != want {
+		return usageErr("usage: apimctl %s", usage)
+	}
+	return fn(g.client(), pos)
+}
+
+func productAddAPI(g *globals, fs *flag.FlagSet, args []string) int {
+	return simple(g, fs, args, 2, "product add-api PRODUCT API", func(c *client, p []string) int {
+		if _, _, err := c.do("PUT", "/products/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "API %s added to product %s\n", p[1], p[0])
+		return exitOK
+	})
+}
+
+func productRemoveAPI(g *globals, fs *flag.FlagSet, args []string) int {
+	return simple(g, fs, args, 2, "product remove-api PRODUCT API", func(c *client, p []string) int {
+		if _, _, err := c.do("DELETE", "/products/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "API %s removed from product %s\n", p[1], p[0])
+		return exitOK
+	})
+}
+
+func productAPIs(g *globals, fs *flag.FlagSet, args []string) int {
+	return simple(g, fs, args, 1, "product apis PRODUCT", func(c *client, p []string) int {
+		data, _, err := c.do("GET", "/products/"+url.PathEscape(p[0])+"/apis", nil)
+		if err != nil {
+			return fail(err)
+		}
+		return printList(g, findResource("api").columns, data)
+	})
+}
+
+func subscriptionKeys(g *globals, fs *flag.FlagSet, args []string) int {
+	return simple(g, fs, args, 1, "subscription keys NAME", func(c *client, p []string) int {
+		data, _, err := c.do("POST", "/subscriptions/"+url.PathEscape(p[0])+"/listSecrets", nil)
+		if err != nil {
+			return fail(err)
+		}
+		if g.output == "json" {
+			return printJSON(data)
+		}
+		var k struct{ PrimaryKey, SecondaryKey string }
+		json.Unmarshal(data, &k)
+		fmt.Fprintf(stdout, "primary:   %s\nsecondary: %s\n", k.PrimaryKey, k.SecondaryKey)
+		return exitOK
+	})
+}
+
+func subscriptionRegenerate(g *globals, fs *flag.FlagSet, args []string) int {
+	key := fs.String("key", "primary", "primary or secondary")
+	return simple(g, fs, args, 1, "subscription regenerate NAME [--key primary|secondary]", func(c *client, p []string) int {
+		action := map[string]string{"primary": "regeneratePrimaryKey", "secondary": "regenerateSecondaryKey"}[*key]
+		if action == "" {
+			return usageErr("--key must be primary or secondary")
+		}
+		if _, _, err := c.do("POST", "/subscriptions/"+url.PathEscape(p[0])+"/"+action, nil); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "regenerated the %s key of subscription %s\n", *key, p[0])
+		return exitOK
+	})
+}
+
+func namedValueValue(g *globals, fs *flag.FlagSet, args []string) int {
+	return simple(g, fs, args, 1, "namedvalue value NAME", func(c *client, p []string) int {
+		data, _, err := c.do("POST", "/namedValues/"+url.PathEscape(p[0])+"/listValue", nil)
+		if err != nil {
+			return fail(err)
+		}
+		if g.output == "json" {
+			return printJSON(data)
+		}
+		var v struct{ Value string }
+		json.Unmarshal(data, &v)
+		fmt.Fprintln(stdout, v.Value)
+		return exitOK
+	})
+}
