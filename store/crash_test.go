@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -90,7 +91,27 @@ func childCrash(path string) error {
 			say("C %d %d %d", seq, run, id)
 			time.Sleep(500 * time.Microsecond)
 		}
+		if id%400 == 199 { // a config snapshot and a counter checkpoint now and then
+			mark := run*1_000_000_000 + id
+			if _, err := s.PutSnapshot(strconv.FormatUint(mark, 10), snapshotBytes(mark)); err != nil {
+				return err
+			}
+			say("P %d", mark)
+			err := s.SaveCounters([]Counter{{Key: "quota/crash", Count: int64(mark), WindowEnd: time.Now().Add(time.Hour)}})
+			if err != nil {
+				return err
+			}
+			say("K %d", mark)
+		}
 	}
+}
+
+func snapshotBytes(mark uint64) []byte {
+	b := make([]byte, 20000)
+	for i := range b {
+		b[i] = byte(mark>>(i%8)) ^ byte(i)
+	}
+	return b
 }
 
 // TestCrashSIGKILL kills a real child process that appends and acknowledges
@@ -107,7 +128,7 @@ func TestCrashSIGKILL(t *testing.T) {
 	type committed struct{ seq, id uint64 }
 	startSeq := map[uint64]uint64{} // run -> seq of its id 0
 	lastC := map[uint64]committed{} // run -> last reported committed
-	var maxSeqEver, maxAckReported uint64
+	var maxSeqEver, maxAckReported, lastSnap, lastCounter uint64
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for run := uint64(1); run <= uint64(kills); run++ {
 		cmd := childCmd(t, "crash", path, fmt.Sprintf("APIMGW_STORE_RUN=%d", run))
@@ -142,6 +163,10 @@ func TestCrashSIGKILL(t *testing.T) {
 				id, _ := strconv.ParseUint(f[3], 10, 64)
 				lastC[run] = committed{seq, id}
 				maxSeqEver = max(maxSeqEver, seq)
+			case len(f) == 2 && f[0] == "P":
+				lastSnap, _ = strconv.ParseUint(f[1], 10, 64)
+			case len(f) == 2 && f[0] == "K":
+				lastCounter, _ = strconv.ParseUint(f[1], 10, 64)
 			case len(f) == 2 && f[0] == "A":
 				seq, _ := strconv.ParseUint(f[1], 10, 64)
 				maxAckReported = max(maxAckReported, seq)
@@ -183,12 +208,14 @@ func TestCrashSIGKILL(t *testing.T) {
 			c, ok := lastC[r]
 			return c.seq, c.id, ok
 		}, maxAckReported))
+		verifySnapshotAndCounter(t, path, run, lastSnap, lastCounter)
 		if t.Failed() {
 			return
 		}
 	}
 	t.Logf("%d kills; highest committed sequence reported %d, highest acknowledged %d", kills, maxSeqEver, maxAckReported)
-	if maxSeqEver == 0 || maxAckReported == 0 {
+	t.Logf("last snapshot reported stored %d, last counter checkpoint %d", lastSnap, lastCounter)
+	if maxSeqEver == 0 || maxAckReported == 0 || lastSnap == 0 || lastCounter == 0 {
 		t.Fatalf("the children never committed or acknowledged anything: the test proved nothing")
 	}
 }
@@ -262,6 +289,32 @@ func verifyAfterCrash(t *testing.T, path string, run uint64, startSeq map[uint64
 		t.Fatalf("run %d: %v", run, err)
 	}
 	return maxSeq
+}
+
+// verifySnapshotAndCounter: the current snapshot is intact and not older than
+// the last one reported stored; the counter checkpoint likewise.
+func verifySnapshotAndCounter(t *testing.T, path string, run, lastSnap, lastCounter uint64) {
+	t.Helper()
+	s, err := Open(path, Options{Logger: testLogger(&syncBuffer{})})
+	if err != nil {
+		t.Fatalf("run %d: %v", run, err)
+	}
+	defer s.Close()
+	cur, err := s.CurrentSnapshot()
+	if lastSnap == 0 {
+		return
+	}
+	if err != nil {
+		t.Fatalf("run %d: current snapshot after kill: %v (last stored %d)", run, err, lastSnap)
+	}
+	v, _ := strconv.ParseUint(cur.Version, 10, 64)
+	if v < lastSnap || !bytes.Equal(cur.Data, snapshotBytes(v)) {
+		t.Fatalf("run %d: current snapshot %d, last reported stored %d (or bytes differ)", run, v, lastSnap)
+	}
+	cs, err := s.LoadCounters()
+	if err != nil || len(cs) != 1 || uint64(cs[0].Count) < lastCounter {
+		t.Fatalf("run %d: counters %+v %v, last reported %d", run, cs, err, lastCounter)
+	}
 }
 
 // childLock holds the store open until stdin closes.

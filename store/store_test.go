@@ -513,3 +513,49 @@ func TestQueueBacklogDropsWhenDiskFallsBehind(t *testing.T) {
 		t.Fatalf("after flush %+v", st)
 	}
 }
+
+// Every Append that returned a sequence before Close is on disk after it,
+// even with appenders racing Close.
+func TestCloseRacingAppenders(t *testing.T) {
+	path := t.TempDir() + "/race.db"
+	s, err := Open(path, Options{CommitInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				seq, err := s.Append([]byte("r"))
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil || seq == 0 {
+					t.Errorf("append: %d %v", seq, err)
+					return
+				}
+				mu.Lock()
+				accepted++
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	st, _ := s2.QueueStats()
+	if st.Records != int64(accepted) || st.Dropped != 0 {
+		t.Fatalf("accepted %d appends, file holds %d (dropped %v)", accepted, st.Records, st.DroppedBy)
+	}
+}
