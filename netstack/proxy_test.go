@@ -167,7 +167,7 @@ func newBackend(t *testing.T) *backend {
 	return b
 }
 
-func startProxy(t *testing.T, h Handler, cfg Config) *Server {
+func startProxy(t testing.TB, h Handler, cfg Config) *Server {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Loops == 0 {

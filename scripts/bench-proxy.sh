@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Proxy benchmark, run by `make bench`: apimgw's engine (netstack, forwarding
+# everything: the fwd fixture) and nginx proxy_pass with upstream keep-alive, in
+# front of the same nginx backend returning a small JSON body, measured by wrk in
+# alternating rounds; then CPU per request and memory per idle keep-alive
+# connection. Everything listens on 127.0.0.1. Prints a Markdown report.
+#
+# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE (10000),
+# EXTRA_NAME/EXTRA_CMD: a further proxy to measure the same way (the full
+# gateway pipeline is added by the appliance's bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+IDLE=${IDLE:-10000}
+work=$(mktemp -d /tmp/apimgw-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$work/nginx-proxy.pid" ] && kill "$(cat "$work/nginx-proxy.pid")" 2>/dev/null || true
+	[ -f "$work/nginx-backend.pid" ] && kill "$(cat "$work/nginx-backend.pid")" 2>/dev/null || true
+	sleep 0.3
+	rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BACKEND=$(free_port)
+NGINX=$(free_port)
+
+nginx_conf() { # name workers body
+	cat >"$work/$1.conf" <<NGX
+worker_processes $2;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+	access_log off;
+	client_body_temp_path $work/$1-body;
+	proxy_temp_path $work/$1-proxy;
+	fastcgi_temp_path $work/$1-fcgi;
+	uwsgi_temp_path $work/$1-uwsgi;
+	scgi_temp_path $work/$1-scgi;
+	keepalive_requests 1000000;
+	keepalive_timeout 120s;
+	$3
+}
+NGX
+	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
+}
+nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"
+nginx_conf nginx-proxy 2 "upstream be { server 127.0.0.1:$BACKEND; keepalive 128; } server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }"
+sleep 0.3
+
+go build -o "$work/fwd" ./netstack/internal/fwd
+go build -o "$work/idleconns" ./netstack/internal/idleconns
+APIMGW=$(free_port)
+"$work/fwd" -listen "127.0.0.1:$APIMGW" -upstream "127.0.0.1:$BACKEND" -loops 2 >"$work/fwd.out" 2>&1 &
+pids+=($!)
+FWD_PID=$!
+sleep 0.5
+
+# CPU ticks (user+system) of a process and its children (nginx workers).
+cpu_ticks() {
+	local total=0 p
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		[ -r "/proc/$p/stat" ] || continue
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+rss_kib() { # pid and children
+	local total=0 p
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		[ -r "/proc/$p/status" ] || continue
+		total=$((total + $(awk '/^VmRSS:/{print $2}' "/proc/$p/status")))
+	done
+	echo "$total"
+}
+to_ms() { # wrk latency like 1.23ms, 456.00us, 1.20s
+	awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'
+}
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+declare -A PORT PID
+PORT[apimgw-engine]=$APIMGW; PID[apimgw-engine]=$FWD_PID
+PORT[nginx]=$NGINX; PID[nginx]=$(cat "$work/nginx-proxy.pid")
+names=(apimgw-engine nginx)
+if [ -n "${EXTRA_NAME:-}" ]; then
+	EXTRA_PORT=$(free_port)
+	eval "${EXTRA_CMD//\{port\}/$EXTRA_PORT} &"
+	pids+=($!)
+	PORT[$EXTRA_NAME]=$EXTRA_PORT; PID[$EXTRA_NAME]=$!
+	names+=("$EXTRA_NAME")
+	sleep 1
+fi
+hz=$(getconf CLK_TCK)
+for n in "${names[@]}"; do
+	curl -fsS "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}" >/dev/null || { echo "bench: $n does not answer" >&2; exit 1; }
+	wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}" >/dev/null # warm-up
+done
+for r in $(seq "$ROUNDS"); do
+	for n in "${names[@]}"; do
+		t0=$(cpu_ticks "${PID[$n]}")
+		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}")
+		t1=$(cpu_ticks "${PID[$n]}")
+		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
+		reqs=$(awk '/requests in/{print $1}' <<<"$out")
+		p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
+		p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
+		errs=$(awk '/Non-2xx|Socket errors/{print}' <<<"$out")
+		cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
+		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"
+		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k $errs" >&2
+	done
+done
+
+echo "| proxy | req/s (median of $ROUNDS) | p50 ms | p99 ms | CPU s per 100k req | rounds (req/s) |"
+echo "|---|---|---|---|---|---|"
+for n in "${names[@]}"; do
+	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $(paste -sd' ' "$work/$n.rps") |"
+done
+ngx=$(median <"$work/nginx.rps")
+for n in "${names[@]}"; do
+	[ "$n" = nginx ] && continue
+	awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v n="$n" 'BEGIN{printf "\n%s / nginx requests/s: %.2f\n", n, a/b}'
+done
+
+echo
+echo "| proxy | RSS before | RSS with $IDLE idle keep-alive conns | per connection |"
+echo "|---|---|---|---|"
+for n in "${names[@]}"; do
+	before=$(rss_kib "${PID[$n]}")
+	coproc IC { "$work/idleconns" -addr "127.0.0.1:${PORT[$n]}" -n "$IDLE" -path "${BENCH_PATH:-/}"; }
+	read -r line <&"${IC[0]}"
+	sleep 1
+	after=$(rss_kib "${PID[$n]}")
+	exec {IC[1]}>&-
+	wait "$IC_PID" 2>/dev/null || true
+	awk -v n="$n" -v b="$before" -v a="$after" -v c="$IDLE" 'BEGIN{printf "| %s | %d KiB | %d KiB | %.0f B |\n", n, b, a, (a-b)*1024/c}'
+	sleep 1
+done
+echo
+echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; kernel socket memory is not in RSS and not counted)"
