@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -328,6 +329,7 @@ func Supported() []string {
 	for n := range registry {
 		out = append(out, n)
 	}
+	sort.Strings(out)
 	return out
 }
 

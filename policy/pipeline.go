@@ -35,8 +35,10 @@ const (
 	// Wait: the pipeline needs to sleep Result.Delay (retry's interval).
 	// Do it off the event loop (a timer), then call Resume.
 	Wait
-	// Fail: a policy failed (Result.Err, also in c.LastError). Run the
-	// on-error section, then send c.Response.
+	// Fail: a policy failed (Result.Err, also in c.LastError); c.Response is
+	// now APIM's 500 JSON error. Run the on-error section, then send
+	// c.Response. (For a failed forward the caller sets c.LastError and its
+	// own 502/504 in c.Response before running on-error.)
 	Fail
 )
 
@@ -160,8 +162,16 @@ func (p *Pipeline) exec(c *Context) Result {
 	return Result{Outcome: Continue}
 }
 
+// internalError is the response a failure leaves for the on-error section (and
+// the client, if on-error does not change it).
+var internalError = []byte(`{"statusCode":500,"message":"Internal server error"}`)
+
 func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 	c.running = false
+	c.Response.reset()
+	c.Response.StatusCode, c.Response.Reason = 500, "Internal Server Error"
+	c.Response.Headers.Set("Content-Type", "application/json")
+	c.Response.Body, c.Response.BodySet = internalError, true
 	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: err.Error(), Err: err}
 	c.LastError = re
 	return Result{Outcome: Fail, Err: re}

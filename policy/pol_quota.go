@@ -16,6 +16,7 @@ type quota struct {
 
 type apiQuota struct {
 	name, id string
+	counter  string // counter identity, fixed at compile time
 	spec     *quotaSpec
 	ops      []apiQuota
 }
@@ -34,12 +35,15 @@ func compileQuota(b *builder, n *Node) {
 		}
 		b.checkAttrs(a, "name", "id", "calls", "bandwidth", "renewal-period")
 		aq := b.apiQuota(a)
+		aq.counter = m.id + "/api:" + aq.name + aq.id
 		b.onlyChildren(a, "operation")
 		for _, o := range a.Children {
 			if o.Name == "operation" {
 				b.checkAttrs(o, "name", "id", "calls", "bandwidth", "renewal-period")
 				b.noChildren(o)
-				aq.ops = append(aq.ops, b.apiQuota(o))
+				oq := b.apiQuota(o)
+				oq.counter = aq.counter + "/op:" + oq.name + oq.id
+				aq.ops = append(aq.ops, oq)
 			}
 		}
 		s.apis = append(s.apis, aq)
@@ -66,13 +70,13 @@ func (s *quota) run(c *Context) (flow, error) {
 		if c.ID.APIName == "" || a.name != c.ID.APIName && a.id != c.ID.APIName {
 			continue
 		}
-		if !a.spec.take(c, s.m.id+"/api:"+a.name+a.id, key, nil) {
+		if !a.spec.take(c, a.counter, key, nil) {
 			return flowRespond, nil
 		}
 		for j := range a.ops {
 			o := &a.ops[j]
 			if c.ID.OperationName != "" && (o.name == c.ID.OperationName || o.id == c.ID.OperationName) &&
-				!o.spec.take(c, s.m.id+"/api:"+a.name+a.id+"/op:"+o.name+o.id, key, nil) {
+				!o.spec.take(c, o.counter, key, nil) {
 				return flowRespond, nil
 			}
 		}

@@ -16,6 +16,7 @@ type rateLimit struct {
 
 type apiLimit struct {
 	name, id string
+	counter  string // counter identity, fixed at compile time
 	spec     rateSpec
 	ops      []apiLimit
 }
@@ -31,12 +32,15 @@ func compileRateLimit(b *builder, n *Node) {
 		}
 		b.checkAttrs(a, "name", "id", "calls", "renewal-period")
 		al := b.apiLimit(a)
+		al.counter = m.id + "/api:" + al.name + al.id
 		b.onlyChildren(a, "operation")
 		for _, o := range a.Children {
 			if o.Name == "operation" {
 				b.checkAttrs(o, "name", "id", "calls", "renewal-period")
 				b.noChildren(o)
-				al.ops = append(al.ops, b.apiLimit(o))
+				ol := b.apiLimit(o)
+				ol.counter = al.counter + "/op:" + ol.name + ol.id
+				al.ops = append(al.ops, ol)
 			}
 		}
 		s.apis = append(s.apis, al)
@@ -67,12 +71,12 @@ func (s *rateLimit) run(c *Context) (flow, error) {
 		if !a.matches(c.ID.APIName) {
 			continue
 		}
-		if !a.spec.take(c, s.m.id+"/api:"+a.name+a.id, key, 1) {
+		if !a.spec.take(c, a.counter, key, 1) {
 			return flowRespond, nil
 		}
 		for j := range a.ops {
 			o := &a.ops[j]
-			if o.matches(c.ID.OperationName) && !o.spec.take(c, s.m.id+"/api:"+a.name+a.id+"/op:"+o.name+o.id, key, 1) {
+			if o.matches(c.ID.OperationName) && !o.spec.take(c, o.counter, key, 1) {
 				return flowRespond, nil
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -27,21 +28,62 @@ type stateShard struct {
 	rate  map[counterKey]*rateWindow
 	quota map[counterKey]*quotaWindow
 	conc  map[counterKey]int
+	// Expired windows are swept when a map outgrows these sizes (then the
+	// size doubles), so memory follows the number of live keys at amortised
+	// constant cost.
+	rateSweepAt, quotaSweepAt int
 }
+
+// sweepFloor is the map size below which no sweeping happens.
+const sweepFloor = 1024
 
 type counterKey struct {
 	id, key string
 }
 
 type rateWindow struct {
-	start time.Time
-	count int64
+	start  time.Time
+	period time.Duration
+	count  int64
 }
 
 type quotaWindow struct {
-	start time.Time
-	calls int64
-	bytes int64
+	start  time.Time
+	period time.Duration
+	calls  int64
+	bytes  int64
+}
+
+// newKey copies the strings of a counter key that is about to be stored: the
+// caller's strings may point into a connection buffer that is reused after the
+// request (Request's lifetime rule), but the State keeps keys for as long as
+// the window lives. Only a key seen for the first time pays this allocation.
+func newKey(id, key string) counterKey {
+	return counterKey{id, strings.Clone(key)}
+}
+
+func (sh *stateShard) sweepRate(now time.Time) {
+	if len(sh.rate) <= max(sh.rateSweepAt, sweepFloor) {
+		return
+	}
+	for k, w := range sh.rate {
+		if !now.Before(w.start.Add(w.period)) {
+			delete(sh.rate, k)
+		}
+	}
+	sh.rateSweepAt = 2 * len(sh.rate)
+}
+
+func (sh *stateShard) sweepQuota(now time.Time) {
+	if len(sh.quota) <= max(sh.quotaSweepAt, sweepFloor) {
+		return
+	}
+	for k, w := range sh.quota {
+		if w.period > 0 && !now.Before(w.start.Add(w.period)) {
+			delete(sh.quota, k)
+		}
+	}
+	sh.quotaSweepAt = 2 * len(sh.quota)
 }
 
 // NewState returns an empty State reading time from now (time.Now if nil).
@@ -72,10 +114,11 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 	defer sh.mu.Unlock()
 	w := sh.rate[counterKey{id, key}]
 	if w == nil {
-		w = &rateWindow{start: now}
-		sh.rate[counterKey{id, key}] = w
+		sh.sweepRate(now)
+		w = &rateWindow{start: now, period: period}
+		sh.rate[newKey(id, key)] = w
 	} else if !now.Before(w.start.Add(period)) {
-		w.start, w.count = now, 0
+		w.start, w.count, w.period = now, 0, period
 	}
 	need := inc
 	if need == 0 {
@@ -94,9 +137,13 @@ func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	w := sh.rate[counterKey{id, key}]
-	if w == nil || !now.Before(w.start.Add(period)) {
-		w = &rateWindow{start: now}
-		sh.rate[counterKey{id, key}] = w
+	switch {
+	case w == nil:
+		sh.sweepRate(now)
+		w = &rateWindow{start: now, period: period}
+		sh.rate[newKey(id, key)] = w
+	case !now.Before(w.start.Add(period)):
+		w.start, w.count, w.period = now, 0, period
 	}
 	w.count += inc
 }
@@ -127,10 +174,11 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 	start := quotaPeriod(now, q.firstStart, q.period)
 	w := sh.quota[counterKey{id, key}]
 	if w == nil {
-		w = &quotaWindow{start: start}
-		sh.quota[counterKey{id, key}] = w
+		sh.sweepQuota(now)
+		w = &quotaWindow{start: start, period: q.period}
+		sh.quota[newKey(id, key)] = w
 	} else if !w.start.Equal(start) {
-		w.start, w.calls, w.bytes = start, 0, 0
+		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
 	}
 	renew = time.Duration(1<<62 - 1)
 	if q.period > 0 {
@@ -150,9 +198,13 @@ func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
 	defer sh.mu.Unlock()
 	start := quotaPeriod(now, q.firstStart, q.period)
 	w := sh.quota[counterKey{id, key}]
-	if w == nil || !w.start.Equal(start) {
-		w = &quotaWindow{start: start}
-		sh.quota[counterKey{id, key}] = w
+	switch {
+	case w == nil:
+		sh.sweepQuota(now)
+		w = &quotaWindow{start: start, period: q.period}
+		sh.quota[newKey(id, key)] = w
+	case !w.start.Equal(start):
+		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
 	}
 	w.calls += calls
 	w.bytes += bytes
@@ -162,11 +214,15 @@ func (s *State) concAcquire(id, key string, max int64) bool {
 	sh := s.shard(id, key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	k := counterKey{id, key}
-	if int64(sh.conc[k]) >= max {
+	n, ok := sh.conc[counterKey{id, key}]
+	if int64(n) >= max {
 		return false
 	}
-	sh.conc[k]++
+	if !ok {
+		sh.conc[newKey(id, key)] = 1
+		return true
+	}
+	sh.conc[counterKey{id, key}] = n + 1
 	return true
 }
 
@@ -236,6 +292,7 @@ func (s *State) RestoreQuotas(counters []QuotaCounter) error {
 	for _, q := range counters {
 		sh := s.shard(q.Policy, q.Key)
 		sh.mu.Lock()
+		// The period is learnt again at the next call (sweeping skips 0).
 		sh.quota[counterKey{q.Policy, q.Key}] = &quotaWindow{start: q.PeriodStart, calls: q.Calls, bytes: q.Bytes}
 		sh.mu.Unlock()
 	}
