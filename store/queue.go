@@ -271,20 +271,26 @@ func (s *Store) committer() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
+		urgent := false
 		select {
 		case <-q.kick:
 		case <-q.urgent:
+			urgent = true
 		case <-s.done:
 			s.commitPending()
 			return
 		}
-		timer.Reset(s.opts.CommitInterval)
-		select {
-		case <-timer.C:
-		case <-q.urgent:
-			timer.Stop()
-		case <-s.done:
-			timer.Stop()
+		if !urgent {
+			// Let the batch fill for one interval (Go ≥ 1.23 timers: Reset
+			// and Stop leave no stale tick behind).
+			timer.Reset(s.opts.CommitInterval)
+			select {
+			case <-timer.C:
+			case <-q.urgent:
+				timer.Stop()
+			case <-s.done:
+				timer.Stop()
+			}
 		}
 		s.commitPending()
 	}

@@ -559,3 +559,22 @@ func TestCloseRacingAppenders(t *testing.T) {
 		t.Fatalf("accepted %d appends, file holds %d (dropped %v)", accepted, st.Records, st.DroppedBy)
 	}
 }
+
+// Flush does not wait out the commit interval.
+func TestFlushIsPrompt(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: 10 * time.Second})
+	s.Append([]byte("x"))
+	start := time.Now()
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Flush took %v with a 10s interval", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Append([]byte("y"))
+	if err := s.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Flush: %v", err)
+	}
+}
