@@ -325,12 +325,15 @@ func (p *parser) serverURL(v any, where string, api *API) string {
 	return chosen
 }
 
-var reIDBad = regexp.MustCompile(`[^A-Za-z0-9._~-]+`)
+var (
+	reIDBad  = regexp.MustCompile(`[^A-Za-z0-9._~-]+`)
+	reDashes = regexp.MustCompile(`--+`)
+)
 
 // sanitizeID makes an ARM-safe resource name: runs of other characters
 // become "-", at most 80 characters.
 func sanitizeID(s string) string {
-	s = strings.Trim(reIDBad.ReplaceAllString(s, "-"), "-")
+	s = strings.Trim(reDashes.ReplaceAllString(reIDBad.ReplaceAllString(s, "-"), "-"), "-")
 	if len(s) > 80 {
 		s = strings.TrimRight(s[:80], "-")
 	}
