@@ -309,6 +309,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("config.local.path=/x\nlisten.http=:1\n# c\n\n"))
 	f.Add([]byte("config.service.endpoint=contoso.configuration.azure-api.net\nconfig.service.auth=a&202001010000&QQ==\ntelemetry.queue.max-bytes=1.5GiB\nconfig.service.integration.timeout=1.00:00:00\n"))
 	f.Add([]byte("\xef\xbb\xbf=\n==\nk=\"v\"\n"))
+	f.Add([]byte("config.service.endpoint=http://[::1]:0/\nconfig.service.auth=GatewayKey gw&209912312359&AAAA\nlisten.https=\nstatus.listen=9\n"))
+	f.Add([]byte("config.service.endpoint=https://cp\nconfig.service.auth=azureAdApp\n"))
+	f.Add([]byte("config.local.path=/s\nconfig.service.integration.timeout=1.23:59:59.999\nheartbeat.interval=00:00:01\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.conf", data)
 		if err != nil {
