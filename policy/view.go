@@ -202,3 +202,93 @@ type Upstream struct {
 type Tracer interface {
 	Trace(source, severity, message string, metadata []Header)
 }
+
+// ParseQuery appends the parameters of a raw query string (without "?") to
+// dst. Names and values without escapes are substrings of raw (no copy), so
+// the caller's lifetime rule for raw applies to them; escaped ones are
+// decoded into new strings. A malformed escape is kept as written.
+func ParseQuery(raw string, dst *Params) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		dst.Add(unescapeQuery(k), unescapeQuery(v))
+	}
+}
+
+func unescapeQuery(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+// AppendQuery appends the query parameters, percent-encoded, without "?".
+func AppendQuery(dst []byte, q *Params) []byte {
+	for i, p := range q.List {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = appendEscaped(dst, p.Name)
+		dst = append(dst, '=')
+		dst = appendEscaped(dst, p.Value)
+	}
+	return dst
+}
+
+func appendEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', hex[c>>4], hex[c&15])
+	}
+	return dst
+}
+
+// AppendBackendURL appends the URL to forward to: Upstream.BaseURL (without a
+// trailing "/") + Request.Path + "?" + the encoded query (if any). It does not
+// allocate when dst has room.
+func (c *Context) AppendBackendURL(dst []byte) []byte {
+	base := strings.TrimSuffix(c.Upstream.BaseURL, "/")
+	dst = append(dst, base...)
+	if c.Request.Path != "" && c.Request.Path[0] != '/' {
+		dst = append(dst, '/')
+	}
+	dst = append(dst, c.Request.Path...)
+	if len(c.Request.Query.List) > 0 {
+		dst = append(dst, '?')
+		dst = AppendQuery(dst, &c.Request.Query)
+	}
+	return dst
+}
