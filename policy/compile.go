@@ -214,7 +214,7 @@ func (cp *Compiler) redact(s string) string {
 // appended, as APIM's default global policy does.
 func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	chain := [...]*Policy{global, product, api, operation}
-	pl := &Pipeline{state: cp.opts.State, budget: cp.opts.StepBudget}
+	pl := &Pipeline{state: cp.opts.State, budget: cp.opts.StepBudget, secrets: cp.secrets}
 	for s := Section(0); s < numSections; s++ {
 		prog := expand(make([]instr, 0, expandedLen(chain[:], len(chain)-1, s)+1), chain[:], len(chain)-1, s)
 		if s == Backend && !hasForward(prog) {

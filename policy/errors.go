@@ -31,6 +31,9 @@ var (
 	ErrEval = errors.New("policy: expression evaluation failed")
 	// ErrState: a counter checkpoint could not be restored.
 	ErrState = errors.New("policy: counter state")
+	// ErrNotRunning is returned (as a Fail result) by Resume when no section
+	// is suspended on the Context.
+	ErrNotRunning = errors.New("policy: Resume without a suspended section")
 )
 
 // Pos is a 1-based line and byte column in a policy document.

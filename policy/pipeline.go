@@ -2,8 +2,27 @@ package policy
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
+
+// redacted replaces an error whose text held a secret named value.
+type redacted struct {
+	msg  string
+	kind error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.kind }
+
+func errKind(err error) error {
+	for _, k := range []error{ErrBudget, ErrEval} {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return ErrEval
+}
 
 // Pipeline is the compiled, merged policy chain of one operation (for one
 // product): four flat programs, one per section. It is immutable and safe for
@@ -14,6 +33,7 @@ type Pipeline struct {
 	retrySlots int
 	state      *State
 	budget     int
+	secrets    []string // values of secret named values, kept out of errors
 }
 
 // Outcome is what the caller must do after Run or Resume.
@@ -52,10 +72,6 @@ type Result struct {
 	Delay   time.Duration // for Wait
 	Err     error         // for Fail: a *RuntimeError
 }
-
-// ErrNotRunning is returned (as a Fail result) by Resume when no section is
-// suspended on the Context.
-var ErrNotRunning = errors.New("policy: Resume without a suspended section")
 
 // Has reports whether section s holds any policy (the appliance may skip
 // running an empty outbound section, for example).
@@ -172,7 +188,14 @@ func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 	c.Response.StatusCode, c.Response.Reason = 500, "Internal Server Error"
 	c.Response.Headers.Set("Content-Type", "application/json")
 	c.Response.Body, c.Response.BodySet = internalError, true
-	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: err.Error(), Err: err}
+	reason := err.Error()
+	for _, sec := range p.secrets {
+		if strings.Contains(reason, sec) {
+			reason = strings.ReplaceAll(reason, sec, "***")
+			err = &redacted{msg: reason, kind: errKind(err)}
+		}
+	}
+	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: reason, Err: err}
 	c.LastError = re
 	return Result{Outcome: Fail, Err: re}
 }

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -105,4 +107,18 @@ func FuzzCompile(f *testing.F) {
 		c.Request.MatchedParameters.Add("id", "1")
 		drive(t, p, c, func(c *Context) { c.Response.StatusCode = 503 })
 	})
+}
+
+func TestRuntimeErrorsRedactSecrets(t *testing.T) {
+	o := Options{NamedValues: map[string]NamedValue{"m": {Value: "SECRET METHOD", Secret: true}}}
+	p := compilePipeline(t, o, op(`<policies><inbound><set-method>@("{{m}}")</set-method></inbound></policies>`))
+	c := newCtx("GET", "/")
+	r := p.Run(c, Inbound)
+	if r.Outcome != Fail || strings.Contains(r.Err.Error(), "SECRET") || !errors.Is(r.Err, ErrEval) || !strings.Contains(r.Err.Error(), "***") {
+		t.Fatalf("%+v", r)
+	}
+	var re *RuntimeError
+	if !errors.As(r.Err, &re) || strings.Contains(re.Err.Error(), "SECRET") {
+		t.Fatalf("inner error leaks: %v", re.Err)
+	}
 }
