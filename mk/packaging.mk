@@ -59,13 +59,16 @@ package-sizes: packages
 test-units: build
 	./packaging/test/units-check.sh $(CURDIR)/$(BIN)
 
-# lintian and rpm -qp on every package, then install the amd64 deb in a fresh
-# Debian root: start it as the unit would, check the status page, remove and
-# purge, and diff the file tree.
+# lintian and rpm -qp on every package; then the amd64 deb in a fresh Debian
+# root (packaging/test/debian-root.sh, cached): installed with dpkg and started
+# as the unit would start it (install-test.sh), and installed and started by a
+# real systemd in a booted container (boot-test.sh); both check the status
+# page, remove, and purge.
 test-packages: packages
 	./scripts/deps.sh packaging
 	./packaging/test/check-packages.sh dist $(VERSION)
 	./packaging/test/install-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
+	./packaging/test/boot-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
 
 # arm64: run the unit tests of the portable core
 # under qemu (binfmt_misc is not mounted here, so -exec is needed; -race needs
@@ -74,3 +77,26 @@ test-arm64:
 	./scripts/deps.sh qemu
 	APIMGW_EMULATED=1 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -count=1 -exec qemu-aarch64-static \
 		-skip '$(ARM64_SKIP)' $(ARM64_TEST_PKGS)
+
+BENCH_TARGETS += bench-packages
+.PHONY: bench-packages
+
+# Package sizes (target: each .deb ≤ 12 MiB) beside Debian's own caddy (a Go
+# reverse proxy) and nginx-light packages, fetched in the same run, and the
+# effect of stripping (-s -w) on the binaries.
+bench-packages: packages
+	@tmp=$$(mktemp -d); \
+	(cd $$tmp && apt-get download -qq caddy nginx-light libnginx-mod-http-echo >/dev/null 2>&1 || true); \
+	printf '%-34s %10s %14s\n' package 'size MiB' 'installed MiB'; \
+	for f in dist/*.deb $$tmp/*.deb; do \
+		[ -f "$$f" ] || continue; \
+		printf '%-34s %10.2f %14.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)" \
+			"$$(echo "$$(dpkg-deb -f $$f Installed-Size) / 1024" | bc -l)"; \
+	done; \
+	for f in dist/*.rpm; do printf '%-34s %10.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)"; done; \
+	for b in apimgw apimcp apimctl; do \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$tmp/$$b ./cmd/$$b || exit 1; \
+		printf 'binary %-8s -trimpath: %6.2f MiB, -trimpath -s -w: %6.2f MiB\n' $$b \
+			"$$(echo "$$(stat -c %s $$tmp/$$b) / 1048576" | bc -l)" "$$(echo "$$(stat -c %s dist/bin/amd64/$$b) / 1048576" | bc -l)"; \
+	done; \
+	rm -rf $$tmp

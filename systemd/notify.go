@@ -94,3 +94,25 @@ func statusLine(status string) string {
 	}
 	return "\nSTATUS=" + strings.NewReplacer("\r", " ", "\n", " ").Replace(status)
 }
+
+// Reload runs fn (re-reading the configuration on SIGHUP) between RELOADING=1
+// and READY=1, as systemd expects from a Type=notify service whose ExecReload
+// signals it. READY=1 is sent whether fn succeeds or not — the old
+// configuration keeps serving after a failed reload — with STATUS saying which.
+// It returns fn's error; notification errors are only returned when fn
+// succeeded.
+func (n *Notifier) Reload(doing, done string, fn func() error) error {
+	nerr := n.Reloading(doing)
+	err := fn()
+	status := done
+	if err != nil {
+		status = "reload failed, previous configuration kept: " + err.Error()
+	}
+	if rerr := n.Ready(status); nerr == nil {
+		nerr = rerr
+	}
+	if err != nil {
+		return err
+	}
+	return nerr
+}

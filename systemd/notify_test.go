@@ -297,3 +297,26 @@ func TestWatchdogOffOrForeignPid(t *testing.T) {
 		t.Fatalf("malformed WATCHDOG_USEC: %v", err)
 	}
 }
+
+func TestNotifierReload(t *testing.T) {
+	ch := listenNotify(t)
+	n := NewNotifier()
+	n.monotonic = func() string { return "MONOTONIC_USEC=7\n" }
+	if err := n.Reload("reloading env.conf", "serving snapshot 42", func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, ch); got != "RELOADING=1\nMONOTONIC_USEC=7\nSTATUS=reloading env.conf" {
+		t.Fatalf("first %q", got)
+	}
+	if got := recv(t, ch); got != "READY=1\nSTATUS=serving snapshot 42" {
+		t.Fatalf("second %q", got)
+	}
+	boom := errors.New("env.conf:3: malformed line")
+	if err := n.Reload("reloading", "ok", func() error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("Reload returned %v, want fn's error", err)
+	}
+	recv(t, ch)
+	if got := recv(t, ch); got != "READY=1\nSTATUS=reload failed, previous configuration kept: env.conf:3: malformed line" {
+		t.Fatalf("after a failed reload %q", got)
+	}
+}

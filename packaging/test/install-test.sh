@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real install test of the amd64 apimgw deb, in a throw-away Debian 12 root
-# (debootstrap minbase, cached as a tarball under /var/cache/apimgw-test) so the
-# test machine itself is never touched:
+# (see debian-root.sh; cached under /var/cache/apimgw-test) so the test machine
+# itself is never touched:
 #   1. dpkg -i: user, group, /var/lib/apimgw (apimgw:apimgw 0750), env.conf
 #      (root:apimgw 0640, a conffile), unit file; no systemctl call without
 #      systemd;
@@ -18,21 +18,10 @@
 set -euo pipefail
 deb=$(realpath "${1:?usage: install-test.sh DEB}")
 [ "$(id -u)" -eq 0 ] || { echo "install-test: needs root (dpkg in a chroot, namespaces)"; exit 1; }
-cache=/var/cache/apimgw-test
-base=$cache/bookworm-minbase.tar.gz
 fail=0
 bad() { echo "FAIL $*"; fail=1; }
 ok() { echo "ok   $*"; }
-
-if [ ! -s "$base" ]; then
-	echo "install-test: debootstrap --variant=minbase bookworm (once; cached in $base)"
-	mkdir -p "$cache"
-	tmpboot=$(mktemp -d "$cache/boot.XXXXXX")
-	debootstrap --variant=minbase bookworm "$tmpboot" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 ||
-		{ tail -20 "$cache/debootstrap.log"; rm -rf "$tmpboot"; exit 1; }
-	tar -C "$tmpboot" -czf "$base.tmp" . && mv "$base.tmp" "$base"
-	rm -rf "$tmpboot"
-fi
+base=$("$(dirname "$0")/debian-root.sh")
 
 root=$(mktemp -d /var/tmp/apimgw-install.XXXXXX)
 cleanup() {
@@ -76,6 +65,14 @@ want_stat /usr/lib/systemd/system/apimgw.service "root root 644"
 grep -qx /etc/apimgw/env.conf "$root/var/lib/dpkg/info/apimgw.conffiles" && ok "env.conf is a conffile" || bad "env.conf is not a conffile"
 
 echo "== run /usr/bin/apimgw as apimgw.service does"
+# Configured as an operator would: hybrid mode, control plane not reachable yet
+# (nothing listens in the private network namespace). The gateway must keep
+# running and show that on its status page.
+cat >>"$root/etc/apimgw/env.conf" <<'CONF'
+config.service.endpoint=http://127.0.0.1:9
+config.service.auth=GatewayKey edge-test&209912312359&c2lnbmF0dXJl
+gateway.name=edge-test
+CONF
 # The unit: User/Group=apimgw, WorkingDirectory=/var/lib/apimgw, UMask=0027,
 # AmbientCapabilities and CapabilityBoundingSet CAP_NET_BIND_SERVICE,
 # NoNewPrivileges, Environment=GOMEMLIMIT=256MiB, ExecStart as below.
@@ -114,14 +111,16 @@ if unshare --net --mount --pid --fork --propagation private bash -euo pipefail -
 		[ "$capeff" = "0000000000000400" ] && ok "CapEff is CAP_NET_BIND_SERVICE only" || bad "CapEff $capeff"
 	fi
 	if [ $up = 1 ]; then
-		j=$(curl -fsS --max-time 5 http://127.0.0.1:8090/status.json) && grep -q "\"version\"" <<<"$j" &&
-			ok "/status.json has a version" || bad "/status.json: $j"
+		j=$(curl -fsS --max-time 5 http://127.0.0.1:8090/status.json || true)
+		grep -q "\"version\"" <<<"$j" && ok "/status.json has a version" || bad "/status.json: $j"
+		grep -q "\"mode\": \"hybrid\"" <<<"$j" && grep -q "\"connected\": false" <<<"$j" &&
+			ok "/status.json: hybrid, control plane not connected" || bad "/status.json mode/connection: $(grep -E "\"(mode|connected)\"" <<<"$j" | tr -d " ")"
 		page=$(curl -fsS --max-time 5 http://127.0.0.1:8090/ || true)
 		grep -qi "<html" <<<"$page" && ok "/ serves HTML" || bad "/ is not HTML"
 		metrics=$(curl -fsS --max-time 5 http://127.0.0.1:8090/metrics || true)
 		grep -q "^go_goroutines " <<<"$metrics" && ok "/metrics" || bad "/metrics has no go_goroutines"
 		st=$(curl -sS -o /dev/null -w "%{http_code}" --max-time 5 http://127.0.0.1:8090/readyz || true)
-		ok "/readyz answers $st (no configuration in the default env.conf)"
+		[ "$st" = 503 ] && ok "/readyz 503: no configuration loaded yet" || bad "/readyz answers $st before any configuration, want 503"
 		kill -HUP $pid; sleep 1
 		kill -0 $pid 2>/dev/null && curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8090/healthz &&
 			ok "SIGHUP (ExecReload) keeps it serving" || bad "SIGHUP killed it or the status page"

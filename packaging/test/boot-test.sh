@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Boot test of the amd64 apimgw deb under a real systemd: boots a throw-away
+# Debian 12 container (systemd-nspawn, private network) from the cached root,
+# where a oneshot unit runs boot-check.sh (dpkg -i, the real apimgw.service with
+# all its hardening, the status page, stop, remove, purge) and powers off.
+# Needs root and systemd-nspawn. Usage: packaging/test/boot-test.sh DEB
+set -euo pipefail
+deb=$(realpath "${1:?usage: boot-test.sh DEB}")
+here=$(cd "$(dirname "$0")" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "boot-test: needs root"; exit 1; }
+base=$("$here/debian-root.sh")
+root=$(mktemp -d /var/tmp/apimgw-boot.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+tar -C "$root" -xzf "$base"
+cp "$deb" "$root/var/tmp/apimgw.deb"
+install -m 0755 "$here/boot-check.sh" "$root/usr/local/sbin/apimgw-boot-check"
+cat >"$root/etc/systemd/system/apimgw-boot-check.service" <<'UNIT'
+[Unit]
+Description=apimgw package boot check
+After=multi-user.target
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/apimgw-boot-check
+ExecStartPost=/bin/systemctl poweroff --no-block
+TimeoutStartSec=240
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -s /etc/systemd/system/apimgw-boot-check.service "$root/etc/systemd/system/multi-user.target.wants/"
+echo "== boot (systemd-nspawn --private-network)"
+if ! timeout 300 systemd-nspawn -D "$root" -b --register=no --keep-unit --private-network -q >"$root.log" 2>&1; then
+	echo "FAIL container did not power off cleanly:"; tail -30 "$root.log"; rm -f "$root.log"; exit 1
+fi
+rm -f "$root.log"
+[ -f "$root/boot-check.out" ] || { echo "FAIL boot check did not run"; exit 1; }
+cat "$root/boot-check.out"
+grep -qx 'rc=0' "$root/boot-check.out"
