@@ -106,3 +106,9 @@ func (c *Context) tick() error {
 	}
 	return nil
 }
+
+// Forwarded reports whether the backend section has asked for a forward
+// (Outcome Forward) during this request. A backend section whose only
+// forward-request sits in a branch that was not taken ends with Continue and
+// no forward; the response is then whatever the policies set.
+func (c *Context) Forwarded() bool { return c.forwarded }

@@ -527,3 +527,15 @@ func TestResumeWithoutSuspension(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestForwardInUntakenBranch(t *testing.T) {
+	p := compilePipeline(t, Options{}, op(`<policies><backend><choose><when condition="@(context.Request.Method == &quot;POST&quot;)"><forward-request/></when></choose></backend></policies>`))
+	c := newCtx("GET", "/")
+	if r := p.Run(c, Backend); r.Outcome != Continue || c.Forwarded() {
+		t.Fatalf("%+v forwarded=%v", r, c.Forwarded())
+	}
+	c = newCtx("POST", "/")
+	if r := p.Run(c, Backend); r.Outcome != Forward || !c.Forwarded() {
+		t.Fatalf("%+v forwarded=%v", r, c.Forwarded())
+	}
+}
