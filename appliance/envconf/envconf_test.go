@@ -179,6 +179,8 @@ func TestParseErrors(t *testing.T) {
 		{"token impossible date", "config.service.endpoint=https://cp.example\nconfig.service.auth=gw&203013010000&" + sig + "\n", ErrToken, "is not a valid date and time"},
 		{"token empty id", "config.service.endpoint=https://cp.example\nconfig.service.auth=&203001010000&" + sig + "\n", ErrToken, "gateway id (before the first &) is empty"},
 		{"token bad sig", "config.service.endpoint=https://cp.example\nconfig.service.auth=gw&203001010000&not*base64\n", ErrToken, "signature is not base64"},
+		{"token short sig", "config.service.endpoint=https://cp.example\nconfig.service.auth=gw&203001010000&QUJD\n", ErrToken, "signature is 3 bytes, an HMAC-SHA512 is 64"},
+		{"token bad id", "config.service.endpoint=https://cp.example\nconfig.service.auth=a/b&203001010000&" + sig + "\n", ErrToken, "gateway id"},
 		{"token empty sig", "config.service.endpoint=https://cp.example\nconfig.service.auth=gw&203001010000&\n", ErrToken, "signature (after the second &) is empty"},
 		{"entra", "config.service.endpoint=https://cp.example\nconfig.service.auth=azureAdApp\n", ErrUnsupported, "azureAdApp (Microsoft Entra ID authentication) is not supported"},
 		{"no source", "# nothing\n", ErrNoSource, "env.conf: envconf: no configuration source"},

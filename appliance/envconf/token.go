@@ -1,10 +1,13 @@
 package envconf
 
 import (
+	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/apimgw/apimgw/wire"
 )
 
 // TokenPrefix is the optional scheme word in front of a gateway token; the
@@ -59,8 +62,17 @@ func ParseToken(s string) (Token, error) {
 	if sig == "" {
 		return Token{}, fmt.Errorf("%w: signature (after the second &) is empty", ErrToken)
 	}
-	if _, err := base64.StdEncoding.DecodeString(sig); err != nil {
+	raw, err := base64.StdEncoding.DecodeString(sig)
+	if err != nil {
 		return Token{}, fmt.Errorf("%w: signature is not base64: %v", ErrToken, err)
+	}
+	if len(raw) != sha512.Size {
+		return Token{}, fmt.Errorf("%w: signature is %d bytes, an HMAC-SHA512 is %d (token cut short when copied?)", ErrToken, len(raw), sha512.Size)
+	}
+	// The control plane's own parser is the final word on the form, so a
+	// token accepted here is one it can verify.
+	if _, err := wire.ParseToken(s); err != nil {
+		return Token{}, fmt.Errorf("%w: %v", ErrToken, err)
 	}
 	return Token{GatewayID: id, Expiry: t, Signature: sig, raw: s}, nil
 }
