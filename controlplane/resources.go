@@ -466,9 +466,16 @@ func checkPolicyDoc(t *txn, name, scope string, p *Policy, selfFragment string) 
 	if len(details) > 0 {
 		return validation(fmt.Sprintf("The policy %s references resources that do not exist: %s", name, details[0].Message), details...)
 	}
-	doc := PolicyDoc{Name: name, Scope: scope, XML: p.Value, NamedValues: map[string]string{}, Fragments: map[string]string{}}
+	doc := PolicyDoc{Name: name, Scope: scope, XML: p.Value, NamedValues: map[string]string{}, Secret: map[string]bool{},
+		Fragments: map[string]string{}, Backends: map[string]string{}}
 	for _, e := range t.m.namedValues {
 		doc.NamedValues[e.Props.DisplayName] = e.Props.Value
+		if e.Props.Secret {
+			doc.Secret[e.Props.DisplayName] = true
+		}
+	}
+	for id, e := range t.m.backends {
+		doc.Backends[id] = e.Props.URL
 	}
 	for id, e := range t.m.fragments {
 		doc.Fragments[id] = e.Props.Value

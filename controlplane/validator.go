@@ -19,9 +19,13 @@ type PolicyDoc struct {
 	// validators that substitute {{name}} before compiling. Secret values
 	// are included: a validator must never put a value in a message.
 	NamedValues map[string]string
+	// Secret holds the display names of the secret named values.
+	Secret map[string]bool
 	// Fragments maps every policy fragment id to its raw XML (with the
 	// document being written, when it is a fragment).
 	Fragments map[string]string
+	// Backends maps every backend id to its URL.
+	Backends map[string]string
 }
 
 // PolicyProblem is one reason a document is refused: where and why.

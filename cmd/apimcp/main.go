@@ -84,7 +84,7 @@ func run(args []string) int {
 		fmt.Printf("apimcp: admin token from %s\n", where)
 	}
 	store, err := controlplane.Open(filepath.Join(*dataDir, controlplane.DataFile), controlplane.Options{
-		Validator: policyReaderValidator{}, Logger: log, TelemetryRetention: *retention,
+		Validator: compilerValidator{}, Logger: log, TelemetryRetention: *retention,
 	})
 	if err != nil {
 		return fail("%v", err)

@@ -148,9 +148,14 @@ func TestBinary(t *testing.T) {
 	if code, body := get(t, c, "PUT", p.url+"/apis/echo", token, `{"properties":{"path":"echo"}}`); code != 201 {
 		t.Fatalf("PUT: %d %s", code, body)
 	}
+	// Policies are compiled on write by package policy's compiler.
+	code, body := get(t, c, "PUT", p.url+"/apis/echo/policies/policy", token, `{"properties":{"format":"rawxml","value":"<policies><inbound><frobnicate/></inbound></policies>"}}`)
+	if code != 400 || !strings.Contains(body, `"code":"ValidationError"`) || !strings.Contains(body, "line 1, column 20: \u003cfrobnicate\u003e") && !strings.Contains(body, "line 1, column 20: <frobnicate>") {
+		t.Fatalf("uncompilable policy: %d %s", code, body)
+	}
 	// A waiting long-poll does not hold up shutdown.
 	get(t, c, "PUT", p.url+"/gateways/gw1", token, "")
-	code, body := get(t, c, "POST", p.url+"/gateways/gw1/generateToken", token, `{"expiry":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
+	code, body = get(t, c, "POST", p.url+"/gateways/gw1/generateToken", token, `{"expiry":"`+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)+`"}`)
 	if code != 200 {
 		t.Fatalf("generateToken: %d %s", code, body)
 	}

@@ -7,17 +7,36 @@ import (
 	"github.com/apimgw/apimgw/policy"
 )
 
-// policyReaderValidator validates policy documents on write with package
-// policy's tolerant reader (policy.Read: real APIM syntax, C# expressions,
-// positions) plus controlplane's root-element check. It does not yet run the
-// full compiler: see docs/controlplane.md, "Policy validation".
-type policyReaderValidator struct{}
+// compilerValidator validates policy documents on write with package
+// policy's compiler, the same one gateways run: a document the gateway could
+// not compile (unknown or unsupported element, bad attribute, expression
+// outside the supported language, undefined named value or fragment) is
+// refused with its position, element and reason.
+type compilerValidator struct{}
 
-func (policyReaderValidator) ValidatePolicy(doc controlplane.PolicyDoc) []controlplane.PolicyProblem {
-	if _, err := policy.Read(doc.Name, []byte(doc.XML)); err != nil {
+var scopes = map[string]policy.Scope{"global": policy.ScopeGlobal, "product": policy.ScopeProduct,
+	"api": policy.ScopeAPI, "operation": policy.ScopeOperation}
+
+func (compilerValidator) ValidatePolicy(doc controlplane.PolicyDoc) []controlplane.PolicyProblem {
+	opts := policy.Options{NamedValues: map[string]policy.NamedValue{}, Fragments: map[string]policy.Source{}, Backends: doc.Backends}
+	for name, v := range doc.NamedValues {
+		opts.NamedValues[name] = policy.NamedValue{Value: v, Secret: doc.Secret[name]}
+	}
+	for id, xml := range doc.Fragments {
+		opts.Fragments[id] = policy.Source{Name: "/policyFragments/" + id, XML: []byte(xml)}
+	}
+	cp := policy.NewCompiler(opts)
+	src := policy.Source{Name: doc.Name, XML: []byte(doc.XML)}
+	var err error
+	if doc.Scope == "fragment" {
+		err = cp.CheckFragment(src)
+	} else {
+		_, err = cp.Compile(scopes[doc.Scope], src)
+	}
+	if err != nil {
 		return problemsOf(err)
 	}
-	return controlplane.WellFormedValidator{}.ValidatePolicy(doc)
+	return nil
 }
 
 // problemsOf turns package policy's errors (each with file, position,
