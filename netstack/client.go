@@ -49,6 +49,7 @@ type clientConn struct {
 	retried     bool
 	reqDone     bool   // the whole request (head and body) went upstream
 	out         []byte // the serialized request head, kept for one retry
+	xff         []byte // scratch: X-Forwarded-For values
 	closeBy     int64  // csClosing: give up waiting for the flush at this time
 	chunkOut    bool   // the response body goes to the client chunked
 	respStarted bool   // a response head was sent to the client
@@ -354,31 +355,47 @@ func (cc *clientConn) buildRequestHead() {
 		target = x.target
 	}
 	out = http1.AppendRequestLine(out, method, target)
-	var xff []byte
+	xff := cc.xff[:0]
 	hadCL := false
-	for _, f := range h.Headers {
-		name := h.Bytes(f.Name)
-		if len(name) == 14 && foldEq(name, "content-length") {
-			hadCL = true
-		}
-		if h.IsHopByHop(name) || foldEq(name, "expect") {
-			continue
-		}
-		if len(name) == 15 && foldEq(name, "x-forwarded-for") {
-			if len(xff) > 0 {
-				xff = append(xff, ", "...)
+	if x.replaceHdrs {
+		for _, f := range h.Headers {
+			if name := h.Bytes(f.Name); len(name) == 14 && foldEq(name, "content-length") {
+				hadCL = true
+			} else if len(name) == 15 && foldEq(name, "x-forwarded-for") {
+				xff = appendXFF(xff, h.Bytes(f.Value))
 			}
-			xff = append(xff, h.Bytes(f.Value)...)
-			continue
 		}
-		if foldEq(name, "x-forwarded-proto") || foldEq(name, "x-forwarded-host") {
-			continue
+		for _, f := range x.reqHdrs {
+			name := bytesOf(f.Name)
+			if h.IsHopByHop(name) || foldEq(name, "expect") || foldEq(name, "x-forwarded-for") ||
+				foldEq(name, "x-forwarded-proto") || foldEq(name, "x-forwarded-host") || deleted(x.delHeaders, name) {
+				continue
+			}
+			out = http1.AppendHeaderString(out, f.Name, f.Value)
 		}
-		if deleted(x.delHeaders, name) {
-			continue
+	} else {
+		for _, f := range h.Headers {
+			name := h.Bytes(f.Name)
+			if len(name) == 14 && foldEq(name, "content-length") {
+				hadCL = true
+			}
+			if h.IsHopByHop(name) || foldEq(name, "expect") {
+				continue
+			}
+			if len(name) == 15 && foldEq(name, "x-forwarded-for") {
+				xff = appendXFF(xff, h.Bytes(f.Value))
+				continue
+			}
+			if foldEq(name, "x-forwarded-proto") || foldEq(name, "x-forwarded-host") {
+				continue
+			}
+			if deleted(x.delHeaders, name) {
+				continue
+			}
+			out = http1.AppendHeader(out, name, h.Bytes(f.Value))
 		}
-		out = http1.AppendHeader(out, name, h.Bytes(f.Value))
 	}
+	cc.xff = xff
 	for _, f := range x.setHeaders {
 		out = http1.AppendHeaderString(out, f.Name, f.Value)
 	}
@@ -404,6 +421,13 @@ func (cc *clientConn) buildRequestHead() {
 	out = http1.AppendFraming(out, h.Framing, h.ContentLength, hadCL)
 	out = append(out, "\r\n"...)
 	cc.out = out
+}
+
+func appendXFF(xff, v []byte) []byte {
+	if len(xff) > 0 {
+		xff = append(xff, ", "...)
+	}
+	return append(xff, v...)
 }
 
 func deleted(list []string, name []byte) bool {

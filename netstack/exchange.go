@@ -55,6 +55,9 @@ type Exchange struct {
 	// Value is free for the handler: per-exchange state kept between Serve,
 	// Response and Done. It is cleared before each request.
 	Value any
+	// ConnValue is free for the handler too, and kept for the connection's
+	// life (per-connection scratch state that makes requests allocation-free).
+	ConnValue any
 
 	// Results, filled in as the exchange runs; final in Done.
 	Status         int           // status sent to the client (0: none was sent)
@@ -81,6 +84,14 @@ type Exchange struct {
 	delRespHdrs []string
 	timeout     time.Duration
 
+	replaceHdrs      bool
+	reqHdrs          []Field
+	replaceRespHdrs  bool
+	respHdrs         []Field
+	respStatusSet    bool
+	respStatusCode   int
+	respStatusReason string
+
 	resume func(*Exchange)
 }
 
@@ -98,7 +109,8 @@ func (x *Exchange) reset() {
 		respHeaders: x.respHeaders[:0], respBody: x.respBody[:0],
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
-		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0]}
+		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], ConnValue: x.ConnValue}
 }
 
 // Respond answers the request now with status, headers and body. The body is
@@ -155,6 +167,49 @@ func (x *Exchange) SetResponseHeader(name, value string) {
 
 // DelResponseHeader removes every field named name from the response sent to the client.
 func (x *Exchange) DelResponseHeader(name string) { x.delRespHdrs = append(x.delRespHdrs, name) }
+
+// ReplaceHeaders makes the request sent upstream carry these header fields
+// instead of the client's (a policy engine's view of the request). The engine
+// still drops hop-by-hop fields, writes the framing and X-Forwarded-* itself,
+// and applies DelHeader and SetHeader on top. The strings must stay valid
+// until the request head is sent (Forward).
+func (x *Exchange) ReplaceHeaders(fields []Field) {
+	x.replaceHdrs = true
+	x.reqHdrs = append(x.reqHdrs[:0], fields...)
+}
+
+// AppendReplaceHeader adds one field to the ReplaceHeaders list (starting it
+// empty), so a caller can fill it without building a slice of its own.
+func (x *Exchange) AppendReplaceHeader(name, value string) {
+	if !x.replaceHdrs {
+		x.replaceHdrs = true
+		x.reqHdrs = x.reqHdrs[:0]
+	}
+	x.reqHdrs = append(x.reqHdrs, Field{name, value})
+}
+
+// ReplaceResponseHeaders makes the response sent to the client carry these
+// fields instead of the upstream's (valid during Response; the strings must
+// stay valid until Response returns). Framing and Connection are the engine's.
+func (x *Exchange) ReplaceResponseHeaders(fields []Field) {
+	x.replaceRespHdrs = true
+	x.respHdrs = append(x.respHdrs[:0], fields...)
+}
+
+// AppendReplaceResponseHeader adds one field to the ReplaceResponseHeaders list.
+func (x *Exchange) AppendReplaceResponseHeader(name, value string) {
+	if !x.replaceRespHdrs {
+		x.replaceRespHdrs = true
+		x.respHdrs = x.respHdrs[:0]
+	}
+	x.respHdrs = append(x.respHdrs, Field{name, value})
+}
+
+// SetResponseStatus changes the status line sent to the client (during
+// Response); the upstream body still follows.
+func (x *Exchange) SetResponseStatus(code int, reason string) {
+	x.respStatusSet, x.respStatusCode, x.respStatusReason = true, code, reason
+}
 
 // SetTimeout overrides the upstream response timeout for this request.
 func (x *Exchange) SetTimeout(d time.Duration) { x.timeout = d }

@@ -346,18 +346,32 @@ func (uc *upConn) endResponse(cc *clientConn) {
 // appendResponseHead serializes the upstream response head for the client.
 func (cc *clientConn) appendResponseHead(w []byte) []byte {
 	h, x := &cc.resp, &cc.x
-	w = http1.AppendStatusLine(w, h.Status, h.Bytes(h.Reason))
+	if x.respStatusSet {
+		w = http1.AppendStatusLine(w, x.respStatusCode, []byte(x.respStatusReason))
+	} else {
+		w = http1.AppendStatusLine(w, h.Status, h.Bytes(h.Reason))
+	}
 	for _, f := range h.Headers {
 		name := h.Bytes(f.Name)
-		if h.IsHopByHop(name) || deleted(x.delRespHdrs, name) {
-			if len(name) == 14 && foldEq(name, "content-length") && h.Framing == http1.NoBody &&
-				(cc.isHead() || h.Status == 304) {
-				// A HEAD or 304 response tells the length it would have had.
-				w = http1.AppendHeader(w, name, h.Bytes(f.Value))
-			}
+		if len(name) == 14 && foldEq(name, "content-length") && h.Framing == http1.NoBody &&
+			(cc.isHead() || h.Status == 304) {
+			// A HEAD or 304 response tells the length it would have had.
+			w = http1.AppendHeader(w, name, h.Bytes(f.Value))
+			continue
+		}
+		if x.replaceRespHdrs || h.IsHopByHop(name) || deleted(x.delRespHdrs, name) {
 			continue
 		}
 		w = http1.AppendHeader(w, name, h.Bytes(f.Value))
+	}
+	if x.replaceRespHdrs {
+		for _, f := range x.respHdrs {
+			name := bytesOf(f.Name)
+			if h.IsHopByHop(name) || deleted(x.delRespHdrs, name) {
+				continue
+			}
+			w = http1.AppendHeaderString(w, f.Name, f.Value)
+		}
 	}
 	for _, f := range x.setRespHdrs {
 		w = http1.AppendHeaderString(w, f.Name, f.Value)

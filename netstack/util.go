@@ -1,5 +1,10 @@
 package netstack
 
+import "unsafe"
+
+// bytesOf views a string's bytes without copying; the result must not be modified.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 // foldEq reports whether b equals the lower-case ASCII string s, ignoring case in b.
 func foldEq(b []byte, s string) bool {
 	if len(b) != len(s) {
