@@ -120,7 +120,7 @@ func (cp *Compiler) CompileDocument(scope Scope, doc *Document) (*Policy, error)
 		b.errorf(root, ErrUnsupported, "root element must be <policies> (a <%s> document cannot be attached to a scope)", root.Name)
 		return nil, cp.redactList(errs)
 	}
-	b.checkAttrs(root)
+	b.checkRootAttrs(root)
 	b.noText(root)
 	for _, sn := range root.Children {
 		s, ok := sectionByName(sn.Name)
@@ -173,7 +173,7 @@ func (cp *Compiler) CheckFragment(src Source) error {
 		return cp.redactList(errs)
 	}
 	b.anySection = true
-	b.checkAttrs(doc.Root)
+	b.checkRootAttrs(doc.Root)
 	b.noText(doc.Root)
 	for _, child := range doc.Root.Children {
 		b.policy(child)
@@ -449,6 +449,15 @@ func (b *builder) checkAttrs(n *Node, allowed ...string) {
 			}
 		}
 		if !found {
+			b.errorAt(n, a.Pos, ErrUnsupported, "attribute %q is not supported", a.Name)
+		}
+	}
+}
+
+// checkRootAttrs accepts only namespace declarations on a root element.
+func (b *builder) checkRootAttrs(n *Node) {
+	for _, a := range n.Attrs {
+		if a.Name != "xmlns" && !strings.HasPrefix(a.Name, "xmlns:") {
 			b.errorAt(n, a.Pos, ErrUnsupported, "attribute %q is not supported", a.Name)
 		}
 	}

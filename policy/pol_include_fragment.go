@@ -49,7 +49,7 @@ func compileIncludeFragment(b *builder, n *Node) {
 	file, lines, outer := b.file, b.lines, b.doc
 	b.file, b.lines, b.doc = doc.File, doc.lines, doc
 	b.fragStack = append(b.fragStack, id)
-	b.checkAttrs(doc.Root)
+	b.checkRootAttrs(doc.Root)
 	b.noText(doc.Root)
 	b.policies(doc.Root.Children)
 	b.fragStack = b.fragStack[:len(b.fragStack)-1]
