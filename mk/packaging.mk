@@ -68,7 +68,8 @@ test-packages: packages
 	./scripts/deps.sh packaging
 	./packaging/test/check-packages.sh dist $(VERSION)
 	./packaging/test/install-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
-	./packaging/test/boot-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
+	./packaging/test/boot-test.sh dist/apimgw_$(VERSION)-1_amd64.deb dist/apimcp_$(VERSION)-1_amd64.deb \
+		dist/apimctl_$(VERSION)-1_amd64.deb
 
 # arm64: run the unit tests of the portable core
 # under qemu (binfmt_misc is not mounted here, so -exec is needed; -race needs

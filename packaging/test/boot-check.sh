@@ -2,7 +2,8 @@
 # Runs inside the booted test container (see boot-test.sh) as a oneshot unit:
 # installs the apimgw deb with systemd running, configures it like an operator
 # would (hybrid mode, control plane not reachable yet), starts the real unit and
-# checks what systemd made of it, then removes and purges. Writes its findings
+# checks what systemd made of it, then removes and purges; then the same for
+# apimcp (which must reach READY=1 and ping the watchdog). Writes its findings
 # to /boot-check.out; the unit's ExecStartPost powers the container off.
 exec >/boot-check.out 2>&1
 fail=0
@@ -70,4 +71,42 @@ dpkg -P apimgw >/tmp/dpkg.log 2>&1 && ok "dpkg -P" || { bad "dpkg -P"; cat /tmp/
 [ ! -e /var/lib/apimgw ] && [ ! -e /etc/apimgw ] && ! getent passwd apimgw >/dev/null && ok "purge removed state, config and user" ||
 	bad "purge left $(ls -d /var/lib/apimgw /etc/apimgw 2>/dev/null) $(getent passwd apimgw)"
 systemctl cat apimgw.service >/dev/null 2>&1 && bad "systemd still knows apimgw.service" || ok "systemd forgot apimgw.service"
+
+echo "== apimcp"
+if dpkg -i /var/tmp/apimcp.deb /var/tmp/apimctl.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i apimcp apimctl"; else bad "dpkg -i apimcp:"; cat /tmp/dpkg.log; finish; fi
+[ "$(systemctl is-enabled apimcp.service)" = enabled ] && ok "postinst enabled apimcp.service" || bad "apimcp.service is $(systemctl is-enabled apimcp.service)"
+# A short watchdog, so that a missing ping shows within the test.
+mkdir -p /etc/systemd/system/apimcp.service.d
+printf '[Service]\nWatchdogSec=4s\n' >/etc/systemd/system/apimcp.service.d/test-watchdog.conf
+systemctl daemon-reload
+if timeout 60 systemctl start apimcp.service; then ok "systemctl start apimcp: READY=1 received"; else
+	bad "systemctl start apimcp did not complete: $(systemctl show -p ActiveState,SubState,Result --value apimcp.service | paste -sd' ')"
+	journalctl -u apimcp --no-pager | tail -15
+fi
+pid=$(systemctl show -p MainPID --value apimcp.service)
+sleep 10
+if [ "$(systemctl show -p MainPID --value apimcp.service)" = "$pid" ] && [ "$(systemctl show -p NRestarts --value apimcp.service)" = 0 ] &&
+	[ "$(systemctl is-active apimcp.service)" = active ]; then ok "apimcp pings the watchdog (alive 10s with WatchdogSec=4s)"; else
+	bad "apimcp killed or restarted with WatchdogSec=4s: $(systemctl show -p ActiveState,Result,NRestarts --value apimcp.service | paste -sd' ')"
+fi
+pid=$(systemctl show -p MainPID --value apimcp.service)
+if [ "${pid:-0}" != 0 ]; then
+	st=/proc/$pid/status
+	[ "$(awk '/^Uid:/{print $2}' $st)" = "$(id -u apimcp)" ] && ok "apimcp runs as apimcp" || bad "apimcp uid $(awk '/^Uid:/{print $2}' $st)"
+	[ "$(awk '/^CapEff:/{print $2}' $st)" = 0000000000000000 ] && ok "apimcp has no capability" || bad "apimcp CapEff $(awk '/^CapEff:/{print $2}' $st)"
+	[ "$(awk '/^Seccomp:/{print $2}' $st)" = 2 ] && ok "apimcp syscall filter active" || bad "apimcp Seccomp off"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8443/apis || true)
+	[ "$code" = 401 ] && ok "apimcp answers on 127.0.0.1:8443 (401 without a token)" || bad "apimcp /apis without token: $code"
+	tok=$(cat /var/lib/apimcp/admin-token 2>/dev/null || true)
+	[ "$(stat -c '%U %a' /var/lib/apimcp/admin-token 2>/dev/null)" = "apimcp 600" ] && ok "generated admin token is apimcp's, 0600" ||
+		bad "admin token: $(stat -c '%U %a' /var/lib/apimcp/admin-token 2>&1)"
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $tok" http://127.0.0.1:8443/apis || true)
+	[ "$code" = 200 ] && ok "apimcp /apis with the admin token: 200" || bad "apimcp /apis with token: $code"
+fi
+systemctl stop apimcp.service
+[ "$(systemctl show -p Result --value apimcp.service)" = success ] && ok "systemctl stop apimcp: clean exit" || bad "stop apimcp: Result=$(systemctl show -p Result --value apimcp.service)"
+rm -rf /etc/systemd/system/apimcp.service.d
+dpkg -P apimcp apimctl >/tmp/dpkg.log 2>&1 && ok "dpkg -P apimcp apimctl" || { bad "dpkg -P apimcp"; cat /tmp/dpkg.log; }
+[ ! -e /var/lib/apimcp ] && [ ! -e /etc/apimcp ] && ! getent passwd apimcp >/dev/null && [ ! -e /usr/bin/apimctl ] &&
+	ok "purge removed apimcp's state, config, user and apimctl" || bad "apimcp purge left things behind"
 finish

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Boot test of the amd64 apimgw deb under a real systemd: boots a throw-away
 # Debian 12 container (systemd-nspawn, private network) from the cached root,
-# where a oneshot unit runs boot-check.sh (dpkg -i, the real apimgw.service with
-# all its hardening, the status page, stop, remove, purge) and powers off.
-# Needs root and systemd-nspawn. Usage: packaging/test/boot-test.sh DEB
+# where a oneshot unit runs boot-check.sh (dpkg -i, the real apimgw.service and
+# apimcp.service with all their hardening, the status page, stop, remove,
+# purge) and powers off.
+# Needs root and systemd-nspawn.
+# Usage: packaging/test/boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB
 set -euo pipefail
-deb=$(realpath "${1:?usage: boot-test.sh DEB}")
+usage="usage: boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB"
+deb=$(realpath "${1:?$usage}")
+mcp=$(realpath "${2:?$usage}")
+ctl=$(realpath "${3:?$usage}")
 here=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "boot-test: needs root"; exit 1; }
 base=$("$here/debian-root.sh")
@@ -13,6 +18,8 @@ root=$(mktemp -d /var/tmp/apimgw-boot.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 tar -C "$root" -xzf "$base"
 cp "$deb" "$root/var/tmp/apimgw.deb"
+cp "$mcp" "$root/var/tmp/apimcp.deb"
+cp "$ctl" "$root/var/tmp/apimctl.deb"
 install -m 0755 "$here/boot-check.sh" "$root/usr/local/sbin/apimgw-boot-check"
 cat >"$root/etc/systemd/system/apimgw-boot-check.service" <<'UNIT'
 [Unit]
