@@ -193,7 +193,7 @@ func (h *Handler) serveConfig(w *statusWriter, r *http.Request, gw string) {
 	body := pub.body
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
-		body = pub.gz
+		body = pub.gzipped()
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)

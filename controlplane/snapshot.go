@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,14 +175,39 @@ type gwVersion struct {
 	Hash    string `json:"hash"`
 }
 
-// published is one built snapshot, ready to serve. Immutable.
+// published is one built snapshot, ready to serve. Immutable, except for
+// the gzip form, made once on first use.
 type published struct {
 	snap    *wire.Snapshot
 	body    []byte // JSON
-	gz      []byte // gzip of body
 	etag    string // quoted
 	version uint64
+
+	gzOnce sync.Once
+	gz     []byte
 }
+
+// gzipped returns the gzip form of body, compressing it on first use (most
+// versions of most gateways are superseded before anyone asks twice).
+func (p *published) gzipped() []byte {
+	p.gzOnce.Do(func() {
+		var zb bytes.Buffer
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&zb)
+		zw.Write(p.body)
+		zw.Close()
+		gzipWriters.Put(zw)
+		p.gz = zb.Bytes()
+	})
+	return p.gz
+}
+
+// gzipWriters reuses compressors (each holds about 1 MiB of state): after a
+// change, every waiting gateway's answer is compressed at once.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
 
 // gwSlot is a gateway's current published snapshot and the channel closed
 // when a newer one replaces it.
@@ -212,42 +238,64 @@ type build struct {
 // prepare builds every gateway's snapshot from m and returns those whose
 // content changed (with the next version) and the gateways that vanished. It
 // fails when a snapshot would not pass wire validation, naming the gateway.
+//
+// Gateways serving the same set of APIs get the same content, so content is
+// built and hashed once per distinct set; only gateways whose content
+// changed are encoded.
 func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	apiSets := map[string][]string{}
+	for k := range m.gatewayAPIs {
+		g, a, _ := strings.Cut(k, "/")
+		apiSets[g] = append(apiSets[g], a)
+	}
+	type content struct {
+		snap *wire.Snapshot
+		hash string
+		err  error
+	}
+	groups := map[string]*content{}
 	var out []build
 	for _, gw := range m.gateways.sortedKeys() {
-		snap := buildSnapshot(m, gw)
-		content, err := json.Marshal(snap)
-		if err != nil {
-			return nil, err
+		set := apiSets[gw]
+		sort.Strings(set)
+		key := strings.Join(set, "/")
+		g := groups[key]
+		if g == nil {
+			snap := buildSnapshot(m, gw)
+			snap.Gateway = ""
+			b, err := json.Marshal(snap)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(b)
+			g = &content{snap: snap, hash: hex.EncodeToString(sum[:])}
+			groups[key] = g
 		}
-		sum := sha256.Sum256(content)
-		hash := hex.EncodeToString(sum[:])
-		if slot, ok := h.slots[gw]; ok && slot.hash == hash {
+		if slot, ok := h.slots[gw]; ok && slot.hash == g.hash {
 			continue
 		}
 		prev := h.known[gw]
-		if prev.Hash == hash && h.slots[gw] == nil {
-			// Same content as persisted (a restart): keep the version.
-		} else {
+		if !(prev.Hash == g.hash && h.slots[gw] == nil) { // same content as persisted (a restart) keeps the version
 			prev.Version++
 		}
-		if err := snap.Validate(); err != nil {
-			return nil, validation(fmt.Sprintf("the change would give gateway %q an invalid configuration: %v", gw, err))
+		snap := *g.snap
+		snap.Gateway = gw
+		if g.err == nil {
+			g.err = snap.Validate()
+		}
+		if g.err != nil {
+			return nil, validation(fmt.Sprintf("the change would give gateway %q an invalid configuration: %v", gw, g.err))
 		}
 		snap.Version = prev.Version
 		snap.GeneratedAt = now.UTC()
-		body, err := snap.Encode()
+		body, err := encodeSealed(&snap)
 		if err != nil {
 			return nil, err
 		}
-		var zb bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
-		zw.Write(body)
-		zw.Close()
-		out = append(out, build{gw: gw, version: gwVersion{Version: prev.Version, Hash: hash}, pub: &published{
-			snap: snap, body: body, gz: zb.Bytes(), version: prev.Version,
+		out = append(out, build{gw: gw, version: gwVersion{Version: prev.Version, Hash: g.hash}, pub: &published{
+			snap: &snap, body: body, version: prev.Version,
 			etag: `"` + strconv.FormatUint(prev.Version, 10) + "-" + snap.Checksum[len("sha256:"):len("sha256:")+16] + `"`,
 		}})
 	}
@@ -257,6 +305,25 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 		}
 	}
 	return out, nil
+}
+
+// encodeSealed is wire's Seal + Encode with one JSON encoding instead of
+// two: the checksum is computed over the encoding with "checksum":"" and then
+// put in place of that empty string, which gives byte for byte what encoding
+// the sealed snapshot would (ids cannot contain ':' or '"', so the first
+// "checksum":"" is the field itself).
+func encodeSealed(s *wire.Snapshot) ([]byte, error) {
+	s.Checksum = ""
+	if s.ProtocolVersion == 0 {
+		s.ProtocolVersion = wire.ProtocolVersion
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	s.Checksum = "sha256:" + hex.EncodeToString(sum[:])
+	return bytes.Replace(b, []byte(`"checksum":""`), []byte(`"checksum":"`+s.Checksum+`"`), 1), nil
 }
 
 // persist writes the versions of builds in tx.
