@@ -1,0 +1,332 @@
+package appliance
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// Compiled is one snapshot made ready to serve: the routing table, the
+// subscriptions by key digest, and a policy pipeline per operation and product.
+// It is immutable once built and shared by every event loop through one atomic
+// pointer; a request keeps the Compiled it started with.
+type Compiled struct {
+	Snapshot *wire.Snapshot
+	// Warnings name what compiled but cannot work (calls to it fail with a
+	// clear error), e.g. a backend URL whose scheme is not supported yet.
+	Warnings []string
+	// CompiledAt and CompileTime describe the compilation.
+	CompiledAt  time.Time
+	CompileTime time.Duration
+
+	apis     map[string]*apiRoute // by path ("" for the root)
+	maxDepth int                  // most path segments of any API path
+	subs     map[[32]byte]*subscription
+	products map[string]*product
+	backends map[string]*backendURL // parsed base URLs, by URL string
+}
+
+type apiRoute struct {
+	api        *wire.API
+	id         string
+	path       string // "/hybrid" ("" for the root)
+	keyHeader  string
+	keyQuery   string
+	subRequire bool
+	ops        []*opRoute // most specific first
+	products   []*product // products containing this API
+}
+
+type opRoute struct {
+	op       *wire.Operation
+	method   string
+	segments []segment
+	// pipelines[0] is for calls without a product; pipelines[i+1] for the
+	// API's products[i].
+	pipelines []*policy.Pipeline
+}
+
+type segment struct {
+	literal string
+	param   string // "{name}": a parameter; "{*name}": the rest of the path
+	rest    bool
+}
+
+type product struct {
+	id        string
+	name      string
+	published bool
+	apis      map[string]bool
+}
+
+type subscription struct {
+	id, name string
+	active   bool
+	kind     string // wire.ScopeAll, wire.ScopeAPI, wire.ScopeProduct
+	scopeID  string
+}
+
+// backendURL is a parsed http(s) base URL.
+type backendURL struct {
+	raw    string
+	addr   string // host:port to dial
+	host   string // Host header value
+	path   string // base path without trailing slash
+	https  bool
+	errMsg string // why it cannot be used, if it cannot
+}
+
+// CompileError says why a snapshot cannot be served; it names the part.
+type CompileError struct {
+	Where string // e.g. "apis/echo/operations/get policy"
+	Err   error
+}
+
+func (e *CompileError) Error() string { return "compile " + e.Where + ": " + e.Err.Error() }
+func (e *CompileError) Unwrap() error { return e.Err }
+
+// Compile checks and compiles a snapshot. state carries rate-limit and quota
+// counters across snapshots (pass the same State every time). It is the dry run
+// the sync agent and standalone mode call before swapping a snapshot in: on any
+// error nothing is served from it.
+func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
+	start := time.Now()
+	if err := snap.Validate(); err != nil {
+		return nil, &CompileError{Where: "snapshot", Err: err}
+	}
+	c := &Compiled{Snapshot: snap, apis: map[string]*apiRoute{}, subs: map[[32]byte]*subscription{},
+		products: map[string]*product{}, backends: map[string]*backendURL{}}
+
+	opts := policy.Options{NamedValues: map[string]policy.NamedValue{}, Fragments: map[string]policy.Source{},
+		Backends: map[string]string{}, State: state}
+	for _, nv := range snap.NamedValues {
+		opts.NamedValues[nv.DisplayName] = policy.NamedValue{Value: nv.Value, Secret: nv.Secret}
+	}
+	for _, f := range snap.PolicyFragments {
+		opts.Fragments[f.ID] = policy.Source{Name: "policyFragments/" + f.ID, XML: []byte(f.Value)}
+	}
+	for _, b := range snap.Backends {
+		opts.Backends[b.ID] = b.URL
+		c.backend(b.URL)
+	}
+	cp := policy.NewCompiler(opts)
+	compile := func(scope policy.Scope, name, xml string) (*policy.Policy, error) {
+		if strings.TrimSpace(xml) == "" {
+			return nil, nil
+		}
+		p, err := cp.Compile(scope, policy.Source{Name: name, XML: []byte(xml)})
+		if err != nil {
+			return nil, &CompileError{Where: name + " policy", Err: err}
+		}
+		return p, nil
+	}
+	global, err := compile(policy.ScopeGlobal, "policy", snap.Policy)
+	if err != nil {
+		return nil, err
+	}
+	productPolicies := map[string]*policy.Policy{}
+	for i := range snap.Products {
+		p := &snap.Products[i]
+		pr := &product{id: p.ID, name: p.DisplayName, published: p.State == "" || p.State == "published", apis: map[string]bool{}}
+		if pr.name == "" {
+			pr.name = p.ID
+		}
+		for _, a := range p.APIs {
+			pr.apis[a] = true
+		}
+		c.products[p.ID] = pr
+		if productPolicies[p.ID], err = compile(policy.ScopeProduct, "products/"+p.ID, p.Policy); err != nil {
+			return nil, err
+		}
+	}
+	for i := range snap.APIs {
+		a := &snap.APIs[i]
+		r := &apiRoute{api: a, id: a.ID, keyHeader: a.SubscriptionKeyParameterNames.Header,
+			keyQuery: a.SubscriptionKeyParameterNames.Query, subRequire: a.SubscriptionRequired}
+		if p := strings.Trim(a.Path, "/"); p != "" {
+			r.path = "/" + p
+		}
+		if r.keyHeader == "" {
+			r.keyHeader = wire.DefaultKeyHeader
+		}
+		if r.keyQuery == "" {
+			r.keyQuery = wire.DefaultKeyQuery
+		}
+		if dup, ok := c.apis[r.path]; ok {
+			return nil, &CompileError{Where: "apis/" + a.ID, Err: fmt.Errorf("path %q is also the path of API %s", a.Path, dup.id)}
+		}
+		c.apis[r.path] = r
+		if d := strings.Count(r.path, "/"); d > c.maxDepth {
+			c.maxDepth = d
+		}
+		if a.ServiceURL != "" {
+			if b := c.backend(a.ServiceURL); b.errMsg != "" {
+				c.Warnings = append(c.Warnings, "apis/"+a.ID+": "+b.errMsg+" (calls answer 502)")
+			}
+		}
+		for _, pid := range sortedProducts(snap.Products, a.ID) {
+			r.products = append(r.products, c.products[pid])
+		}
+		apiPol, err := compile(policy.ScopeAPI, "apis/"+a.ID, a.Policy)
+		if err != nil {
+			return nil, err
+		}
+		for j := range a.Operations {
+			o := &a.Operations[j]
+			or := &opRoute{op: o, method: strings.ToUpper(o.Method)}
+			if or.segments, err = parseTemplate(o.URLTemplate); err != nil {
+				return nil, &CompileError{Where: "apis/" + a.ID + "/operations/" + o.ID, Err: err}
+			}
+			opPol, err := compile(policy.ScopeOperation, "apis/"+a.ID+"/operations/"+o.ID, o.Policy)
+			if err != nil {
+				return nil, err
+			}
+			or.pipelines = append(or.pipelines, cp.Link(global, nil, apiPol, opPol))
+			for _, pr := range r.products {
+				or.pipelines = append(or.pipelines, cp.Link(global, productPolicies[pr.id], apiPol, opPol))
+			}
+			r.ops = append(r.ops, or)
+		}
+		sort.SliceStable(r.ops, func(i, j int) bool { return moreSpecific(r.ops[i], r.ops[j]) })
+	}
+	for i := range snap.Subscriptions {
+		s := &snap.Subscriptions[i]
+		kind, id, err := wire.ParseScope(s.Scope)
+		if err != nil {
+			return nil, &CompileError{Where: "subscriptions/" + s.ID, Err: err}
+		}
+		sub := &subscription{id: s.ID, name: s.DisplayName, active: s.State == wire.SubscriptionActive, kind: kind, scopeID: id}
+		if sub.name == "" {
+			sub.name = s.ID
+		}
+		for _, d := range []string{s.PrimaryKeySHA256, s.SecondaryKeySHA256} {
+			if d == "" {
+				continue
+			}
+			var k [32]byte
+			if n, err := hex.Decode(k[:], []byte(d)); err != nil || n != 32 {
+				return nil, &CompileError{Where: "subscriptions/" + s.ID, Err: fmt.Errorf("key digest %q is not 64 hex digits", d)}
+			}
+			c.subs[k] = sub
+		}
+	}
+	c.CompiledAt = time.Now()
+	c.CompileTime = time.Since(start)
+	return c, nil
+}
+
+func sortedProducts(products []wire.Product, apiID string) []string {
+	var ids []string
+	for _, p := range products {
+		for _, a := range p.APIs {
+			if a == apiID {
+				ids = append(ids, p.ID)
+				break
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// parseTemplate splits an APIM URL template ("/users/{id}/orders?x={x}") into
+// path segments; the query part does not take part in matching.
+func parseTemplate(t string) ([]segment, error) {
+	if i := strings.IndexByte(t, '?'); i >= 0 {
+		t = t[:i]
+	}
+	if !strings.HasPrefix(t, "/") {
+		return nil, fmt.Errorf("URL template %q does not start with /", t)
+	}
+	var segs []segment
+	parts := strings.Split(strings.Trim(t, "/"), "/")
+	for i, p := range parts {
+		if p == "" && len(parts) == 1 {
+			break
+		}
+		switch {
+		case strings.HasPrefix(p, "{*") && strings.HasSuffix(p, "}"):
+			if i != len(parts)-1 {
+				return nil, fmt.Errorf("URL template %q: {*%s} must be the last segment", t, p[2:len(p)-1])
+			}
+			segs = append(segs, segment{param: p[2 : len(p)-1], rest: true})
+		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
+			segs = append(segs, segment{param: p[1 : len(p)-1]})
+		case strings.ContainsAny(p, "{}"):
+			return nil, fmt.Errorf("URL template %q: segment %q mixes text and parameters, which is not supported", t, p)
+		default:
+			segs = append(segs, segment{literal: p})
+		}
+	}
+	return segs, nil
+}
+
+// moreSpecific orders operations so that the first match is the best: more
+// literal segments first, then fixed methods before "*", then longer templates.
+func moreSpecific(a, b *opRoute) bool {
+	la, lb := literals(a.segments), literals(b.segments)
+	if la != lb {
+		return la > lb
+	}
+	if (a.method == "*") != (b.method == "*") {
+		return b.method == "*"
+	}
+	return len(a.segments) > len(b.segments)
+}
+
+func literals(s []segment) int {
+	n := 0
+	for _, x := range s {
+		if x.param == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// backend parses (once per snapshot) a service or backend URL.
+func (c *Compiled) backend(raw string) *backendURL {
+	if b, ok := c.backends[raw]; ok {
+		return b
+	}
+	b := &backendURL{raw: raw}
+	c.backends[raw] = b
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		b.errMsg = fmt.Sprintf("backend URL %q: %v", raw, err)
+		return b
+	case u.Scheme != "http" && u.Scheme != "https":
+		b.errMsg = fmt.Sprintf("backend URL %q: scheme must be http or https", raw)
+		return b
+	case u.Host == "":
+		b.errMsg = fmt.Sprintf("backend URL %q has no host", raw)
+		return b
+	}
+	b.https = u.Scheme == "https"
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+		if b.https {
+			port = "443"
+		}
+	}
+	b.addr = net.JoinHostPort(host, port)
+	b.host = u.Host
+	b.path = strings.TrimSuffix(u.EscapedPath(), "/")
+	if b.https {
+		b.errMsg = fmt.Sprintf("backend URL %q: https backends are not supported yet", raw)
+	}
+	return b
+}
+
+// KeyDigest is the binary SHA-256 of a subscription key.
+func keyDigest(key []byte) [32]byte { return sha256.Sum256(key) }

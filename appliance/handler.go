@@ -1,0 +1,551 @@
+package appliance
+
+import (
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/apimgw/apimgw/netstack"
+	"github.com/apimgw/apimgw/policy"
+)
+
+// ProbePath is Azure's self-hosted gateway probe path: 200 once a config is
+// loaded, 503 before.
+const ProbePath = "/status-0123456789abcdef"
+
+// APIM's answers for the gateway's own refusals (INTERFACES.md §3).
+const (
+	msgNotFound   = "Resource not found"
+	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."
+	msgInvalidKey = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+	msgNoConfig   = "The gateway has no configuration yet"
+)
+
+// Record describes one finished request, for telemetry and metrics. It is
+// valid only during the OnDone call (its strings may point into reused buffers).
+type Record struct {
+	Time          time.Time
+	API           string
+	Operation     string
+	PathTemplate  string
+	Product       string
+	Subscription  string
+	Method        string
+	Status        int
+	BackendStatus int
+	Total         time.Duration
+	Backend       time.Duration
+	BytesIn       int64
+	BytesOut      int64
+	ClientIP      string
+	Error         string
+}
+
+// Handler is the gateway's APIM request handler: route → subscription →
+// policies → backend, on the netstack engine. It serves the Compiled config
+// installed with Swap; each request keeps the config it started with.
+//
+// Concurrency: Serve, Response and Done run on event loops; Swap and Current
+// are safe from any goroutine. OnDone runs on the loop: it must not block.
+type Handler struct {
+	cfg atomic.Pointer[Compiled]
+	// OnDone, if set, receives every finished request.
+	OnDone func(*Record)
+	// Ready, if set, is consulted by the probe path in addition to having a config.
+	Ready func() bool
+}
+
+// Swap installs a new config (nil: none) and returns the old one.
+func (h *Handler) Swap(c *Compiled) *Compiled { return h.cfg.Swap(c) }
+
+// Current returns the config being served, or nil.
+func (h *Handler) Current() *Compiled { return h.cfg.Load() }
+
+// reqState is the handler's per-connection scratch state, reused for every
+// request on the connection so that requests do not allocate.
+type reqState struct {
+	cfg  *Compiled
+	pc   *policy.Context
+	pl   *policy.Pipeline
+	api  *apiRoute
+	op   *opRoute
+	sub  *subscription
+	prod *product
+	sec  policy.Section
+	err  string
+
+	target   []byte
+	reqID    []byte
+	reqN     uint64
+	lastURL  string // per-connection cache of a base URL parsed at run time
+	lastBack *backendURL
+	rec      Record
+}
+
+var connSeq atomic.Uint64
+
+func (h *Handler) state(x *netstack.Exchange) *reqState {
+	if st, ok := x.ConnValue.(*reqState); ok {
+		return st
+	}
+	st := &reqState{pc: policy.NewContext(), reqN: connSeq.Add(1) << 24}
+	x.ConnValue = st
+	return st
+}
+
+// str views bytes as a string without copying. The bytes must not change while
+// the string is in use: the handler only does this for bytes of a head it owns
+// (Head.Own), which stay put until the connection's next request.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// Serve handles a request head (on the event loop).
+func (h *Handler) Serve(x *netstack.Exchange) {
+	st := h.state(x)
+	st.cfg, st.pl, st.api, st.op, st.sub, st.prod, st.err = nil, nil, nil, nil, nil, nil, ""
+	req := x.Req
+	req.Own() // policies keep strings of the head until the request is done
+	target := str(req.Bytes(req.Target))
+	path, rawQuery, _ := strings.Cut(target, "?")
+	cfg := h.cfg.Load()
+	if path == ProbePath {
+		if cfg == nil || (h.Ready != nil && !h.Ready()) {
+			x.RespondError(503, msgNoConfig)
+		} else {
+			x.Respond(200, "", nil, nil)
+		}
+		return
+	}
+	if cfg == nil {
+		st.err = "no-config"
+		x.RespondError(503, msgNoConfig)
+		return
+	}
+	st.cfg = cfg
+	method := str(req.Bytes(req.Method))
+	api, rel := cfg.route(path)
+	if api == nil {
+		st.err = "not-found"
+		x.RespondError(404, msgNotFound)
+		return
+	}
+	st.api = api
+	pc := st.pc
+	pc.Reset()
+	op := api.match(method, rel, &pc.Request.MatchedParameters)
+	if op == nil {
+		st.err = "operation-not-found"
+		x.RespondError(404, msgNotFound)
+		return
+	}
+	st.op = op
+
+	// The subscription key: header first, then query parameter.
+	key, fromQuery := "", false
+	for _, f := range req.Headers {
+		if strings.EqualFold(str(req.Bytes(f.Name)), api.keyHeader) {
+			key = str(req.Bytes(f.Value))
+			break
+		}
+	}
+	policy.ParseQuery(rawQuery, &pc.Request.Query)
+	if key == "" {
+		if v, ok := pc.Request.Query.Get(api.keyQuery); ok {
+			key, fromQuery = v, true
+		}
+	}
+	if key != "" {
+		sub, prod, ok := cfg.authorize(api, key)
+		if !ok && api.subRequire {
+			st.err = "subscription-key-invalid"
+			x.RespondError(401, msgInvalidKey)
+			return
+		}
+		if ok {
+			st.sub, st.prod = sub, prod
+		}
+	} else if api.subRequire {
+		st.err = "subscription-key-missing"
+		x.RespondError(401, msgMissingKey)
+		return
+	}
+	if fromQuery {
+		pc.Request.Query.Del(api.keyQuery)
+	}
+
+	st.pl = op.pipelines[0]
+	if st.prod != nil {
+		for i, p := range api.products {
+			if p == st.prod {
+				st.pl = op.pipelines[i+1]
+			}
+		}
+	}
+	pc.Request.Method = method
+	pc.Request.Path = rel
+	for _, f := range req.Headers {
+		name := str(req.Bytes(f.Name))
+		if strings.EqualFold(name, api.keyHeader) {
+			continue // the key never reaches policies' forwarded headers or the backend
+		}
+		pc.Request.Headers.Add(name, str(req.Bytes(f.Value)))
+	}
+	pc.Request.ClientIP = x.Remote.Addr()
+	pc.ID.APIName, pc.ID.APIPath = api.id, api.path
+	pc.ID.OperationName, pc.ID.OperationMethod = op.op.ID, op.method
+	if st.sub != nil {
+		pc.ID.SubscriptionID, pc.ID.SubscriptionName, pc.ID.SubscriptionKey = st.sub.id, st.sub.name, key
+	}
+	if st.prod != nil {
+		pc.ID.ProductName = st.prod.name
+	}
+	st.reqN++
+	st.reqID = strconv.AppendUint(st.reqID[:0], st.reqN, 16)
+	pc.RequestID = str(st.reqID)
+	pc.Upstream.BaseURL = api.api.ServiceURL
+	st.sec = policy.Inbound
+	h.run(x, st, st.pl.Run(pc, policy.Inbound))
+}
+
+// run acts on a pipeline result in the request phase (before the upstream
+// answered): it forwards, answers, waits off the loop, or moves to the next
+// section.
+func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
+	pc := st.pc
+	for {
+		switch res.Outcome {
+		case policy.Continue:
+			switch st.sec {
+			case policy.Inbound:
+				st.sec = policy.Backend
+				res = st.pl.Run(pc, policy.Backend)
+				continue
+			default: // on-error finished: answer with what it left
+				h.respond(x, st)
+				return
+			}
+		case policy.Forward:
+			h.forward(x, st)
+			return
+		case policy.Respond:
+			h.respond(x, st)
+			return
+		case policy.Wait:
+			x.Suspend()
+			time.AfterFunc(res.Delay, func() {
+				x.Resume(func(x *netstack.Exchange) {
+					h.run(x, st, st.pl.Resume(st.pc))
+				})
+			})
+			return
+		case policy.Fail:
+			if st.sec == policy.OnError {
+				h.respond(x, st)
+				return
+			}
+			st.err = "policy-error"
+			st.sec = policy.OnError
+			res = st.pl.Run(pc, policy.OnError)
+			continue
+		}
+		return
+	}
+}
+
+// respond sends the pipeline's response (return-response, a refusal, on-error).
+func (h *Handler) respond(x *netstack.Exchange, st *reqState) {
+	r := &st.pc.Response
+	if st.err == "" && r.StatusCode >= 400 {
+		st.err = refusal(r.StatusCode)
+	}
+	status := r.StatusCode
+	if status == 0 {
+		status = 200
+	}
+	x.Respond(status, r.Reason, nil, r.Body)
+	for _, f := range r.Headers.List {
+		x.AppendRespondHeader(f.Name, f.Value)
+	}
+}
+
+func refusal(status int) string {
+	switch status {
+	case 429:
+		return "rate-limit"
+	case 403:
+		return "forbidden"
+	case 401:
+		return "unauthorized"
+	}
+	return "policy-response"
+}
+
+// forward sends the request to the pipeline's upstream.
+func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
+	pc := st.pc
+	b := st.backend(pc.Upstream.BaseURL)
+	if b == nil || b.errMsg != "" {
+		st.err = "backend-config"
+		msg := "The API has no backend service URL"
+		if b != nil {
+			msg = b.errMsg
+		}
+		x.RespondError(502, msg)
+		return
+	}
+	t := append(st.target[:0], b.path...)
+	if pc.Request.Path == "" {
+		t = append(t, '/')
+	} else {
+		t = append(t, pc.Request.Path...)
+	}
+	if len(pc.Request.Query.List) > 0 {
+		t = append(t, '?')
+		t = policy.AppendQuery(t, &pc.Request.Query)
+	}
+	st.target = t
+	x.SetTarget(t)
+	if pc.Request.Method != str(x.Req.Bytes(x.Req.Method)) {
+		x.SetMethod([]byte(pc.Request.Method))
+	}
+	for _, f := range pc.Request.Headers.List {
+		if strings.EqualFold(f.Name, "host") {
+			continue
+		}
+		x.AppendReplaceHeader(f.Name, f.Value)
+	}
+	x.AppendReplaceHeader("Host", b.host)
+	if pc.Upstream.Timeout > 0 {
+		x.SetTimeout(pc.Upstream.Timeout)
+	}
+	x.Forward(b.addr)
+}
+
+// backend returns the parsed base URL: from the compiled snapshot, or parsed
+// now (and cached on the connection) when a policy computed it.
+func (st *reqState) backend(raw string) *backendURL {
+	if raw == "" {
+		return nil
+	}
+	if b, ok := st.cfg.backends[raw]; ok {
+		return b
+	}
+	if st.lastBack != nil && st.lastURL == raw {
+		return st.lastBack
+	}
+	tmp := &Compiled{backends: map[string]*backendURL{}}
+	st.lastURL = strings.Clone(raw)
+	st.lastBack = tmp.backend(st.lastURL)
+	return st.lastBack
+}
+
+// Response runs the outbound section on the upstream's response head.
+func (h *Handler) Response(x *netstack.Exchange) {
+	st, ok := x.ConnValue.(*reqState)
+	if !ok || st.pl == nil {
+		return
+	}
+	pc := st.pc
+	resp := x.Resp
+	resp.Own()
+	pc.Response.StatusCode = resp.Status
+	pc.Response.Reason = str(resp.Bytes(resp.Reason))
+	pc.Response.Headers.Reset()
+	for _, f := range resp.Headers {
+		pc.Response.Headers.Add(str(resp.Bytes(f.Name)), str(resp.Bytes(f.Value)))
+	}
+	res := st.pl.Resume(pc) // the rest of the backend section
+	if res.Outcome == policy.Continue {
+		st.sec = policy.Outbound
+		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
+			return // nothing can have changed the response
+		}
+		res = st.pl.Run(pc, policy.Outbound)
+	}
+	for {
+		switch res.Outcome {
+		case policy.Continue:
+			h.applyResponse(x, st)
+			return
+		case policy.Respond:
+			h.respond(x, st)
+			return
+		case policy.Fail:
+			if st.sec == policy.OnError {
+				h.respond(x, st)
+				return
+			}
+			st.err = "policy-error"
+			st.sec = policy.OnError
+			res = st.pl.Run(pc, policy.OnError)
+			continue
+		default:
+			// Forward again (retry around forward-request) or wait in the
+			// response phase: not supported yet.
+			st.err = "policy-unsupported"
+			x.RespondError(500, "A policy asked to forward again or wait after the backend answered; this gateway does not support that yet")
+			return
+		}
+	}
+}
+
+// applyResponse sends the upstream's response as outbound left it.
+func (h *Handler) applyResponse(x *netstack.Exchange, st *reqState) {
+	r := &st.pc.Response
+	if r.BodySet {
+		h.respond(x, st)
+		return
+	}
+	if r.StatusCode != x.Resp.Status || r.Reason != str(x.Resp.Bytes(x.Resp.Reason)) {
+		x.SetResponseStatus(r.StatusCode, r.Reason)
+	}
+	x.ReplaceResponseHeaders(nil)
+	for _, f := range r.Headers.List {
+		x.AppendReplaceResponseHeader(f.Name, f.Value)
+	}
+}
+
+// Done records the finished request and settles the pipeline's counters.
+func (h *Handler) Done(x *netstack.Exchange) {
+	st, ok := x.ConnValue.(*reqState)
+	if !ok {
+		return
+	}
+	pc := st.pc
+	if st.pl != nil {
+		pc.Transferred = x.BytesIn + x.BytesOut
+		pc.Finish()
+	}
+	if h.OnDone == nil {
+		return
+	}
+	r := &st.rec
+	*r = Record{Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
+		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
+	if r.Error == "" && x.Err != "" {
+		r.Error = backendError(x.Err)
+	}
+	if st.api != nil {
+		r.API = st.api.id
+	}
+	if st.op != nil {
+		r.Operation, r.PathTemplate, r.Method = st.op.op.ID, st.op.op.URLTemplate, pc.Request.Method
+	}
+	if st.sub != nil {
+		r.Subscription = st.sub.id
+	}
+	if st.prod != nil {
+		r.Product = st.prod.id
+	}
+	h.OnDone(r)
+}
+
+func backendError(e string) string {
+	switch {
+	case strings.Contains(e, "timeout"):
+		return "backend-timeout"
+	case strings.HasPrefix(e, "upstream unreachable"):
+		return "backend-unreachable"
+	case strings.HasPrefix(e, "client"):
+		return "client-error"
+	}
+	return "backend-error"
+}
+
+// route finds the API whose path is the longest prefix of path (at a segment
+// boundary) and returns the rest of the path.
+func (c *Compiled) route(path string) (*apiRoute, string) {
+	p := path
+	// Cut to at most maxDepth segments, then shorten segment by segment.
+	depth := 0
+	for i := 1; i < len(p); i++ {
+		if p[i] == '/' {
+			depth++
+			if depth >= c.maxDepth {
+				p = p[:i]
+				break
+			}
+		}
+	}
+	for {
+		if a, ok := c.apis[p]; ok {
+			return a, path[len(p):]
+		}
+		if p == "" {
+			return nil, ""
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			i = 0
+		}
+		p = p[:i]
+	}
+}
+
+// match finds the operation for method and the API-relative path, and fills
+// params with its template parameters.
+func (a *apiRoute) match(method, rel string, params *policy.Params) *opRoute {
+	for _, op := range a.ops {
+		if op.method != "*" && op.method != method {
+			continue
+		}
+		params.Reset()
+		if matchSegments(op.segments, rel, params) {
+			return op
+		}
+	}
+	params.Reset()
+	return nil
+}
+
+func matchSegments(segs []segment, rel string, params *policy.Params) bool {
+	rest := strings.TrimPrefix(rel, "/")
+	for i, s := range segs {
+		if s.rest {
+			params.Add(s.param, rest)
+			return true
+		}
+		if rest == "" && !(i == len(segs)-1 && s.param != "") {
+			return false
+		}
+		seg, after, _ := strings.Cut(rest, "/")
+		if s.param != "" {
+			if seg == "" {
+				return false
+			}
+			params.Add(s.param, seg)
+		} else if !strings.EqualFold(seg, s.literal) {
+			return false
+		}
+		rest = after
+	}
+	return rest == "" || rest == "/"
+}
+
+// authorize checks a subscription key for an API: an active subscription whose
+// scope covers the API (all APIs, the API, or a published product holding it).
+func (c *Compiled) authorize(api *apiRoute, key string) (*subscription, *product, bool) {
+	sub, ok := c.subs[keyDigest(unsafe.Slice(unsafe.StringData(key), len(key)))]
+	if !ok || !sub.active {
+		return nil, nil, false
+	}
+	switch sub.kind {
+	case "all":
+		return sub, nil, true
+	case "api":
+		return sub, nil, sub.scopeID == api.id
+	case "product":
+		p := c.products[sub.scopeID]
+		if p == nil || !p.published || !p.apis[api.id] {
+			return nil, nil, false
+		}
+		return sub, p, true
+	}
+	return nil, nil, false
+}
