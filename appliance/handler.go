@@ -26,6 +26,8 @@ const (
 // Record describes one finished request, for telemetry and metrics. It is
 // valid only during the OnDone call (its strings may point into reused buffers).
 type Record struct {
+	// Loop is the event loop the request ran on (for per-loop buffers).
+	Loop          int
 	Time          time.Time
 	API           string
 	Operation     string
@@ -426,7 +428,7 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		return
 	}
 	r := &st.rec
-	*r = Record{Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
+	*r = Record{Loop: x.Loop, Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
 		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
 	if r.Error == "" && x.Err != "" {
 		r.Error = backendError(x.Err)

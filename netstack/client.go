@@ -445,6 +445,9 @@ func (cc *clientConn) writeResponse() {
 	w := cc.lp.wbuf[:0]
 	w = http1.AppendStatusLine(w, x.respStatus, []byte(x.respReason))
 	for _, f := range x.respHeaders {
+		if http1.IsHopByHopName(bytesOf(f.Name)) {
+			continue
+		}
 		w = http1.AppendHeaderString(w, f.Name, f.Value)
 	}
 	noBody := x.respStatus < 200 || x.respStatus == 204 || x.respStatus == 304

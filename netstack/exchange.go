@@ -51,6 +51,9 @@ type Exchange struct {
 	Start time.Time
 	// TLS tells that the request came over TLS (X-Forwarded-Proto).
 	TLS bool
+	// Loop is the index of the event loop the connection lives on (0 to
+	// Server.Loops()-1): per-loop state can be indexed by it without locks.
+	Loop int
 
 	// Value is free for the handler: per-exchange state kept between Serve,
 	// Response and Done. It is cleared before each request.
@@ -110,7 +113,7 @@ func (x *Exchange) reset() {
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
-		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], ConnValue: x.ConnValue}
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], ConnValue: x.ConnValue, Loop: x.Loop}
 }
 
 // Respond answers the request now with status, headers and body. The body is
@@ -121,6 +124,12 @@ func (x *Exchange) Respond(status int, reason string, headers []Field, body []by
 	x.respReason = reason
 	x.respHeaders = append(x.respHeaders[:0], headers...)
 	x.respBody = append(x.respBody[:0], body...)
+}
+
+// AppendRespondHeader adds a header field to the answer set by Respond.
+// Framing and hop-by-hop fields are dropped: the engine writes its own.
+func (x *Exchange) AppendRespondHeader(name, value string) {
+	x.respHeaders = append(x.respHeaders, Field{name, value})
 }
 
 // RespondError answers with status and the JSON body {"statusCode":N,"message":msg}.

@@ -134,6 +134,9 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Active returns the number of exchanges in flight.
 func (s *Server) Active() int64 { return s.active.Load() }
 
+// Loops returns the number of event loops (Exchange.Loop is below it).
+func (s *Server) Loops() int { return s.cfg.Loops }
+
 // Conns returns the number of open client connections.
 func (s *Server) Conns() int64 { return s.conns.Load() }
 
@@ -170,6 +173,7 @@ func (s *Server) loopFor(c gnet.Conn) *loop {
 	lp := newLoop(s, el)
 	s.loops.Store(el, lp)
 	s.loopMu.Lock()
+	lp.idx = len(s.loopList)
 	s.loopList = append(s.loopList, lp)
 	s.loopMu.Unlock()
 	go lp.ticker()
@@ -198,6 +202,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cc := &clientConn{lp: lp, c: c}
 	cc.owner = cc
 	cc.x.conn = cc
+	cc.x.Loop = lp.idx
 	cc.x.Req = &cc.req
 	cc.x.Resp = &cc.resp
 	cc.body.Max = s.cfg.Limits.MaxBodyBytes
@@ -313,6 +318,7 @@ func (s *Server) Ping(ctx context.Context) error {
 // loop is the per-event-loop state: the timer wheel, the upstream pool and
 // scratch buffers. Only its own loop touches it (the ticker goes through Execute).
 type loop struct {
+	idx     int // 0..Loops-1, in order of first use
 	s       *Server
 	el      gnet.EventLoop
 	wheel   *wheel

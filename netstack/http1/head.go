@@ -109,6 +109,31 @@ func (h *Head) Own() {
 // Bytes returns the bytes of s in the head.
 func (h *Head) Bytes(s Span) []byte { return h.Buf[s.Off : s.Off+s.Len] }
 
+// IsHopByHopName reports whether name is one of the fixed hop-by-hop fields
+// (RFC 9110 §7.6.1) or a framing field (Content-Length, Transfer-Encoding),
+// which a forwarder always writes itself.
+func IsHopByHopName(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFold(name, "te")
+	case 7:
+		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+	case 10:
+		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+	case 14:
+		return equalFold(name, "content-length")
+	case 16:
+		return equalFold(name, "proxy-connection")
+	case 17:
+		return equalFold(name, "transfer-encoding")
+	case 18:
+		return equalFold(name, "proxy-authenticate")
+	case 19:
+		return equalFold(name, "proxy-authorization")
+	}
+	return false
+}
+
 // Get returns the value of the first header field named name (ASCII case-
 // insensitive), and whether there was one.
 func (h *Head) Get(name string) ([]byte, bool) {
@@ -125,39 +150,8 @@ func (h *Head) Get(name string) ([]byte, bool) {
 // and any field named in this message's Connection header — except Host and
 // Authorization, which a Connection header may not remove.
 func (h *Head) IsHopByHop(name []byte) bool {
-	switch len(name) {
-	case 2:
-		if equalFold(name, "te") {
-			return true
-		}
-	case 7:
-		if equalFold(name, "trailer") || equalFold(name, "upgrade") {
-			return true
-		}
-	case 10:
-		if equalFold(name, "connection") || equalFold(name, "keep-alive") {
-			return true
-		}
-	case 14:
-		if equalFold(name, "content-length") {
-			return true
-		}
-	case 16:
-		if equalFold(name, "proxy-connection") {
-			return true
-		}
-	case 17:
-		if equalFold(name, "transfer-encoding") {
-			return true
-		}
-	case 18:
-		if equalFold(name, "proxy-authenticate") {
-			return true
-		}
-	case 19:
-		if equalFold(name, "proxy-authorization") {
-			return true
-		}
+	if IsHopByHopName(name) {
+		return true
 	}
 	if len(h.Connection) == 0 || equalFold(name, "host") || equalFold(name, "authorization") {
 		return false
