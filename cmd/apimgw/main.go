@@ -1,11 +1,19 @@
 // Command apimgw is the gateway appliance daemon: the data plane, the sync agent
 // and the on-box status page. See README.md and docs/.
+//
+//	apimgw --config /etc/apimgw/env.conf
+//	apimgw --version
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/apimgw/apimgw/appliance/gateway"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -14,12 +22,27 @@ var version = "0.0.0-dev"
 func main() {
 	fs := flag.NewFlagSet("apimgw", flag.ExitOnError)
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	_ = fs.String("config", "/etc/apimgw/env.conf", "path of env.conf")
+	configPath := fs.String("config", "/etc/apimgw/env.conf", "path of env.conf")
 	fs.Parse(os.Args[1:])
 	if *showVersion {
 		fmt.Println("apimgw", version)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "apimgw: not implemented yet")
-	os.Exit(1)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := gateway.Run(ctx, gateway.Options{ConfigPath: *configPath, Version: version}, reload); err != nil {
+		fmt.Fprintln(os.Stderr, "apimgw:", err)
+		os.Exit(1)
+	}
 }

@@ -1,0 +1,436 @@
+// Package gateway is the apimgw daemon's composition root: it reads env.conf,
+// opens the store, compiles and serves a snapshot (from the store, a local file
+// or the control plane), runs the data plane, the status page and the systemd
+// integration, and reloads on changes. It holds the wiring, not the logic: each
+// part lives in its own package.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apimgw/apimgw/appliance"
+	"github.com/apimgw/apimgw/appliance/envconf"
+	"github.com/apimgw/apimgw/appliance/status"
+	"github.com/apimgw/apimgw/netstack"
+	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/store"
+	"github.com/apimgw/apimgw/systemd"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// Options are what the command line gives the gateway.
+type Options struct {
+	// ConfigPath is env.conf.
+	ConfigPath string
+	// Version is the build's version, reported everywhere.
+	Version string
+	// ReadyGrace is how long the gateway waits for a first configuration
+	// before it tells systemd it is ready anyway (serving 503 and retrying),
+	// so that a box that cannot reach its control plane still starts. Default 20 s.
+	ReadyGrace time.Duration
+}
+
+// Gateway is the running daemon.
+type Gateway struct {
+	opts     Options
+	log      *slog.Logger
+	store    *store.Store
+	state    *policy.State
+	handler  *appliance.Handler
+	server   *netstack.Server
+	recorder *status.Recorder
+	notifier *systemd.Notifier
+	started  time.Time
+
+	mu        sync.Mutex // guards what follows
+	cfg       *envconf.Config
+	applied   applied
+	lastErr   string
+	lastErrAt time.Time
+	activity  string
+	listeners []status.Listener
+	ready     bool
+}
+
+type applied struct {
+	version string
+	at      time.Time
+	origin  string
+}
+
+// Run starts the gateway and serves until ctx is done, then drains and stops.
+// reload receives a value on SIGHUP. The error is a startup failure (bad
+// env.conf, unusable store, a listen address taken).
+func Run(ctx context.Context, opts Options, reload <-chan struct{}) error {
+	if opts.ReadyGrace <= 0 {
+		opts.ReadyGrace = 20 * time.Second
+	}
+	cfg, err := envconf.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	h, err := systemd.NewLogHandler(systemd.LogOptions{Format: cfg.LogsStd, Level: level, Identifier: "apimgw"})
+	if err != nil {
+		return err
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+	for _, w := range cfg.Warnings {
+		log.Warn("env.conf: " + w.String())
+	}
+	g := &Gateway{opts: opts, log: log, cfg: cfg, started: time.Now(), notifier: systemd.NewNotifier()}
+	return g.run(ctx, reload)
+}
+
+func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
+	cfg := g.cfg
+	st, err := store.Open(cfg.StorePath, store.Options{QueueMaxBytes: cfg.QueueMaxBytes, KeepSnapshots: cfg.SnapshotsKeep,
+		CommitInterval: cfg.CommitInterval, Logger: g.log})
+	if err != nil {
+		return err
+	}
+	g.store = st
+	defer st.Close()
+	if s := st.Status(); s.QuarantinedTo != "" {
+		g.setError(fmt.Sprintf("store was damaged and moved to %s: %s", s.QuarantinedTo, s.QuarantineReason))
+	}
+
+	g.state = policy.NewState(nil)
+	g.restoreCounters()
+	g.handler = &appliance.Handler{}
+	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
+	g.recorder = status.NewRecorder(g.server.Loops(), nil)
+	g.handler.OnDone = func(r *appliance.Record) {
+		g.recorder.Shard(r.Loop).Observe(r.API, r.Operation, r.Status, r.Total)
+	}
+
+	// A configuration before the listeners, so the first request is served.
+	g.setActivity("loading configuration")
+	g.loadInitial()
+
+	if err := g.server.Start(); err != nil {
+		return err
+	}
+	g.addListener("http", g.server.Addr().String(), "http")
+	g.log.Info("data plane listening", "addr", g.server.Addr().String())
+
+	statusSrv, err := status.New(status.Config{Source: g, Recorder: g.recorder, Logger: g.log})
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	if cfg.StatusListen != "" {
+		ln, err := net.Listen("tcp", cfg.StatusListen)
+		if err != nil {
+			g.server.Shutdown(context.Background())
+			return fmt.Errorf("status page: listen %s: %w", cfg.StatusListen, err)
+		}
+		g.addListener("status", ln.Addr().String(), "http")
+		g.log.Info("status page listening", "addr", ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := statusSrv.Run(runCtx, ln); err != nil {
+				g.log.Error("status page stopped", "err", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wd := &systemd.Watchdog{Notifier: g.notifier, Check: g.server.Ping, Logger: g.log}
+		if err := wd.Run(runCtx); err != nil {
+			g.log.Error("watchdog", "err", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.checkpointLoop(runCtx)
+	}()
+
+	watcher, err := envconf.NewWatcher([]string{g.opts.ConfigPath, cfg.LocalPath}, func(path string) {
+		g.log.Info("file changed", "path", path)
+		g.reload(path)
+	}, envconf.WatchOptions{Logger: g.log})
+	if err != nil {
+		g.log.Warn("not watching env.conf for changes", "err", err)
+	} else {
+		defer watcher.Close()
+	}
+
+	g.announceReady(runCtx, &wg)
+
+	for {
+		select {
+		case <-ctx.Done():
+			return g.stop()
+		case <-reload:
+			g.notifier.Reloading("reloading env.conf and configuration")
+			g.reload("")
+			g.notifier.Ready(g.activityLine())
+		}
+	}
+}
+
+// announceReady tells systemd READY once a configuration is loaded, or after
+// the grace period without one (the gateway then answers 503 and keeps trying).
+func (g *Gateway) announceReady(ctx context.Context, wg *sync.WaitGroup) {
+	if g.handler.Current() != nil {
+		g.markReady()
+		return
+	}
+	g.setActivity("no configuration yet: answering 503")
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		deadline := time.NewTimer(g.opts.ReadyGrace)
+		defer deadline.Stop()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if g.handler.Current() != nil {
+					g.markReady()
+					return
+				}
+			case <-deadline.C:
+				g.markReady()
+				return
+			}
+		}
+	}()
+}
+
+func (g *Gateway) markReady() {
+	g.mu.Lock()
+	g.ready = true
+	g.mu.Unlock()
+	if err := g.notifier.Ready(g.activityLine()); err != nil {
+		g.log.Warn("sd_notify READY", "err", err)
+	}
+}
+
+func (g *Gateway) stop() error {
+	g.setActivity("draining")
+	g.notifier.Stopping("draining in-flight requests")
+	g.log.Info("stopping: draining in-flight requests")
+	err := g.server.Shutdown(context.Background())
+	g.saveCounters()
+	if ferr := g.store.Flush(context.Background()); ferr != nil {
+		g.log.Error("flushing telemetry", "err", ferr)
+	}
+	g.log.Info("stopped")
+	return err
+}
+
+// loadInitial serves what is available at start: the local snapshot file in
+// standalone mode, else the newest snapshot in the store (cold start offline).
+func (g *Gateway) loadInitial() {
+	cfg := g.config()
+	if cfg.LocalPath != "" {
+		if err := g.loadLocal(cfg.LocalPath); err == nil {
+			return
+		} else {
+			g.setError(err.Error())
+			g.log.Error("standalone snapshot not loaded; trying the store", "path", cfg.LocalPath, "err", err)
+		}
+	}
+	cur, err := g.store.CurrentSnapshot()
+	if err != nil {
+		if !errors.Is(err, store.ErrNoSnapshot) {
+			g.setError("reading the stored snapshot: " + err.Error())
+			g.log.Error("reading the stored snapshot", "err", err)
+		} else {
+			g.log.Warn("no stored configuration: answering 503 until one arrives")
+		}
+		return
+	}
+	if err := g.apply(cur.Data, "store", false); err != nil {
+		g.setError("stored snapshot " + cur.Version + " does not compile: " + err.Error())
+		g.log.Error("stored snapshot does not compile", "version", cur.Version, "err", err)
+		return
+	}
+	g.log.Info("serving the stored configuration", "version", cur.Version, "accepted", cur.AcceptedAt)
+}
+
+// loadLocal reads, compiles, stores and serves the standalone snapshot file.
+func (g *Gateway) loadLocal(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("standalone snapshot: %w", err)
+	}
+	if err := g.apply(data, "file", true); err != nil {
+		return fmt.Errorf("standalone snapshot %s: %w", path, err)
+	}
+	return nil
+}
+
+// Apply is the sync agent's entry point: a candidate snapshot from the control
+// plane is checked, compiled (dry run), stored, then swapped in. On any error
+// nothing changes and the last good configuration keeps serving.
+func (g *Gateway) Apply(ctx context.Context, raw []byte) error {
+	return g.apply(raw, "control-plane", true)
+}
+
+func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
+	var snap *wire.Snapshot
+	var err error
+	if origin == "control-plane" {
+		snap, err = wire.Decode(raw) // a control plane always seals its snapshots
+	} else {
+		snap, err = wire.DecodeLocal(raw)
+	}
+	if err != nil {
+		return err
+	}
+	compiled, err := appliance.Compile(snap, g.state)
+	if err != nil {
+		return err
+	}
+	version := strconv.FormatUint(snap.Version, 10)
+	if persist {
+		if _, err := g.store.PutSnapshot(version, raw); err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", version, err)
+		}
+	}
+	g.handler.Swap(compiled)
+	for _, w := range compiled.Warnings {
+		g.log.Warn("snapshot "+version, "warning", w)
+	}
+	g.mu.Lock()
+	g.applied = applied{version: version, at: time.Now(), origin: origin}
+	g.mu.Unlock()
+	g.setActivity(fmt.Sprintf("serving snapshot %s (%d APIs)", version, len(snap.APIs)))
+	g.log.Info("configuration applied", "version", version, "origin", origin, "apis", len(snap.APIs), "compile", compiled.CompileTime)
+	g.notifier.Status(g.activityLine())
+	return nil
+}
+
+// reload re-reads env.conf (and the standalone snapshot). path is the file
+// that changed, or "" for everything (SIGHUP).
+func (g *Gateway) reload(path string) {
+	cfg, err := envconf.Load(g.opts.ConfigPath)
+	if err != nil {
+		g.setError("env.conf not reloaded: " + err.Error())
+		g.log.Error("env.conf not reloaded; keeping the running settings", "err", err)
+		return
+	}
+	old := g.config()
+	for _, k := range cfg.Changed(old) {
+		if envconf.RestartOnly(k) {
+			g.log.Warn("env.conf: this change takes effect after a restart", "key", k)
+		}
+	}
+	g.mu.Lock()
+	g.cfg = cfg
+	g.mu.Unlock()
+	if cfg.LocalPath != "" && (path == "" || path == cfg.LocalPath || cfg.LocalPath != old.LocalPath) {
+		if err := g.loadLocal(cfg.LocalPath); err != nil {
+			g.setError(err.Error())
+			g.log.Error("standalone snapshot not applied; the previous one keeps serving", "err", err)
+		}
+	}
+}
+
+func (g *Gateway) config() *envconf.Config {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg
+}
+
+func (g *Gateway) setError(msg string) {
+	g.mu.Lock()
+	g.lastErr, g.lastErrAt = msg, time.Now()
+	g.mu.Unlock()
+}
+
+func (g *Gateway) setActivity(a string) {
+	g.mu.Lock()
+	g.activity = a
+	g.mu.Unlock()
+}
+
+func (g *Gateway) activityLine() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.activity
+}
+
+func (g *Gateway) addListener(name, addr, proto string) {
+	g.mu.Lock()
+	g.listeners = append(g.listeners, status.Listener{Name: name, Addr: addr, Protocol: proto})
+	g.mu.Unlock()
+}
+
+// Counters: quota state is checkpointed to the store so that quotas survive a
+// restart.
+
+const counterSep = "\n"
+
+func (g *Gateway) restoreCounters() {
+	cs, err := g.store.LoadCounters()
+	if err != nil {
+		g.log.Error("loading quota counters", "err", err)
+		return
+	}
+	qs := make([]policy.QuotaCounter, 0, len(cs))
+	for _, c := range cs {
+		pol, key, ok := strings.Cut(c.Key, counterSep)
+		if !ok {
+			continue
+		}
+		qs = append(qs, policy.QuotaCounter{Policy: pol, Key: key, PeriodStart: c.WindowStart, Calls: c.Count, Bytes: c.Bytes})
+	}
+	if err := g.state.RestoreQuotas(qs); err != nil {
+		g.log.Error("restoring quota counters", "err", err)
+	}
+}
+
+func (g *Gateway) saveCounters() {
+	qs := g.state.QuotaCounters()
+	if len(qs) == 0 {
+		return
+	}
+	cs := make([]store.Counter, 0, len(qs))
+	for _, q := range qs {
+		// The store drops counters whose window ended; quota periods are
+		// re-learnt from the policy, so keep them for a generous year.
+		cs = append(cs, store.Counter{Key: q.Policy + counterSep + q.Key, Count: q.Calls, Bytes: q.Bytes,
+			WindowStart: q.PeriodStart, WindowEnd: q.PeriodStart.Add(366 * 24 * time.Hour)})
+	}
+	if err := g.store.SaveCounters(cs); err != nil {
+		g.log.Error("saving quota counters", "err", err)
+	}
+}
+
+func (g *Gateway) checkpointLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.saveCounters()
+		}
+	}
+}

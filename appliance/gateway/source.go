@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apimgw/apimgw/appliance"
+	"github.com/apimgw/apimgw/appliance/status"
+	"github.com/apimgw/apimgw/wire"
+)
+
+var _ status.Source = (*Gateway)(nil)
+
+// Facts reports the gateway's state to the status page (quick: counters,
+// cached state and small bbolt reads, no network I/O).
+func (g *Gateway) Facts(ctx context.Context) status.Facts {
+	g.mu.Lock()
+	cfg, ap, lastErr, lastErrAt, activity, ready := g.cfg, g.applied, g.lastErr, g.lastErrAt, g.activity, g.ready
+	listeners := append([]status.Listener(nil), g.listeners...)
+	g.mu.Unlock()
+
+	f := status.Facts{Version: g.opts.Version, GatewayName: cfg.GatewayName, StartedAt: g.started, Activity: activity,
+		Listeners: listeners, StorePath: cfg.StorePath}
+	switch {
+	case cfg.LocalPath != "":
+		f.Mode = status.ModeStandalone
+	case cfg.Endpoint != "":
+		f.Mode = status.ModeHybrid
+		f.ControlPlane.Endpoint = cfg.Endpoint
+	default:
+		f.Mode = status.ModeUnconfigured
+	}
+	f.ControlPlane.LastError, f.ControlPlane.LastErrorAt = lastErr, lastErrAt
+	if cfg.Token != nil {
+		f.Token = &status.Token{GatewayID: cfg.Token.GatewayID, Expiry: cfg.Token.Expiry}
+	}
+	compiled := g.handler.Current()
+	f.Ready = ready && compiled != nil
+	switch {
+	case compiled == nil:
+		f.NotReadyReason = "no configuration loaded yet"
+	case !ready:
+		f.NotReadyReason = "starting"
+	}
+	if compiled != nil {
+		for _, a := range compiled.Snapshot.APIs {
+			f.APIs = append(f.APIs, status.API{ID: a.ID, Name: a.DisplayName, Path: a.Path, Operations: len(a.Operations)})
+		}
+	}
+	f.Snapshot.Current, f.Snapshot.AppliedAt = ap.version, ap.at
+	if infos, err := g.store.Snapshots(); err == nil {
+		for _, in := range infos {
+			e := status.SnapshotEntry{Version: in.Version, ReceivedAt: in.AcceptedAt, Current: in.Current}
+			if in.Current {
+				e.Origin = ap.origin
+				if compiled != nil {
+					e.APIs = len(compiled.Snapshot.APIs)
+				}
+			}
+			f.Snapshot.History = append(f.Snapshot.History, e)
+		}
+	}
+	if qs, err := g.store.QueueStats(); err == nil {
+		f.Telemetry = status.Backlog{Records: uint64(qs.Records), Bytes: uint64(qs.Bytes), MaxBytes: uint64(qs.MaxBytes),
+			Oldest: qs.Oldest, Dropped: qs.Dropped}
+	}
+	return f
+}
+
+// Rollback serves an older stored snapshot again.
+func (g *Gateway) Rollback(ctx context.Context, version string) error {
+	if g.config().LocalPath != "" {
+		return fmt.Errorf("%w: in standalone mode the snapshot file decides; edit it instead", status.ErrRollbackRefused)
+	}
+	infos, err := g.store.Snapshots()
+	if err != nil {
+		return err
+	}
+	for _, in := range infos {
+		if in.Version != version {
+			continue
+		}
+		snap, err := g.store.Snapshot(in.ID)
+		if err != nil {
+			return err
+		}
+		if err := g.checkCompiles(snap.Data); err != nil {
+			return fmt.Errorf("%w: snapshot %s does not compile any more: %v", status.ErrRollbackRefused, version, err)
+		}
+		if _, err := g.store.SetCurrentSnapshot(in.ID); err != nil {
+			return err
+		}
+		if err := g.apply(snap.Data, "rollback", false); err != nil {
+			return err
+		}
+		g.log.Warn("rolled back", "version", version, "at", time.Now())
+		return nil
+	}
+	return fmt.Errorf("%w: %s", status.ErrUnknownSnapshot, strconv.Quote(version))
+}
+
+func (g *Gateway) checkCompiles(raw []byte) error {
+	snap, err := wire.DecodeLocal(raw)
+	if err != nil {
+		return err
+	}
+	_, err = appliance.Compile(snap, g.state)
+	return err
+}
