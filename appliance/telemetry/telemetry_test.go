@@ -1,0 +1,375 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apimgw/apimgw/appliance"
+	"github.com/apimgw/apimgw/store"
+	"github.com/apimgw/apimgw/wire"
+)
+
+func openStore(t testing.TB, opts store.Options) *store.Store {
+	t.Helper()
+	s, err := store.Open(filepath.Join(t.TempDir(), "apimgw.db"), opts)
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func sampleRecord(loop, i int) appliance.Record {
+	return appliance.Record{
+		Loop: loop, Time: time.Date(2026, 11, 26, 3, 0, 0, i*1000, time.UTC),
+		API: "orders", Operation: "get-order", PathTemplate: "/orders/{id}", Product: "unlimited",
+		Subscription: "sub1", Method: "GET", Status: 200, BackendStatus: 200,
+		Total: 1500 * time.Microsecond, Backend: 900 * time.Microsecond, BytesIn: 120, BytesOut: int64(300 + i),
+		ClientIP: "10.0.0.7",
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	long := strings.Repeat("x", MaxStringBytes+50)
+	cases := []struct {
+		name string
+		in   appliance.Record
+		want wire.TelemetryRecord
+	}{
+		{"1 full", sampleRecord(0, 7), wire.TelemetryRecord{Seq: 5, Time: time.Date(2026, 11, 26, 3, 0, 0, 7000, time.UTC),
+			API: "orders", Operation: "get-order", Product: "unlimited", Subscription: "sub1", Method: "GET",
+			PathTemplate: "/orders/{id}", Status: 200, BackendStatus: 200, TotalMicros: 1500, BackendMicros: 900,
+			BytesIn: 120, BytesOut: 307, ClientIP: "10.0.0.7"}},
+		{"2 refusal, no API", appliance.Record{Time: time.Unix(1, 0), Method: "POST", Status: 401, Error: "missing-key"},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(1, 0).UTC(), Method: "POST", Status: 401, Error: "missing-key"}},
+		{"3 long strings cut", appliance.Record{Time: time.Unix(2, 0), Status: 502, Error: long, PathTemplate: long},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(2, 0).UTC(), Status: 502, Error: long[:MaxStringBytes], PathTemplate: long[:MaxStringBytes]}},
+		{"4 negative duration survives", appliance.Record{Time: time.Unix(3, 0), Status: 200, Total: -time.Millisecond},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(3, 0).UTC(), Status: 200, TotalMicros: -1000}},
+	}
+	var d Decoder
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := AppendRecord(nil, &c.in)
+			if len(b) > bound(&c.in) || len(b) > MaxRecordBytes {
+				t.Fatalf("encoded %d bytes, bound %d, max %d", len(b), bound(&c.in), MaxRecordBytes)
+			}
+			var got wire.TelemetryRecord
+			if err := d.Decode(5, b, &got); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got != c.want {
+				t.Fatalf("got  %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRefusesBadBytes(t *testing.T) {
+	r := sampleRecord(0, 1)
+	good := AppendRecord(nil, &r)
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "shorter than a record"},
+		{"future format", append([]byte{2}, good[1:]...), "format byte 2"},
+		{"cut in numbers", good[:11], "truncated"},
+		{"cut in strings", good[:len(good)-3], "truncated"},
+		{"trailing bytes", append(append([]byte(nil), good...), 0, 0), "after the last field"},
+	}
+	var d Decoder
+	for _, c := range cases {
+		var out wire.TelemetryRecord
+		err := d.Decode(9, c.data, &out)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "seq 9") {
+			t.Errorf("%s: err = %v, want %q naming seq 9", c.name, err, c.want)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	r := sampleRecord(0, 1)
+	f.Add(AppendRecord(nil, &r))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Decoder
+		var out wire.TelemetryRecord
+		if err := d.Decode(1, data, &out); err != nil {
+			return
+		}
+		// Whatever decodes must encode back to the same bytes.
+		in := appliance.Record{Time: out.Time, API: out.API, Operation: out.Operation, Product: out.Product,
+			Subscription: out.Subscription, Method: out.Method, PathTemplate: out.PathTemplate, Status: out.Status,
+			BackendStatus: out.BackendStatus, Total: time.Duration(out.TotalMicros) * time.Microsecond,
+			Backend: time.Duration(out.BackendMicros) * time.Microsecond, BytesIn: out.BytesIn, BytesOut: out.BytesOut,
+			ClientIP: out.ClientIP, Error: out.Error}
+		if out.Cache != "" || len(out.API) > MaxStringBytes || out.TotalMicros > 1<<50 || out.TotalMicros < -(1<<50) ||
+			out.BackendMicros > 1<<50 || out.BackendMicros < -(1<<50) {
+			return // not something AppendRecord writes
+		}
+		var again wire.TelemetryRecord
+		if err := d.Decode(1, AppendRecord(nil, &in), &again); err != nil || again != out {
+			t.Fatalf("re-encode: %v\n%+v\n%+v", err, again, out)
+		}
+	})
+}
+
+// readAll returns every queued record, decoded.
+func readAll(t *testing.T, s *store.Store) []wire.TelemetryRecord {
+	t.Helper()
+	var out []wire.TelemetryRecord
+	var d Decoder
+	after := uint64(0)
+	for {
+		recs, err := s.Read(after, 10000, 0)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if len(recs) == 0 {
+			return out
+		}
+		for _, r := range recs {
+			var w wire.TelemetryRecord
+			if err := d.Decode(r.Seq, r.Data, &w); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			out = append(out, w)
+			after = r.Seq
+		}
+	}
+}
+
+// TestPipelineToStore: several loops write concurrently (each from its own
+// goroutine, as event loops do), a small ring wraps many times, and every
+// record arrives in the real store exactly once.
+func TestPipelineToStore(t *testing.T) {
+	s := openStore(t, store.Options{})
+	const loops, per = 4, 3000
+	p := New(s, Options{Loops: loops, BufferBytes: 1, FlushInterval: time.Millisecond})
+	var wg sync.WaitGroup
+	for l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range per {
+				r := sampleRecord(l, i)
+				r.Subscription = fmt.Sprintf("loop%d", l)
+				for {
+					before := p.rings[l].dropped.Load()
+					p.OnDone(&r)
+					if p.rings[l].dropped.Load() == before {
+						break
+					}
+					time.Sleep(100 * time.Microsecond) // full: let the committer catch up, retry
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, s)
+	if len(got) != loops*per {
+		t.Fatalf("store has %d records, want %d", len(got), loops*per)
+	}
+	next := map[string]int{}
+	for _, r := range got {
+		// per loop, records arrive in order: BytesOut counts up
+		if want := int64(300 + next[r.Subscription]); r.BytesOut != want {
+			t.Fatalf("%s: bytesOut %d, want %d (lost or reordered)", r.Subscription, r.BytesOut, want)
+		}
+		next[r.Subscription]++
+	}
+	st := p.Stats()
+	if st.Committed != loops*per || st.Buffered != 0 || st.Refused != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.Flushes < 2 {
+		t.Fatalf("flushes = %d: the small ring cannot have held everything", st.Flushes)
+	}
+}
+
+// gatedQueue is the real store behind a gate the test closes, to make the
+// committer fall behind.
+type gatedQueue struct {
+	*store.Store
+	gate chan struct{}
+}
+
+func (g *gatedQueue) AppendBatch(recs [][]byte) (uint64, error) {
+	<-g.gate
+	return g.Store.AppendBatch(recs)
+}
+
+func TestBufferFullDropsAndCounts(t *testing.T) {
+	s := openStore(t, store.Options{})
+	g := &gatedQueue{Store: s, gate: make(chan struct{})}
+	p := New(g, Options{Loops: 1, BufferBytes: 1, FlushInterval: time.Millisecond})
+	r := sampleRecord(0, 0)
+	for range 5000 {
+		p.OnDone(&r)
+	}
+	st := p.Stats()
+	if st.DroppedBuffer == 0 || st.Recorded+st.DroppedBuffer != 5000 {
+		t.Fatalf("stats %+v: want drops, recorded+dropped = 5000", st)
+	}
+	close(g.gate)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(readAll(t, s)); uint64(got) != st.Recorded {
+		t.Fatalf("store has %d records, recorded %d", got, st.Recorded)
+	}
+	p.OnDone(&r)
+	if p.Stats().DroppedClosed != 1 {
+		t.Fatalf("a record after Close is not counted: %+v", p.Stats())
+	}
+}
+
+// TestOutOfRangeLoop: a record from a loop index the pipeline was not told
+// about still arrives (through the shared buffer).
+func TestOutOfRangeLoop(t *testing.T) {
+	s := openStore(t, store.Options{})
+	p := New(s, Options{Loops: 2})
+	for _, loop := range []int{-1, 2, 99, 1} {
+		r := sampleRecord(loop, loop+10)
+		p.OnDone(&r)
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(readAll(t, s)); got != 4 {
+		t.Fatalf("store has %d records, want 4", got)
+	}
+	p.Close(context.Background())
+}
+
+// TestQueueFullCountsInStore: the store drops the oldest when its budget is
+// exceeded; the counts are visible through QueueStats.
+func TestQueueFullCountsInStore(t *testing.T) {
+	s := openStore(t, store.Options{QueueMaxBytes: 64 << 10})
+	p := New(s, Options{Loops: 1})
+	r := sampleRecord(0, 0)
+	for i := range 3000 {
+		r.BytesOut = int64(i)
+		p.OnDone(&r)
+		if i%500 == 0 {
+			p.Flush(context.Background())
+		}
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	qs, err := s.QueueStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, s)
+	if qs.DroppedBy[store.DropQueueFull] == 0 || uint64(len(got))+qs.DroppedBy[store.DropQueueFull] != 3000 {
+		t.Fatalf("queue has %d, dropped %v: want a full queue with the rest counted", len(got), qs.DroppedBy)
+	}
+	if last := got[len(got)-1]; last.BytesOut != 2999 {
+		t.Fatalf("newest record kept is %d, want 2999 (oldest dropped first)", last.BytesOut)
+	}
+}
+
+// TestCommitLatency: a lone record reaches the store's queue within a few
+// flush intervals after a quiet period (the committer sleeps and is woken).
+func TestCommitLatency(t *testing.T) {
+	s := openStore(t, store.Options{})
+	p := New(s, Options{Loops: 1, FlushInterval: 2 * time.Millisecond})
+	defer p.Close(context.Background())
+	time.Sleep(20 * time.Millisecond) // the committer goes to sleep
+	for round := range 3 {
+		r := sampleRecord(0, round)
+		p.OnDone(&r)
+		deadline := time.Now().Add(2 * time.Second)
+		for p.Stats().Committed != uint64(round+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: record not committed within 2s: %+v", round, p.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// discardQueue takes records and forgets them: it isolates the hot path from
+// the store's commit work (which allocates, in the background) when counting
+// allocations and nanoseconds per record.
+type discardQueue struct{ n int }
+
+func (d *discardQueue) AppendBatch(recs [][]byte) (uint64, error) { d.n += len(recs); return 1, nil }
+func (d *discardQueue) Flush(context.Context) error               { return nil }
+
+func TestOnDoneDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	p := New(&discardQueue{}, Options{Loops: 1})
+	defer p.Close(context.Background())
+	r := sampleRecord(0, 1)
+	if n := testing.AllocsPerRun(2000, func() { p.OnDone(&r) }); n != 0 {
+		t.Fatalf("OnDone allocates %.1f times per record", n)
+	}
+}
+
+// BenchmarkOnDone is the hot path alone: encode into the loop's ring.
+func BenchmarkOnDone(b *testing.B) {
+	p := New(&discardQueue{}, Options{Loops: 1})
+	defer p.Close(context.Background())
+	r := sampleRecord(0, 1)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p.OnDone(&r)
+		if i++; i%1024 == 0 {
+			// Keep the ring from filling, so every op is a real write,
+			// not a drop; the store's work is not the hot path's.
+			b.StopTimer()
+			p.lockedFlush()
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	if st := p.Stats(); st.DroppedBuffer != 0 {
+		b.Fatalf("%d records dropped: the benchmark measured drops", st.DroppedBuffer)
+	}
+}
+
+// BenchmarkOnDoneToStore is the whole pipeline into a real store: records
+// per second through OnDone, the committer and the store's group commit
+// (its allocations are the store's, in the background).
+func BenchmarkOnDoneToStore(b *testing.B) {
+	s := openStore(b, store.Options{})
+	p := New(s, Options{Loops: 1, BufferBytes: 16 << 20})
+	r := sampleRecord(0, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.OnDone(&r)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	st := p.Stats()
+	b.ReportMetric(float64(st.DroppedBuffer)/float64(b.N), "dropped/op")
+}
+
+func BenchmarkAppendRecord(b *testing.B) {
+	r := sampleRecord(0, 1)
+	buf := make([]byte, 0, MaxRecordBytes)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendRecord(buf[:0], &r)
+	}
+	b.SetBytes(int64(len(buf)))
+}
