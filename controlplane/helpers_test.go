@@ -223,3 +223,5 @@ func (ts *testServer) token(gw string, d time.Duration) string {
 	r := ts.must(200, "POST", "/gateways/"+gw+"/generateToken", map[string]any{"keyType": "primary", "expiry": ts.clock.Now().Add(d).Format(time.RFC3339)})
 	return r.json(ts.t)["value"].(string)
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

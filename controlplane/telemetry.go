@@ -102,7 +102,9 @@ func (s *Store) Ingest(gw string, b *wire.TelemetryBatch) (*wire.TelemetryAck, e
 	ack := &wire.TelemetryAck{ProtocolVersion: wire.ProtocolVersion, Stream: b.Stream, Sequence: b.Sequence}
 	cutoff := s.opts.Now().Add(-s.telemetry.retention)
 	var buf []byte
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// Batch: concurrent uploads from many gateways share one commit (one
+	// fsync). The function may run twice; it starts its counts afresh.
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		bk := tx.Bucket([]byte(bucketTelemetry))
 		ack.Accepted, ack.Duplicates, ack.Expired = 0, 0, 0
 		for i := range b.Records {
