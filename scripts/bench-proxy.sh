@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Proxy benchmark, run by `make bench`: apimgw's engine (netstack, forwarding
-# everything: the fwd fixture) and nginx proxy_pass with upstream keep-alive, in
-# front of the same nginx backend returning a small JSON body, measured by wrk in
-# alternating rounds; then CPU per request and memory per idle keep-alive
-# connection. Everything listens on 127.0.0.1. Prints a Markdown report.
+# Proxy benchmark, run by `make bench`: in front of the same nginx backend
+# returning a small JSON body, measured by wrk in alternating rounds:
+#   apimgw-engine   the netstack engine alone, forwarding everything (fwd fixture)
+#   apimgw-gateway  the real apimgw binary (standalone snapshot): route,
+#                   subscription key check, rate-limit-by-key, set-header, forward
+#   nginx           nginx proxy_pass with upstream keep-alive
+# then CPU per request and memory per idle keep-alive connection. Everything
+# listens on 127.0.0.1. Prints a Markdown report.
 #
-# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE (10000),
-# EXTRA_NAME/EXTRA_CMD: a further proxy to measure the same way (the full
-# gateway pipeline is added by the appliance's bench).
+# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE (10000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -85,27 +86,45 @@ to_ms() { # wrk latency like 1.23ms, 456.00us, 1.20s
 }
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
-declare -A PORT PID
-PORT[apimgw-engine]=$APIMGW; PID[apimgw-engine]=$FWD_PID
-PORT[nginx]=$NGINX; PID[nginx]=$(cat "$work/nginx-proxy.pid")
-names=(apimgw-engine nginx)
-if [ -n "${EXTRA_NAME:-}" ]; then
-	EXTRA_PORT=$(free_port)
-	eval "${EXTRA_CMD//\{port\}/$EXTRA_PORT} &"
-	pids+=($!)
-	PORT[$EXTRA_NAME]=$EXTRA_PORT; PID[$EXTRA_NAME]=$!
-	names+=("$EXTRA_NAME")
-	sleep 1
-fi
+# The full gateway in standalone mode.
+GATEWAY=$(free_port)
+KEY=bench-subscription-key-0123456789
+DIGEST=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+cat >"$work/snapshot.json" <<SNAP
+{"protocolVersion": 1, "version": 1, "generatedAt": "2026-01-01T00:00:00Z", "checksum": "",
+ "apis": [{"id": "bench", "path": "bench", "serviceUrl": "http://127.0.0.1:$BACKEND", "protocols": ["http"],
+   "subscriptionRequired": true, "subscriptionKeyParameterNames": {"header": "", "query": ""},
+   "operations": [{"id": "get", "method": "GET", "urlTemplate": "/",
+     "policy": "<policies><inbound><base/><rate-limit-by-key calls=\"1000000000\" renewal-period=\"60\" counter-key=\"@(context.Subscription.Id)\"/><set-header name=\"X-Gateway\" exists-action=\"override\"><value>apimgw</value></set-header></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>"}]}],
+ "products": [], "policyFragments": [], "namedValues": [], "backends": [],
+ "subscriptions": [{"id": "bench", "scope": "/apis", "state": "active", "primaryKeySha256": "$DIGEST", "secondaryKeySha256": "$DIGEST"}]}
+SNAP
+cat >"$work/env.conf" <<CONF
+config.local.path=$work/snapshot.json
+listen.http=127.0.0.1:$GATEWAY
+status.listen=127.0.0.1:$(free_port)
+store.path=$work/apimgw.db
+telemetry.logs.std=none
+CONF
+./bin/apimgw --config "$work/env.conf" &
+pids+=($!)
+GATEWAY_PID=$!
+sleep 1
+
+declare -A PORT PID URLPATH HDR
+PORT[apimgw-engine]=$APIMGW; PID[apimgw-engine]=$FWD_PID; URLPATH[apimgw-engine]=/; HDR[apimgw-engine]="X-Bench: 1"
+PORT[apimgw-gateway]=$GATEWAY; PID[apimgw-gateway]=$GATEWAY_PID; URLPATH[apimgw-gateway]=/bench; HDR[apimgw-gateway]="Ocp-Apim-Subscription-Key: $KEY"
+PORT[nginx]=$NGINX; PID[nginx]=$(cat "$work/nginx-proxy.pid"); URLPATH[nginx]=/; HDR[nginx]="X-Bench: 1"
+names=(apimgw-engine apimgw-gateway nginx)
 hz=$(getconf CLK_TCK)
 for n in "${names[@]}"; do
-	curl -fsS "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}" >/dev/null || { echo "bench: $n does not answer" >&2; exit 1; }
-	wrk -t2 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}" >/dev/null # warm-up
+	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || { echo "bench: $n does not answer" >&2; exit 1; }
+	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
 done
 for r in $(seq "$ROUNDS"); do
 	for n in "${names[@]}"; do
 		t0=$(cpu_ticks "${PID[$n]}")
-		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$n]}${BENCH_PATH:-/}")
+		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
 		t1=$(cpu_ticks "${PID[$n]}")
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
@@ -134,7 +153,7 @@ echo "| proxy | RSS before | RSS with $IDLE idle keep-alive conns | per connecti
 echo "|---|---|---|---|"
 for n in "${names[@]}"; do
 	before=$(rss_kib "${PID[$n]}")
-	coproc IC { "$work/idleconns" -addr "127.0.0.1:${PORT[$n]}" -n "$IDLE" -path "${BENCH_PATH:-/}"; }
+	coproc IC { "$work/idleconns" -addr "127.0.0.1:${PORT[$n]}" -n "$IDLE" -path "/"; }
 	read -r line <&"${IC[0]}"
 	sleep 1
 	after=$(rss_kib "${PID[$n]}")
