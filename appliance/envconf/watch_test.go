@@ -41,10 +41,15 @@ func (r *recorder) expect(t *testing.T, want string) {
 // quiet asserts that no callback arrives for a while.
 func (r *recorder) quiet(t *testing.T) {
 	t.Helper()
+	r.quietFor(t, 300*time.Millisecond)
+}
+
+func (r *recorder) quietFor(t *testing.T, d time.Duration) {
+	t.Helper()
 	select {
 	case got := <-r.ch:
 		t.Fatalf("unexpected callback for %s", got)
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(d):
 	}
 }
 
@@ -190,7 +195,7 @@ func TestWatchDebounce(t *testing.T) {
 	env := filepath.Join(dir, "env.conf")
 	write(t, env, "a=0\n")
 	r := newRecorder()
-	w, err := NewWatcher([]string{env}, r.cb, WatchOptions{Debounce: 300 * time.Millisecond})
+	w, err := NewWatcher([]string{env}, r.cb, WatchOptions{Debounce: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +205,7 @@ func TestWatchDebounce(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.expect(t, env)
-	r.quiet(t)
+	r.quietFor(t, time.Second)
 }
 
 // A file that does not exist yet is reported when it appears, and when it
