@@ -1,0 +1,152 @@
+package agent
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/apimgw/apimgw/wire"
+)
+
+// armError is the control plane's error body.
+type armError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// answerError turns a non-success answer into an error wrapping
+// ErrTokenExpired or ErrRefused, with the control plane's code and message.
+func answerError(what string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e armError
+	detail := ""
+	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
+		detail = e.Error.Code + ": " + e.Error.Message
+	} else if len(body) > 0 {
+		detail = string(bytes.TrimSpace(body[:min(len(body), 200)]))
+	}
+	kind := ErrRefused
+	if e.Error.Code == "TokenExpired" {
+		kind = ErrTokenExpired
+	}
+	return fmt.Errorf("%w: %s: HTTP %d %s", kind, what, resp.StatusCode, detail)
+}
+
+// offline reports whether err means the control plane cannot be used at
+// the moment: unreachable, token refused, or a server error.
+func offline(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrNoToken) ||
+		errors.Is(err, errUnauthorized) || errors.Is(err, errServer)
+}
+
+// Internal refinements of ErrRefused, for the offline decision.
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errServer       = errors.New("server error")
+)
+
+// request sends one request with the current token. A transport failure is
+// ErrUnreachable; the caller handles the answer (and closes its body).
+func (a *Agent) request(ctx context.Context, method, path string, body []byte, gz bool, hdr http.Header) (*http.Response, error) {
+	tok := a.cfg.Token()
+	if tok == nil {
+		return nil, ErrNoToken
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", tok.Header())
+	req.Header.Set(wire.HeaderProtocolVersion, strconv.Itoa(wire.ProtocolVersion))
+	req.Header.Set("User-Agent", "apimgw/"+a.cfg.Version)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		if gz {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	return resp, nil
+}
+
+// classify wraps an answer error with the internal refinements.
+func classify(err error, status int) error {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Errorf("%w (%w)", err, errUnauthorized)
+	case status >= 500:
+		return fmt.Errorf("%w (%w)", err, errServer)
+	}
+	return err
+}
+
+// postJSON posts v (gzip unless disabled) and decodes a 200 answer into out.
+func (a *Agent) postJSON(ctx context.Context, what, path string, v, out any) error {
+	body, gz, err := a.encode(v)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := a.request(rctx, http.MethodPost, path, body, gz, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return classify(answerError(what, resp), resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %s: reading the answer: %v", ErrUnreachable, what, err)
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%w: %s: answer is not the expected JSON: %v", ErrProtocol, what, err)
+	}
+	return nil
+}
+
+var gzPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+
+// encode marshals v, gzipped unless disabled.
+func (a *Agent) encode(v any) ([]byte, bool, error) {
+	var buf bytes.Buffer
+	if a.cfg.DisableGzip {
+		if err := json.NewEncoder(&buf).Encode(v); err != nil {
+			return nil, false, fmt.Errorf("agent: encode: %w", err)
+		}
+		return buf.Bytes(), false, nil
+	}
+	zw := gzPool.Get().(*gzip.Writer)
+	defer gzPool.Put(zw)
+	zw.Reset(&buf)
+	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, false, fmt.Errorf("agent: encode: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, false, fmt.Errorf("agent: encode: %w", err)
+	}
+	return buf.Bytes(), true, nil
+}

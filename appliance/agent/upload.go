@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apimgw/apimgw/appliance/telemetry"
+	"github.com/apimgw/apimgw/store"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// batchResult is what one in-flight telemetry batch came back with.
+type batchResult struct {
+	last      uint64 // highest queue sequence the batch covers
+	ack       wire.TelemetryAck
+	malformed int
+	sent      int
+	err       error
+}
+
+type inflight struct {
+	last uint64
+	done chan batchResult
+}
+
+// uploadLoop sends the telemetry queue, oldest first, in batches of up to
+// BatchRecords, with up to UploadsInFlight batches on the wire. Batches are
+// acknowledged in queue order: the store's Ack(upTo) deletes a batch's
+// records only after the control plane's 200 for it and for every batch
+// before it. After any failure every unacknowledged record is sent again
+// (the control plane stores each (stream, seq) once, so nothing counts
+// twice) after a backoff.
+func (a *Agent) uploadLoop(ctx context.Context) {
+	md, err := a.cfg.Store.Metadata()
+	for err != nil || md.StoreID == "" {
+		if err == nil {
+			err = fmt.Errorf("store has no id")
+		}
+		a.failed(fmt.Errorf("telemetry: reading the store's stream id: %w", err), false)
+		if !a.sleep(ctx, a.cfg.BackoffMax) {
+			return
+		}
+		md, err = a.cfg.Store.Metadata()
+	}
+	stream := md.StoreID
+	var queue []inflight
+	after := uint64(0) // highest sequence read into a batch
+	failures := 0
+	for ctx.Err() == nil {
+		// Fill the pipeline.
+		for len(queue) < a.cfg.UploadsInFlight {
+			recs, err := a.cfg.Store.Read(after, a.cfg.BatchRecords, a.cfg.BatchBytes)
+			if err != nil {
+				a.failed(fmt.Errorf("telemetry: reading the queue: %w", err), false)
+				break
+			}
+			if len(recs) == 0 {
+				break
+			}
+			after = recs[len(recs)-1].Seq
+			f := inflight{last: after, done: make(chan batchResult, 1)}
+			queue = append(queue, f)
+			go func() { f.done <- a.sendBatch(ctx, stream, recs) }()
+		}
+		if len(queue) == 0 {
+			if !a.sleep(ctx, a.cfg.UploadInterval) {
+				return
+			}
+			continue
+		}
+		res := <-queue[0].done
+		queue = queue[1:]
+		if res.err == nil {
+			res.err = a.cfg.Store.Ack(res.last)
+			if res.err != nil {
+				res.err = fmt.Errorf("acknowledging up to %d in the store: %w", res.last, res.err)
+			}
+		}
+		if res.err == nil {
+			failures = 0
+			a.mu.Lock()
+			a.st.uploaded += uint64(res.ack.Accepted)
+			a.st.duplicates += uint64(res.ack.Duplicates)
+			a.st.expired += uint64(res.ack.Expired)
+			a.st.malformed += uint64(res.malformed)
+			a.st.batches++
+			a.st.lastUpload = a.cfg.Clock.Now()
+			a.mu.Unlock()
+			if res.sent > 0 {
+				a.succeeded(false)
+			}
+			continue
+		}
+		// Failure: let the rest land (their acks cannot be used out of
+		// order), then start over from the queue's head after a backoff.
+		for _, f := range queue {
+			<-f.done
+		}
+		queue, after = queue[:0], 0
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		a.failed(fmt.Errorf("telemetry upload: %w", res.err), offline(res.err))
+		a.sleep(ctx, a.backoff(failures))
+	}
+	for _, f := range queue {
+		<-f.done
+	}
+}
+
+// sendBatch converts queued records and posts them as one batch.
+func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Record) batchResult {
+	res := batchResult{last: recs[len(recs)-1].Seq}
+	var dec telemetry.Decoder
+	gw := a.gatewayID()
+	batch := wire.TelemetryBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: gw, Stream: stream,
+		Sequence: res.last, Records: make([]wire.TelemetryRecord, 0, len(recs))}
+	for _, r := range recs {
+		var w wire.TelemetryRecord
+		if err := dec.Decode(r.Seq, r.Data, &w); err != nil {
+			// A record this build cannot read would block the queue
+			// forever: skip it, count it (dropped, in the heartbeat), say so.
+			res.malformed++
+			a.log.Error("agent: skipping a telemetry record that cannot be decoded", "err", err)
+			continue
+		}
+		normalize(&w, r.Appended)
+		w.Gateway = gw
+		batch.Records = append(batch.Records, w)
+	}
+	res.sent = len(batch.Records)
+	if res.sent == 0 {
+		return res // nothing decodable: acknowledge locally
+	}
+	err := a.postJSON(ctx, "POST "+wire.PathTelemetry, wire.PathTelemetry, &batch, &res.ack)
+	if err == nil {
+		ack := &res.ack
+		switch {
+		case ack.ProtocolVersion != wire.ProtocolVersion:
+			err = fmt.Errorf("%w: telemetry ack has protocol version %d", ErrProtocol, ack.ProtocolVersion)
+		case ack.Stream != stream || ack.Sequence != batch.Sequence:
+			err = fmt.Errorf("%w: ack for stream %q sequence %d, sent stream %q sequence %d", ErrProtocol, ack.Stream, ack.Sequence, stream, batch.Sequence)
+		case ack.Accepted+ack.Duplicates+ack.Expired != res.sent:
+			err = fmt.Errorf("%w: ack counts %d accepted + %d duplicates + %d expired, sent %d records", ErrProtocol, ack.Accepted, ack.Duplicates, ack.Expired, res.sent)
+		}
+	}
+	res.err = err
+	return res
+}
+
+// normalize makes a record acceptable to the control plane's validation:
+// a request that got no response (status 0: the client went away first) is
+// reported as 499 "client-closed", as nginx does; a record without a time
+// takes its queue time.
+func normalize(w *wire.TelemetryRecord, appended time.Time) {
+	if w.Status < 100 || w.Status > 999 {
+		w.Status = 499
+		if w.Error == "" {
+			w.Error = "client-closed"
+		}
+	}
+	if w.Time.IsZero() || w.Time.Unix() <= 0 {
+		w.Time = appended.UTC()
+	}
+}
