@@ -85,6 +85,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: open %s: %w", path, err)
 	}
+	// Batch (telemetry, heartbeats) waits this long for company: short, so
+	// one gateway flushing its backlog batch after batch is not slowed down.
+	db.MaxBatchDelay = time.Millisecond
 	s := &Store{db: db, opts: opts}
 	s.telemetry = &telemetryStore{db: db, retention: opts.TelemetryRetention, now: opts.Now}
 	if err := s.load(); err != nil {
