@@ -43,6 +43,7 @@ type Options struct {
 type Gateway struct {
 	opts     Options
 	log      *slog.Logger
+	level    *slog.LevelVar
 	store    *store.Store
 	state    *policy.State
 	handler  *appliance.Handler
@@ -59,6 +60,9 @@ type Gateway struct {
 	activity  string
 	listeners []status.Listener
 	ready     bool
+
+	watcher      *envconf.Watcher
+	watchedLocal string
 }
 
 type applied struct {
@@ -79,6 +83,7 @@ func Run(ctx context.Context, opts Options, reload <-chan struct{}) error {
 		return err
 	}
 	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.LogLevel))
 	h, err := systemd.NewLogHandler(systemd.LogOptions{Format: cfg.LogsStd, Level: level, Identifier: "apimgw"})
 	if err != nil {
 		return err
@@ -88,8 +93,21 @@ func Run(ctx context.Context, opts Options, reload <-chan struct{}) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("env.conf: " + w.String())
 	}
-	g := &Gateway{opts: opts, log: log, cfg: cfg, started: time.Now(), notifier: systemd.NewNotifier()}
+	g := &Gateway{opts: opts, log: log, level: level, cfg: cfg, started: time.Now(), notifier: systemd.NewNotifier()}
 	return g.run(ctx, reload)
+}
+
+// logLevel maps telemetry.logs.std.level to slog's levels.
+func logLevel(s string) slog.Level {
+	switch s {
+	case "all", "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error", "fatal":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
@@ -164,15 +182,8 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 		g.checkpointLoop(runCtx)
 	}()
 
-	watcher, err := envconf.NewWatcher([]string{g.opts.ConfigPath, cfg.LocalPath}, func(path string) {
-		g.log.Info("file changed", "path", path)
-		g.reload(path)
-	}, envconf.WatchOptions{Logger: g.log})
-	if err != nil {
-		g.log.Warn("not watching env.conf for changes", "err", err)
-	} else {
-		defer watcher.Close()
-	}
+	g.watch(cfg.LocalPath)
+	defer g.stopWatching()
 
 	g.announceReady(runCtx, &wg)
 
@@ -185,6 +196,36 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 			g.reload("")
 			g.notifier.Ready(g.activityLine())
 		}
+	}
+}
+
+// watch (re)starts the watcher of env.conf and the standalone snapshot file.
+// It runs on the watcher's goroutine when the snapshot path changes, so the
+// old watcher is closed from a new goroutine (Close waits for callbacks).
+func (g *Gateway) watch(localPath string) {
+	w, err := envconf.NewWatcher([]string{g.opts.ConfigPath, localPath}, func(path string) {
+		g.log.Info("file changed", "path", path)
+		g.reload(path)
+	}, envconf.WatchOptions{Logger: g.log})
+	if err != nil {
+		g.log.Warn("not watching env.conf for changes", "err", err)
+	}
+	g.mu.Lock()
+	old := g.watcher
+	g.watcher, g.watchedLocal = w, localPath
+	g.mu.Unlock()
+	if old != nil {
+		go old.Close()
+	}
+}
+
+func (g *Gateway) stopWatching() {
+	g.mu.Lock()
+	w := g.watcher
+	g.watcher = nil
+	g.mu.Unlock()
+	if w != nil {
+		w.Close()
 	}
 }
 
@@ -342,7 +383,12 @@ func (g *Gateway) reload(path string) {
 	}
 	g.mu.Lock()
 	g.cfg = cfg
+	rewatch := cfg.LocalPath != g.watchedLocal
 	g.mu.Unlock()
+	g.level.Set(logLevel(cfg.LogLevel))
+	if rewatch {
+		g.watch(cfg.LocalPath)
+	}
 	if cfg.LocalPath != "" && (path == "" || path == cfg.LocalPath || cfg.LocalPath != old.LocalPath) {
 		if err := g.loadLocal(cfg.LocalPath); err != nil {
 			g.setError(err.Error())
