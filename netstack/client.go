@@ -257,6 +257,7 @@ func (cc *clientConn) resume(x *Exchange, fn func(*Exchange)) {
 // pumpBody moves request body bytes from the client's input to the upstream
 // (or drops them when discard is set).
 func (cc *clientConn) pumpBody(discard bool) {
+	discard = discard || cc.x.bodySet // a replaced body: the client's is dropped
 	buf, _ := cc.c.Peek(-1)
 	if len(buf) == 0 {
 		return
@@ -331,7 +332,7 @@ out:
 		return
 	}
 	if done {
-		if discard {
+		if cc.state == csDiscard {
 			cc.finish()
 			return
 		}
@@ -418,8 +419,18 @@ func (cc *clientConn) buildRequestHead() {
 		out = append(out, "Connection: upgrade\r\n"...)
 		out = http1.AppendHeader(out, []byte("Upgrade"), h.Bytes(h.Upgrade))
 	}
-	out = http1.AppendFraming(out, h.Framing, h.ContentLength, hadCL)
-	out = append(out, "\r\n"...)
+	if x.bodySet {
+		if len(x.reqBody) > 0 {
+			out = http1.AppendFraming(out, http1.Length, int64(len(x.reqBody)), false)
+		} else if hadCL || h.Framing != http1.NoBody {
+			out = append(out, "Content-Length: 0\r\n"...)
+		}
+		out = append(out, "\r\n"...)
+		out = append(out, x.reqBody...)
+	} else {
+		out = http1.AppendFraming(out, h.Framing, h.ContentLength, hadCL)
+		out = append(out, "\r\n"...)
+	}
 	cc.out = out
 }
 
@@ -499,6 +510,29 @@ func (cc *clientConn) reject(e *http1.Error) {
 func (cc *clientConn) failExchange(status int, msg string) {
 	cc.dropUpstream()
 	cc.x.RespondError(status, msg)
+	if !cc.reqDone && cc.req.Framing != http1.NoBody && !cc.body.Done() {
+		cc.closeAfter = true
+	}
+	cc.writeResponse()
+	cc.finish()
+}
+
+// upstreamFailed ends the exchange after the upstream failed before a response
+// head reached the client: the handler may shape the answer (FailureHandler),
+// else the client gets status with a JSON body.
+func (cc *clientConn) upstreamFailed(status int, msg string) {
+	fh := cc.lp.s.fh
+	if fh == nil {
+		cc.failExchange(status, msg)
+		return
+	}
+	cc.dropUpstream()
+	x := &cc.x
+	x.decided = undecided
+	fh.UpstreamFailed(x, status, msg)
+	if x.decided != decRespond {
+		x.RespondError(status, msg)
+	}
 	if !cc.reqDone && cc.req.Framing != http1.NoBody && !cc.body.Done() {
 		cc.closeAfter = true
 	}

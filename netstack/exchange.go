@@ -30,6 +30,15 @@ type DoneHandler interface {
 	Done(x *Exchange)
 }
 
+// FailureHandler is implemented by handlers that shape the answer when the
+// upstream fails before its response head (unreachable 502, timeout 504,
+// invalid response 502): UpstreamFailed runs on the loop with the status and
+// message the engine would send, and may answer with x.Respond (an on-error
+// section); if it does not, the engine's JSON error goes out.
+type FailureHandler interface {
+	UpstreamFailed(x *Exchange, status int, msg string)
+}
+
 // Field is one header field to add.
 type Field struct {
 	Name, Value string
@@ -91,6 +100,8 @@ type Exchange struct {
 	reqHdrs          []Field
 	replaceRespHdrs  bool
 	respHdrs         []Field
+	bodySet          bool
+	reqBody          []byte
 	respStatusSet    bool
 	respStatusCode   int
 	respStatusReason string
@@ -113,7 +124,7 @@ func (x *Exchange) reset() {
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
-		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], ConnValue: x.ConnValue, Loop: x.Loop}
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: x.reqBody[:0], ConnValue: x.ConnValue, Loop: x.Loop}
 }
 
 // Respond answers the request now with status, headers and body. The body is
@@ -218,6 +229,14 @@ func (x *Exchange) AppendReplaceResponseHeader(name, value string) {
 // Response); the upstream body still follows.
 func (x *Exchange) SetResponseStatus(code int, reason string) {
 	x.respStatusSet, x.respStatusCode, x.respStatusReason = true, code, reason
+}
+
+// SetRequestBody replaces the request body sent upstream (a policy's
+// set-body): it goes with a Content-Length, and the client's own body is read
+// and dropped. The bytes are copied.
+func (x *Exchange) SetRequestBody(b []byte) {
+	x.bodySet = true
+	x.reqBody = append(x.reqBody[:0], b...)
 }
 
 // SetTimeout overrides the upstream response timeout for this request.

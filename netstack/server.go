@@ -79,6 +79,7 @@ type Server struct {
 	h   Handler
 	rh  ResponseHandler
 	dh  DoneHandler
+	fh  FailureHandler
 
 	eng      gnet.Engine
 	addr     net.Addr
@@ -100,6 +101,7 @@ func New(cfg Config, h Handler) *Server {
 	s := &Server{cfg: cfg, h: h, booted: make(chan struct{}), runErr: make(chan error, 1)}
 	s.rh, _ = h.(ResponseHandler)
 	s.dh, _ = h.(DoneHandler)
+	s.fh, _ = h.(FailureHandler)
 	return s
 }
 

@@ -54,7 +54,7 @@ func (uc *upConn) expire(now int64) {
 		return
 	}
 	if uc.state == usHead && !cc.respStarted {
-		cc.failExchange(504, "Backend did not respond in time")
+		cc.upstreamFailed(504, "Backend did not respond in time")
 		return
 	}
 	cc.abort()
@@ -114,11 +114,11 @@ func (uc *upConn) dialFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		cc.x.Err = "upstream connect timeout"
-		cc.failExchange(504, "Backend connection timed out")
+		cc.upstreamFailed(504, "Backend connection timed out")
 		return
 	}
 	cc.x.Err = "upstream unreachable: " + err.Error()
-	cc.failExchange(502, "Backend service unreachable")
+	cc.upstreamFailed(502, "Backend service unreachable")
 }
 
 // opened runs on the loop when an enrolled connection is registered.
@@ -156,6 +156,8 @@ func (uc *upConn) attach(cc *clientConn) {
 		cc.state = csWaitResp
 		return
 	}
+	// The client's body follows (or, if the handler replaced it, is read and
+	// dropped before the exchange waits for the response).
 	cc.state = csBody
 	if cc.c.InboundBuffered() > 0 {
 		cc.pumpBody(false)
@@ -223,7 +225,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			if err != nil {
 				cc.x.Err = "invalid upstream response: " + err.Error()
 				w = w[:0]
-				cc.failExchange(502, "Backend returned an invalid response")
+				cc.upstreamFailed(502, "Backend returned an invalid response")
 				return len(buf)
 			}
 			consumed += n
@@ -235,7 +237,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			if cc.resp.Status == 101 {
 				if !(cc.req.ConnUpgrade && cc.req.Upgrade.Len > 0) {
 					cc.x.Err = "upstream switched protocols unasked"
-					cc.failExchange(502, "Backend returned an invalid response")
+					cc.upstreamFailed(502, "Backend returned an invalid response")
 					return len(buf)
 				}
 				w = cc.appendResponseHead(w)
@@ -502,7 +504,7 @@ func (uc *upConn) closedFor(cc *clientConn) {
 			return
 		}
 		cc.x.Err = "upstream closed the connection"
-		cc.failExchange(502, "Backend closed the connection")
+		cc.upstreamFailed(502, "Backend closed the connection")
 	case usBody:
 		if uc.body.Framing() == http1.CloseDelimited {
 			// The close is the end of the body.
