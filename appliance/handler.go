@@ -323,10 +323,40 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 		x.AppendReplaceHeader(f.Name, f.Value)
 	}
 	x.AppendReplaceHeader("Host", b.host)
+	if pc.Request.Buffered {
+		x.SetRequestBody(pc.Request.Body) // set-body replaced it
+	}
 	if pc.Upstream.Timeout > 0 {
 		x.SetTimeout(pc.Upstream.Timeout)
 	}
 	x.Forward(b.addr)
+}
+
+// UpstreamFailed runs the on-error section when the backend could not be
+// reached or did not answer in time (APIM does the same): the section sees
+// context.LastError and may shape the response.
+func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
+	st, ok := x.ConnValue.(*reqState)
+	if !ok || st.pl == nil {
+		return
+	}
+	pc := st.pc
+	if st.err == "" {
+		if status == 504 {
+			st.err = "backend-timeout"
+		} else {
+			st.err = "backend-unreachable"
+		}
+	}
+	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg}
+	pc.Response.StatusCode, pc.Response.Reason = status, ""
+	pc.Response.Headers.Reset()
+	pc.Response.Headers.Set("Content-Type", "application/json")
+	pc.Response.Body = append(pc.Response.Body[:0:0], `{"statusCode":`+strconv.Itoa(status)+`,"message":"`+msg+`"}`...)
+	pc.Response.BodySet = true
+	st.sec = policy.OnError
+	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left
+	h.respond(x, st)
 }
 
 // backend returns the parsed base URL: from the compiled snapshot, or parsed

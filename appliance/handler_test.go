@@ -50,6 +50,10 @@ func testSnapshot(serviceURL string) *wire.Snapshot {
 					Policy: `<policies><inbound><base/><rate-limit calls="2" renewal-period="10"/></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`},
 				{ID: "google", Method: "GET", URLTemplate: "/google",
 					Policy: `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/><return-response><set-status code="200" reason="Get GKE"/><set-body>Hello From Google</set-body></return-response></outbound><on-error><base/></on-error></policies>`},
+				{ID: "rewrite", Method: "POST", URLTemplate: "/rewrite",
+					Policy: `<policies><inbound><base/><set-body>new body from the policy</set-body></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`},
+				{ID: "down", Method: "GET", URLTemplate: "/down",
+					Policy: `<policies><inbound><base/><set-backend-service base-url="http://127.0.0.1:1"/></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/><set-status code="503" reason="Down"/><set-body>backend failed</set-body></on-error></policies>`},
 				{ID: "any", Method: "*", URLTemplate: "/any/{*rest}", TemplateParameters: []wire.TemplateParameter{{Name: "rest"}}},
 			},
 		}, {
@@ -214,6 +218,21 @@ func TestHandlerPolicies(t *testing.T) {
 	st, hdr, body := call(t, "GET", g.base+"/hybrid/limited", key)
 	if st != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(body, "Rate limit is exceeded") {
 		t.Fatalf("third call: %d %v %s", st, hdr, body)
+	}
+	req, _ := http.NewRequest("POST", g.base+"/hybrid/rewrite", strings.NewReader("the client's body"))
+	req.Header.Set("Ocp-Apim-Subscription-Key", testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(rb), `"Content-Length":"24"`) {
+		t.Fatalf("set-body: backend saw %s", rb)
+	}
+	st, _, body = call(t, "GET", g.base+"/hybrid/down", key)
+	if st != 503 || body != "backend failed" {
+		t.Fatalf("on-error after a failed forward: %d %q", st, body)
 	}
 	st, hdr, body = call(t, "GET", g.base+"/hybrid/google", key)
 	if st != 200 || body != "Hello From Google" || hdr.Get("X-Backend") != "" {

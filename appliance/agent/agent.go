@@ -173,6 +173,7 @@ type state struct {
 	tokenState     TokenState
 	tokenRaw       string
 	applied        uint64
+	hbBacklog      wire.Backlog // as reported by the last successful heartbeat
 }
 
 // New checks cfg, reads the CA file and returns an agent ready to Run.

@@ -425,12 +425,16 @@ func (g *gateway) record(n int) {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool, show ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			extra := ""
+			for _, s := range show {
+				extra += "\n" + s()
+			}
+			t.Fatalf("timed out after %s waiting for %s%s", timeout, what, extra)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -449,3 +453,8 @@ func freeAddr(t *testing.T) string {
 
 var _ = errors.Is
 var _ = fmt.Sprintf
+
+// withSmallBatches makes the uploader send many batches, two in flight.
+func withSmallBatches(c *agent.Config) { c.BatchRecords, c.UploadsInFlight = 97, 2 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

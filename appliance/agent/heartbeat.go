@@ -65,6 +65,7 @@ func (a *Agent) sendHeartbeat(ctx context.Context) {
 	}
 	a.mu.Lock()
 	a.st.lastHeartbeat = a.cfg.Clock.Now()
+	a.st.hbBacklog = hb.Backlog
 	a.mu.Unlock()
 	a.succeeded(true)
 }

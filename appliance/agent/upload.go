@@ -47,6 +47,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	var queue []inflight
 	after := uint64(0) // highest sequence read into a batch
 	failures := 0
+	recovering := false // a failure happened since the queue was last empty
 	for ctx.Err() == nil {
 		// Fill the pipeline.
 		for len(queue) < a.cfg.UploadsInFlight {
@@ -64,6 +65,12 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			go func() { f.done <- a.sendBatch(ctx, stream, recs) }()
 		}
 		if len(queue) == 0 {
+			if recovering || a.reportedBacklog() {
+				// A backlog the control plane knows of is delivered: tell
+				// it now, not at the next heartbeat.
+				recovering = false
+				a.heartbeatSoon()
+			}
 			if !a.sleep(ctx, a.cfg.UploadInterval) {
 				return
 			}
@@ -102,6 +109,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			return
 		}
 		failures++
+		recovering = true
 		a.failed(fmt.Errorf("telemetry upload: %w", res.err), offline(res.err))
 		a.sleep(ctx, a.backoff(failures))
 	}
@@ -164,4 +172,14 @@ func normalize(w *wire.TelemetryRecord, appended time.Time) {
 	if w.Time.IsZero() || w.Time.Unix() <= 0 {
 		w.Time = appended.UTC()
 	}
+}
+
+// reportedBacklog reports (once) whether the last heartbeat told the control
+// plane of a real backlog: a batch or more, or records older than 10 s.
+func (a *Agent) reportedBacklog() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.st.hbBacklog
+	a.st.hbBacklog = wire.Backlog{}
+	return b.Records >= int64(a.cfg.BatchRecords) || (b.Records > 0 && b.OldestAgeSeconds >= 10)
 }
