@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -286,3 +287,44 @@ func TestReport(t *testing.T) {
 		t.Fatal("bad --from accepted")
 	}
 }
+
+// TestBinaryExitCodes runs the real apimctl binary: exit codes and messages
+// reach the shell.
+func TestBinaryExitCodes(t *testing.T) {
+	startServer(t)
+	bin := filepath.Join(t.TempDir(), "apimctl")
+	if dir := os.Getenv("APIMGW_BIN"); dir != "" && fileExists(filepath.Join(dir, "apimctl")) {
+		bin = filepath.Join(dir, "apimctl")
+	} else if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cases := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"api", "create", "echo", "--path", "echo"}, 0, "created api echo", ""},
+		{[]string{"api", "get", "nope"}, 3, "", `apimctl: 404 Not Found (ResourceNotFound): API "nope" was not found.`},
+		{[]string{"api", "create", "bad", "--path", "x?"}, 4, "", "properties.path"},
+		{[]string{"--server", "http://127.0.0.1:1", "api", "list"}, 6, "", "cannot reach the control plane"},
+		{[]string{"version"}, 0, "apimctl", ""},
+	}
+	for _, c := range cases {
+		cmd := exec.Command(bin, c.args...)
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.code || !strings.Contains(so.String(), c.stdout) || !strings.Contains(se.String(), c.stderr) {
+			t.Errorf("apimctl %v: exit %d stdout %q stderr %q", c.args, code, so.String(), se.String())
+		}
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

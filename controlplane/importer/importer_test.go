@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -297,4 +298,39 @@ func FuzzParseOpenAPI(f *testing.F) {
 			t.Fatal("success without operations")
 		}
 	})
+}
+
+// TestLargeGeneratedSpec: a 3.0 YAML document with 150 paths × 4 methods,
+// shared $ref parameters and path items, and three servers.
+func TestLargeGeneratedSpec(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("openapi: 3.0.3\ninfo: {title: Large, version: '2'}\nservers:\n  - url: 'https://{region}.api.example.com/v2'\n    variables: {region: {default: eu}}\n  - url: https://backup.example.com/v2\n  - url: http://localhost:8080\npaths:\n")
+	for i := 0; i < 150; i++ {
+		fmt := func(s string) string { return strings.ReplaceAll(s, "N", strconv.Itoa(i)) }
+		b.WriteString(fmt("  /resN/{id}/items/{itemId}:\n    parameters: [{$ref: '#/components/parameters/id'}]\n"))
+		for _, m := range []string{"get", "put", "delete"} {
+			b.WriteString(fmt("    " + m + ":\n      operationId: " + m + "ItemN\n      parameters: [{name: itemId, in: path, required: true, schema: {type: integer}}]\n      responses: {'200': {description: ok}}\n"))
+		}
+		b.WriteString(fmt("  /resN:\n    $ref: '#/components/pathItems/coll'\n"))
+	}
+	b.WriteString("components:\n  parameters:\n    id: {name: id, in: path, required: true, schema: {type: string, format: uuid}}\n  pathItems:\n    coll:\n      post:\n        summary: Create\n        responses: {'201': {description: created}}\n")
+	api, err := ParseOpenAPI("large.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(api.Operations) != 600 || api.ServiceURL != "https://eu.api.example.com/v2" || len(api.Warnings) != 2 {
+		t.Fatalf("%d operations, service URL %q, warnings %v", len(api.Operations), api.ServiceURL, api.Warnings)
+	}
+	ids := map[string]bool{}
+	for _, op := range api.Operations {
+		ids[op.ID] = true
+		if strings.Contains(op.URLTemplate, "/items/") {
+			if len(op.TemplateParameters) != 2 || op.TemplateParameters[0].Type != "string" || op.TemplateParameters[1].Type != "integer" {
+				t.Fatalf("%s: template parameters %+v", op.ID, op.TemplateParameters)
+			}
+		}
+	}
+	if len(ids) != 600 || !ids["getItem149"] || !ids["post-res7"] || !ids["deleteItem0"] {
+		t.Fatalf("ids: %d, e.g. getItem149 %v post-res7 %v deleteItem0 %v", len(ids), ids["getItem149"], ids["post-res7"], ids["deleteItem0"])
+	}
 }
