@@ -61,7 +61,7 @@ type seen struct {
 // path between gateway and control plane fail after the control plane has
 // done its work (as a proxy losing the answer would).
 type controlPlane struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	addr string // host:port, kept across restarts
 	URL  string
@@ -75,7 +75,7 @@ type controlPlane struct {
 	loseAnswers atomic.Int32
 }
 
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	t.Helper()
 	c := &controlPlane{t: t, dir: t.TempDir(), addr: "127.0.0.1:0"}
 	c.start()
