@@ -52,6 +52,8 @@ func (e *APIError) Status() int {
 		return http.StatusUnauthorized
 	case ErrTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case ErrClosed:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -73,3 +75,5 @@ func invalidField(target, format string, args ...any) *APIError {
 	m := fmt.Sprintf(format, args...)
 	return validation("One or more fields contain incorrect values: "+target+": "+m, ErrorDetail{Code: "ValidationError", Target: target, Message: m})
 }
+
+var errShuttingDown = &APIError{Kind: ErrClosed, Code: "ServiceUnavailable", Message: "The control plane is shutting down; retry shortly."}

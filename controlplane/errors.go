@@ -19,6 +19,7 @@ var (
 	ErrUnauthorized = errors.New("controlplane: unauthorized")
 	// ErrTooLarge: the request body is over the size limit (HTTP 413).
 	ErrTooLarge = errors.New("controlplane: request too large")
-	// ErrClosed: the Store was closed.
+	// ErrClosed: the Store was closed (HTTP 503: the control plane is
+	// shutting down; a gateway should retry later, not forget anything).
 	ErrClosed = errors.New("controlplane: closed")
 )

@@ -175,6 +175,10 @@ func (h *Handler) serveConfig(w *statusWriter, r *http.Request, gw string) {
 			return
 		}
 		timer.Stop()
+		if h.s.closed.Load() {
+			writeError(w, errShuttingDown)
+			return
+		}
 		pub, _, ok = h.s.hub.current(gw)
 		if !ok {
 			writeError(w, notFound("Gateway %q was not found.", gw))

@@ -571,3 +571,23 @@ func TestTelemetryAndReports(t *testing.T) {
 		t.Fatalf("rows after pruning: %+v", rows)
 	}
 }
+
+// TestShutdownReleasesLongPolls: closing the store answers waiting gateways
+// 503 (retry), not 404 (which would read as "you were deleted").
+func TestShutdownReleasesLongPolls(t *testing.T) {
+	ts := newTestServer(t)
+	ts.seed()
+	tok := ts.token("gw1", time.Hour)
+	etag := ts.gwGet(tok, wire.PathConfig).header.Get("ETag")
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		ts.store.Close()
+	}()
+	r := ts.gwGet(tok, wire.PathConfig+"?wait=10", "If-None-Match", etag)
+	if r.status != 503 || !strings.Contains(string(r.body), `"code":"ServiceUnavailable"`) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := ts.do("PUT", "/apis/x", props(map[string]any{"path": "x"})); r.status != 503 {
+		t.Fatalf("write after close: %d %s", r.status, r.body)
+	}
+}

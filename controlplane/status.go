@@ -77,6 +77,9 @@ func (s *Store) Status(gw string) GatewayStatus {
 // Heartbeat records hb for gateway gw (already authenticated) and returns
 // the ack. The status is persisted, so it survives a restart.
 func (s *Store) Heartbeat(gw string, hb *wire.Heartbeat) (*wire.HeartbeatAck, error) {
+	if s.closed.Load() {
+		return nil, errShuttingDown
+	}
 	now := s.opts.Now()
 	s.status.mu.Lock()
 	prev := s.status.byGateway[gw]

@@ -212,7 +212,7 @@ func (t *txn) touch(bucket, key string) { t.dirty[dirtyKey{bucket, key}] = struc
 // published. Otherwise nothing changes.
 func (s *Store) update(fn func(t *txn) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return errShuttingDown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

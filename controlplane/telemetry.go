@@ -99,6 +99,9 @@ func decodeRecord(b []byte) (storedRecord, error) {
 // (gw, stream, seq); records already stored are counted as duplicates,
 // records older than the retention window as expired.
 func (s *Store) Ingest(gw string, b *wire.TelemetryBatch) (*wire.TelemetryAck, error) {
+	if s.closed.Load() {
+		return nil, errShuttingDown
+	}
 	ack := &wire.TelemetryAck{ProtocolVersion: wire.ProtocolVersion, Stream: b.Stream, Sequence: b.Sequence}
 	cutoff := s.opts.Now().Add(-s.telemetry.retention)
 	var buf []byte
