@@ -2,7 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -328,3 +338,37 @@ func TestBinaryExitCodes(t *testing.T) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestCA: an https control plane with a private CA is reached with --ca.
+func TestCA(t *testing.T) {
+	st, err := controlplane.Open(filepath.Join(t.TempDir(), controlplane.DataFile), controlplane.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cp"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: controlplane.NewHandler(st, controlplane.HandlerOptions{AdminToken: adminToken}),
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { st.Close(); srv.Close() })
+	t.Setenv("APIMCTL_SERVER", "https://"+ln.Addr().String())
+	t.Setenv("APIMCTL_TOKEN", adminToken)
+	if code, _ := ctl(t, "api", "list"); code != exitUnreachable {
+		t.Fatalf("untrusted certificate accepted: exit %d", code)
+	}
+	if code, out := ctl(t, "--ca", caFile, "api", "list"); code != 0 || !strings.Contains(out, "NAME") {
+		t.Fatalf("with --ca: exit %d %s", code, out)
+	}
+	if code, _ := ctl(t, "--ca", filepath.Join(dir, "nope.pem"), "api", "list"); code == 0 {
+		t.Fatal("unreadable --ca accepted")
+	}
+}
