@@ -83,18 +83,18 @@ BENCH_TARGETS += bench-packages
 .PHONY: bench-packages
 
 # Package sizes (target: each .deb ≤ 12 MiB) beside Debian's own caddy (a Go
-# reverse proxy) and nginx-light packages, fetched in the same run, and the
+# reverse proxy) and nginx packages, fetched in the same run, and the
 # effect of stripping (-s -w) on the binaries.
 bench-packages: packages
 	@tmp=$$(mktemp -d); \
-	(cd $$tmp && apt-get download -qq caddy nginx-light libnginx-mod-http-echo >/dev/null 2>&1 || true); \
-	printf '%-34s %10s %14s\n' package 'size MiB' 'installed MiB'; \
+	(cd $$tmp && apt-get download -qq caddy nginx >/dev/null 2>&1 || true); \
+	printf '%-36s %10s %14s\n' package 'size MiB' 'installed MiB'; \
 	for f in dist/*.deb $$tmp/*.deb; do \
 		[ -f "$$f" ] || continue; \
-		printf '%-34s %10.2f %14.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)" \
+		printf '%-36s %10.2f %14.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)" \
 			"$$(echo "$$(dpkg-deb -f $$f Installed-Size) / 1024" | bc -l)"; \
 	done; \
-	for f in dist/*.rpm; do printf '%-34s %10.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)"; done; \
+	for f in dist/*.rpm; do printf '%-36s %10.2f\n' "$$(basename $$f)" "$$(echo "$$(stat -c %s $$f) / 1048576" | bc -l)"; done; \
 	for b in apimgw apimcp apimctl; do \
 		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$tmp/$$b ./cmd/$$b || exit 1; \
 		printf 'binary %-8s -trimpath: %6.2f MiB, -trimpath -s -w: %6.2f MiB\n' $$b \

@@ -70,7 +70,7 @@ echo "== run /usr/bin/apimgw as apimgw.service does"
 # running and show that on its status page.
 cat >>"$root/etc/apimgw/env.conf" <<'CONF'
 config.service.endpoint=http://127.0.0.1:9
-config.service.auth=GatewayKey edge-test&209912312359&c2lnbmF0dXJl
+config.service.auth=GatewayKey edge-test&209912312359&AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==
 gateway.name=edge-test
 CONF
 # The unit: User/Group=apimgw, WorkingDirectory=/var/lib/apimgw, UMask=0027,
@@ -126,8 +126,8 @@ if unshare --net --mount --pid --fork --propagation private bash -euo pipefail -
 			ok "SIGHUP (ExecReload) keeps it serving" || bad "SIGHUP killed it or the status page"
 	fi
 	if [ -e "$ROOT/var/lib/apimgw/apimgw.db" ]; then
-		o=$(stat -c "%U:%G %a" "$ROOT/var/lib/apimgw/apimgw.db")
-		[ "${o%% *}" = "$(stat -c %U:%G "$ROOT/var/lib/apimgw")" ] && ok "store file owned by the service user ($o)" || bad "store file $o"
+		o=$(chroot "$ROOT" stat -c "%U:%G %a" /var/lib/apimgw/apimgw.db)
+		[ "${o%% *}" = apimgw:apimgw ] && ok "store file owned by the service user ($o)" || bad "store file $o"
 	fi
 	if kill -0 $pid 2>/dev/null; then
 		kill -TERM $pid
