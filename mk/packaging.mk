@@ -65,7 +65,7 @@ test-units: build
 # real systemd in a booted container (boot-test.sh); both check the status
 # page, remove, and purge.
 test-packages: packages
-	./scripts/deps.sh packaging
+	./scripts/deps.sh packaging status
 	./packaging/test/check-packages.sh dist $(VERSION)
 	./packaging/test/install-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
 	./packaging/test/boot-test.sh dist/apimgw_$(VERSION)-1_amd64.deb dist/apimcp_$(VERSION)-1_amd64.deb \

@@ -9,8 +9,9 @@
 #      group, CAP_NET_BIND_SERVICE only, no new privileges, umask 0027, its
 #      working directory and config, GOMEMLIMIT) in private network, mount and
 #      pid namespaces; the status page must answer on 127.0.0.1:8090
-#      (/healthz, /status.json, /, /metrics); SIGHUP must not kill it; SIGTERM
-#      must stop it within TimeoutStopSec;
+#      (/healthz, /status.json, /, /metrics, and rendered by a headless
+#      Chromium); SIGHUP must not kill it; SIGTERM must stop it within
+#      TimeoutStopSec;
 #   3. reinstall (an upgrade to the same version) keeps a locally edited env.conf;
 #   4. dpkg -r keeps config and state; dpkg -P leaves the file tree, passwd and
 #      group exactly as before the install.
@@ -121,6 +122,22 @@ if unshare --net --mount --pid --fork --propagation private bash -euo pipefail -
 		grep -q "^go_goroutines " <<<"$metrics" && ok "/metrics" || bad "/metrics has no go_goroutines"
 		st=$(curl -sS -o /dev/null -w "%{http_code}" --max-time 5 http://127.0.0.1:8090/readyz || true)
 		[ "$st" = 503 ] && ok "/readyz 503: no configuration loaded yet" || bad "/readyz answers $st before any configuration, want 503"
+		# A real browser loads the page from the installed gateway.
+		if command -v chromium >/dev/null; then
+			prof=$(mktemp -d)
+			dom=$(timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+				--disable-background-networking --disable-component-update --disable-sync \
+				--user-data-dir="$prof" --dump-dom http://127.0.0.1:8090/ 2>/dev/null || true)
+			rm -rf "$prof"
+			if grep -q "id=\"mode\">hybrid<" <<<"$dom" && grep -q "Control plane unreachable" <<<"$dom" &&
+				grep -q "edge-test" <<<"$dom" && grep -q "id=\"host\"" <<<"$dom"; then
+				ok "headless Chromium renders the page: hybrid, control plane unreachable, edge-test, host facts"
+			else
+				bad "Chromium did not render the expected page:"; head -c 2000 <<<"$dom"; echo
+			fi
+		else
+			bad "chromium not installed (./scripts/deps.sh status)"
+		fi
 		kill -HUP $pid; sleep 1
 		kill -0 $pid 2>/dev/null && curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8090/healthz &&
 			ok "SIGHUP (ExecReload) keeps it serving" || bad "SIGHUP killed it or the status page"
