@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,7 @@ type seen struct {
 // done its work (as a proxy losing the answer would).
 type controlPlane struct {
 	t    testing.TB
+	tls  *tls.Config // serve HTTPS with this
 	dir  string
 	addr string // host:port, kept across restarts
 	URL  string
@@ -105,6 +107,10 @@ func (c *controlPlane) start() {
 	}
 	c.addr = ln.Addr().String()
 	c.URL = "http://" + c.addr
+	if c.tls != nil {
+		ln = tls.NewListener(ln, c.tls)
+		c.URL = "https://" + c.addr
+	}
 	h := controlplane.NewHandler(st, controlplane.HandlerOptions{AdminToken: adminToken,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := &http.Server{Handler: c.wrap(h), ReadHeaderTimeout: 10 * time.Second}
@@ -207,7 +213,11 @@ func (c *controlPlane) admin(method, path string, body any, want int) []byte {
 	req, _ := http.NewRequest(method, c.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if c.tls != nil {
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
