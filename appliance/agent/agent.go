@@ -174,6 +174,7 @@ type state struct {
 	tokenRaw       string
 	applied        uint64
 	hbBacklog      wire.Backlog // as reported by the last successful heartbeat
+	offlineLogged  bool         // the current offline spell was logged
 }
 
 // New checks cfg, reads the CA file and returns an agent ready to Run.
@@ -354,6 +355,7 @@ func (a *Agent) succeeded(fromHeartbeat bool) {
 	a.mu.Lock()
 	was := a.st.connected
 	a.st.connected, a.st.everConnected = true, true
+	a.st.offlineLogged = false
 	if !was {
 		a.st.since = now
 	}
@@ -367,7 +369,9 @@ func (a *Agent) succeeded(fromHeartbeat bool) {
 }
 
 // failed records err as the last error and, for errors that mean the
-// control plane cannot be used, the offline state.
+// control plane cannot be used, the offline state. The move to offline is
+// logged once as a warning with its cause; while offline, further failures of
+// that kind only go to the debug log (every retry would otherwise log).
 func (a *Agent) failed(err error, offline bool) {
 	now := a.cfg.Clock.Now()
 	msg := err.Error()
@@ -377,6 +381,10 @@ func (a *Agent) failed(err error, offline bool) {
 		a.st.connected = false
 		a.st.since = now
 	}
+	announce := offline && !a.st.offlineLogged
+	if offline {
+		a.st.offlineLogged = true
+	}
 	repeat := msg == a.st.lastErr
 	a.st.lastErr, a.st.lastErrAt = msg, now
 	persist := msg != a.st.persistedErr || now.Sub(a.st.persistedErrAt) > time.Minute
@@ -384,9 +392,13 @@ func (a *Agent) failed(err error, offline bool) {
 		a.st.persistedErr, a.st.persistedErrAt = msg, now
 	}
 	a.mu.Unlock()
-	if offline && was {
-		a.log.Warn("agent: control plane offline; serving the last good configuration and queueing telemetry", "err", msg)
-	} else if !repeat {
+	switch {
+	case announce:
+		a.log.Warn("agent: control plane offline; serving the last good configuration and queueing telemetry until it is back",
+			"endpoint", a.base, "err", msg)
+	case offline || repeat:
+		a.log.Debug("agent: "+strings.TrimPrefix(msg, "agent: "), "endpoint", a.base)
+	default:
 		a.log.Warn("agent: "+strings.TrimPrefix(msg, "agent: "), "endpoint", a.base)
 	}
 	if persist {
