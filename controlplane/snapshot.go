@@ -19,10 +19,82 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
-// buildSnapshot assembles what gateway gw serves from m: its assigned APIs
-// and everything they reference (see docs/protocol.md). Version,
-// GeneratedAt and Checksum are left zero.
-func buildSnapshot(m *model, gw string) *wire.Snapshot {
+// modelIndex is what every gateway's snapshot build needs from a model,
+// computed once per write rather than once per gateway.
+type modelIndex struct {
+	m           *model
+	apisOf      map[string][]string // gateway → assigned API ids, sorted
+	opsOf       map[string][]string // API → operation ids, sorted
+	productsOf  map[string][]string // API → product ids, sorted
+	productAPIs map[string][]string // product → API ids, sorted
+	subs        []indexedSub        // sorted by id
+	refs        map[string]policyRefs
+	nvByName    map[string]string // lower-case display name → id
+}
+
+type indexedSub struct {
+	id, kind, target string
+	sub              *Subscription
+}
+
+func newModelIndex(m *model) *modelIndex {
+	x := &modelIndex{m: m, apisOf: map[string][]string{}, opsOf: map[string][]string{}, productsOf: map[string][]string{},
+		productAPIs: map[string][]string{}, refs: map[string]policyRefs{}, nvByName: map[string]string{}}
+	for k := range m.gatewayAPIs {
+		g, a, _ := strings.Cut(k, "/")
+		x.apisOf[g] = append(x.apisOf[g], a)
+	}
+	for k := range m.ops {
+		a, o, _ := strings.Cut(k, "/")
+		x.opsOf[a] = append(x.opsOf[a], o)
+	}
+	for k := range m.productAPIs {
+		p, a, _ := strings.Cut(k, "/")
+		x.productsOf[a] = append(x.productsOf[a], p)
+		x.productAPIs[p] = append(x.productAPIs[p], a)
+	}
+	for _, mm := range []map[string][]string{x.apisOf, x.opsOf, x.productsOf, x.productAPIs} {
+		for _, v := range mm {
+			sort.Strings(v)
+		}
+	}
+	for _, sid := range m.subs.sortedKeys() {
+		sub := m.subs[sid].Props
+		kind, id, err := wire.ParseScope(sub.Scope)
+		if err == nil {
+			x.subs = append(x.subs, indexedSub{id: sid, kind: kind, target: id, sub: sub})
+		}
+	}
+	for id, e := range m.namedValues {
+		x.nvByName[strings.ToLower(e.Props.DisplayName)] = id
+	}
+	return x
+}
+
+func (x *modelIndex) scan(text string) policyRefs {
+	r, ok := x.refs[text]
+	if !ok {
+		r = scanRefs(text)
+		x.refs[text] = r
+	}
+	return r
+}
+
+func (x *modelIndex) namedValue(name string) (string, bool) {
+	if id, ok := x.nvByName[strings.ToLower(name)]; ok {
+		return id, true
+	}
+	if _, ok := x.m.namedValues[name]; ok {
+		return name, true
+	}
+	return "", false
+}
+
+// buildSnapshot assembles what gateway gw serves: its assigned APIs and
+// everything they reference (see docs/protocol.md). Version, GeneratedAt and
+// Checksum are left zero.
+func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
+	m := x.m
 	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Gateway: gw,
 		APIs: []wire.API{}, Products: []wire.Product{}, Subscriptions: []wire.Subscription{},
 		PolicyFragments: []wire.PolicyFragment{}, NamedValues: []wire.NamedValue{}, Backends: []wire.Backend{}}
@@ -32,22 +104,12 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 		texts = append(texts, p.Props.Value)
 	}
 	apiSet := map[string]bool{}
-	for _, k := range m.gatewayAPIs.keysWithPrefix(gw + "/") {
-		apiSet[k[len(gw)+1:]] = true
-	}
-	opsByAPI := map[string][]string{}
-	for k := range m.ops {
-		a, o, _ := strings.Cut(k, "/")
-		if apiSet[a] {
-			opsByAPI[a] = append(opsByAPI[a], o)
-		}
-	}
-	apiIDs := sortedSet(apiSet)
-	for _, id := range apiIDs {
+	for _, id := range x.apisOf[gw] {
 		e, ok := m.apis[id]
 		if !ok {
 			continue
 		}
+		apiSet[id] = true
 		a := e.Props
 		wa := wire.API{ID: id, DisplayName: a.DisplayName, Path: a.Path, ServiceURL: a.ServiceURL,
 			Protocols: append([]string{}, a.Protocols...), SubscriptionRequired: a.SubscriptionRequired,
@@ -65,9 +127,7 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 			wa.Policy = p.Props.Value
 			texts = append(texts, wa.Policy)
 		}
-		ops := opsByAPI[id]
-		sort.Strings(ops)
-		for _, oid := range ops {
+		for _, oid := range x.opsOf[id] {
 			o := m.ops[join(id, oid)].Props
 			wo := wire.Operation{ID: oid, DisplayName: o.DisplayName, Method: o.Method, URLTemplate: o.URLTemplate}
 			for _, tp := range o.TemplateParameters {
@@ -83,12 +143,9 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 		snap.APIs = append(snap.APIs, wa)
 	}
 	prodSet := map[string]bool{}
-	prodAPIs := map[string][]string{}
-	for k := range m.productAPIs {
-		p, a, _ := strings.Cut(k, "/")
-		if apiSet[a] {
+	for id := range apiSet {
+		for _, p := range x.productsOf[id] {
 			prodSet[p] = true
-			prodAPIs[p] = append(prodAPIs[p], a)
 		}
 	}
 	for _, pid := range sortedSet(prodSet) {
@@ -96,8 +153,12 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 		if !ok {
 			continue
 		}
-		apis := prodAPIs[pid]
-		sort.Strings(apis)
+		var apis []string
+		for _, a := range x.productAPIs[pid] {
+			if apiSet[a] {
+				apis = append(apis, a)
+			}
+		}
 		wp := wire.Product{ID: pid, DisplayName: e.Props.DisplayName, SubscriptionRequired: e.Props.SubscriptionRequired,
 			State: e.Props.State, APIs: apis}
 		if p, ok := m.policies[policyKeyProduct(pid)]; ok {
@@ -106,13 +167,12 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 		}
 		snap.Products = append(snap.Products, wp)
 	}
-	for _, sid := range m.subs.sortedKeys() {
-		sub := m.subs[sid].Props
-		kind, id, err := wire.ParseScope(sub.Scope)
-		if err != nil || (kind == wire.ScopeAPI && !apiSet[id]) || (kind == wire.ScopeProduct && !prodSet[id]) {
+	for _, is := range x.subs {
+		if (is.kind == wire.ScopeAPI && !apiSet[is.target]) || (is.kind == wire.ScopeProduct && !prodSet[is.target]) {
 			continue
 		}
-		snap.Subscriptions = append(snap.Subscriptions, wire.Subscription{ID: sid, DisplayName: sub.DisplayName,
+		sub := is.sub
+		snap.Subscriptions = append(snap.Subscriptions, wire.Subscription{ID: is.id, DisplayName: sub.DisplayName,
 			Scope: sub.Scope, State: sub.State,
 			PrimaryKeySHA256: wire.KeyDigest(sub.PrimaryKey), SecondaryKeySHA256: wire.KeyDigest(sub.SecondaryKey)})
 	}
@@ -120,9 +180,9 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 	fragSet := map[string]bool{}
 	queue := append([]string{}, texts...)
 	for len(queue) > 0 {
-		x := queue[0]
+		t := queue[0]
 		queue = queue[1:]
-		for _, f := range scanRefs(x).fragments {
+		for _, f := range x.scan(t).fragments {
 			if fe, ok := m.fragments[f]; ok && !fragSet[f] {
 				fragSet[f] = true
 				queue = append(queue, fe.Props.Value)
@@ -135,10 +195,10 @@ func buildSnapshot(m *model, gw string) *wire.Snapshot {
 		snap.PolicyFragments = append(snap.PolicyFragments, wire.PolicyFragment{ID: f, Description: fe.Description, Value: fe.Value})
 	}
 	nvSet, beSet := map[string]bool{}, map[string]bool{}
-	for _, x := range texts {
-		r := scanRefs(x)
+	for _, t := range texts {
+		r := x.scan(t)
 		for _, n := range r.namedValues {
-			if id, ok := m.findNamedValue(n); ok {
+			if id, ok := x.namedValue(n); ok {
 				nvSet[id] = true
 			}
 		}
@@ -245,11 +305,7 @@ type build struct {
 func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	apiSets := map[string][]string{}
-	for k := range m.gatewayAPIs {
-		g, a, _ := strings.Cut(k, "/")
-		apiSets[g] = append(apiSets[g], a)
-	}
+	x := newModelIndex(m)
 	type content struct {
 		snap *wire.Snapshot
 		hash string
@@ -258,12 +314,10 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 	groups := map[string]*content{}
 	var out []build
 	for _, gw := range m.gateways.sortedKeys() {
-		set := apiSets[gw]
-		sort.Strings(set)
-		key := strings.Join(set, "/")
+		key := strings.Join(x.apisOf[gw], "/")
 		g := groups[key]
 		if g == nil {
-			snap := buildSnapshot(m, gw)
+			snap := buildSnapshot(x, gw)
 			snap.Gateway = ""
 			b, err := json.Marshal(snap)
 			if err != nil {
