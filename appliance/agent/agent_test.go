@@ -157,3 +157,31 @@ func TestRejectedSnapshotKeepsLastGood(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestHeartbeatEveryInterval: heartbeats arrive every interval and carry the
+// gateway's version, snapshot, host facts and backlog.
+func TestHeartbeatEveryInterval(t *testing.T) {
+	cp := startControlPlane(t)
+	tok := cp.setupGateway("gw1")
+	g := newGateway(t, cp.URL, tok, "", func(c *agent.Config) { c.HeartbeatInterval = 100 * time.Millisecond })
+	g.run()
+	g.record(20)
+	eventually(t, 5*time.Second, "five heartbeats", func() bool { return len(cp.requests(wire.PathHeartbeat)) >= 5 })
+	time.Sleep(100 * time.Millisecond)
+	start, n0 := time.Now(), len(cp.requests(wire.PathHeartbeat))
+	time.Sleep(time.Second)
+	rate := float64(len(cp.requests(wire.PathHeartbeat))-n0) / time.Since(start).Seconds()
+	if rate < 5 || rate > 15 {
+		t.Fatalf("%.1f heartbeats/s with a 100 ms interval", rate)
+	}
+	cs := cp.gatewayStatus("gw1")
+	ver, sum := g.current()
+	if cs.State != "connected" || cs.GatewayVersion != "test" || cs.SnapshotVersion != ver || cs.SnapshotChecksum != sum ||
+		!cs.InSync || cs.HeartbeatIntervalSeconds != 1 || cs.Host.CPUs == 0 || cs.Host.MemoryTotalBytes == 0 ||
+		cs.Host.DiskFreeBytes == 0 || cs.Host.Hostname == "" || cs.TokenExpiry.IsZero() {
+		t.Fatalf("control plane status %+v", cs)
+	}
+	if s := g.Agent.Status(); s.LastHeartbeat.IsZero() || s.ControlPlaneFacts().LastHeartbeat != s.LastHeartbeat || s.TokenFacts() == nil {
+		t.Fatalf("agent status %+v", s)
+	}
+}

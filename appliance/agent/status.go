@@ -202,3 +202,26 @@ func HostFromCollector(c *status.HostCollector, storePath string) func(context.C
 			Load1: f.Load1, Load5: f.Load5, Load15: f.Load15}
 	}
 }
+
+// ControlPlaneFacts is the status page's view of the connection
+// (status.Facts.ControlPlane).
+func (s Status) ControlPlaneFacts() status.ControlPlane {
+	return status.ControlPlane{Endpoint: s.Endpoint, Connected: s.Connected, Since: s.Since, LastSync: s.LastSync,
+		LastHeartbeat: s.LastHeartbeat, LastError: s.LastError, LastErrorAt: s.LastErrorAt}
+}
+
+// TokenFacts is the status page's view of the token (status.Facts.Token);
+// nil when there is none.
+func (s Status) TokenFacts() *status.Token {
+	if s.Token.State == TokenMissing {
+		return nil
+	}
+	return &status.Token{GatewayID: s.Token.GatewayID, Expiry: s.Token.Expiry}
+}
+
+// BacklogFacts is the status page's view of the telemetry queue
+// (status.Facts.Telemetry); maxBytes is the store's queue budget.
+func (s Status) BacklogFacts(oldest time.Time, maxBytes int64) status.Backlog {
+	return status.Backlog{Records: uint64(max(0, s.Backlog.Records)), Bytes: uint64(max(0, s.Backlog.Bytes)),
+		MaxBytes: uint64(max(0, maxBytes)), Oldest: oldest, Dropped: uint64(max(0, s.Backlog.Dropped)), LastUpload: s.LastUpload}
+}
