@@ -296,11 +296,16 @@ func (a *Agent) Run(ctx context.Context) error {
 // uploader looks at the queue, a heartbeat is sent. Call it after env.conf
 // changed (a new token) or when the network is known to be back.
 func (a *Agent) Kick() {
+	a.wakeAll()
+	a.heartbeatSoon()
+}
+
+// wakeAll ends every current sleep.
+func (a *Agent) wakeAll() {
 	a.kickMu.Lock()
 	close(a.kickCh)
 	a.kickCh = make(chan struct{})
 	a.kickMu.Unlock()
-	a.heartbeatSoon()
 }
 
 func (a *Agent) kicked() <-chan struct{} {
@@ -362,6 +367,9 @@ func (a *Agent) succeeded(fromHeartbeat bool) {
 	a.mu.Unlock()
 	if !was {
 		a.log.Info("agent: connected to the control plane", "endpoint", a.base)
+		// Whichever loop got through first, the others need not sit out
+		// their backoff: the sync and the uploader retry now.
+		a.wakeAll()
 		if !fromHeartbeat {
 			a.heartbeatSoon() // a fresh heartbeat shows the control plane we are back
 		}

@@ -185,3 +185,21 @@ func TestHeartbeatEveryInterval(t *testing.T) {
 		t.Fatalf("agent status %+v", s)
 	}
 }
+
+// TestReconnectWakesBackedOffLoops: the config sync backs off for an hour;
+// when a heartbeat gets through, the sync does not sit out its backoff.
+func TestReconnectWakesBackedOffLoops(t *testing.T) {
+	cp := &controlPlane{t: t, dir: t.TempDir(), addr: freeAddr(t)}
+	g := newGateway(t, "http://"+cp.addr, "", "", func(c *agent.Config) {
+		c.BackoffMin, c.BackoffMax, c.HeartbeatInterval = time.Hour, time.Hour, 50*time.Millisecond
+	})
+	cp.start()
+	t.Cleanup(cp.stop)
+	tok := cp.setupGateway("gw1")
+	cp.stop()
+	g.setToken(tok)
+	g.run()
+	eventually(t, 5*time.Second, "sync backing off", func() bool { return g.Agent.Status().Failures == 1 })
+	cp.start()
+	eventually(t, 5*time.Second, "synced long before the backoff ends", func() bool { return g.applied.Load() == 1 })
+}

@@ -323,7 +323,9 @@ func newGateway(t *testing.T, endpoint, token, path string, opts ...gwOpt) *gate
 		path = filepath.Join(t.TempDir(), "apimgw.db")
 	}
 	g := &gateway{t: t, path: path, Logs: &syncBuffer{}, state: policy.NewState(time.Now)}
-	g.setToken(token)
+	if token != "" {
+		g.setToken(token)
+	}
 	st, err := store.Open(path, store.Options{Logger: slog.New(slog.NewTextHandler(g.Logs, nil))})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
