@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,9 @@ var _ Queue = (*store.Store)(nil)
 // Options tune a Pipeline. The zero value gives the defaults noted.
 type Options struct {
 	// Loops is the number of event loops (netstack.Server.Loops()):
-	// appliance.Record.Loop indexes the per-loop buffers. Default 1.
+	// appliance.Record.Loop indexes the per-loop buffers. Default
+	// runtime.GOMAXPROCS(0), gnet's default loop count. Records of loops
+	// beyond it still arrive, through a shared buffer with a lock.
 	Loops int
 	// BufferBytes is the size of each loop's ring buffer. When the committer
 	// falls behind and a ring is full, records are dropped and counted
@@ -43,7 +46,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Loops <= 0 {
-		o.Loops = 1
+		o.Loops = runtime.GOMAXPROCS(0)
 	}
 	if o.BufferBytes <= 0 {
 		o.BufferBytes = 1 << 20
