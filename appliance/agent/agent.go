@@ -380,7 +380,11 @@ func (a *Agent) succeeded(fromHeartbeat bool) {
 // control plane cannot be used, the offline state. The move to offline is
 // logged once as a warning with its cause; while offline, further failures of
 // that kind only go to the debug log (every retry would otherwise log).
-func (a *Agent) failed(err error, offline bool) {
+func (a *Agent) failed(err error, offline bool) { a.noteError(err, offline, true) }
+
+// noteError is failed with the log line optional (for callers that logged
+// the error their own way).
+func (a *Agent) noteError(err error, offline, logIt bool) {
 	now := a.cfg.Clock.Now()
 	msg := err.Error()
 	a.mu.Lock()
@@ -401,6 +405,7 @@ func (a *Agent) failed(err error, offline bool) {
 	}
 	a.mu.Unlock()
 	switch {
+	case !logIt:
 	case announce:
 		a.log.Warn("agent: control plane offline; serving the last good configuration and queueing telemetry until it is back",
 			"endpoint", a.base, "err", msg)

@@ -139,7 +139,7 @@ func (a *Agent) reject(etag string, version uint64, err error) {
 	a.mu.Unlock()
 	ver, _ := a.cfg.Current()
 	a.log.Error("agent: config snapshot REJECTED; still serving the last good one", "rejected_version", version, "serving_version", ver, "err", err.Error())
-	a.failed(fmt.Errorf("%w: version %d: %v (still serving version %d)", ErrRejected, version, err, ver), false)
+	a.noteError(fmt.Errorf("%w: version %d: %v (still serving version %d)", ErrRejected, version, err, ver), false, false)
 	a.heartbeatSoon()
 }
 
