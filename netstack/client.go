@@ -47,6 +47,8 @@ type clientConn struct {
 	inExchange  bool
 	closeAfter  bool // close the connection once this response is out
 	retried     bool
+	continued   bool   // 100 Continue was sent for this request
+	drained     int    // body bytes dropped after the response (csDiscard)
 	reqDone     bool   // the whole request (head and body) went upstream
 	out         []byte // the serialized request head, kept for one retry
 	xff         []byte // scratch: X-Forwarded-For values
@@ -176,7 +178,7 @@ func (cc *clientConn) readHead() bool {
 	cc.x.BytesIn = int64(n)
 	cc.inExchange = true
 	cc.closeAfter = s.draining.Load()
-	cc.retried, cc.reqDone, cc.respStarted, cc.chunkOut = false, false, false, false
+	cc.retried, cc.reqDone, cc.respStarted, cc.chunkOut, cc.continued = false, false, false, false, false
 	cc.methodLen = copy(cc.method[:], cc.req.Bytes(cc.req.Method))
 	cc.body.Reset(cc.req.Framing, cc.req.ContentLength)
 	s.active.Add(1)
@@ -204,6 +206,7 @@ func (cc *clientConn) decide(headLen int) {
 			cc.c.Discard(headLen)
 		}
 		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody {
+			cc.continued = true
 			cc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 			if cc.closed {
 				return
@@ -222,19 +225,35 @@ func (cc *clientConn) decide(headLen int) {
 	if cc.closed {
 		return
 	}
-	if cc.req.Framing != http1.NoBody && !cc.body.Done() {
-		if cc.req.ExpectContinue {
-			// The client waits for 100 Continue that will not come: no body follows.
-			cc.closeAfter = true
-			cc.finish()
-			return
-		}
-		cc.state = csDiscard
-		cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
-		cc.pumpBody(true)
+	cc.finishAfterBody()
+}
+
+// maxDrain bounds the request body bytes read and dropped after the response
+// was sent; beyond it the connection is closed.
+const maxDrain = 4 << 20
+
+// finishAfterBody ends the exchange once the rest of the client's request
+// body is read and dropped (bounded by maxDrain and the body timeout). Closing
+// a socket with unread input makes the kernel send a reset, which can destroy
+// the response before the client read it; draining avoids that, and keeps the
+// connection for the next request.
+func (cc *clientConn) finishAfterBody() {
+	if cc.closed || cc.req.Framing == http1.NoBody || cc.body.Done() {
+		cc.finish()
 		return
 	}
-	cc.finish()
+	if cc.req.ExpectContinue && !cc.continued {
+		// The client waits for a 100 Continue that will not come: no body follows.
+		cc.closeAfter = true
+		cc.finish()
+		return
+	}
+	cc.state = csDiscard
+	cc.drained = 0
+	cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
+	if cc.c.InboundBuffered() > 0 {
+		cc.pumpBody(true)
+	}
 }
 
 // resume runs fn on the loop for a suspended exchange.
@@ -285,6 +304,14 @@ func (cc *clientConn) pumpBody(discard bool) {
 		}
 		consumed += n
 		if discard {
+			if cc.state == csDiscard {
+				if cc.drained += n; cc.drained > maxDrain {
+					cc.c.Discard(consumed)
+					cc.closeAfter = true
+					cc.finish()
+					return
+				}
+			}
 			if ev == http1.BodyEnd {
 				done = true
 			} else if ev == http1.BodyNeedMore {
@@ -510,11 +537,8 @@ func (cc *clientConn) reject(e *http1.Error) {
 func (cc *clientConn) failExchange(status int, msg string) {
 	cc.dropUpstream()
 	cc.x.RespondError(status, msg)
-	if !cc.reqDone && cc.req.Framing != http1.NoBody && !cc.body.Done() {
-		cc.closeAfter = true
-	}
 	cc.writeResponse()
-	cc.finish()
+	cc.finishAfterBody()
 }
 
 // upstreamFailed ends the exchange after the upstream failed before a response
@@ -533,11 +557,8 @@ func (cc *clientConn) upstreamFailed(status int, msg string) {
 	if x.decided != decRespond {
 		x.RespondError(status, msg)
 	}
-	if !cc.reqDone && cc.req.Framing != http1.NoBody && !cc.body.Done() {
-		cc.closeAfter = true
-	}
 	cc.writeResponse()
-	cc.finish()
+	cc.finishAfterBody()
 }
 
 // dropUpstream closes the exchange's upstream connection, if any.

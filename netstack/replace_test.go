@@ -48,3 +48,27 @@ func TestReplacedBodyAndFailureHandler(t *testing.T) {
 		t.Fatalf("failure handler: %d %q %v", st, body, hdr)
 	}
 }
+
+// TestEarlyAnswerDrainsBody: an answer sent before the request body is read
+// (here the handler's own) is followed by reading and dropping the rest of
+// the body, so the client gets the answer (no reset) and keeps its connection.
+func TestEarlyAnswerDrainsBody(t *testing.T) {
+	b := newBackend(t)
+	s := startProxy(t, &testHandler{upstream: b.Listener.Addr().String()}, Config{})
+	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	base := "http://" + s.Addr().String()
+	for i := 0; i < 3; i++ {
+		resp, err := c.Post(base+"/direct", "application/octet-stream", strings.NewReader(strings.Repeat("x", 2<<20)))
+		if err != nil {
+			t.Fatalf("upload %d: %v", i, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(got) != "direct answer" {
+			t.Fatalf("upload %d: %d %q", i, resp.StatusCode, got)
+		}
+	}
+	if n := s.Conns(); n != 1 {
+		t.Errorf("%d client connections, want the one kept alive", n)
+	}
+}

@@ -156,6 +156,9 @@ func (uc *upConn) attach(cc *clientConn) {
 		cc.state = csWaitResp
 		return
 	}
+	if cc.x.bodySet {
+		cc.reqDone = true // the replacement went with the head
+	}
 	// The client's body follows (or, if the handler replaced it, is read and
 	// dropped before the exchange waits for the response).
 	cc.state = csBody
@@ -253,9 +256,8 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 					// The handler replaced the response: drop the upstream.
 					w = w[:0]
 					cc.dropUpstream()
-					cc.closeAfter = cc.closeAfter || !cc.reqDone
 					cc.writeResponse()
-					cc.finish()
+					cc.finishAfterBody()
 					return len(buf)
 				}
 			}
@@ -335,14 +337,13 @@ func (uc *upConn) flushTo(cc *clientConn, w *[]byte) {
 func (uc *upConn) endResponse(cc *clientConn) {
 	uc.lp.wheel.stop(&uc.timerNode)
 	if !cc.reqDone {
-		// The upstream answered before the request body was through: the
-		// connection cannot be reused, and the client's body is cut short.
-		cc.closeAfter = true
+		// The upstream answered before the request body was through: it
+		// cannot be reused. The client's rest is drained before finishing.
 		cc.up = nil
 		uc.client = nil
 		uc.closeNow()
 	}
-	cc.finish()
+	cc.finishAfterBody()
 }
 
 // appendResponseHead serializes the upstream response head for the client.
