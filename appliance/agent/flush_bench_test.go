@@ -23,40 +23,72 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
+// binaryControlPlane is the real apimcp binary from $APIMGW_BIN.
+type binaryControlPlane struct {
+	*controlPlane
+	bin, data, tokFile string
+	cmd                *exec.Cmd
+}
+
 // startBinaryControlPlane runs the real apimcp binary from $APIMGW_BIN on
-// 127.0.0.1:0 and returns a controlPlane whose admin calls go to it (its
-// stop/start and request log are not available).
-func startBinaryControlPlane(tb testing.TB, bin string) *controlPlane {
+// 127.0.0.1:0 and returns a controlPlane whose admin calls go to it (the
+// request log and lost answers of the in-process one are not available).
+func startBinaryControlPlane(tb testing.TB, bin string) *binaryControlPlane {
 	tb.Helper()
 	dir := tb.TempDir()
-	tokFile := filepath.Join(dir, "admin-token")
-	if err := os.WriteFile(tokFile, []byte(adminToken), 0o600); err != nil {
+	b := &binaryControlPlane{controlPlane: &controlPlane{t: tb, addr: "127.0.0.1:0"}, bin: bin,
+		data: filepath.Join(dir, "data"), tokFile: filepath.Join(dir, "admin-token")}
+	if err := os.WriteFile(b.tokFile, []byte(adminToken), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(bin, "apimcp"), "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"),
-		"--admin-token-file", tokFile)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start apimcp: %v", err)
-	}
-	tb.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	sc := bufio.NewScanner(out)
-	url := ""
-	for sc.Scan() {
-		if _, after, ok := strings.Cut(sc.Text(), "apimcp: listening on "); ok {
-			url = strings.TrimSpace(after)
-			break
+	b.start()
+	tb.Cleanup(func() { b.kill(os.Interrupt) })
+	return b
+}
+
+// start runs apimcp (on the same address after a kill).
+func (b *binaryControlPlane) start() {
+	tb := b.t
+	tb.Helper()
+	for try := 0; ; try++ {
+		cmd := exec.Command(filepath.Join(b.bin, "apimcp"), "--listen", b.addr, "--data", b.data, "--admin-token-file", b.tokFile)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			tb.Fatal(err)
 		}
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("start apimcp: %v", err)
+		}
+		sc := bufio.NewScanner(out)
+		url := ""
+		for sc.Scan() {
+			if _, after, ok := strings.Cut(sc.Text(), "apimcp: listening on "); ok {
+				url = strings.TrimSpace(after)
+				break
+			}
+		}
+		if url == "" {
+			cmd.Wait()
+			if try < 50 { // the port may linger for a moment after a kill
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			tb.Fatal("apimcp did not print its listen address")
+		}
+		go io.Copy(io.Discard, out)
+		b.cmd, b.URL = cmd, url
+		b.addr = strings.TrimPrefix(url, "http://")
+		return
 	}
-	if url == "" {
-		tb.Fatal("apimcp did not print its listen address")
+}
+
+func (b *binaryControlPlane) kill(sig os.Signal) {
+	if b.cmd != nil {
+		b.cmd.Process.Signal(sig)
+		b.cmd.Wait()
+		b.cmd = nil
 	}
-	go io.Copy(io.Discard, out)
-	return &controlPlane{t: tb, URL: url}
 }
 
 // fillQueue puts n telemetry records into st through the real pipeline.
@@ -99,7 +131,7 @@ func BenchmarkBacklogFlush(b *testing.B) {
 	var cp *controlPlane
 	where := "in-process control plane"
 	if bin := os.Getenv("APIMGW_BIN"); bin != "" {
-		cp = startBinaryControlPlane(b, bin)
+		cp = startBinaryControlPlane(b, bin).controlPlane
 		where = "bin/apimcp"
 	} else {
 		cp = startControlPlane(b)
