@@ -68,15 +68,16 @@ func (h *Handler) Current() *Compiled { return h.cfg.Load() }
 // reqState is the handler's per-connection scratch state, reused for every
 // request on the connection so that requests do not allocate.
 type reqState struct {
-	cfg  *Compiled
-	pc   *policy.Context
-	pl   *policy.Pipeline
-	api  *apiRoute
-	op   *opRoute
-	sub  *subscription
-	prod *product
-	sec  policy.Section
-	err  string
+	cfg   *Compiled
+	pc    *policy.Context
+	pl    *policy.Pipeline
+	api   *apiRoute
+	op    *opRoute
+	sub   *subscription
+	prod  *product
+	sec   policy.Section
+	err   string
+	probe bool // the health probe: not recorded
 
 	target   []byte
 	reqID    []byte
@@ -110,13 +111,14 @@ func str(b []byte) string {
 // Serve handles a request head (on the event loop).
 func (h *Handler) Serve(x *netstack.Exchange) {
 	st := h.state(x)
-	st.cfg, st.pl, st.api, st.op, st.sub, st.prod, st.err = nil, nil, nil, nil, nil, nil, ""
+	st.cfg, st.pl, st.api, st.op, st.sub, st.prod, st.err, st.probe = nil, nil, nil, nil, nil, nil, "", false
 	req := x.Req
 	req.Own() // policies keep strings of the head until the request is done
 	target := str(req.Bytes(req.Target))
 	path, rawQuery, _ := strings.Cut(target, "?")
 	cfg := h.cfg.Load()
 	if path == ProbePath {
+		st.probe = true
 		if cfg == nil || (h.Ready != nil && !h.Ready()) {
 			x.RespondError(503, msgNoConfig)
 		} else {
@@ -454,7 +456,7 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		pc.Transferred = x.BytesIn + x.BytesOut
 		pc.Finish()
 	}
-	if h.OnDone == nil {
+	if h.OnDone == nil || st.probe {
 		return
 	}
 	r := &st.rec

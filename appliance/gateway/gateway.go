@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/appliance"
+	"github.com/apimgw/apimgw/appliance/agent"
 	"github.com/apimgw/apimgw/appliance/envconf"
 	"github.com/apimgw/apimgw/appliance/status"
+	"github.com/apimgw/apimgw/appliance/telemetry"
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/store"
@@ -49,6 +51,9 @@ type Gateway struct {
 	handler  *appliance.Handler
 	server   *netstack.Server
 	recorder *status.Recorder
+	host     *status.HostCollector
+	pipe     *telemetry.Pipeline
+	agent    *agent.Agent // nil unless connected to a control plane
 	notifier *systemd.Notifier
 	started  time.Time
 
@@ -128,9 +133,12 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.handler = &appliance.Handler{}
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
+	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})
 	g.handler.OnDone = func(r *appliance.Record) {
 		g.recorder.Shard(r.Loop).Observe(r.API, r.Operation, r.Status, r.Total)
+		g.pipe.OnDone(r)
 	}
+	g.host = status.NewHostCollector(cfg.StorePath, 0)
 
 	// A configuration before the listeners, so the first request is served.
 	g.setActivity("loading configuration")
@@ -142,7 +150,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.addListener("http", g.server.Addr().String(), "http")
 	g.log.Info("data plane listening", "addr", g.server.Addr().String())
 
-	statusSrv, err := status.New(status.Config{Source: g, Recorder: g.recorder, Logger: g.log})
+	statusSrv, err := status.New(status.Config{Source: g, Recorder: g.recorder, Host: g.host, Logger: g.log})
 	if err != nil {
 		return err
 	}
@@ -185,12 +193,27 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.watch(cfg.LocalPath)
 	defer g.stopWatching()
 
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	agentDone := make(chan struct{})
+	close(agentDone)
+	if cfg.LocalPath == "" && cfg.Endpoint != "" {
+		if err := g.startAgent(agentCtx, &agentDone); err != nil {
+			g.server.Shutdown(context.Background())
+			stopAgent()
+			return err
+		}
+	}
+	defer func() {
+		stopAgent()
+		<-agentDone
+	}()
+
 	g.announceReady(runCtx, &wg)
 
 	for {
 		select {
 		case <-ctx.Done():
-			return g.stop()
+			return g.stop(stopAgent, agentDone)
 		case <-reload:
 			g.notifier.Reloading("reloading env.conf and configuration")
 			g.reload("")
@@ -270,14 +293,64 @@ func (g *Gateway) markReady() {
 	}
 }
 
-func (g *Gateway) stop() error {
+// startAgent starts the sync agent (hybrid mode).
+func (g *Gateway) startAgent(ctx context.Context, done *chan struct{}) error {
+	cfg := g.config()
+	ag, err := agent.New(agent.Config{
+		Endpoint:                     cfg.Endpoint,
+		Token:                        func() *envconf.Token { return g.config().Token },
+		GatewayID:                    cfg.GatewayName,
+		CAFile:                       cfg.CAFile,
+		DisableCertificateValidation: cfg.DisableCertificateValidation,
+		RequestTimeout:               cfg.IntegrationTimeout,
+		HeartbeatInterval:            cfg.HeartbeatInterval,
+		Store:                        g.store,
+		Pipeline:                     g.pipe,
+		Apply:                        g.Apply,
+		Current: func() (uint64, string) {
+			if c := g.handler.Current(); c != nil {
+				return c.Snapshot.Version, c.Snapshot.Checksum
+			}
+			return 0, ""
+		},
+		Version: g.opts.Version,
+		Host:    agent.HostFromCollector(g.host, cfg.StorePath),
+		Logger:  g.log,
+	})
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.agent = ag
+	g.mu.Unlock()
+	ch := make(chan struct{})
+	*done = ch
+	go func() {
+		defer close(ch)
+		if err := ag.Run(ctx); err != nil && ctx.Err() == nil {
+			g.log.Error("sync agent stopped", "err", err)
+		}
+	}()
+	g.log.Info("syncing with the control plane", "endpoint", cfg.Endpoint, "gateway", cfg.GatewayName)
+	return nil
+}
+
+// stop drains the data plane, flushes telemetry to disk, then stops the agent.
+func (g *Gateway) stop(stopAgent func(), agentDone <-chan struct{}) error {
 	g.setActivity("draining")
 	g.notifier.Stopping("draining in-flight requests")
 	g.log.Info("stopping: draining in-flight requests")
 	err := g.server.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if perr := g.pipe.Close(ctx); perr != nil {
+		g.log.Error("flushing telemetry", "err", perr)
+	}
+	stopAgent()
+	<-agentDone
 	g.saveCounters()
-	if ferr := g.store.Flush(context.Background()); ferr != nil {
-		g.log.Error("flushing telemetry", "err", ferr)
+	if ferr := g.store.Flush(ctx); ferr != nil {
+		g.log.Error("flushing the store", "err", ferr)
 	}
 	g.log.Info("stopped")
 	return err
@@ -386,6 +459,9 @@ func (g *Gateway) reload(path string) {
 	rewatch := cfg.LocalPath != g.watchedLocal
 	g.mu.Unlock()
 	g.level.Set(logLevel(cfg.LogLevel))
+	if ag := g.currentAgent(); ag != nil {
+		ag.Kick() // a new token is used at once
+	}
 	if rewatch {
 		g.watch(cfg.LocalPath)
 	}
@@ -395,6 +471,12 @@ func (g *Gateway) reload(path string) {
 			g.log.Error("standalone snapshot not applied; the previous one keeps serving", "err", err)
 		}
 	}
+}
+
+func (g *Gateway) currentAgent() *agent.Agent {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.agent
 }
 
 func (g *Gateway) config() *envconf.Config {

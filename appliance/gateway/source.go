@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/appliance"
+	"github.com/apimgw/apimgw/appliance/agent"
 	"github.com/apimgw/apimgw/appliance/status"
 	"github.com/apimgw/apimgw/wire"
 )
@@ -65,6 +66,21 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 	if qs, err := g.store.QueueStats(); err == nil {
 		f.Telemetry = status.Backlog{Records: uint64(qs.Records), Bytes: uint64(qs.Bytes), MaxBytes: uint64(qs.MaxBytes),
 			Oldest: qs.Oldest, Dropped: qs.Dropped}
+	}
+	if ag := g.currentAgent(); ag != nil {
+		as := ag.Status()
+		cp := as.ControlPlaneFacts()
+		if cp.LastError == "" || lastErrAt.After(cp.LastErrorAt) && lastErr != "" {
+			cp.LastError, cp.LastErrorAt = lastErr, lastErrAt
+		}
+		f.ControlPlane = cp
+		if t := as.TokenFacts(); t != nil {
+			f.Token = t
+		}
+		f.Telemetry.LastUpload = as.LastUpload
+		if as.Token.State == agent.TokenExpired {
+			f.Activity = activity + "; " + as.Token.Message
+		}
 	}
 	return f
 }
