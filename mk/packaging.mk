@@ -59,17 +59,23 @@ package-sizes: packages
 test-units: build
 	./packaging/test/units-check.sh $(CURDIR)/$(BIN)
 
-# lintian and rpm -qp on every package; then the amd64 deb in a fresh Debian
-# root (packaging/test/debian-root.sh, cached): installed with dpkg and started
-# as the unit would start it (install-test.sh), and installed and started by a
-# real systemd in a booted container (boot-test.sh); both check the status
-# page, remove, and purge.
+# lintian and rpm -qp on every package; then the amd64 packages in a fresh
+# Debian root (packaging/test/debian-root.sh, cached): the deb installed with
+# dpkg and started as the unit would start it (install-test.sh); the rpm
+# installed, upgraded and erased with rpm (rpm-test.sh); and the debs installed
+# and started by a real systemd in a booted container, apimcp as the control
+# plane of apimgw, upgraded while running (boot-test.sh). Each removes and
+# purges. The upgrades go to a package built here as version $(VERSION).1.
 test-packages: packages
 	./scripts/deps.sh packaging status
 	./packaging/test/check-packages.sh dist $(VERSION)
+	@rm -rf dist/upgrade && mkdir -p dist/upgrade
+	GOARCH=amd64 VERSION=$(VERSION).1 nfpm package -f nfpm.yaml -p deb -t dist/upgrade/ >/dev/null
+	GOARCH=amd64 VERSION=$(VERSION).1 nfpm package -f nfpm.yaml -p rpm -t dist/upgrade/ >/dev/null
 	./packaging/test/install-test.sh dist/apimgw_$(VERSION)-1_amd64.deb
+	./packaging/test/rpm-test.sh dist/apimgw-$(VERSION)-1.x86_64.rpm dist/upgrade/apimgw-$(VERSION).1-1.x86_64.rpm
 	./packaging/test/boot-test.sh dist/apimgw_$(VERSION)-1_amd64.deb dist/apimcp_$(VERSION)-1_amd64.deb \
-		dist/apimctl_$(VERSION)-1_amd64.deb
+		dist/apimctl_$(VERSION)-1_amd64.deb dist/upgrade/apimgw_$(VERSION).1-1_amd64.deb
 
 # arm64: run the unit tests of the portable core
 # under qemu (binfmt_misc is not mounted here, so -exec is needed; -race needs

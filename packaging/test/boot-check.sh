@@ -9,7 +9,8 @@
 #      and token as an operator would write them; systemctl start returns
 #      (READY=1 once the snapshot arrived); the status page says hybrid and
 #      connected; watchdog pings (WatchdogSec=4s); systemctl reload
-#      (RELOADING=1 … READY=1) keeps the same process; stop is clean;
+#      (RELOADING=1 … READY=1) keeps the same process; an upgrade to a newer
+#      package restarts it and keeps env.conf; stop is clean;
 #   4. dpkg -r stops and disables it and keeps config and state; dpkg -P removes
 #      state, config and user; the same purge for apimcp.
 # Writes its findings to /boot-check.out; the unit's ExecStartPost powers the
@@ -109,6 +110,13 @@ pid=$(show apimgw MainPID)
 if timeout 30 systemctl reload apimgw.service; then ok "systemctl reload apimgw returned (RELOADING=1, READY=1)"; else bad "systemctl reload apimgw failed or hung"; fi
 [ "$(show apimgw MainPID)" = "$pid" ] && [ "$(systemctl is-active apimgw.service)" = active ] && ok "reload kept the process" || bad "reload replaced or stopped the process"
 sandbox apimgw apimgw 0000000000000400
+# Upgrade while running: the new postinst restarts it; env.conf stays as edited.
+pid=$(show apimgw MainPID)
+if dpkg -i /var/tmp/apimgw-upgrade.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i upgrade to $(dpkg-query -W -f='${Version}' apimgw)"; else bad "upgrade:"; cat /tmp/dpkg.log; fi
+sleep 1
+[ "$(show apimgw MainPID)" != "$pid" ] && [ "$(systemctl is-active apimgw.service)" = active ] && ok "upgrade restarted the running gateway" ||
+	bad "after upgrade: $(systemctl show -p ActiveState,MainPID --value apimgw.service | paste -sd' ') (was pid $pid)"
+grep -q "^config.service.auth=GatewayKey $token" /etc/apimgw/env.conf && ok "upgrade kept the edited env.conf" || bad "upgrade lost env.conf edits"
 [ "$(journalctl -u apimgw.service -o export --no-pager | grep -c '^_TRANSPORT=journal$')" -gt 0 ] &&
 	ok "apimgw logs structured journal entries (native protocol, fields per attribute)" || bad "apimgw logs only plain stderr lines to the journal"
 systemctl stop apimgw.service

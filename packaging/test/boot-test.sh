@@ -5,12 +5,13 @@
 # apimcp.service with all their hardening, the status page, stop, remove,
 # purge) and powers off.
 # Needs root and systemd-nspawn.
-# Usage: packaging/test/boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB
+# Usage: packaging/test/boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB NEWER_APIMGW_DEB
 set -euo pipefail
-usage="usage: boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB"
+usage="usage: boot-test.sh APIMGW_DEB APIMCP_DEB APIMCTL_DEB NEWER_APIMGW_DEB"
 deb=$(realpath "${1:?$usage}")
 mcp=$(realpath "${2:?$usage}")
 ctl=$(realpath "${3:?$usage}")
+upg=$(realpath "${4:?$usage}")
 here=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "boot-test: needs root"; exit 1; }
 base=$("$here/debian-root.sh")
@@ -20,6 +21,7 @@ tar -C "$root" -xzf "$base"
 cp "$deb" "$root/var/tmp/apimgw.deb"
 cp "$mcp" "$root/var/tmp/apimcp.deb"
 cp "$ctl" "$root/var/tmp/apimctl.deb"
+cp "$upg" "$root/var/tmp/apimgw-upgrade.deb"
 install -m 0755 "$here/boot-check.sh" "$root/usr/local/sbin/apimgw-boot-check"
 cat >"$root/etc/systemd/system/apimgw-boot-check.service" <<'UNIT'
 [Unit]
