@@ -13,6 +13,7 @@ for group in "$@"; do
 	packaging) apt_pkgs+=(lintian rpm cpio debootstrap systemd-container bc); go_tools+=(github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2) ;;
 	qemu) apt_pkgs+=(qemu-user-static) ;;
 	status) apt_pkgs+=(prometheus chromium) ;;
+	e2e) apt_pkgs+=(python3) ;;
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done
