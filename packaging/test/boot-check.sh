@@ -8,7 +8,8 @@
 #   3. apimgw: dpkg -i enables but does not start it; env.conf gets the endpoint
 #      and token as an operator would write them; systemctl start returns
 #      (READY=1 once the snapshot arrived); the status page says hybrid and
-#      connected; watchdog pings (WatchdogSec=4s); systemctl reload
+#      connected; the data plane proxies a request to apimcp (an API created
+#      through the management API); watchdog pings (WatchdogSec=4s); systemctl reload
 #      (RELOADING=1 … READY=1) keeps the same process; an upgrade to a newer
 #      package restarts it and keeps env.conf; stop is clean;
 #   4. dpkg -r stops and disables it and keeps config and state; dpkg -P removes
@@ -82,6 +83,13 @@ expiry=$(date -u -d '+20 days' +%Y-%m-%dT%H:%M:%SZ)
 token=$(mgmt -X POST -d "{\"keyType\":\"primary\",\"expiry\":\"$expiry\"}" http://127.0.0.1:8443/gateways/edge-test/generateToken |
 	sed -n 's/.*"value" *: *"\([^"]*\)".*/\1/p' || true)
 [ -n "$token" ] && ok "gateway edge-test and its token created on apimcp" || bad "could not create a gateway token on apimcp"
+# One API for the data-plane check: apimcp's own management API as the backend.
+mgmt -o /dev/null -X PUT -d '{"properties":{"displayName":"Control plane","path":"cp","serviceUrl":"http://127.0.0.1:8443","protocols":["http"],"subscriptionRequired":false}}' \
+	http://127.0.0.1:8443/apis/cp || true
+mgmt -o /dev/null -X PUT -d '{"properties":{"displayName":"List APIs","method":"GET","urlTemplate":"/apis"}}' \
+	http://127.0.0.1:8443/apis/cp/operations/list-apis || true
+code=$(mgmt -o /dev/null -w '%{http_code}' -X PUT -d '{}' http://127.0.0.1:8443/gateways/edge-test/apis/cp || true)
+[[ "$code" == 20? ]] && ok "API cp assigned to gateway edge-test" || bad "assigning API cp: $code"
 
 echo "== apimgw"
 if dpkg -i /var/tmp/apimgw.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i with systemd running"; else bad "dpkg -i:"; cat /tmp/dpkg.log; finish; fi
@@ -105,6 +113,14 @@ grep -q '"mode": "hybrid"' <<<"$j" && grep -q '"connected": true' <<<"$j" && ok 
 	bad "/status.json: $(grep -E '"(mode|connected)"' <<<"$j" | tr -d ' ' | paste -sd' ')"
 grep -q '"memTotal": [1-9]' <<<"$j" && ok "/status.json: host facts readable in the sandbox" || bad "/status.json: host facts missing"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8090/readyz)" = 200 ] && ok "/readyz 200" || bad "/readyz not 200 after READY=1"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:8080/status-0123456789abcdef || true)
+[ "$code" = 200 ] && ok "data plane :8080 probe path 200" || bad "data plane probe path: $code"
+body=$(curl -s --max-time 10 -H "Authorization: Bearer $admin" http://127.0.0.1:8080/cp/apis || true)
+grep -q '"cp"' <<<"$body" && ok "data plane proxies GET /cp/apis to apimcp under the sandbox" || bad "proxied GET /cp/apis: $(head -c 300 <<<"$body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 http://127.0.0.1:8080/cp/apis || true)
+[ "$code" = 401 ] && ok "backend's 401 passes through" || bad "GET /cp/apis without a token: $code, want apimcp's 401"
+grep -q '"requests": [1-9]' <<<"$(curl -fsS --max-time 5 http://127.0.0.1:8090/status.json || true)" &&
+	ok "status page counts the requests" || bad "status page shows no requests"
 check_watchdog apimgw
 pid=$(show apimgw MainPID)
 if timeout 30 systemctl reload apimgw.service; then ok "systemctl reload apimgw returned (RELOADING=1, READY=1)"; else bad "systemctl reload apimgw failed or hung"; fi
