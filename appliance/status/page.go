@@ -63,11 +63,20 @@ func alerts(r *Report) []alert {
 		a = append(a, alert{"bad", "Not ready: " + reason})
 	}
 	if r.Mode == ModeHybrid && !r.ControlPlane.Connected {
+		cp := r.ControlPlane
 		t := "Control plane unreachable"
-		if !r.ControlPlane.Since.IsZero() {
-			t += " since " + fmtTime(r.ControlPlane.Since) + " (" + ago(r.GeneratedAt, r.ControlPlane.Since) + ")"
+		switch {
+		case !cp.Since.IsZero():
+			t += " since " + fmtTime(cp.Since) + " (" + ago(r.GeneratedAt, cp.Since) + ")"
+		case cp.LastSync.IsZero():
+			t = "Control plane not reached yet"
 		}
-		a = append(a, alert{"bad", t + ": serving the last good snapshot."})
+		if r.Snapshot.Current != "" {
+			t += ": serving the last good snapshot (" + r.Snapshot.Current + ")."
+		} else {
+			t += ": no snapshot stored yet, the data plane answers 503."
+		}
+		a = append(a, alert{"bad", t})
 	}
 	switch r.TokenState {
 	case "expired":

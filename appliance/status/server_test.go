@@ -143,7 +143,7 @@ func TestPageHTML(t *testing.T) {
 		`id="version">0.1.0&#43;abc1234<`, // html/template escapes +
 		`id="mode">hybrid<`,
 		`id="uptime">1d 2h<`,
-		`Control plane unreachable since 2026-11-26 08:48:00 UTC (42m 0s ago)`,
+		`Control plane unreachable since 2026-11-26 08:48:00 UTC (42m 0s ago): serving the last good snapshot (42).`,
 		`Gateway token expires in 3d 4h`,
 		`connection refused`,
 		`Orders &lt;v2&gt;`, // escaped
@@ -175,6 +175,33 @@ func TestPageHTML(t *testing.T) {
 	}
 	if w := do(t, s, "GET", "/nope", nil, nil); w.Code != 404 {
 		t.Errorf("/nope: %d", w.Code)
+	}
+}
+
+func TestPageControlPlaneAlerts(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Facts)
+		want string
+	}{
+		{"offline with a snapshot", func(f *Facts) {}, "serving the last good snapshot (42)."},
+		{"never reached, nothing stored", func(f *Facts) {
+			f.ControlPlane = ControlPlane{Endpoint: "https://cp"}
+			f.Snapshot = Snapshots{}
+		}, "Control plane not reached yet: no snapshot stored yet, the data plane answers 503."},
+		{"connected", func(f *Facts) { f.ControlPlane.Connected = true }, ""},
+	}
+	for _, c := range cases {
+		f := hybridFacts()
+		c.edit(&f)
+		body := do(t, newTestServer(t, &fakeSource{facts: f}, nil), "GET", "/", nil, nil).Body.String()
+		if c.want == "" {
+			if strings.Contains(body, "Control plane unreachable") || strings.Contains(body, "not reached yet") {
+				t.Errorf("%s: control plane alert shown", c.name)
+			}
+		} else if !strings.Contains(body, c.want) {
+			t.Errorf("%s: page lacks %q", c.name, c.want)
+		}
 	}
 }
 
