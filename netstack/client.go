@@ -34,6 +34,7 @@ type clientConn struct {
 	lp              *loop
 	c               gnet.Conn
 	remote          netip.AddrPort
+	tls             bool // bridged from a TLS connection (ServeTLS)
 	state           cstate
 	closed          bool
 	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
@@ -174,6 +175,7 @@ func (cc *clientConn) readHead() bool {
 	cc.gen++
 	cc.x.reset()
 	cc.x.Remote = cc.remote
+	cc.x.TLS = cc.tls
 	cc.x.Start = time.Now()
 	cc.x.BytesIn = int64(n)
 	cc.inExchange = true

@@ -91,6 +91,9 @@ type Server struct {
 	draining atomic.Bool
 	stopped  atomic.Bool
 
+	bridge       *bridge        // TLS plaintext pairing (ServeTLS); under loopMu
+	tlsListeners []net.Listener // under loopMu
+
 	active atomic.Int64 // exchanges in flight
 	conns  atomic.Int64 // client connections open
 }
@@ -115,6 +118,9 @@ func (s *Server) Start() error {
 			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLockOSThread(true),
+			// Not round-robin: Engine.Register (TLS connections) picks a
+			// loop concurrently with the acceptor, which round-robin races on.
+			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		)
 		s.runErr <- err
@@ -200,6 +206,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
+	meta, _ := c.Context().(*tlsMeta)
 	lp := s.loopFor(c)
 	cc := &clientConn{lp: lp, c: c}
 	cc.owner = cc
@@ -211,6 +218,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ap.AddrPort()
 		cc.remote = netip.AddrPortFrom(cc.remote.Addr().Unmap(), cc.remote.Port())
+	}
+	if meta != nil {
+		cc.remote, cc.tls = meta.remote, true
 	}
 	c.SetContext(cc)
 	lp.clients[cc] = struct{}{}
@@ -248,6 +258,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.draining.Store(true)
+	s.loopMu.Lock()
+	for _, ln := range s.tlsListeners {
+		ln.Close()
+	}
+	if s.bridge != nil {
+		s.bridge.ln.Close()
+	}
+	s.loopMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 	defer cancel()
 	s.forEachLoop(func(lp *loop) { lp.closeIdle() })

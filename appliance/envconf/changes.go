@@ -7,6 +7,8 @@ import "fmt"
 var restartOnly = map[string]bool{
 	"listen.http":                     true,
 	"listen.https":                    true,
+	"listen.https.certificate":        true,
+	"listen.https.key":                true,
 	"status.listen":                   true,
 	"store.path":                      true,
 	"store.snapshots.keep":            true,
@@ -43,6 +45,8 @@ func (c *Config) Changed(prev *Config) []string {
 		{"config.local.path", c.LocalPath, prev.LocalPath},
 		{"gateway.name", c.GatewayName, prev.GatewayName},
 		{"listen.http", c.ListenHTTP, prev.ListenHTTP},
+		{"listen.https.certificate", c.TLSCertFile, prev.TLSCertFile},
+		{"listen.https.key", c.TLSKeyFile, prev.TLSKeyFile},
 		{"listen.https", c.ListenHTTPS, prev.ListenHTTPS},
 		{"status.listen", c.StatusListen, prev.StatusListen},
 		{"store.path", c.StorePath, prev.StorePath},

@@ -63,9 +63,13 @@ type Config struct {
 	// GatewayName is gateway.name, or the token's gateway id when unset.
 	GatewayName string
 
-	ListenHTTP   string // listen.http, ":8080"
-	ListenHTTPS  string // listen.https, ":8081"; "" means off
-	StatusListen string // status.listen, "127.0.0.1:8090"
+	ListenHTTP  string // listen.http, ":8080"
+	ListenHTTPS string // listen.https, ":8081"; "" means off
+	// TLSCertFile and TLSKeyFile are listen.https.certificate and
+	// listen.https.key: the PEM certificate chain and key the HTTPS listener
+	// serves. Without them the HTTPS listener stays off (with a warning).
+	TLSCertFile, TLSKeyFile string
+	StatusListen            string // status.listen, "127.0.0.1:8090"
 
 	StorePath      string        // store.path
 	SnapshotsKeep  int           // store.snapshots.keep, 10
@@ -289,11 +293,13 @@ var keys = map[string]keySpec{
 	"net.server.http.forwarded.proto.enabled": {func(c *Config, v string) error { return parseBoolInto(&c.ForwardedProto, v) }},
 
 	// apimgw's own keys.
-	"config.service.ca": {func(c *Config, v string) error { c.CAFile = v; return nil }},
-	"config.local.path": {func(c *Config, v string) error { c.LocalPath = v; return nil }},
-	"listen.http":       {func(c *Config, v string) error { return setAddr(&c.ListenHTTP, v, DefaultListenHTTP, false) }},
-	"listen.https":      {func(c *Config, v string) error { return setAddr(&c.ListenHTTPS, v, "", true) }},
-	"status.listen":     {func(c *Config, v string) error { return setAddr(&c.StatusListen, v, DefaultStatusListen, false) }},
+	"config.service.ca":        {func(c *Config, v string) error { c.CAFile = v; return nil }},
+	"config.local.path":        {func(c *Config, v string) error { c.LocalPath = v; return nil }},
+	"listen.http":              {func(c *Config, v string) error { return setAddr(&c.ListenHTTP, v, DefaultListenHTTP, false) }},
+	"listen.https":             {func(c *Config, v string) error { return setAddr(&c.ListenHTTPS, v, "", true) }},
+	"listen.https.certificate": {func(c *Config, v string) error { c.TLSCertFile = v; return nil }},
+	"listen.https.key":         {func(c *Config, v string) error { c.TLSKeyFile = v; return nil }},
+	"status.listen":            {func(c *Config, v string) error { return setAddr(&c.StatusListen, v, DefaultStatusListen, false) }},
 	"store.path": {func(c *Config, v string) error {
 		if v == "" {
 			v = DefaultStorePath

@@ -7,6 +7,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,6 +150,10 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	}
 	g.addListener("http", g.server.Addr().String(), "http")
 	g.log.Info("data plane listening", "addr", g.server.Addr().String())
+	if err := g.startTLS(cfg); err != nil {
+		g.server.Shutdown(context.Background())
+		return err
+	}
 
 	statusSrv, err := status.New(status.Config{Source: g, Recorder: g.recorder, Host: g.host, Logger: g.log})
 	if err != nil {
@@ -291,6 +296,30 @@ func (g *Gateway) markReady() {
 	if err := g.notifier.Ready(g.activityLine()); err != nil {
 		g.log.Warn("sd_notify READY", "err", err)
 	}
+}
+
+// startTLS starts the HTTPS listener when listen.https and a certificate are
+// configured. A listen.https without a certificate (the default address) is
+// only a warning: there is nothing to serve it with.
+func (g *Gateway) startTLS(cfg *envconf.Config) error {
+	if cfg.ListenHTTPS == "" {
+		return nil
+	}
+	if cfg.TLSCertFile == "" || cfg.TLSKeyFile == "" {
+		g.log.Warn("HTTPS listener off: set listen.https.certificate and listen.https.key (or listen.https= to silence this)", "listen.https", cfg.ListenHTTPS)
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return fmt.Errorf("listen.https: %w", err)
+	}
+	addr, err := g.server.ServeTLS(cfg.ListenHTTPS, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return err
+	}
+	g.addListener("https", addr.String(), "HTTP/1.1 over TLS")
+	g.log.Info("data plane listening (TLS)", "addr", addr.String())
+	return nil
 }
 
 // startAgent starts the sync agent (hybrid mode).
