@@ -72,4 +72,3 @@ func TestHTTPSListener(t *testing.T) {
 	}
 	d2.stop(syscall.SIGTERM)
 }
-
