@@ -84,6 +84,8 @@ type Server struct {
 	eng      gnet.Engine
 	addr     net.Addr
 	booted   chan struct{}
+	loopsUp  chan struct{} // closed at the first OnTick: the event loops run
+	upOnce   sync.Once
 	runErr   chan error
 	loops    sync.Map // gnet.EventLoop -> *loop
 	loopList []*loop
@@ -101,7 +103,7 @@ type Server struct {
 // New returns a server that calls h for every request.
 func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, h: h, booted: make(chan struct{}), runErr: make(chan error, 1)}
+	s := &Server{cfg: cfg, h: h, booted: make(chan struct{}), loopsUp: make(chan struct{}), runErr: make(chan error, 1)}
 	s.rh, _ = h.(ResponseHandler)
 	s.dh, _ = h.(DoneHandler)
 	s.fh, _ = h.(FailureHandler)
@@ -121,12 +123,15 @@ func (s *Server) Start() error {
 			// Not round-robin: Engine.Register (TLS connections) picks a
 			// loop concurrently with the acceptor, which round-robin races on.
 			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithTicker(true), // only to learn when the loops run (OnTick)
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		)
 		s.runErr <- err
 	}()
+	// gnet calls OnBoot before it starts the loops; the first OnTick comes
+	// after, and only then may connections be registered (ServeTLS).
 	select {
-	case <-s.booted:
+	case <-s.loopsUp:
 		return nil
 	case err := <-s.runErr:
 		if err == nil {
@@ -169,6 +174,13 @@ func sockaddrToTCP(sa syscall.Sockaddr) *net.TCPAddr {
 		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
 	}
 	return nil
+}
+
+// OnTick marks the event loops as running; it asks for no further ticks (the
+// loops keep their own timer wheels).
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.upOnce.Do(func() { close(s.loopsUp) })
+	return 24 * time.Hour, gnet.None
 }
 
 // loopFor returns the per-loop state of the loop c belongs to, creating it on
