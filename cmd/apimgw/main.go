@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/apimgw/apimgw/appliance/gateway"
@@ -41,7 +42,16 @@ func main() {
 			}
 		}
 	}()
+	// APIMGW_CPUPROFILE=FILE writes a CPU profile until the daemon stops (for
+	// performance work; see docs/benchmarks.md).
+	if path := os.Getenv("APIMGW_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := gateway.Run(ctx, gateway.Options{ConfigPath: *configPath, Version: version}, reload); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "apimgw:", err)
 		os.Exit(1)
 	}
