@@ -39,25 +39,92 @@ type clientConn struct {
 	closed          bool
 	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
 
-	req  http1.Head
-	resp http1.Head
-	x    Exchange
-	body http1.Body // request body decoder
+	// *exchState holds what only an exchange needs (heads, Exchange, body
+	// decoder, buffers). It comes from the loop's pool when a request starts
+	// and goes back after the connection has been idle for a tick, so an idle
+	// keep-alive connection costs little. Its fields are promoted: cc.req,
+	// cc.x, ... are valid only while it is set (from readHead to release).
+	*exchState
+	releasing        bool // queued on the loop's release list
+	suspendedAtClose bool // closed while the handler worked off the loop
 
 	up          *upConn
 	inExchange  bool
 	closeAfter  bool // close the connection once this response is out
 	retried     bool
-	continued   bool   // 100 Continue was sent for this request
-	drained     int    // body bytes dropped after the response (csDiscard)
-	reqDone     bool   // the whole request (head and body) went upstream
-	out         []byte // the serialized request head, kept for one retry
-	xff         []byte // scratch: X-Forwarded-For values
-	closeBy     int64  // csClosing: give up waiting for the flush at this time
-	chunkOut    bool   // the response body goes to the client chunked
-	respStarted bool   // a response head was sent to the client
-	method      [16]byte
-	methodLen   int
+	continued   bool  // 100 Continue was sent for this request
+	drained     int   // body bytes dropped after the response (csDiscard)
+	reqDone     bool  // the whole request (head and body) went upstream
+	closeBy     int64 // csClosing: give up waiting for the flush at this time
+	chunkOut    bool  // the response body goes to the client chunked
+	respStarted bool  // a response head was sent to the client
+}
+
+// exchState is the per-exchange part of a client connection, pooled per loop.
+type exchState struct {
+	req       http1.Head
+	resp      http1.Head
+	x         Exchange
+	body      http1.Body // request body decoder
+	out       []byte     // the serialized request head, kept for one retry
+	xff       []byte     // scratch: X-Forwarded-For values
+	method    [16]byte
+	methodLen int
+}
+
+// acquire gives cc exchange state from the loop's pool (if it has none).
+func (cc *clientConn) acquire() {
+	if cc.exchState != nil {
+		return
+	}
+	lp := cc.lp
+	var ex *exchState
+	if n := len(lp.freeEx); n > 0 {
+		ex = lp.freeEx[n-1]
+		lp.freeEx[n-1] = nil
+		lp.freeEx = lp.freeEx[:n-1]
+	} else {
+		ex = &exchState{}
+	}
+	ex.x.conn = cc
+	ex.x.Req = &ex.req
+	ex.x.Resp = &ex.resp
+	ex.x.Loop = lp.idx
+	ex.body.Max = lp.s.cfg.Limits.MaxBodyBytes
+	cc.exchState = ex
+}
+
+// queueRelease asks the next tick to take cc's exchange state back, unless a
+// request starts meanwhile. Releasing is never done inside a callback, where
+// callers up the stack may still use the state.
+func (cc *clientConn) queueRelease() {
+	if !cc.releasing && cc.exchState != nil {
+		cc.releasing = true
+		cc.lp.release = append(cc.lp.release, cc)
+	}
+}
+
+// releaseIdle runs on the loop's tick: connections idle (or gone) since the
+// last tick give their exchange state back to the pool.
+func (lp *loop) releaseIdle() {
+	for i, cc := range lp.release {
+		lp.release[i] = nil
+		cc.releasing = false
+		ex := cc.exchState
+		if ex == nil || !cc.closed && (cc.state != csIdle || cc.inExchange || cc.c.InboundBuffered() > 0) {
+			continue
+		}
+		cc.exchState = nil
+		if cc.suspendedAtClose {
+			// A handler goroutine may still call Resume on this Exchange:
+			// leave it to that goroutine and the GC, never reuse it.
+			continue
+		}
+		ex.x.Value = nil
+		ex.req.Buf, ex.resp.Buf = nil, nil
+		lp.freeEx = append(lp.freeEx, ex)
+	}
+	lp.release = lp.release[:0]
 }
 
 // armTimer (re)arms the connection's single timer d from now.
@@ -159,6 +226,7 @@ func (cc *clientConn) readHead() bool {
 		return false
 	}
 	s := cc.lp.s
+	cc.acquire()
 	n, err := http1.ParseRequest(buf, &cc.req, &s.cfg.Limits)
 	if err == http1.ErrNeedMore {
 		if cc.timerNode.when == 0 || cc.x.Start.IsZero() {
@@ -607,6 +675,7 @@ func (cc *clientConn) finish() {
 	cc.state = csIdle
 	cc.x.Start = time.Time{}
 	cc.armTimer(s.cfg.IdleTimeout)
+	cc.queueRelease()
 	if cc.c.InboundBuffered() > 0 {
 		cc.c.Wake(nil)
 	}
@@ -648,8 +717,10 @@ func (cc *clientConn) onCloseState() {
 		return
 	}
 	cc.closed = true
+	cc.suspendedAtClose = cc.state == csSuspended
 	cc.lp.wheel.stop(&cc.timerNode)
 	delete(cc.lp.clients, cc)
+	cc.queueRelease()
 	cc.lp.s.conns.Add(-1)
 	if cc.inExchange {
 		if cc.x.Err == "" && cc.x.Status == 0 {

@@ -222,11 +222,6 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	lp := s.loopFor(c)
 	cc := &clientConn{lp: lp, c: c}
 	cc.owner = cc
-	cc.x.conn = cc
-	cc.x.Loop = lp.idx
-	cc.x.Req = &cc.req
-	cc.x.Resp = &cc.resp
-	cc.body.Max = s.cfg.Limits.MaxBodyBytes
 	if ap, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		cc.remote = ap.AddrPort()
 		cc.remote = netip.AddrPortFrom(cc.remote.Addr().Unmap(), cc.remote.Port())
@@ -357,8 +352,10 @@ type loop struct {
 	idle    map[string][]*upConn
 	clients map[*clientConn]struct{}
 	parked  []parkable
-	wbuf    []byte // response bytes gathered for one write to a client
-	hbuf    []byte // scratch for heads
+	freeEx  []*exchState  // pooled exchange state
+	release []*clientConn // connections whose exchange state may go back
+	wbuf    []byte        // response bytes gathered for one write to a client
+	hbuf    []byte        // scratch for heads
 	now     int64
 	stop    chan struct{}
 	tickFn  gnet.Runnable
@@ -374,6 +371,9 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		lp.wheel.advance(time.Now().UnixNano())
 		if len(lp.parked) > 0 {
 			lp.checkParked()
+		}
+		if len(lp.release) > 0 {
+			lp.releaseIdle()
 		}
 		return nil
 	})
