@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"runtime"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestIdleConnectionMemory opens 10,000 keep-alive connections, makes one
