@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/controlplane"
+	"github.com/apimgw/apimgw/systemd"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -50,9 +52,11 @@ func run(args []string) int {
 		fmt.Println("apimcp", version)
 		return 0
 	}
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
-	if *logFormat == "json" {
-		handler = slog.NewJSONHandler(os.Stderr, nil)
+	// The journal (structured fields) under systemd, else text or JSON on stderr.
+	handler, err := systemd.NewLogHandler(systemd.LogOptions{Format: *logFormat, Identifier: "apimcp"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apimcp:", err)
+		return 2
 	}
 	log := slog.New(handler)
 	fail := func(format string, a ...any) int {
@@ -108,8 +112,9 @@ func run(args []string) int {
 		ln = tls.NewListener(ln, tlsConfig)
 		scheme = "https"
 	}
+	api := controlplane.NewHandler(store, controlplane.HandlerOptions{AdminToken: token, Logger: log})
 	srv := &http.Server{
-		Handler:           controlplane.NewHandler(store, controlplane.HandlerOptions{AdminToken: token, Logger: log}),
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       10 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -138,12 +143,27 @@ func run(args []string) int {
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// systemd (Type=notify): ready once listening; the watchdog is pinged only
+	// while the management API answers a read from the store.
+	notifier := systemd.NewNotifier()
+	notifier.Ready("listening on " + scheme + "://" + ln.Addr().String())
+	go (&systemd.Watchdog{Notifier: notifier, Logger: log, Check: func(ctx context.Context) error {
+		req := httptest.NewRequestWithContext(ctx, "GET", "/gateways", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("management API answered %d", rec.Code)
+		}
+		return nil
+	}}).Run(ctx)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
 			return fail("serve: %v", err)
 		}
 	case <-ctx.Done():
+		notifier.Stopping("shutting down")
 		log.Info("apimcp: shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
