@@ -250,16 +250,21 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
-				h.respond(x, st)
+				h.respond(x, st) // on-error itself failed: its 500 goes out
 				return
 			}
-			st.err = "policy-error"
-			st.sec = policy.OnError
-			res = st.pl.Run(pc, policy.OnError)
+			res = st.runOnError()
 			continue
 		}
 		return
 	}
+}
+
+// runOnError starts the on-error section after a policy failed.
+func (st *reqState) runOnError() policy.Result {
+	st.err = "policy-error"
+	st.sec = policy.OnError
+	return st.pl.Run(st.pc, policy.OnError)
 }
 
 // respond sends the pipeline's response (return-response, a refusal, on-error).
@@ -412,12 +417,10 @@ func (h *Handler) Response(x *netstack.Exchange) {
 			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
-				h.respond(x, st)
+				h.respond(x, st) // on-error itself failed: its 500 goes out
 				return
 			}
-			st.err = "policy-error"
-			st.sec = policy.OnError
-			res = st.pl.Run(pc, policy.OnError)
+			res = st.runOnError()
 			continue
 		default:
 			// Forward again (retry around forward-request) or wait in the

@@ -1,26 +1,16 @@
 package netstack
 
-import "unsafe"
+import (
+	"unsafe"
+
+	"github.com/apimgw/apimgw/netstack/http1"
+)
 
 // bytesOf views a string's bytes without copying; the result must not be modified.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // foldEq reports whether b equals the lower-case ASCII string s, ignoring case in b.
-func foldEq(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
+func foldEq(b []byte, s string) bool { return http1.EqualFold(b, s) }
 
 // foldEqFold reports whether b and s are equal ignoring ASCII case on both sides.
 func foldEqFold(b []byte, s string) bool {

@@ -17,8 +17,10 @@ var tokenTable = func() (t [256]bool) {
 
 func isTokenChar(c byte) bool { return tokenTable[c] }
 
-// equalFold reports whether b equals the lower-case ASCII string s, ignoring
+// EqualFold reports whether b equals the lower-case ASCII string s, ignoring
 // ASCII case in b. It does not allocate.
+func EqualFold(b []byte, s string) bool { return equalFold(b, s) }
+
 func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
