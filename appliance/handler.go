@@ -241,12 +241,7 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 			h.respond(x, st)
 			return
 		case policy.Wait:
-			x.Suspend()
-			time.AfterFunc(res.Delay, func() {
-				x.Resume(func(x *netstack.Exchange) {
-					h.run(x, st, st.pl.Resume(st.pc))
-				})
-			})
+			h.wait(x, st, res.Delay)
 			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
@@ -258,6 +253,17 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 		}
 		return
 	}
+}
+
+// wait suspends the exchange for d off the event loop (a retry interval), then
+// resumes the pipeline.
+func (h *Handler) wait(x *netstack.Exchange, st *reqState, d time.Duration) {
+	x.Suspend()
+	time.AfterFunc(d, func() {
+		x.Resume(func(x *netstack.Exchange) {
+			h.run(x, st, st.pl.Resume(st.pc))
+		})
+	})
 }
 
 // runOnError starts the on-error section after a policy failed.
@@ -320,6 +326,7 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	}
 	st.target = t
 	x.SetTarget(t)
+	x.ReplaceHeaders(nil) // (again, when a retry forwards once more)
 	if pc.Request.Method != str(x.Req.Bytes(x.Req.Method)) {
 		x.SetMethod([]byte(pc.Request.Method))
 	}
@@ -422,11 +429,15 @@ func (h *Handler) Response(x *netstack.Exchange) {
 			}
 			res = st.runOnError()
 			continue
+		case policy.Forward:
+			// A retry around forward-request: send the request again.
+			h.forward(x, st)
+			return
+		case policy.Wait:
+			// A retry interval before forwarding again.
+			h.wait(x, st, res.Delay)
+			return
 		default:
-			// Forward again (retry around forward-request) or wait in the
-			// response phase: not supported yet.
-			st.err = "policy-unsupported"
-			x.RespondError(500, "A policy asked to forward again or wait after the backend answered; this gateway does not support that yet")
 			return
 		}
 	}

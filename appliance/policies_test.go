@@ -21,10 +21,23 @@ import (
 func TestPoliciesThroughTheHandler(t *testing.T) {
 	backendHits := map[string]int{}
 	var mu sync.Mutex
+	flaky := 0
 	echo := func(tag string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.Contains(r.URL.Path, "slow") {
 				time.Sleep(1500 * time.Millisecond)
+			}
+			if strings.HasSuffix(r.URL.Path, "/flaky") {
+				mu.Lock()
+				flaky++
+				n := flaky
+				mu.Unlock()
+				if n < 3 {
+					w.WriteHeader(503)
+					return
+				}
+				io.WriteString(w, "third time lucky")
+				return
 			}
 			mu.Lock()
 			backendHits[tag]++
@@ -133,6 +146,9 @@ func TestPoliciesThroughTheHandler(t *testing.T) {
 		{"trace", "/trace", "GET", nil,
 			pol(`<trace source="test" severity="information"><message>hello</message></trace>`, "", ""),
 			[]call{{status: 200}}},
+		{"retry around forward-request", "/flaky", "GET", nil,
+			pol("", `<retry condition="@(context.Response.StatusCode == 503)" count="3" interval="1"><forward-request/></retry>`, ""),
+			[]call{{status: 200, want: []string{"third time lucky"}}}},
 		{"limit-concurrency", "/slow-limited", "GET", nil,
 			pol("", `<limit-concurrency key="one" max-count="1"><forward-request timeout="10"/></limit-concurrency>`, ""),
 			nil}, // exercised concurrently below

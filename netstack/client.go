@@ -275,7 +275,7 @@ func (cc *clientConn) decide(headLen int) {
 		if headLen > 0 {
 			cc.c.Discard(headLen)
 		}
-		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody {
+		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody && !cc.continued {
 			cc.continued = true
 			cc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
 			if cc.closed {
@@ -324,6 +324,28 @@ func (cc *clientConn) finishAfterBody() {
 	if cc.c.InboundBuffered() > 0 {
 		cc.pumpBody(true)
 	}
+}
+
+// again sends the request upstream once more after the handler, looking at a
+// response head, decided to forward again or to suspend before doing so.
+// Only a request whose whole body the engine still has (none, or a body the
+// handler set) and whose head the handler owns (Head.Own) can be sent again.
+func (cc *clientConn) again() {
+	x := &cc.x
+	if !cc.req.Owned() || cc.req.Framing != http1.NoBody && !x.bodySet {
+		x.Err = "cannot resend the request"
+		x.RespondError(502, "The request cannot be sent to the backend again (its body was streamed)")
+		cc.writeResponse()
+		cc.finishAfterBody()
+		return
+	}
+	cc.respStarted, cc.retried = false, false
+	if x.decided == decSuspend {
+		cc.state = csSuspended
+		cc.lp.wheel.stop(&cc.timerNode)
+		return
+	}
+	cc.decide(0)
 }
 
 // resume runs fn on the loop for a suspended exchange.

@@ -72,3 +72,44 @@ func TestEarlyAnswerDrainsBody(t *testing.T) {
 		t.Errorf("%d client connections, want the one kept alive", n)
 	}
 }
+
+// reforwarder sends every request twice: on the first response head it asks
+// for the request to be forwarded again (a retry policy).
+type reforwarder struct {
+	upstream string
+	seen     map[*Exchange]bool
+}
+
+func (h *reforwarder) Serve(x *Exchange) {
+	x.Req.Own()
+	h.seen[x] = false
+	x.Forward(h.upstream)
+}
+
+func (h *reforwarder) Response(x *Exchange) {
+	if !h.seen[x] {
+		h.seen[x] = true
+		x.Forward(h.upstream)
+	}
+}
+
+func TestForwardAgain(t *testing.T) {
+	b := newBackend(t)
+	h := &reforwarder{upstream: b.Listener.Addr().String(), seen: map[*Exchange]bool{}}
+	s := startProxy(t, h, Config{Loops: 1})
+	base := "http://" + s.Addr().String()
+	st, body, _ := get(t, http.DefaultClient, base+"/again")
+	if st != 200 || body != `{"path":"/again"}` || b.reqs.Load() != 2 {
+		t.Fatalf("GET forwarded again: %d %q, backend saw %d requests", st, body, b.reqs.Load())
+	}
+	// A streamed body cannot be sent twice: 502 saying so.
+	resp, err := http.Post(base+"/sha", "text/plain", strings.NewReader("streamed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || !strings.Contains(string(got), "cannot be sent to the backend again") {
+		t.Fatalf("POST forwarded again: %d %s", resp.StatusCode, got)
+	}
+}

@@ -252,12 +252,20 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			if s.rh != nil {
 				cc.x.decided = undecided
 				s.rh.Response(&cc.x)
-				if cc.x.decided == decRespond {
+				switch cc.x.decided {
+				case decRespond:
 					// The handler replaced the response: drop the upstream.
 					w = w[:0]
 					cc.dropUpstream()
 					cc.writeResponse()
 					cc.finishAfterBody()
+					return len(buf)
+				case decForward, decSuspend:
+					// Send the request again (a retry policy around
+					// forward-request), now or after the handler waited.
+					w = w[:0]
+					cc.dropUpstream()
+					cc.again()
 					return len(buf)
 				}
 			}

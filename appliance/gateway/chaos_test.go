@@ -13,32 +13,38 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// relay is a TCP relay between apimgw and apimcp. cut closes the listener and
-// resets every connection (the peer sees refused connections); blackhole keeps
-// accepting but forwards nothing and leaves open connections hanging (what a
-// dead link or a dropping firewall looks like). Safe for concurrent use.
+// relay is a TCP relay between apimgw and apimcp, standing for the network.
+// cut closes the listener and resets every connection (the peer sees refused
+// connections and resets); blackhole keeps accepting but forwards nothing, and
+// every open connection hangs (a dead link, a firewall that drops). The
+// blackhole ends two ways: heal(true) resets the connections that went
+// through it (a NAT that forgot them says so), heal(false) leaves them hanging
+// forever while new connections work (a NAT that forgot them silently).
+// Safe for concurrent use.
 type relay struct {
 	t      testing.TB
 	addr   string
 	target string
 	mu     sync.Mutex
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*atomic.Bool // dead: swallow everything
 	black  bool
 	closed bool
 }
 
 func startRelay(t testing.TB, target string) *relay {
-	r := &relay{t: t, addr: "127.0.0.1:0", target: target, conns: map[net.Conn]struct{}{}}
+	r := &relay{t: t, addr: "127.0.0.1:0", target: target, conns: map[net.Conn]*atomic.Bool{}}
 	r.up()
 	t.Cleanup(func() {
 		r.mu.Lock()
@@ -78,50 +84,40 @@ func (r *relay) accept(ln net.Listener) {
 		if err != nil {
 			return
 		}
+		dead := &atomic.Bool{}
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
 			c.Close()
 			return
 		}
-		r.conns[c] = struct{}{}
-		black := r.black
-		r.mu.Unlock()
-		if black {
-			continue // held open, never answered
+		r.conns[c] = dead
+		if r.black {
+			dead.Store(true)
 		}
-		go r.pipe(c)
+		r.mu.Unlock()
+		go r.pipe(c, dead)
 	}
 }
 
-func (r *relay) pipe(c net.Conn) {
-	up, err := net.DialTimeout("tcp", r.target, 5*time.Second)
-	if err != nil {
-		r.drop(c)
-		return
-	}
-	r.mu.Lock()
-	if r.black || r.ln == nil {
+func (r *relay) pipe(c net.Conn, dead *atomic.Bool) {
+	var up net.Conn
+	if !dead.Load() {
+		var err error
+		if up, err = net.DialTimeout("tcp", r.target, 5*time.Second); err != nil {
+			r.drop(c)
+			return
+		}
+		r.mu.Lock()
+		r.conns[up] = dead
 		r.mu.Unlock()
-		up.Close()
-		r.drop(c)
-		return
 	}
-	r.conns[up] = struct{}{}
-	r.mu.Unlock()
 	done := make(chan struct{}, 2)
 	cp := func(dst, src net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
-			if n > 0 {
-				r.mu.Lock()
-				black := r.black
-				r.mu.Unlock()
-				if black {
-					// swallow: the link is dead but nobody is told
-					continue
-				}
+			if n > 0 && !dead.Load() && dst != nil {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					break
 				}
@@ -133,10 +129,16 @@ func (r *relay) pipe(c net.Conn) {
 		done <- struct{}{}
 	}
 	go cp(up, c)
-	go cp(c, up)
+	if up != nil {
+		go cp(c, up)
+	} else {
+		done <- struct{}{}
+	}
 	<-done
 	r.drop(c)
-	r.drop(up)
+	if up != nil {
+		r.drop(up)
+	}
 	<-done
 }
 
@@ -168,28 +170,32 @@ func (r *relay) cut() {
 	}
 }
 
-// blackhole keeps the listener and every connection but forwards nothing
-// more. up ends it: the swallowed connections are reset then.
+// blackhole: every open connection and every new one swallows what it gets.
 func (r *relay) blackhole() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.black = true
-	r.mu.Unlock()
+	for _, dead := range r.conns {
+		dead.Store(true)
+	}
 }
 
-// unblackhole resets the connections that lived through the blackhole and
-// forwards again.
-func (r *relay) unblackhole() {
+// heal ends the blackhole: new connections work again; the ones that went
+// through it are reset (reset) or hang on forever (!reset).
+func (r *relay) heal(reset bool) {
 	r.mu.Lock()
-	conns := make([]net.Conn, 0, len(r.conns))
-	for c := range r.conns {
-		conns = append(conns, c)
-	}
 	r.black = false
+	var conns []net.Conn
+	for c, dead := range r.conns {
+		if dead.Load() {
+			conns = append(conns, c)
+		}
+	}
 	r.mu.Unlock()
-	// A connection that lost bytes in the hole cannot carry on: the path
-	// comes back, the stale connection is reset (as a NAT that forgot it).
-	for _, c := range conns {
-		r.drop(c)
+	if reset {
+		for _, c := range conns {
+			r.drop(c)
+		}
 	}
 }
 
@@ -379,14 +385,33 @@ func TestChaos(t *testing.T) {
 			cp.start()
 			back("apimcp SIGTERM, 2 s down", t0, period)
 		}},
-		{"network blackhole, 5 s", func() {
+		{"network blackhole, 5 s, then reset", func() {
 			rl.blackhole()
 			time.Sleep(5 * time.Second)
 			t0 := time.Now()
-			rl.unblackhole()
-			back("network blackhole, 5 s", t0, 2*period)
+			rl.heal(true)
+			back("network blackhole, 5 s, then reset", t0, period)
 		}},
 		{"apimgw SIGKILL", killGW},
+		{"network blackhole, 5 s, connections never reset", func() {
+			rl.blackhole()
+			time.Sleep(5 * time.Second)
+			t0 := time.Now()
+			rl.heal(false)
+			back("network blackhole, 5 s, connections never reset", t0, 3*time.Minute)
+		}},
+	}
+	if only := os.Getenv("APIMGW_CHAOS_ONLY"); only != "" { // e.g. "SIGKILL": just those events
+		kept := events[:0]
+		for _, ev := range events {
+			if strings.Contains(ev.name, only) {
+				kept = append(kept, ev)
+			}
+		}
+		events = kept
+		if len(events) == 0 {
+			t.Fatalf("APIMGW_CHAOS_ONLY=%q matches no event", only)
+		}
 	}
 	counts := map[string]int{}
 	end := time.Now().Add(dur)
@@ -541,4 +566,75 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// TestSilentLinkLoss: the path to the control plane drops everything for 3 s,
+// then works again for new connections while the connections that were open
+// stay dead without a reset (a NAT or firewall that forgot them silently, a
+// failover). Heartbeats get through at once, but the config long-poll and the
+// telemetry upload sit on their dead connections until their request
+// timeouts (wait+30 s = 90 s, config.service.integration.timeout = 100 s):
+// a policy change and the telemetry take that long to get through.
+// APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
+func TestSilentLinkLoss(t *testing.T) {
+	if os.Getenv("APIMGW_BUGS") == "" {
+		t.Skip("bug: after a silent link loss the config long-poll and the telemetry upload wait out their 90-100 s request timeouts on dead connections while heartbeats already get through (APIMGW_BUGS=1 runs it)")
+	}
+	bin := e2eBinaries(t)
+	be := backendProc(t)
+	cp := startCP(t, bin)
+	cp.ctl("api", "create", "hybrid", "--path", "hybrid", "--service-url", be, "--subscription-required", "false")
+	cp.ctl("operation", "create", "test", "--api", "hybrid", "--method", "GET", "--url-template", "/test")
+	cp.ctl("gateway", "create", "gw1", "--location", "silent")
+	cp.ctl("gateway", "assign", "gw1", "hybrid")
+	var tok struct{ Value string }
+	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "24h"), &tok)
+	rl := startRelay(t, cp.addr)
+	gw := newGW(t, bin, "http://"+rl.addr, "gw1", tok.Value)
+	gw.start()
+	gw.waitReady(15 * time.Second)
+	c := newClient(t)
+	url := gw.data + "/hybrid/test"
+	for range 10 {
+		if a := c.get(url, ""); a.status != 200 {
+			t.Fatalf("before: %d %s", a.status, a.body)
+		}
+	}
+	if _, ok := within(10*time.Second, func() bool { return cp.calls("gw1") == 10 }); !ok {
+		t.Fatalf("before: apimcp counts %d", cp.calls("gw1"))
+	}
+
+	rl.blackhole()
+	time.Sleep(3 * time.Second)
+	healed := time.Now()
+	rl.heal(false)
+	for range 10 {
+		if a := c.get(url, ""); a.status != 200 {
+			t.Fatalf("after: %d %s", a.status, a.body)
+		}
+	}
+	xml := filepath.Join(t.TempDir(), "p.xml")
+	os.WriteFile(xml, []byte(policyDoc("", `<return-response><set-body>after the blip</set-body></return-response>`)), 0o644)
+	cp.ctl("policies", "set", "--api", "hybrid", "--xml", xml)
+
+	hb, hbOK := within(150*time.Second, func() bool {
+		st := cp.gatewayStatus("gw1")
+		return st.State == "connected" && st.LastHeartbeat.After(healed)
+	})
+	cfg, cfgOK := within(150*time.Second, func() bool { return c.get(url, "").body == "after the blip" })
+	cfg = time.Since(healed)
+	want := c.n.Load()
+	tel, telOK := within(150*time.Second, func() bool { return cp.calls("gw1") == want })
+	tel = time.Since(healed)
+	t.Logf("after the link came back: heartbeat through after %v (%v), policy change served after %v (%v), telemetry counted after %v (%v)",
+		hb.Round(time.Millisecond), hbOK, cfg.Round(time.Millisecond), cfgOK, tel.Round(time.Millisecond), telOK)
+	if !hbOK || hb > 5*time.Second {
+		t.Errorf("heartbeat not through within 5 s of the link coming back")
+	}
+	if !cfgOK || cfg > 10*time.Second {
+		t.Errorf("the policy change took %v to be served (heartbeats got through after %v)", cfg.Round(time.Millisecond), hb.Round(time.Millisecond))
+	}
+	if !telOK || tel > 10*time.Second {
+		t.Errorf("the telemetry took %v to be counted (heartbeats got through after %v)", tel.Round(time.Millisecond), hb.Round(time.Millisecond))
+	}
 }

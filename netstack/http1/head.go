@@ -106,6 +106,12 @@ func (h *Head) Own() {
 	h.Buf = h.own
 }
 
+// Owned reports whether the head's bytes are in h's own storage (Own), so
+// they outlive the buffer the head was parsed from.
+func (h *Head) Owned() bool {
+	return h.Len > 0 && len(h.own) >= h.Len && len(h.Buf) > 0 && &h.Buf[0] == &h.own[0]
+}
+
 // Bytes returns the bytes of s in the head.
 func (h *Head) Bytes(s Span) []byte { return h.Buf[s.Off : s.Off+s.Len] }
 
