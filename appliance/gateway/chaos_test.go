@@ -393,13 +393,16 @@ func TestChaos(t *testing.T) {
 			back("network blackhole, 5 s, then reset", t0, period)
 		}},
 		{"apimgw SIGKILL", killGW},
-		{"network blackhole, 5 s, connections never reset", func() {
+		{"network blackhole, 5 s, connections never reset (TestSilentLinkLoss; only with APIMGW_BUGS=1)", func() {
 			rl.blackhole()
 			time.Sleep(5 * time.Second)
 			t0 := time.Now()
 			rl.heal(false)
 			back("network blackhole, 5 s, connections never reset", t0, 3*time.Minute)
 		}},
+	}
+	if os.Getenv("APIMGW_BUGS") == "" {
+		events = events[:len(events)-1] // TestSilentLinkLoss: recovery takes minutes
 	}
 	if only := os.Getenv("APIMGW_CHAOS_ONLY"); only != "" { // e.g. "SIGKILL": just those events
 		kept := events[:0]
@@ -617,16 +620,31 @@ func TestSilentLinkLoss(t *testing.T) {
 	os.WriteFile(xml, []byte(policyDoc("", `<return-response><set-body>after the blip</set-body></return-response>`)), 0o644)
 	cp.ctl("policies", "set", "--api", "hybrid", "--xml", xml)
 
-	hb, hbOK := within(150*time.Second, func() bool {
-		st := cp.gatewayStatus("gw1")
-		return st.State == "connected" && st.LastHeartbeat.After(healed)
-	})
-	cfg, cfgOK := within(150*time.Second, func() bool { return c.get(url, "").body == "after the blip" })
-	cfg = time.Since(healed)
+	// All three at once, each timed from the moment the link came back.
+	var hb, cfg, tel time.Duration
 	want := c.n.Load()
-	tel, telOK := within(150*time.Second, func() bool { return cp.calls("gw1") == want })
-	tel = time.Since(healed)
-	t.Logf("after the link came back: heartbeat through after %v (%v), policy change served after %v (%v), telemetry counted after %v (%v)",
+	probes := int64(0)
+	within(300*time.Second, func() bool {
+		now := time.Since(healed)
+		if hb == 0 {
+			if st := cp.gatewayStatus("gw1"); st.State == "connected" && st.LastHeartbeat.After(healed) {
+				hb = now
+			}
+		}
+		if cfg == 0 && time.Since(healed) > time.Duration(probes)*time.Second { // one probe a second: each is a request to count
+			probes++
+			if c.get(url, "").body == "after the blip" {
+				cfg = now
+			}
+			want = c.n.Load()
+		}
+		if cp.calls("gw1") == want && cfg != 0 {
+			tel = now
+		}
+		return hb != 0 && cfg != 0 && tel != 0
+	})
+	hbOK, cfgOK, telOK := hb != 0, cfg != 0, tel != 0
+	t.Logf("after the link came back: heartbeat through after %v (%v), policy change served after %v (%v), telemetry all counted after %v (%v)",
 		hb.Round(time.Millisecond), hbOK, cfg.Round(time.Millisecond), cfgOK, tel.Round(time.Millisecond), telOK)
 	if !hbOK || hb > 5*time.Second {
 		t.Errorf("heartbeat not through within 5 s of the link coming back")
