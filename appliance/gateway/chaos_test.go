@@ -472,11 +472,14 @@ func TestChaos(t *testing.T) {
 	// Answers completed shortly before a SIGKILL are the only records the
 	// kill may take with it (ring 5 ms + group commit 10 ms, docs/sync.md);
 	// count those within 50 ms as the bound.
-	var exposed int64
+	var exposed, exposed20 int64
 	for _, e := range st.ends {
 		for _, w := range windows {
 			if !e.After(w.kill) && w.kill.Sub(e) <= 50*time.Millisecond {
 				exposed++
+				if w.kill.Sub(e) <= 20*time.Millisecond {
+					exposed20++
+				}
 				break
 			}
 		}
@@ -505,14 +508,14 @@ refused while apimgw was down   %d (apimgw SIGKILLs: %d)
 unexpected failures             %d %v
 latency p50 %v p99 %v p99.9 %v max %v; longest gap between 200s %v
 telemetry: sent (answered)      %d
-telemetry: answered ≤ 50 ms before a SIGKILL (may be lost by design) %d
+telemetry: answered ≤ 20 ms / ≤ 50 ms before a SIGKILL (may be lost by design) %d / %d
 telemetry: counted at apimcp    %d (difference %d); gateway backlog %d, dropped %d; drained %v after the load (ok=%v)
 recoveries (gateway heartbeat through again after the control plane is back): %s`,
 		loadFor.Round(time.Second), clients, rps, strings.Join(evs, ", "),
 		st.served, float64(st.served)/loadFor.Seconds(), st.ok, st.other,
 		st.inFlightAtKill, st.refusedWhileDown, len(windows), len(unexpected), firstN(unexpected, 5),
 		q(0.5), q(0.99), q(0.999), q(1), st.maxGapBetweenOK.Round(time.Millisecond),
-		st.served, exposed, counted, counted-st.served, facts.Telemetry.Records, facts.Telemetry.Dropped,
+		st.served, exposed20, exposed, counted, counted-st.served, facts.Telemetry.Records, facts.Telemetry.Dropped,
 		drain.Round(time.Millisecond), drained, strings.Join(rec, "; "))
 	t.Log("\n" + report)
 	if out := os.Getenv("APIMGW_CHAOS_REPORT"); out != "" {
@@ -573,15 +576,17 @@ func tail(s string, lines int) string {
 
 // TestSilentLinkLoss: the path to the control plane drops everything for 3 s,
 // then works again for new connections while the connections that were open
-// stay dead without a reset (a NAT or firewall that forgot them silently, a
-// failover). Heartbeats get through at once, but the config long-poll and the
-// telemetry upload sit on their dead connections until their request
-// timeouts (wait+30 s = 90 s, config.service.integration.timeout = 100 s):
-// a policy change and the telemetry take that long to get through.
-// APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
+// stay dead without a reset (a NAT, firewall or proxy that forgot them
+// silently). Each of the agent's loops (heartbeat, config long-poll,
+// telemetry upload) then waits out its request timeout on a dead connection
+// (config.service.integration.timeout = 100 s; the long-poll's wait+30 s =
+// 90 s) before it dials again: measured 98 s until a heartbeat gets through
+// (the control plane shows gw1 disconnected all along), 87 s until a policy
+// change is served, 98 s until the telemetry is counted. Want: all three
+// within seconds. APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
 func TestSilentLinkLoss(t *testing.T) {
 	if os.Getenv("APIMGW_BUGS") == "" {
-		t.Skip("bug: after a silent link loss the config long-poll and the telemetry upload wait out their 90-100 s request timeouts on dead connections while heartbeats already get through (APIMGW_BUGS=1 runs it)")
+		t.Skip("bug: after a silent link loss the heartbeat, the config long-poll and the telemetry upload each wait out their 90-100 s request timeout on a dead connection before dialing again (APIMGW_BUGS=1 runs it)")
 	}
 	bin := e2eBinaries(t)
 	be := backendProc(t)
@@ -650,9 +655,9 @@ func TestSilentLinkLoss(t *testing.T) {
 		t.Errorf("heartbeat not through within 5 s of the link coming back")
 	}
 	if !cfgOK || cfg > 10*time.Second {
-		t.Errorf("the policy change took %v to be served (heartbeats got through after %v)", cfg.Round(time.Millisecond), hb.Round(time.Millisecond))
+		t.Errorf("the policy change took %v to be served", cfg.Round(time.Millisecond))
 	}
 	if !telOK || tel > 10*time.Second {
-		t.Errorf("the telemetry took %v to be counted (heartbeats got through after %v)", tel.Round(time.Millisecond), hb.Round(time.Millisecond))
+		t.Errorf("the telemetry took %v to be counted", tel.Round(time.Millisecond))
 	}
 }
