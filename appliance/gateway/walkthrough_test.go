@@ -760,6 +760,9 @@ func TestWalkthrough(t *testing.T) {
 	if _, ok := within(5*time.Second, func() bool { f := gw.facts(); return f.Token != nil && f.Token.Expiry.Equal(exp2) }); !ok {
 		t.Fatalf("the new token was not picked up: %+v", gw.facts().Token)
 	}
+	if f := gw.facts(); f.TokenState != "expiring" { // 48 h left: within the 7-day warning
+		t.Errorf("token state with 48 h left: %q", f.TokenState)
+	}
 	cp.mustARM("POST", armPrefix+"/gateways/gw1/regenerateKey?api-version=2022-08-01", map[string]string{"keyType": "primary"}, 200, 204)
 	regen := time.Now()
 	old, _ := http.NewRequest("GET", cp.URL+"/gateway/v1/config", nil)
@@ -804,5 +807,19 @@ func TestWalkthrough(t *testing.T) {
 	if !strings.Contains(strings.ToLower(f.ControlPlane.LastError+gw.log.String()), "expired") {
 		t.Errorf("neither the status nor the log says the token expired: %+v", f.ControlPlane)
 	}
+
+	// 7c. The telemetry of the requests served with the expired token was
+	// queued: a valid token in env.conf delivers it, nothing lost.
+	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "720h", "--key", "secondary"), &tok)
+	gw.writeConf(tok.Value)
+	want = c.n.Load()
+	took, ok = within(10*time.Second, func() bool { return cp.calls("gw1") == want })
+	if !ok {
+		t.Fatalf("after a valid token again apimcp counts %d, want %d (gateway %+v)", cp.calls("gw1"), want, gw.facts())
+	}
+	if f = gw.facts(); f.TokenState != "ok" {
+		t.Errorf("token state after a valid token: %q", f.TokenState)
+	}
+	t.Logf("step 7: the queued telemetry of the expired-token time counted %v after a valid token was written", took.Round(time.Millisecond))
 	t.Logf("walkthrough: %d data-plane requests, %v in all", c.n.Load(), time.Since(testStart).Round(time.Millisecond))
 }
