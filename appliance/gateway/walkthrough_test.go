@@ -117,8 +117,12 @@ type proc struct {
 	err    error
 }
 
+// eofLine is what onLine sees when the output ends.
+const eofLine = "\x00EOF"
+
 // startProc starts name with args; a cleanup kills it if the test leaves it
-// running. onLine, when set, sees each output line until it returns true.
+// running. onLine, when set, sees each output line until it returns true,
+// then eofLine if the output ends first.
 func startProc(t testing.TB, log *lockedBuffer, onLine func(string) bool, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(name, args...), log: log, exited: make(chan struct{})}
@@ -153,7 +157,7 @@ func startProc(t testing.TB, log *lockedBuffer, onLine func(string) bool, name s
 			}
 			if err != nil {
 				if onLine != nil {
-					onLine("")
+					onLine(eofLine)
 				}
 				return
 			}
@@ -262,7 +266,7 @@ func (c *cpProc) start() {
 				got <- strings.TrimSpace(after)
 				return true
 			}
-			if line == "" {
+			if line == eofLine {
 				got <- ""
 			}
 			return false
