@@ -199,8 +199,12 @@ func (r *relay) heal(reset bool) {
 	}
 }
 
-// window is a span when apimgw was not running: [kill, ready].
-type window struct{ kill, ready time.Time }
+// window is a span when apimgw was not serving: [kill or SIGTERM, ready
+// again]. graceful: SIGTERM (drain, flush), else SIGKILL.
+type window struct {
+	kill, ready time.Time
+	graceful    bool
+}
 
 // loadStats is what the load generator saw.
 type loadStats struct {
@@ -209,6 +213,7 @@ type loadStats struct {
 	ok               int64 // answered 200
 	other            map[int]int64
 	inFlightAtKill   int64 // transport errors of requests sent before a kill, failed after it
+	inFlightAtStop   int64 // the same for a graceful stop (SIGTERM), which drains: want none
 	refusedWhileDown int64 // sent while apimgw was down (connection refused)
 	latencies        []time.Duration
 	ends             []time.Time // when each answer was complete
@@ -345,20 +350,31 @@ func TestChaos(t *testing.T) {
 		recoveries = append(recoveries, recovery{event, took, ok})
 		t.Logf("%6.1fs %s: gateway back in touch after %v (ok=%v)", time.Since(loadStart).Seconds(), event, took.Round(time.Millisecond), ok)
 	}
-	killGW := func() {
-		time.Sleep(time.Duration(time.Now().UnixNano()%97) * time.Millisecond) // not in step with the pacing
-		w := window{kill: time.Now()}
-		gw.p.cmd.Process.Signal(syscall.SIGKILL)
-		<-gw.p.exited
-		gw.p = nil
-		gw.start()
-		gw.waitReady(15 * time.Second)
-		w.ready = gw.readyAt
-		winMu.Lock()
-		windows = append(windows, w)
-		winMu.Unlock()
-		t.Logf("%6.1fs apimgw SIGKILLed and restarted: ready after %v", time.Since(loadStart).Seconds(), w.ready.Sub(w.kill).Round(time.Millisecond))
+	restartGW := func(sig syscall.Signal) func() {
+		return func() {
+			time.Sleep(time.Duration(time.Now().UnixNano()%97) * time.Millisecond) // not in step with the pacing
+			w := window{kill: time.Now(), graceful: sig == syscall.SIGTERM}
+			gw.p.cmd.Process.Signal(sig)
+			select {
+			case <-gw.p.exited:
+			case <-time.After(45 * time.Second):
+				t.Errorf("apimgw did not exit within 45 s of %v", sig)
+				gw.p.cmd.Process.Kill()
+				<-gw.p.exited
+			}
+			exited := time.Since(w.kill)
+			gw.p = nil
+			gw.start()
+			gw.waitReady(15 * time.Second)
+			w.ready = gw.readyAt
+			winMu.Lock()
+			windows = append(windows, w)
+			winMu.Unlock()
+			t.Logf("%6.1fs apimgw %v: exited after %v, ready again after %v", time.Since(loadStart).Seconds(), sig,
+				exited.Round(time.Millisecond), w.ready.Sub(w.kill).Round(time.Millisecond))
+		}
 	}
+
 	events := []struct {
 		name string
 		do   func()
@@ -377,7 +393,7 @@ func TestChaos(t *testing.T) {
 			rl.up()
 			back("network cut (refused), 5 s", t0, period)
 		}},
-		{"apimgw SIGKILL", killGW},
+		{"apimgw SIGKILL", restartGW(syscall.SIGKILL)},
 		{"apimcp SIGTERM, 2 s down", func() {
 			cp.stop(syscall.SIGTERM)
 			time.Sleep(2 * time.Second)
@@ -392,7 +408,8 @@ func TestChaos(t *testing.T) {
 			rl.heal(true)
 			back("network blackhole, 5 s, then reset", t0, period)
 		}},
-		{"apimgw SIGKILL", killGW},
+		{"apimgw SIGKILL", restartGW(syscall.SIGKILL)},
+		{"apimgw SIGTERM (graceful stop)", restartGW(syscall.SIGTERM)},
 		{"network blackhole, 5 s, connections never reset (TestSilentLinkLoss; only with APIMGW_BUGS=1)", func() {
 			rl.blackhole()
 			time.Sleep(5 * time.Second)
@@ -451,6 +468,8 @@ func TestChaos(t *testing.T) {
 		cls := ""
 		for _, w := range windows {
 			switch {
+			case f.start.Before(w.kill) && !f.end.Before(w.kill) && w.graceful:
+				cls = "inflight-graceful"
 			case f.start.Before(w.kill) && !f.end.Before(w.kill):
 				cls = "inflight"
 			case !f.start.Before(w.kill) && !f.start.After(w.ready):
@@ -461,6 +480,9 @@ func TestChaos(t *testing.T) {
 			}
 		}
 		switch cls {
+		case "inflight-graceful":
+			st.inFlightAtStop++
+			unexpected = append(unexpected, fmt.Sprintf("%.3fs: in flight at a graceful stop: %v", f.start.Sub(loadStart).Seconds(), f.err))
 		case "inflight":
 			st.inFlightAtKill++
 		case "down":
@@ -475,7 +497,7 @@ func TestChaos(t *testing.T) {
 	var exposed, exposed20 int64
 	for _, e := range st.ends {
 		for _, w := range windows {
-			if !e.After(w.kill) && w.kill.Sub(e) <= 50*time.Millisecond {
+			if !w.graceful && !e.After(w.kill) && w.kill.Sub(e) <= 50*time.Millisecond {
 				exposed++
 				if w.kill.Sub(e) <= 20*time.Millisecond {
 					exposed20++
@@ -501,10 +523,17 @@ func TestChaos(t *testing.T) {
 		rec = append(rec, fmt.Sprintf("%s: %v%s", r.event, r.took.Round(time.Millisecond), map[bool]string{false: " (NOT within the limit)", true: ""}[r.ok]))
 	}
 	loadFor := loadEnd.Sub(loadStart)
+	kills := 0
+	for _, w := range windows {
+		if !w.graceful {
+			kills++
+		}
+	}
 	report := fmt.Sprintf(`chaos: %v of load (%d clients, target %d req/s), events: %s
 requests answered (served)      %d (%.0f/s), 200: %d, other: %v
-failed, in flight at a kill     %d
-refused while apimgw was down   %d (apimgw SIGKILLs: %d)
+failed, in flight at a SIGKILL  %d
+failed, in flight at a SIGTERM  %d (it drains: want 0)
+refused while apimgw was down   %d (apimgw SIGKILLs: %d, SIGTERMs: %d)
 unexpected failures             %d %v
 latency p50 %v p99 %v p99.9 %v max %v; longest gap between 200s %v
 telemetry: sent (answered)      %d
@@ -513,7 +542,7 @@ telemetry: counted at apimcp    %d (difference %d); gateway backlog %d, dropped 
 recoveries (gateway heartbeat through again after the control plane is back): %s`,
 		loadFor.Round(time.Second), clients, rps, strings.Join(evs, ", "),
 		st.served, float64(st.served)/loadFor.Seconds(), st.ok, st.other,
-		st.inFlightAtKill, st.refusedWhileDown, len(windows), len(unexpected), firstN(unexpected, 5),
+		st.inFlightAtKill, st.inFlightAtStop, st.refusedWhileDown, kills, len(windows)-kills, len(unexpected), firstN(unexpected, 5),
 		q(0.5), q(0.99), q(0.999), q(1), st.maxGapBetweenOK.Round(time.Millisecond),
 		st.served, exposed20, exposed, counted, counted-st.served, facts.Telemetry.Records, facts.Telemetry.Dropped,
 		drain.Round(time.Millisecond), drained, strings.Join(rec, "; "))
@@ -523,7 +552,7 @@ recoveries (gateway heartbeat through again after the control plane is back): %s
 	}
 
 	if len(unexpected) > 0 {
-		t.Errorf("%d failures outside a kill of apimgw: %v", len(unexpected), firstN(unexpected, 10))
+		t.Errorf("%d failures outside a SIGKILL of apimgw: %v", len(unexpected), firstN(unexpected, 10))
 	}
 	if st.served-st.ok != 0 {
 		t.Errorf("non-200 answers: %v", st.other)
@@ -534,7 +563,7 @@ recoveries (gateway heartbeat through again after the control plane is back): %s
 	// Each kill may lose the records of ≤ ~15 ms of load and may have
 	// recorded the requests it cut off in flight; nothing may be counted
 	// twice and nothing else may be lost.
-	if counted > st.served+st.inFlightAtKill {
+	if counted > st.served+st.inFlightAtKill+st.inFlightAtStop {
 		t.Errorf("apimcp counts %d records, more than the %d answered + %d cut off: something counted twice", counted, st.served, st.inFlightAtKill)
 	}
 	if counted < st.served-exposed {
