@@ -811,6 +811,16 @@ func TestWalkthrough(t *testing.T) {
 	if !strings.Contains(strings.ToLower(f.ControlPlane.LastError+gw.log.String()), "expired") {
 		t.Errorf("neither the status nor the log says the token expired: %+v", f.ControlPlane)
 	}
+	// A cold start with the expired token: served at once from the store.
+	gw.stop(syscall.SIGTERM)
+	gw.start()
+	gw.waitReady(5 * time.Second)
+	if a := c.get(url, key); a.status != 200 || a.body != "Hello again" {
+		t.Fatalf("cold start with an expired token: %d %q", a.status, a.body)
+	}
+	if f = gw.facts(); f.TokenState != "expired" {
+		t.Errorf("cold start with an expired token: token state %q", f.TokenState)
+	}
 
 	// 7c. The telemetry of the requests served with the expired token was
 	// queued: a valid token in env.conf delivers it, nothing lost.
