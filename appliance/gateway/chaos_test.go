@@ -221,7 +221,8 @@ type loadStats struct {
 	lastOK           time.Time
 }
 
-// TestChaos runs for $APIMGW_CHAOS (a Go duration) under about
+// TestChaos runs for $APIMGW_CHAOS (a Go duration; APIMGW_CHAOS_TLS=1: the
+// control plane over https, so HTTP/2) under about
 // $APIMGW_CHAOS_RPS requests/s (default 300) from $APIMGW_CHAOS_CLIENTS
 // keep-alive clients (default 16: the sample backend answers a keep-alive
 // connection in ~40 ms, its header and body writes meeting Nagle and delayed
@@ -239,7 +240,12 @@ func TestChaos(t *testing.T) {
 	clients := envInt(t, "APIMGW_CHAOS_CLIENTS", 16)
 	bin := e2eBinaries(t)
 	be := backendProc(t)
-	cp := startCP(t, bin)
+	scheme, cp := "http", (*cpProc)(nil)
+	if os.Getenv("APIMGW_CHAOS_TLS") != "" {
+		scheme, cp = "https", startCPTLS(t, bin)
+	} else {
+		cp = startCP(t, bin)
+	}
 
 	cp.ctl("api", "create", "hybrid", "--display-name", "Hybrid demo", "--path", "hybrid", "--service-url", be, "--subscription-required", "true")
 	cp.ctl("operation", "create", "test", "--api", "hybrid", "--method", "GET", "--url-template", "/test", "--display-name", "Test call")
@@ -254,7 +260,7 @@ func TestChaos(t *testing.T) {
 	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "720h"), &tok)
 
 	rl := startRelay(t, cp.addr)
-	gw := newGW(t, bin, "http://"+rl.addr, "gw1", tok.Value)
+	gw := newGWCA(t, bin, scheme+"://"+rl.addr, "gw1", tok.Value, cp.ca)
 	gw.start()
 	gw.waitReady(15 * time.Second)
 	defer func() {
@@ -529,7 +535,7 @@ func TestChaos(t *testing.T) {
 			kills++
 		}
 	}
-	report := fmt.Sprintf(`chaos: %v of load (%d clients, target %d req/s), events: %s
+	report := fmt.Sprintf(`chaos: %v of load (%d clients, target %d req/s), control plane over %s, events: %s
 requests answered (served)      %d (%.0f/s), 200: %d, other: %v
 failed, in flight at a SIGKILL  %d
 failed, in flight at a SIGTERM  %d (it drains: want 0)
@@ -540,7 +546,7 @@ telemetry: sent (answered)      %d
 telemetry: answered ≤ 20 ms / ≤ 50 ms before a SIGKILL (may be lost by design) %d / %d
 telemetry: counted at apimcp    %d (difference %d); gateway backlog %d, dropped %d; drained %v after the load (ok=%v)
 recoveries (gateway heartbeat through again after the control plane is back): %s`,
-		loadFor.Round(time.Second), clients, rps, strings.Join(evs, ", "),
+		loadFor.Round(time.Second), clients, rps, scheme, strings.Join(evs, ", "),
 		st.served, float64(st.served)/loadFor.Seconds(), st.ok, st.other,
 		st.inFlightAtKill, st.inFlightAtStop, st.refusedWhileDown, kills, len(windows)-kills, len(unexpected), firstN(unexpected, 5),
 		q(0.5), q(0.99), q(0.999), q(1), st.maxGapBetweenOK.Round(time.Millisecond),
@@ -614,12 +620,23 @@ func tail(s string, lines int) string {
 // change is served, 98 s until the telemetry is counted. Want: all three
 // within seconds. APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
 func TestSilentLinkLoss(t *testing.T) {
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) { silentLinkLoss(t, scheme) })
+	}
+}
+
+func silentLinkLoss(t *testing.T, scheme string) {
 	if os.Getenv("APIMGW_BUGS") == "" {
 		t.Skip("bug: after a silent link loss the heartbeat, the config long-poll and the telemetry upload each wait out their 90-100 s request timeout on a dead connection before dialing again (APIMGW_BUGS=1 runs it)")
 	}
 	bin := e2eBinaries(t)
 	be := backendProc(t)
-	cp := startCP(t, bin)
+	var cp *cpProc
+	if scheme == "https" {
+		cp = startCPTLS(t, bin)
+	} else {
+		cp = startCP(t, bin)
+	}
 	cp.ctl("api", "create", "hybrid", "--path", "hybrid", "--service-url", be, "--subscription-required", "false")
 	cp.ctl("operation", "create", "test", "--api", "hybrid", "--method", "GET", "--url-template", "/test")
 	cp.ctl("gateway", "create", "gw1", "--location", "silent")
@@ -627,7 +644,7 @@ func TestSilentLinkLoss(t *testing.T) {
 	var tok struct{ Value string }
 	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "24h"), &tok)
 	rl := startRelay(t, cp.addr)
-	gw := newGW(t, bin, "http://"+rl.addr, "gw1", tok.Value)
+	gw := newGWCA(t, bin, scheme+"://"+rl.addr, "gw1", tok.Value, cp.ca)
 	gw.start()
 	gw.waitReady(15 * time.Second)
 	c := newClient(t)

@@ -10,11 +10,18 @@ package gateway_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -234,6 +241,8 @@ type cpProc struct {
 	bin                string
 	dir, addr, tokFile string
 	URL, admin         string
+	ca                 string   // PEM CA of its TLS certificate ("": plain HTTP)
+	tlsArgs            []string // --tls-cert, --tls-key
 	p                  *proc
 	log                *lockedBuffer
 	http               *http.Client
@@ -246,6 +255,47 @@ func startCP(t testing.TB, bin string) *cpProc {
 	rand.Read(tok)
 	c := &cpProc{t: t, bin: bin, dir: dir, addr: "127.0.0.1:0", tokFile: filepath.Join(dir, "admin-token"),
 		admin: hex.EncodeToString(tok), log: &lockedBuffer{}, http: &http.Client{Timeout: 30 * time.Second}}
+	if err := os.WriteFile(c.tokFile, []byte(c.admin+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.start()
+	return c
+}
+
+// startCPTLS is startCP with TLS: a self-signed certificate for 127.0.0.1,
+// trusted by the admin client, apimctl (APIMCTL_CA) and, through
+// config.service.ca, by apimgw.
+func startCPTLS(t testing.TB, bin string) *cpProc {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "apimcp test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	c := &cpProc{t: t, bin: bin, dir: dir, addr: "127.0.0.1:0", tokFile: filepath.Join(dir, "admin-token"),
+		admin: hex.EncodeToString(tok), log: &lockedBuffer{}, ca: certFile,
+		tlsArgs: []string{"--tls-cert", certFile, "--tls-key", keyFile},
+		http:    &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
 	if err := os.WriteFile(c.tokFile, []byte(c.admin+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +320,8 @@ func (c *cpProc) start() {
 				got <- ""
 			}
 			return false
-		}, filepath.Join(c.bin, "apimcp"), "--listen", c.addr, "--data", filepath.Join(c.dir, "data"), "--admin-token-file", c.tokFile)
+		}, filepath.Join(c.bin, "apimcp"), append([]string{"--listen", c.addr, "--data", filepath.Join(c.dir, "data"),
+			"--admin-token-file", c.tokFile}, c.tlsArgs...)...)
 		var url string
 		select {
 		case url = <-got:
@@ -278,7 +329,7 @@ func (c *cpProc) start() {
 		}
 		if url != "" {
 			c.p, c.URL = p, url
-			c.addr = strings.TrimPrefix(url, "http://")
+			c.addr = strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
 			return
 		}
 		p.stop(syscall.SIGKILL)
@@ -342,7 +393,7 @@ func (c *cpProc) mustARM(method, path string, body any, want ...int) []byte {
 func (c *cpProc) ctl(args ...string) []byte {
 	c.t.Helper()
 	cmd := exec.Command(filepath.Join(c.bin, "apimctl"), args...)
-	cmd.Env = append(os.Environ(), "APIMCTL_SERVER="+c.URL, "APIMCTL_TOKEN="+c.admin)
+	cmd.Env = append(os.Environ(), "APIMCTL_SERVER="+c.URL, "APIMCTL_TOKEN="+c.admin, "APIMCTL_CA="+c.ca)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -410,13 +461,19 @@ type gwProc struct {
 	bin, dir, conf     string
 	data, status       string // base URLs
 	endpoint, name     string
+	ca                 string // config.service.ca ("": none)
 	p                  *proc
 	log                *lockedBuffer
 	startedAt, readyAt time.Time
 }
 
 func newGW(t testing.TB, bin, endpoint, name, token string) *gwProc {
-	g := &gwProc{t: t, bin: bin, dir: t.TempDir(), endpoint: endpoint, name: name, log: &lockedBuffer{}}
+	return newGWCA(t, bin, endpoint, name, token, "")
+}
+
+// newGWCA is newGW trusting the PEM CA file ca for the control plane.
+func newGWCA(t testing.TB, bin, endpoint, name, token, ca string) *gwProc {
+	g := &gwProc{t: t, bin: bin, dir: t.TempDir(), endpoint: endpoint, name: name, ca: ca, log: &lockedBuffer{}}
 	g.conf = filepath.Join(g.dir, "env.conf")
 	g.data, g.status = "http://"+e2ePort(t), "http://"+e2ePort(t)
 	g.writeConf(token)
@@ -438,6 +495,9 @@ store.path=%s
 heartbeat.interval=1s
 `, g.endpoint, token, g.name, strings.TrimPrefix(g.data, "http://"), strings.TrimPrefix(g.status, "http://"),
 		filepath.Join(g.dir, "state", "apimgw.db"))
+	if g.ca != "" {
+		conf += "config.service.ca=" + g.ca + "\n"
+	}
 	tmp := g.conf + ".tmp"
 	if err := os.WriteFile(tmp, []byte(conf), 0o600); err != nil {
 		g.t.Fatal(err)
