@@ -707,3 +707,102 @@ func silentLinkLoss(t *testing.T, scheme string) {
 		t.Errorf("the telemetry took %v to be counted", tel.Round(time.Millisecond))
 	}
 }
+
+// TestQueueFull: the control plane is down long enough for the telemetry
+// queue (telemetry.queue.max-bytes=1MiB, the minimum) to fill. The gateway
+// keeps serving, drops the oldest records and counts them (status page,
+// /metrics, heartbeat); once apimcp is back, what it counts plus what was
+// dropped is every request. $APIMGW_QUEUEFULL_REQUESTS requests (default
+// 40,000, twice what the queue holds) answered by a policy: about 1 s, 5 s
+// under -race.
+func TestQueueFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end with the real binaries")
+	}
+	n := envInt(t, "APIMGW_QUEUEFULL_REQUESTS", 40000)
+	bin := e2eBinaries(t)
+	cp := startCP(t, bin)
+	cp.ctl("api", "create", "full", "--path", "full", "--service-url", "http://127.0.0.1:9", "--subscription-required", "false")
+	cp.ctl("operation", "create", "x", "--api", "full", "--method", "GET", "--url-template", "/x")
+	xml := filepath.Join(t.TempDir(), "p.xml")
+	os.WriteFile(xml, []byte(`<policies><inbound><base/><return-response><set-status code="200" reason="OK"/><set-body>q</set-body></return-response></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`), 0o644)
+	cp.ctl("policies", "set", "--api", "full", "--xml", xml)
+	cp.ctl("gateway", "create", "gw1", "--location", "full")
+	cp.ctl("gateway", "assign", "gw1", "full")
+	var tok struct{ Value string }
+	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "24h"), &tok)
+	gw := newGW(t, bin, cp.URL, "gw1", tok.Value)
+	gw.extra = "telemetry.queue.max-bytes=1MiB\n"
+	gw.writeConf(tok.Value)
+	gw.start()
+	gw.waitReady(15 * time.Second)
+	url := gw.data + "/full/x"
+	c := newClient(t)
+	if a := c.get(url, ""); a.status != 200 || a.body != "q" {
+		t.Fatalf("first request: %d %q", a.status, a.body)
+	}
+	cp.stop(syscall.SIGTERM)
+
+	var answered, failed atomic.Int64
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	start := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 10 * time.Second}
+			for next.Add(1) <= int64(n) {
+				resp, err := hc.Get(url)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					answered.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed while the queue was full", failed.Load())
+	}
+	total := answered.Load() + c.n.Load()
+	var f gwFacts
+	if _, ok := within(10*time.Second, func() bool { f = gw.facts(); return f.Telemetry.Dropped > 0 }); !ok {
+		t.Fatalf("%d requests into a 1 MiB queue and nothing dropped: %+v", total, f.Telemetry)
+	}
+	t.Logf("%d requests in %v (%.0f/s) with apimcp down: queue %d records, dropped %d",
+		total, took.Round(time.Millisecond), float64(answered.Load())/took.Seconds(), f.Telemetry.Records, f.Telemetry.Dropped)
+
+	cp.start()
+	var counted int64
+	if _, ok := within(30*time.Second, func() bool {
+		f = gw.facts()
+		counted = cp.calls("gw1")
+		return f.Telemetry.Records == 0 && counted+f.Telemetry.Dropped == total
+	}); !ok {
+		t.Fatalf("apimcp counts %d, the gateway dropped %d: %d, want %d requests (backlog %+v)",
+			counted, f.Telemetry.Dropped, counted+f.Telemetry.Dropped, total, f.Telemetry)
+	}
+	var st cpGatewayStatus
+	if _, ok := within(10*time.Second, func() bool { st = cp.gatewayStatus("gw1"); return st.Backlog.Dropped == f.Telemetry.Dropped }); !ok {
+		t.Errorf("the control plane shows %d dropped, the gateway %d", st.Backlog.Dropped, f.Telemetry.Dropped)
+	}
+	resp, err := http.Get(gw.status + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf("apimgw_telemetry_dropped_records_total %d\n", f.Telemetry.Dropped); !strings.Contains(string(m), want) {
+		t.Errorf("/metrics has no %q", strings.TrimSpace(want))
+	}
+	t.Logf("apimcp counted %d, dropped %d (oldest first), together %d = every request", counted, f.Telemetry.Dropped, total)
+}

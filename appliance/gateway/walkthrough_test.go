@@ -462,6 +462,7 @@ type gwProc struct {
 	data, status       string // base URLs
 	endpoint, name     string
 	ca                 string // config.service.ca ("": none)
+	extra              string // more env.conf lines
 	p                  *proc
 	log                *lockedBuffer
 	startedAt, readyAt time.Time
@@ -498,6 +499,7 @@ heartbeat.interval=1s
 	if g.ca != "" {
 		conf += "config.service.ca=" + g.ca + "\n"
 	}
+	conf += g.extra
 	tmp := g.conf + ".tmp"
 	if err := os.WriteFile(tmp, []byte(conf), 0o600); err != nil {
 		g.t.Fatal(err)
