@@ -746,6 +746,8 @@ func TestQueueFull(t *testing.T) {
 	var answered, failed atomic.Int64
 	var wg sync.WaitGroup
 	var next atomic.Int64
+	var quarterMu sync.Mutex
+	var q1, q3 time.Time // when a quarter, three quarters were answered
 	start := time.Now()
 	for range 8 {
 		wg.Add(1)
@@ -761,7 +763,16 @@ func TestQueueFull(t *testing.T) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
-					answered.Add(1)
+					switch answered.Add(1) {
+					case int64(n / 4):
+						quarterMu.Lock()
+						q1 = time.Now()
+						quarterMu.Unlock()
+					case int64(3 * n / 4):
+						quarterMu.Lock()
+						q3 = time.Now()
+						quarterMu.Unlock()
+					}
 				} else {
 					failed.Add(1)
 				}
@@ -804,5 +815,32 @@ func TestQueueFull(t *testing.T) {
 	if want := fmt.Sprintf("apimgw_telemetry_dropped_records_total %d\n", f.Telemetry.Dropped); !strings.Contains(string(m), want) {
 		t.Errorf("/metrics has no %q", strings.TrimSpace(want))
 	}
-	t.Logf("apimcp counted %d, dropped %d (oldest first), together %d = every request", counted, f.Telemetry.Dropped, total)
+	// The oldest went: nothing of the first quarter of the load is counted,
+	// the last quarter is.
+	inSpan := func(from, to time.Time) int64 {
+		t.Helper()
+		q := "/reports/byGateway?$filter=" + strings.ReplaceAll(fmt.Sprintf("timestamp ge %s and timestamp le %s",
+			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)), " ", "%20")
+		var v struct {
+			Value []struct {
+				Name           string `json:"name"`
+				CallCountTotal int64  `json:"callCountTotal"`
+			} `json:"value"`
+		}
+		json.Unmarshal(cp.mustARM("GET", q, nil, 200), &v)
+		for _, r := range v.Value {
+			if r.Name == "gw1" {
+				return r.CallCountTotal
+			}
+		}
+		return 0
+	}
+	quarterMu.Lock()
+	first, last := inSpan(start, q1), inSpan(q3, time.Now())
+	quarterMu.Unlock()
+	if first != 0 || last == 0 {
+		t.Errorf("not the oldest dropped: apimcp counts %d of the first quarter, %d of the last", first, last)
+	}
+	t.Logf("apimcp counted %d (%d of the first quarter, %d of the last), dropped %d, together %d = every request",
+		counted, first, last, f.Telemetry.Dropped, total)
 }
