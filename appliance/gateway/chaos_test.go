@@ -199,9 +199,9 @@ func (r *relay) heal(reset bool) {
 	}
 }
 
-// window is a span when apimgw was not serving: [kill or SIGTERM, ready
+// downWindow is a span when apimgw was not serving: [kill or SIGTERM, ready
 // again]. graceful: SIGTERM (drain, flush), else SIGKILL.
-type window struct {
+type downWindow struct {
 	kill, ready time.Time
 	graceful    bool
 }
@@ -236,8 +236,8 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("APIMGW_CHAOS: %v", err)
 	}
-	rps := envInt(t, "APIMGW_CHAOS_RPS", 300)
-	clients := envInt(t, "APIMGW_CHAOS_CLIENTS", 16)
+	rps := chaosEnvInt(t, "APIMGW_CHAOS_RPS", 300)
+	clients := chaosEnvInt(t, "APIMGW_CHAOS_CLIENTS", 16)
 	bin := e2eBinaries(t)
 	be := backendProc(t)
 	scheme, cp := "http", (*cpProc)(nil)
@@ -265,7 +265,7 @@ func TestChaos(t *testing.T) {
 	gw.waitReady(15 * time.Second)
 	defer func() {
 		if t.Failed() {
-			t.Logf("apimgw log (tail):\n%s", tail(gw.log.String(), 60))
+			t.Logf("apimgw log (tail):\n%s", lastLines(gw.log.String(), 60))
 		}
 	}()
 
@@ -273,7 +273,7 @@ func TestChaos(t *testing.T) {
 	var (
 		st        = &loadStats{other: map[int]int64{}}
 		winMu     sync.Mutex
-		windows   []window
+		windows   []downWindow
 		stop      = make(chan struct{})
 		wg        sync.WaitGroup
 		url       = gw.data + "/hybrid/test"
@@ -349,7 +349,7 @@ func TestChaos(t *testing.T) {
 	period := 8 * time.Second
 	// back waits for the gateway to get a heartbeat through after t0.
 	back := func(event string, t0 time.Time, limit time.Duration) {
-		took, ok := within(limit, func() bool {
+		took, ok := pollFor(limit, func() bool {
 			f := gw.facts()
 			return f.ControlPlane.Connected && f.ControlPlane.LastHeartbeat.After(t0)
 		})
@@ -359,7 +359,7 @@ func TestChaos(t *testing.T) {
 	restartGW := func(sig syscall.Signal) func() {
 		return func() {
 			time.Sleep(time.Duration(time.Now().UnixNano()%97) * time.Millisecond) // not in step with the pacing
-			w := window{kill: time.Now(), graceful: sig == syscall.SIGTERM}
+			w := downWindow{kill: time.Now(), graceful: sig == syscall.SIGTERM}
 			gw.p.cmd.Process.Signal(sig)
 			select {
 			case <-gw.p.exited:
@@ -460,7 +460,7 @@ func TestChaos(t *testing.T) {
 		cp.start()
 	}
 	var counted int64
-	drain, drained := within(3*time.Minute, func() bool {
+	drain, drained := pollFor(3*time.Minute, func() bool {
 		f := gw.facts()
 		counted = cp.calls("gw1")
 		return f.Telemetry.Records == 0 && f.ControlPlane.Connected
@@ -548,7 +548,7 @@ telemetry: counted at apimcp    %d (difference %d); gateway backlog %d, dropped 
 recoveries (gateway heartbeat through again after the control plane is back): %s`,
 		loadFor.Round(time.Second), clients, rps, scheme, strings.Join(evs, ", "),
 		st.served, float64(st.served)/loadFor.Seconds(), st.ok, st.other,
-		st.inFlightAtKill, st.inFlightAtStop, st.refusedWhileDown, kills, len(windows)-kills, len(unexpected), firstN(unexpected, 5),
+		st.inFlightAtKill, st.inFlightAtStop, st.refusedWhileDown, kills, len(windows)-kills, len(unexpected), firstStrings(unexpected, 5),
 		q(0.5), q(0.99), q(0.999), q(1), st.maxGapBetweenOK.Round(time.Millisecond),
 		st.served, exposed20, exposed, counted, counted-st.served, facts.Telemetry.Records, facts.Telemetry.Dropped,
 		drain.Round(time.Millisecond), drained, strings.Join(rec, "; "))
@@ -558,7 +558,7 @@ recoveries (gateway heartbeat through again after the control plane is back): %s
 	}
 
 	if len(unexpected) > 0 {
-		t.Errorf("%d failures outside a SIGKILL of apimgw: %v", len(unexpected), firstN(unexpected, 10))
+		t.Errorf("%d failures outside a SIGKILL of apimgw: %v", len(unexpected), firstStrings(unexpected, 10))
 	}
 	if st.served-st.ok != 0 {
 		t.Errorf("non-200 answers: %v", st.other)
@@ -582,7 +582,7 @@ recoveries (gateway heartbeat through again after the control plane is back): %s
 	}
 }
 
-func envInt(t *testing.T, name string, def int) int {
+func chaosEnvInt(t *testing.T, name string, def int) int {
 	s := os.Getenv(name)
 	if s == "" {
 		return def
@@ -594,14 +594,14 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-func firstN(s []string, n int) []string {
+func firstStrings(s []string, n int) []string {
 	if len(s) > n {
 		return s[:n]
 	}
 	return s
 }
 
-func tail(s string, lines int) string {
+func lastLines(s string, lines int) string {
 	l := strings.Split(s, "\n")
 	if len(l) > lines {
 		l = l[len(l)-lines:]
@@ -620,15 +620,15 @@ func tail(s string, lines int) string {
 // change is served, 98 s until the telemetry is counted. Want: all three
 // within seconds. APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
 func TestSilentLinkLoss(t *testing.T) {
+	if os.Getenv("APIMGW_BUGS") == "" {
+		t.Skip("bug: after a silent link loss the heartbeat, the config long-poll and the telemetry upload each wait out their 90-100 s request timeout on a dead connection before dialing again (APIMGW_BUGS=1 runs it)")
+	}
 	for _, scheme := range []string{"http", "https"} {
 		t.Run(scheme, func(t *testing.T) { silentLinkLoss(t, scheme) })
 	}
 }
 
 func silentLinkLoss(t *testing.T, scheme string) {
-	if os.Getenv("APIMGW_BUGS") == "" {
-		t.Skip("bug: after a silent link loss the heartbeat, the config long-poll and the telemetry upload each wait out their 90-100 s request timeout on a dead connection before dialing again (APIMGW_BUGS=1 runs it)")
-	}
 	bin := e2eBinaries(t)
 	be := backendProc(t)
 	var cp *cpProc
@@ -647,14 +647,14 @@ func silentLinkLoss(t *testing.T, scheme string) {
 	gw := newGWCA(t, bin, scheme+"://"+rl.addr, "gw1", tok.Value, cp.ca)
 	gw.start()
 	gw.waitReady(15 * time.Second)
-	c := newClient(t)
+	c := newDPClient(t)
 	url := gw.data + "/hybrid/test"
 	for range 10 {
 		if a := c.get(url, ""); a.status != 200 {
 			t.Fatalf("before: %d %s", a.status, a.body)
 		}
 	}
-	if _, ok := within(10*time.Second, func() bool { return cp.calls("gw1") == 10 }); !ok {
+	if _, ok := pollFor(10*time.Second, func() bool { return cp.calls("gw1") == 10 }); !ok {
 		t.Fatalf("before: apimcp counts %d", cp.calls("gw1"))
 	}
 
@@ -675,8 +675,15 @@ func silentLinkLoss(t *testing.T, scheme string) {
 	var hb, cfg, tel time.Duration
 	want := c.n.Load()
 	probes := int64(0)
-	within(300*time.Second, func() bool {
+	var at10 *gwFacts
+	pollFor(300*time.Second, func() bool {
 		now := time.Since(healed)
+		if at10 == nil && now > 10*time.Second {
+			f := gw.facts()
+			at10 = &f
+			t.Logf("10 s after the link came back: the gateway's status page says connected=%v, last heartbeat %v ago; apimcp says %q",
+				f.ControlPlane.Connected, time.Since(f.ControlPlane.LastHeartbeat).Round(time.Second), cp.gatewayStatus("gw1").State)
+		}
 		if hb == 0 {
 			if st := cp.gatewayStatus("gw1"); st.State == "connected" && st.LastHeartbeat.After(healed) {
 				hb = now
@@ -702,6 +709,7 @@ func silentLinkLoss(t *testing.T, scheme string) {
 	}
 	if !cfgOK || cfg > 10*time.Second {
 		t.Errorf("the policy change took %v to be served", cfg.Round(time.Millisecond))
+		t.Logf("gateway log:\n%s", gw.log.String())
 	}
 	if !telOK || tel > 10*time.Second {
 		t.Errorf("the telemetry took %v to be counted", tel.Round(time.Millisecond))
@@ -719,7 +727,7 @@ func TestQueueFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end with the real binaries")
 	}
-	n := envInt(t, "APIMGW_QUEUEFULL_REQUESTS", 40000)
+	n := chaosEnvInt(t, "APIMGW_QUEUEFULL_REQUESTS", 40000)
 	bin := e2eBinaries(t)
 	cp := startCP(t, bin)
 	cp.ctl("api", "create", "full", "--path", "full", "--service-url", "http://127.0.0.1:9", "--subscription-required", "false")
@@ -737,7 +745,7 @@ func TestQueueFull(t *testing.T) {
 	gw.start()
 	gw.waitReady(15 * time.Second)
 	url := gw.data + "/full/x"
-	c := newClient(t)
+	c := newDPClient(t)
 	if a := c.get(url, ""); a.status != 200 || a.body != "q" {
 		t.Fatalf("first request: %d %q", a.status, a.body)
 	}
@@ -786,7 +794,7 @@ func TestQueueFull(t *testing.T) {
 	}
 	total := answered.Load() + c.n.Load()
 	var f gwFacts
-	if _, ok := within(10*time.Second, func() bool { f = gw.facts(); return f.Telemetry.Dropped > 0 }); !ok {
+	if _, ok := pollFor(10*time.Second, func() bool { f = gw.facts(); return f.Telemetry.Dropped > 0 }); !ok {
 		t.Fatalf("%d requests into a 1 MiB queue and nothing dropped: %+v", total, f.Telemetry)
 	}
 	t.Logf("%d requests in %v (%.0f/s) with apimcp down: queue %d records, dropped %d",
@@ -794,7 +802,7 @@ func TestQueueFull(t *testing.T) {
 
 	cp.start()
 	var counted int64
-	if _, ok := within(30*time.Second, func() bool {
+	if _, ok := pollFor(30*time.Second, func() bool {
 		f = gw.facts()
 		counted = cp.calls("gw1")
 		return f.Telemetry.Records == 0 && counted+f.Telemetry.Dropped == total
@@ -803,7 +811,7 @@ func TestQueueFull(t *testing.T) {
 			counted, f.Telemetry.Dropped, counted+f.Telemetry.Dropped, total, f.Telemetry)
 	}
 	var st cpGatewayStatus
-	if _, ok := within(10*time.Second, func() bool { st = cp.gatewayStatus("gw1"); return st.Backlog.Dropped == f.Telemetry.Dropped }); !ok {
+	if _, ok := pollFor(10*time.Second, func() bool { st = cp.gatewayStatus("gw1"); return st.Backlog.Dropped == f.Telemetry.Dropped }); !ok {
 		t.Errorf("the control plane shows %d dropped, the gateway %d", st.Backlog.Dropped, f.Telemetry.Dropped)
 	}
 	resp, err := http.Get(gw.status + "/metrics")

@@ -82,9 +82,9 @@ func e2ePort(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// within polls ok every 20 ms until it holds or d passes; it returns how long
+// pollFor polls ok every 20 ms until it holds or d passes; it returns how long
 // it took and whether it held.
-func within(d time.Duration, ok func() bool) (time.Duration, bool) {
+func pollFor(d time.Duration, ok func() bool) (time.Duration, bool) {
 	start := time.Now()
 	for {
 		if ok() {
@@ -115,9 +115,9 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// proc is one running child process. Its output (stdout and stderr) goes to
+// childProc is one running child process. Its output (stdout and stderr) goes to
 // log, and to lines while someone reads it (the start-up handshake).
-type proc struct {
+type childProc struct {
 	cmd    *exec.Cmd
 	log    *lockedBuffer
 	exited chan struct{}
@@ -130,9 +130,9 @@ const eofLine = "\x00EOF"
 // startProc starts name with args; a cleanup kills it if the test leaves it
 // running. onLine, when set, sees each output line until it returns true,
 // then eofLine if the output ends first.
-func startProc(t testing.TB, log *lockedBuffer, onLine func(string) bool, name string, args ...string) *proc {
+func startProc(t testing.TB, log *lockedBuffer, onLine func(string) bool, name string, args ...string) *childProc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...), log: log, exited: make(chan struct{})}
+	p := &childProc{cmd: exec.Command(name, args...), log: log, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {
@@ -176,7 +176,7 @@ func startProc(t testing.TB, log *lockedBuffer, onLine func(string) bool, name s
 
 // stop sends sig and waits up to 15 s for the exit; it reports whether the
 // process ended.
-func (p *proc) stop(sig syscall.Signal) bool {
+func (p *childProc) stop(sig syscall.Signal) bool {
 	select {
 	case <-p.exited:
 		return true
@@ -193,7 +193,7 @@ func (p *proc) stop(sig syscall.Signal) bool {
 	}
 }
 
-func (p *proc) running() bool {
+func (p *childProc) running() bool {
 	select {
 	case <-p.exited:
 		return false
@@ -222,7 +222,7 @@ func backendProc(t testing.TB) string {
 	_, port, _ := net.SplitHostPort(addr)
 	p := startProc(t, &lockedBuffer{}, nil, py, script, port)
 	url := "http://" + addr
-	if _, ok := within(10*time.Second, func() bool {
+	if _, ok := pollFor(10*time.Second, func() bool {
 		resp, err := http.Get(url + "/")
 		if err != nil {
 			return false
@@ -243,7 +243,7 @@ type cpProc struct {
 	URL, admin         string
 	ca                 string   // PEM CA of its TLS certificate ("": plain HTTP)
 	tlsArgs            []string // --tls-cert, --tls-key
-	p                  *proc
+	p                  *childProc
 	log                *lockedBuffer
 	http               *http.Client
 }
@@ -463,7 +463,7 @@ type gwProc struct {
 	endpoint, name     string
 	ca                 string // config.service.ca ("": none)
 	extra              string // more env.conf lines
-	p                  *proc
+	p                  *childProc
 	log                *lockedBuffer
 	startedAt, readyAt time.Time
 }
@@ -514,7 +514,7 @@ func (g *gwProc) start() {
 	g.t.Helper()
 	g.startedAt = time.Now()
 	g.p = startProc(g.t, g.log, nil, filepath.Join(g.bin, "apimgw"), "--config", g.conf)
-	if _, ok := within(15*time.Second, func() bool {
+	if _, ok := pollFor(15*time.Second, func() bool {
 		if !g.p.running() {
 			return false
 		}
@@ -532,7 +532,7 @@ func (g *gwProc) start() {
 // waitReady waits for /readyz 200 (listeners up, a configuration loaded).
 func (g *gwProc) waitReady(d time.Duration) {
 	g.t.Helper()
-	if _, ok := within(d, func() bool {
+	if _, ok := pollFor(d, func() bool {
 		resp, err := http.Get(g.status + "/readyz")
 		if err != nil {
 			return false
@@ -589,20 +589,20 @@ func (g *gwProc) facts() gwFacts {
 	return f
 }
 
-// client makes data-plane requests and counts every one that got an answer:
+// dpClient makes data-plane requests and counts every one that got an answer:
 // each is one telemetry record the control plane must count.
-type client struct {
+type dpClient struct {
 	t    testing.TB
 	http *http.Client
 	n    atomic.Int64
 }
 
-func newClient(t testing.TB) *client {
-	return &client{t: t, http: &http.Client{Timeout: 30 * time.Second,
+func newDPClient(t testing.TB) *dpClient {
+	return &dpClient{t: t, http: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true}}}
 }
 
-type answer struct {
+type dpAnswer struct {
 	status int
 	reason string
 	header http.Header
@@ -610,7 +610,7 @@ type answer struct {
 }
 
 // get sends GET url with the subscription key (none when key is "").
-func (c *client) get(url, key string) answer {
+func (c *dpClient) get(url, key string) dpAnswer {
 	c.t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	if key != "" {
@@ -626,7 +626,7 @@ func (c *client) get(url, key string) answer {
 		c.t.Fatalf("GET %s: reading the body: %v", url, err)
 	}
 	c.n.Add(1)
-	return answer{status: resp.StatusCode, reason: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
+	return dpAnswer{status: resp.StatusCode, reason: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
 		header: resp.Header, body: string(body)}
 }
 
@@ -686,7 +686,7 @@ func TestWalkthrough(t *testing.T) {
 	t.Logf("step 1: apimgw started, synced and ready in %v", gw.readyAt.Sub(gw.startedAt).Round(time.Millisecond))
 
 	// 2. With the key: the backend's answer; without, or with a wrong one: 401.
-	c := newClient(t)
+	c := newDPClient(t)
 	url := gw.data + "/hybrid/test"
 	a := c.get(url, key)
 	var echo struct {
@@ -715,7 +715,7 @@ func TestWalkthrough(t *testing.T) {
 	put := time.Now()
 	cp.mustARM("PUT", armPrefix+"/apis/hybrid/operations/test/policies/policy?api-version=2022-08-01", map[string]any{
 		"properties": map[string]any{"format": "rawxml", "value": policyDoc(`<rate-limit calls="2" renewal-period="10"/>`, "")}}, 200, 201)
-	if _, ok := within(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
+	if _, ok := pollFor(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
 		t.Fatalf("the rate-limit policy did not reach the gateway")
 	}
 	for i := 1; i <= 2; i++ {
@@ -739,7 +739,7 @@ func TestWalkthrough(t *testing.T) {
 	// "Hello From Google" within 1 s, without restart.
 	v0 = gw.facts().Snapshot.Current
 	cp.ctl("policies", "delete", "--api", "hybrid", "--operation", "test")
-	if _, ok := within(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
+	if _, ok := pollFor(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
 		t.Fatalf("deleting the rate-limit policy did not reach the gateway")
 	}
 	xml := filepath.Join(t.TempDir(), "gke.xml")
@@ -747,7 +747,7 @@ func TestWalkthrough(t *testing.T) {
 	pid := gw.p.cmd.Process.Pid
 	put = time.Now()
 	cp.ctl("policies", "set", "--api", "hybrid", "--xml", xml)
-	_, ok := within(time.Second, func() bool { a = c.get(url, key); return a.body == "Hello From Google" })
+	_, ok := pollFor(time.Second, func() bool { a = c.get(url, key); return a.body == "Hello From Google" })
 	took = time.Since(put)
 	if !ok {
 		t.Fatalf("not \"Hello From Google\" within 1 s of the PUT: %d %q", a.status, a.body)
@@ -794,19 +794,19 @@ func TestWalkthrough(t *testing.T) {
 	want := c.n.Load()
 	back := time.Now()
 	cp.start()
-	took, ok = within(30*time.Second, func() bool { return cp.calls("gw1") == want })
+	took, ok = pollFor(30*time.Second, func() bool { return cp.calls("gw1") == want })
 	if !ok {
 		t.Fatalf("apimcp counts %d requests for gw1, want %d (gateway backlog %+v)", cp.calls("gw1"), want, gw.facts().Telemetry)
 	}
 	t.Logf("step 6: all %d requests counted %v after apimcp came back", want, took.Round(time.Millisecond))
-	if _, ok := within(10*time.Second, func() bool { return gw.facts().Telemetry.Records == 0 }); !ok {
+	if _, ok := pollFor(10*time.Second, func() bool { return gw.facts().Telemetry.Records == 0 }); !ok {
 		t.Errorf("gateway backlog not empty: %+v", gw.facts().Telemetry)
 	}
 	if n := cp.calls("gw1"); n != want {
 		t.Fatalf("after the backlog drained apimcp counts %d, want %d", n, want)
 	}
 	var st cpGatewayStatus
-	if _, ok := within(10*time.Second, func() bool {
+	if _, ok := pollFor(10*time.Second, func() bool {
 		st = cp.gatewayStatus("gw1")
 		return st.State == "connected" && st.InSync && st.LastHeartbeat.After(back) && time.Since(st.LastHeartbeat) < 5*time.Second
 	}); !ok {
@@ -823,7 +823,7 @@ func TestWalkthrough(t *testing.T) {
 	token2 := tok.Value
 	exp2, _ := time.Parse("200601021504", strings.Split(token2, "&")[1])
 	gw.writeConf(token2)
-	if _, ok := within(5*time.Second, func() bool { f := gw.facts(); return f.Token != nil && f.Token.Expiry.Equal(exp2) }); !ok {
+	if _, ok := pollFor(5*time.Second, func() bool { f := gw.facts(); return f.Token != nil && f.Token.Expiry.Equal(exp2) }); !ok {
 		t.Fatalf("the new token was not picked up: %+v", gw.facts().Token)
 	}
 	if f := gw.facts(); f.TokenState != "expiring" { // 48 h left: within the 7-day warning
@@ -841,13 +841,13 @@ func TestWalkthrough(t *testing.T) {
 	v0 = gw.facts().Snapshot.Current
 	os.WriteFile(xml, []byte(policyDoc("", `<return-response><set-status code="200" reason="Get GKE"/><set-body>Hello again</set-body></return-response>`)), 0o644)
 	cp.ctl("policies", "set", "--api", "hybrid", "--xml", xml)
-	if _, ok := within(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
+	if _, ok := pollFor(5*time.Second, func() bool { return gw.facts().Snapshot.Current != v0 }); !ok {
 		t.Fatalf("no sync after the key was regenerated: %+v", gw.facts().ControlPlane)
 	}
 	if a := c.get(url, key); a.body != "Hello again" {
 		t.Fatalf("after the change: %d %q", a.status, a.body)
 	}
-	if _, ok := within(5*time.Second, func() bool {
+	if _, ok := pollFor(5*time.Second, func() bool {
 		st = cp.gatewayStatus("gw1")
 		return st.State == "connected" && st.LastConfigRequest.After(regen) && st.LastHeartbeat.After(regen)
 	}); !ok {
@@ -859,7 +859,7 @@ func TestWalkthrough(t *testing.T) {
 	json.Unmarshal(cp.mustARM("POST", "/gateways/gw1/listKeys", nil, 200), &keys)
 	gw.writeConf(wire.SignToken(keys.Secondary, "gw1", time.Now().Add(-time.Hour)))
 	var f gwFacts
-	if _, ok := within(5*time.Second, func() bool { f = gw.facts(); return f.TokenState == "expired" }); !ok {
+	if _, ok := pollFor(5*time.Second, func() bool { f = gw.facts(); return f.TokenState == "expired" }); !ok {
 		t.Fatalf("status after an expired token: %+v", f)
 	}
 	for range 5 {
@@ -867,7 +867,7 @@ func TestWalkthrough(t *testing.T) {
 			t.Fatalf("with an expired token: %d %q", a.status, a.body)
 		}
 	}
-	if _, ok := within(10*time.Second, func() bool { f = gw.facts(); return !f.ControlPlane.Connected }); !ok {
+	if _, ok := pollFor(10*time.Second, func() bool { f = gw.facts(); return !f.ControlPlane.Connected }); !ok {
 		t.Errorf("the status still says connected with an expired token: %+v", f.ControlPlane)
 	}
 	if !strings.Contains(strings.ToLower(f.ControlPlane.LastError+gw.log.String()), "expired") {
@@ -889,7 +889,7 @@ func TestWalkthrough(t *testing.T) {
 	json.Unmarshal(cp.ctl("-o", "json", "gateway", "token", "gw1", "--expiry", "720h", "--key", "secondary"), &tok)
 	gw.writeConf(tok.Value)
 	want = c.n.Load()
-	took, ok = within(10*time.Second, func() bool { return cp.calls("gw1") == want })
+	took, ok = pollFor(10*time.Second, func() bool { return cp.calls("gw1") == want })
 	if !ok {
 		t.Fatalf("after a valid token again apimcp counts %d, want %d (gateway %+v)", cp.calls("gw1"), want, gw.facts())
 	}
