@@ -144,6 +144,13 @@ type Agent struct {
 	kickCh chan struct{} // closed by Kick, then replaced
 	hbNow  chan struct{}
 
+	// epoch is cancelled when the control plane is reachable again after a
+	// failure: requests still waiting on connections opened before (which a
+	// silent link loss may have left dead, with no reset to tell) are
+	// abandoned and sent again on fresh ones. Guarded by kickMu.
+	epoch       context.Context
+	epochCancel context.CancelFunc
+
 	mu sync.Mutex // guards st and the fields below
 	st state
 }
@@ -266,6 +273,7 @@ func New(cfg Config) (*Agent, error) {
 		hbNow:   make(chan struct{}, 1),
 	}
 	a.st.since = a.started
+	a.epoch, a.epochCancel = context.WithCancel(context.Background())
 	if md, err := cfg.Store.Metadata(); err == nil {
 		a.st.lastSync = md.LastSync
 		a.st.lastErr, a.st.lastErrAt = md.LastError, md.LastErrorAt
@@ -298,6 +306,23 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) Kick() {
 	a.wakeAll()
 	a.heartbeatSoon()
+}
+
+// renew abandons the requests in flight on old connections (errRenewed) and
+// drops idle ones, so every loop continues on fresh connections.
+func (a *Agent) renew() {
+	a.log.Info("agent: the control plane answers again: abandoning requests on older connections")
+	a.kickMu.Lock()
+	a.epochCancel()
+	a.epoch, a.epochCancel = context.WithCancel(context.Background())
+	a.kickMu.Unlock()
+	a.client.CloseIdleConnections()
+}
+
+func (a *Agent) currentEpoch() context.Context {
+	a.kickMu.Lock()
+	defer a.kickMu.Unlock()
+	return a.epoch
 }
 
 // wakeAll ends every current sleep.
@@ -367,6 +392,9 @@ func (a *Agent) succeeded(fromHeartbeat bool) {
 	a.mu.Unlock()
 	if !was {
 		a.log.Info("agent: connected to the control plane", "endpoint", a.base)
+		// This answer came on a working connection; the other loops may
+		// still wait on dead ones (every caller has read its answer by now).
+		a.renew()
 		// Whichever loop got through first, the others need not sit out
 		// their backoff: the sync and the uploader retry now.
 		a.wakeAll()

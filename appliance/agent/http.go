@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/apimgw/apimgw/wire"
 )
@@ -65,8 +66,15 @@ func (a *Agent) request(ctx context.Context, method, path string, body []byte, g
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	// The request also ends when the agent renews its connections.
+	callerCtx := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	epoch := a.currentEpoch()
+	stop := context.AfterFunc(epoch, cancel)
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
+		stop()
+		cancel()
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	for k, v := range hdr {
@@ -83,12 +91,38 @@ func (a *Agent) request(ctx context.Context, method, path string, body []byte, g
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		stop()
+		cancel()
+		switch {
+		case errors.Is(callerCtx.Err(), context.Canceled):
+			return nil, callerCtx.Err() // the agent is stopping
+		case callerCtx.Err() == nil && epoch.Err() != nil:
+			return nil, errRenewed
 		}
+		// A timeout is the control plane being unreachable too (a dead
+		// connection that nothing reset).
+		// Whatever this connection's trouble, do not reuse its idle peers.
+		a.client.CloseIdleConnections()
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
 	return resp, nil
+}
+
+// errRenewed: the request was abandoned because the agent renewed its
+// connections; the caller sends it again at once, without a backoff.
+var errRenewed = errors.New("agent: request abandoned for a fresh connection")
+
+// releasingBody releases the request's context when the body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
 }
 
 // classify wraps an answer error with the internal refinements.
@@ -108,7 +142,7 @@ func (a *Agent) postJSON(ctx context.Context, what, path string, v, out any) err
 	if err != nil {
 		return err
 	}
-	rctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, a.shortTimeout())
 	defer cancel()
 	resp, err := a.request(rctx, http.MethodPost, path, body, gz, nil)
 	if err != nil {
@@ -126,6 +160,14 @@ func (a *Agent) postJSON(ctx context.Context, what, path string, v, out any) err
 		return fmt.Errorf("%w: %s: answer is not the expected JSON: %v", ErrProtocol, what, err)
 	}
 	return nil
+}
+
+// shortTimeout bounds a heartbeat or telemetry request: about a heartbeat
+// interval (at least 5 s, at most RequestTimeout), so that a request stuck on
+// a connection a middlebox silently dropped is given up well before the
+// integration timeout.
+func (a *Agent) shortTimeout() time.Duration {
+	return min(max(a.cfg.HeartbeatInterval, 5*time.Second), a.cfg.RequestTimeout)
 }
 
 var gzPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}

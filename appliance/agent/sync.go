@@ -24,6 +24,9 @@ func (a *Agent) syncLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errRenewed) {
+			continue // again at once, on a fresh connection
+		}
 		if err == nil {
 			if failures > 0 {
 				a.mu.Lock()

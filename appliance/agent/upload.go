@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -107,6 +108,9 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 		queue, after = queue[:0], 0
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(res.err, errRenewed) {
+			continue // resend from the head at once, on fresh connections
 		}
 		failures++
 		recovering = true
