@@ -460,12 +460,19 @@ func TestChaos(t *testing.T) {
 		cp.start()
 	}
 	var counted int64
-	drain, drained := pollFor(3*time.Minute, func() bool {
+	// Drained: the gateway's queue is empty and apimcp's count has not moved
+	// for 2 s (records still in a loop's ring are not in the queue yet).
+	// "drained after" is when the count last moved.
+	var changed time.Time
+	counted = -1
+	_, drained := pollFor(3*time.Minute, func() bool {
 		f := gw.facts()
-		counted = cp.calls("gw1")
-		return f.Telemetry.Records == 0 && f.ControlPlane.Connected
+		if n := cp.calls("gw1"); n != counted {
+			counted, changed = n, time.Now()
+		}
+		return f.Telemetry.Records == 0 && f.ControlPlane.Connected && time.Since(changed) >= 2*time.Second
 	})
-	counted = cp.calls("gw1")
+	drain := changed.Sub(loadEnd)
 	facts := gw.facts()
 
 	// Classify the transport errors.
