@@ -416,16 +416,13 @@ func TestChaos(t *testing.T) {
 		}},
 		{"apimgw SIGKILL", restartGW(syscall.SIGKILL)},
 		{"apimgw SIGTERM (graceful stop)", restartGW(syscall.SIGTERM)},
-		{"network blackhole, 5 s, connections never reset (TestSilentLinkLoss; only with APIMGW_BUGS=1)", func() {
+		{"network blackhole, 5 s, connections never reset", func() {
 			rl.blackhole()
 			time.Sleep(5 * time.Second)
 			t0 := time.Now()
 			rl.heal(false)
-			back("network blackhole, 5 s, connections never reset", t0, 3*time.Minute)
+			back("network blackhole, 5 s, connections never reset", t0, period)
 		}},
-	}
-	if os.Getenv("APIMGW_BUGS") == "" {
-		events = events[:len(events)-1] // TestSilentLinkLoss: recovery takes minutes
 	}
 	if only := os.Getenv("APIMGW_CHAOS_ONLY"); only != "" { // e.g. "SIGKILL": just those events
 		kept := events[:0]
@@ -619,13 +616,13 @@ func lastLines(s string, lines int) string {
 // TestSilentLinkLoss: the path to the control plane drops everything for 3 s,
 // then works again for new connections while the connections that were open
 // stay dead without a reset (a NAT, firewall or proxy that forgot them
-// silently). Each of the agent's loops (heartbeat, config long-poll,
-// telemetry upload) then waits out its request timeout on a dead connection
-// (config.service.integration.timeout = 100 s; the long-poll's wait+30 s =
-// 90 s) before it dials again: measured 98 s until a heartbeat gets through
-// (the control plane shows gw1 disconnected all along), 87 s until a policy
-// change is served, 98 s until the telemetry is counted. Want: all three
-// within seconds. APIMGW_BUGS=1 runs it (about 100 s while the bug is there).
+// silently). A heartbeat, a policy change and the telemetry must get through
+// within seconds. Before 15f87be each of the agent's loops waited out its
+// request timeout on its dead connection (config.service.integration.timeout
+// 100 s; the long-poll's wait+30 s = 90 s): 98 s until a heartbeat got
+// through (apimcp showed gw1 disconnected, the status page connected), 87 s
+// until the policy change was served, 98 s until the telemetry was counted.
+// Since: 3 s, 3 s, 4 s.
 func TestSilentLinkLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 25 s")
@@ -683,7 +680,7 @@ func silentLinkLoss(t *testing.T, scheme string) {
 	want := c.n.Load()
 	probes := int64(0)
 	var at10 *gwFacts
-	pollFor(300*time.Second, func() bool {
+	pollFor(60*time.Second, func() bool {
 		now := time.Since(healed)
 		if at10 == nil && now > 10*time.Second {
 			f := gw.facts()
@@ -711,8 +708,8 @@ func silentLinkLoss(t *testing.T, scheme string) {
 	hbOK, cfgOK, telOK := hb != 0, cfg != 0, tel != 0
 	t.Logf("after the link came back: heartbeat through after %v (%v), policy change served after %v (%v), telemetry all counted after %v (%v)",
 		hb.Round(time.Millisecond), hbOK, cfg.Round(time.Millisecond), cfgOK, tel.Round(time.Millisecond), telOK)
-	if !hbOK || hb > 5*time.Second {
-		t.Errorf("heartbeat not through within 5 s of the link coming back")
+	if !hbOK || hb > 8*time.Second {
+		t.Errorf("heartbeat not through within 8 s of the link coming back")
 	}
 	if !cfgOK || cfg > 10*time.Second {
 		t.Errorf("the policy change took %v to be served", cfg.Round(time.Millisecond))
