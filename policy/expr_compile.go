@@ -780,16 +780,9 @@ func compileBinary(n *node) (evalFn, typ, *exprError) {
 		}
 		eq := op == "=="
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
+			v, w, err := eval2(c, x, y)
+			if err != nil {
 				return Value{}, err
-			}
-			v, err := x(c)
-			if err != nil {
-				return v, err
-			}
-			w, err := y(c)
-			if err != nil {
-				return w, err
 			}
 			return Value{k: kBool, b: v.equal(w) == eq}, nil
 		}, tyBool, nil
@@ -805,16 +798,9 @@ func compileBinary(n *node) (evalFn, typ, *exprError) {
 			rt = tyInt
 		}
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
+			v, w, err := eval2(c, x, y)
+			if err != nil {
 				return Value{}, err
-			}
-			v, err := x(c)
-			if err != nil {
-				return v, err
-			}
-			w, err := y(c)
-			if err != nil {
-				return w, err
 			}
 			if v.k != kInt || w.k != kInt {
 				return Value{}, evalErr("%s applied to %s and %s", op, v.k, w.k)
@@ -842,16 +828,9 @@ func compileBinary(n *node) (evalFn, typ, *exprError) {
 			return nil, 0, errUnsupportedAt(n.off, "+ is not defined on %s and %s", xt, yt)
 		}
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
+			v, w, err := eval2(c, x, y)
+			if err != nil {
 				return Value{}, err
-			}
-			v, err := x(c)
-			if err != nil {
-				return v, err
-			}
-			w, err := y(c)
-			if err != nil {
-				return w, err
 			}
 			if v.k == kInt && w.k == kInt {
 				return Value{k: kInt, i: v.i + w.i}, nil
@@ -962,4 +941,17 @@ func compileInterp(n *node) (evalFn, typ, *exprError) {
 		}
 		return str(b.String()), nil
 	}, tyString, nil
+}
+
+// eval2 counts one step and evaluates both operands of a binary operator, in
+// order.
+func eval2(c *Context, x, y evalFn) (v, w Value, err error) {
+	if err = c.tick(); err != nil {
+		return
+	}
+	if v, err = x(c); err != nil {
+		return
+	}
+	w, err = y(c)
+	return
 }
