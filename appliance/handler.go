@@ -484,6 +484,10 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	}
 	if st.op != nil {
 		r.Operation, r.PathTemplate, r.Method = st.op.op.ID, st.op.op.URLTemplate, pc.Request.Method
+	} else if x.Req.Owned() {
+		// No operation matched: the raw path, as the telemetry schema says.
+		r.Method = str(x.Req.Bytes(x.Req.Method))
+		r.PathTemplate, _, _ = strings.Cut(str(x.Req.Bytes(x.Req.Target)), "?")
 	}
 	if st.sub != nil {
 		r.Subscription = st.sub.id

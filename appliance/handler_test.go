@@ -82,8 +82,10 @@ type gw struct {
 func startGateway(t testing.TB, snap *wire.Snapshot) *gw {
 	g := &gw{h: &Handler{}}
 	g.h.OnDone = func(r *Record) {
+		c := *r // a Record's strings are valid only during OnDone: copy them
+		c.Method, c.PathTemplate = strings.Clone(c.Method), strings.Clone(c.PathTemplate)
 		g.mu.Lock()
-		g.recs = append(g.recs, *r)
+		g.recs = append(g.recs, c)
 		g.mu.Unlock()
 	}
 	if snap != nil {
@@ -199,6 +201,15 @@ func TestHandlerRoutingAndSubscriptions(t *testing.T) {
 	defer g.mu.Unlock()
 	if len(g.recs) < 10 {
 		t.Fatalf("%d telemetry records", len(g.recs))
+	}
+	var notFound *Record
+	for i := range g.recs {
+		if g.recs[i].Status == 404 && g.recs[i].API == "" {
+			notFound = &g.recs[i]
+		}
+	}
+	if notFound == nil || notFound.Method != "GET" || notFound.PathTemplate != "/nowhere" || notFound.Error != "not-found" {
+		t.Errorf("record of an unrouted request: %+v", notFound)
 	}
 	r := g.recs[0]
 	if r.API != "hybrid" || r.Operation != "test" || r.Product != "unlimited" || r.Subscription != "sub1" || r.Status != 200 || r.BackendStatus != 200 {
