@@ -204,7 +204,7 @@ func TestHandlerRoutingAndSubscriptions(t *testing.T) {
 	}
 	var notFound *Record
 	for i := range g.recs {
-		if g.recs[i].Status == 404 && g.recs[i].API == "" {
+		if g.recs[i].Status == 404 && g.recs[i].PathTemplate == "/nowhere" {
 			notFound = &g.recs[i]
 		}
 	}
