@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
@@ -197,6 +198,16 @@ func TestHandlerRoutingAndSubscriptions(t *testing.T) {
 		t.Errorf("open api: %d %q %s", st, e.URI, body)
 	}
 
+	// Done runs on the loop just after a response is written: the client
+	// may have read the last one first.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		g.mu.Lock()
+		n := len(g.recs)
+		g.mu.Unlock()
+		if n >= 12 {
+			break
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.recs) < 10 {

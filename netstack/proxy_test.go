@@ -243,6 +243,11 @@ func TestProxyBasics(t *testing.T) {
 	if st != 500 || !strings.Contains(body, `"statusCode":500`) {
 		t.Fatalf("no decision: %d %q", st, body)
 	}
+	// Done runs on the loop just after the last response is written: the
+	// client may read it first.
+	for deadline := time.Now().Add(2 * time.Second); h.done.Load() < 57 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if h.done.Load() != 57 {
 		t.Errorf("Done called %d times", h.done.Load())
 	}
