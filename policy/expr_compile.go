@@ -226,12 +226,9 @@ func compileMember(n *node) (evalFn, typ, *exprError) {
 		return nil, 0, errUnsupportedAt(n.off, "Length is not defined on %s", rt)
 	}
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := recv(c)
+		v, err := eval1(c, recv)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		switch v.k {
 		case kString:
@@ -345,12 +342,9 @@ func compileDictCall(n *node, p string, callee *node, args []evalFn, ats []typ) 
 		}
 		key := args[0]
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
-				return Value{}, err
-			}
-			k, err := key(c)
+			k, err := eval1(c, key)
 			if err != nil {
-				return k, err
+				return Value{}, err
 			}
 			_, ok := lookup(c, k.s)
 			return Value{k: kBool, b: ok}, nil
@@ -395,12 +389,9 @@ func compileDictCall(n *node, p string, callee *node, args []evalFn, ats []typ) 
 		}
 		want := rt
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
-				return Value{}, err
-			}
-			k, err := key(c)
+			k, err := eval1(c, key)
 			if err != nil {
-				return k, err
+				return Value{}, err
 			}
 			v, ok := lookup(c, k.s)
 			if !ok {
@@ -430,12 +421,9 @@ func compileIndex(n *node) (evalFn, typ, *exprError) {
 			rt = tyAny
 		}
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
-				return Value{}, err
-			}
-			k, err := idx(c)
+			k, err := eval1(c, idx)
 			if err != nil {
-				return k, err
+				return Value{}, err
 			}
 			v, ok := lookup(c, k.s)
 			if !ok {
@@ -456,12 +444,9 @@ func compileIndex(n *node) (evalFn, typ, *exprError) {
 	}
 	out := tyString
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := recv(c)
+		v, err := eval1(c, recv)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		i, err := idx(c)
 		if err != nil {
@@ -531,12 +516,9 @@ func compileStringMethod(n, callee *node, recv evalFn, rt typ, args []evalFn, at
 		a1 = args[1]
 	}
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := recv(c)
+		v, err := eval1(c, recv)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		if v.k == kNull {
 			return Value{}, evalErr("%s called on null", name)
@@ -676,12 +658,9 @@ func compileCast(n *node) (evalFn, typ, *exprError) {
 		return nil, 0, errUnsupportedAt(n.off, "cannot cast %s to %s", xt, n.op)
 	}
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := x(c)
+		v, err := eval1(c, x)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		return castTo(v, t)
 	}, t, nil
@@ -697,12 +676,9 @@ func compileUnary(n *node) (evalFn, typ, *exprError) {
 			return nil, 0, err
 		}
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
-				return Value{}, err
-			}
-			v, err := x(c)
+			v, err := eval1(c, x)
 			if err != nil {
-				return v, err
+				return Value{}, err
 			}
 			if v.k != kBool {
 				return Value{}, evalErr("! applied to %s", v.k)
@@ -714,12 +690,9 @@ func compileUnary(n *node) (evalFn, typ, *exprError) {
 		return nil, 0, err
 	}
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := x(c)
+		v, err := eval1(c, x)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		if v.k != kInt {
 			return Value{}, evalErr("- applied to %s", v.k)
@@ -752,12 +725,9 @@ func compileBinary(n *node) (evalFn, typ, *exprError) {
 		}
 		and := op == "&&"
 		return func(c *Context) (Value, error) {
-			if err := c.tick(); err != nil {
-				return Value{}, err
-			}
-			v, err := x(c)
+			v, err := eval1(c, x)
 			if err != nil {
-				return v, err
+				return Value{}, err
 			}
 			if v.k != kBool {
 				return Value{}, evalErr("%s applied to %s", op, v.k)
@@ -889,12 +859,9 @@ func compileCond(n *node) (evalFn, typ, *exprError) {
 		}
 	}
 	return func(c *Context) (Value, error) {
-		if err := c.tick(); err != nil {
-			return Value{}, err
-		}
-		v, err := cond(c)
+		v, err := eval1(c, cond)
 		if err != nil {
-			return v, err
+			return Value{}, err
 		}
 		if v.k != kBool {
 			return Value{}, evalErr("?: condition is %s, not bool", v.k)
@@ -941,6 +908,14 @@ func compileInterp(n *node) (evalFn, typ, *exprError) {
 		}
 		return str(b.String()), nil
 	}, tyString, nil
+}
+
+// eval1 counts one step and evaluates an operand.
+func eval1(c *Context, x evalFn) (Value, error) {
+	if err := c.tick(); err != nil {
+		return Value{}, err
+	}
+	return x(c)
 }
 
 // eval2 counts one step and evaluates both operands of a binary operator, in
