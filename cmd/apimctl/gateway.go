@@ -13,36 +13,6 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
-func gatewayAssign(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 2, "gateway assign GATEWAY API", func(c *client, p []string) int {
-		if _, _, err := c.do("PUT", "/gateways/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "API %s assigned to gateway %s\n", p[1], p[0])
-		return exitOK
-	})
-}
-
-func gatewayUnassign(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 2, "gateway unassign GATEWAY API", func(c *client, p []string) int {
-		if _, _, err := c.do("DELETE", "/gateways/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "API %s removed from gateway %s\n", p[1], p[0])
-		return exitOK
-	})
-}
-
-func gatewayAPIs(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 1, "gateway apis GATEWAY", func(c *client, p []string) int {
-		data, _, err := c.do("GET", "/gateways/"+url.PathEscape(p[0])+"/apis", nil)
-		if err != nil {
-			return fail(err)
-		}
-		return printList(g, findResource("api").columns, data)
-	})
-}
-
 // gatewayToken: apimctl gateway token GW [--expiry 720h | --expiry RFC3339] [--key primary]
 func gatewayToken(g *globals, fs *flag.FlagSet, args []string) int {
 	expiry := fs.String("expiry", "720h", "lifetime (e.g. 720h, at most 720h) or an RFC 3339 time")

@@ -91,7 +91,10 @@ func init() {
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"STATE", "state", nil}, {"SUBSCRIPTION", "subscriptionRequired", nil}},
 			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"description", "description", "description", ""},
 				{"state", "state", "published or notPublished", ""}, {"subscription-required", "subscriptionRequired", "true or false", "bool"}},
-			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"add-api": productAddAPI, "remove-api": productRemoveAPI, "apis": productAPIs}},
+			extra: map[string]func(*globals, *flag.FlagSet, []string) int{
+				"add-api":    apiLink("products", "PUT", "product add-api PRODUCT API", "API %[2]s added to product %[1]s"),
+				"remove-api": apiLink("products", "DELETE", "product remove-api PRODUCT API", "API %[2]s removed from product %[1]s"),
+				"apis":       apiLink("products", "GET", "product apis PRODUCT", "")}},
 		{name: "subscription", aliases: []string{"subscriptions", "sub"}, coll: func(string) string { return "/subscriptions" },
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"SCOPE", "scope", nil}, {"STATE", "state", nil}},
 			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"scope", "scope", "/apis, /apis/{api} or /products/{product}", ""},
@@ -121,8 +124,10 @@ func init() {
 			columns: []column{{"NAME", "", nil}, {"LOCATION", "locationData.name", nil}, {"STATE", "status.state", nil},
 				{"LAST HEARTBEAT", "status.lastHeartbeat", nil}, {"SNAPSHOT", "status.snapshotVersion", nil}, {"LATEST", "status.latestSnapshotVersion", nil}},
 			flags: []flagSpec{{"location", "name", "location name", "location"}, {"description", "description", "description", ""}},
-			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"assign": gatewayAssign, "unassign": gatewayUnassign,
-				"apis": gatewayAPIs, "token": gatewayToken, "keys": gatewayKeys, "regenerate-key": gatewayRegenerateKey}},
+			extra: map[string]func(*globals, *flag.FlagSet, []string) int{
+				"assign":   apiLink("gateways", "PUT", "gateway assign GATEWAY API", "API %[2]s assigned to gateway %[1]s"),
+				"unassign": apiLink("gateways", "DELETE", "gateway unassign GATEWAY API", "API %[2]s removed from gateway %[1]s"),
+				"apis":     apiLink("gateways", "GET", "gateway apis GATEWAY", ""), "token": gatewayToken, "keys": gatewayKeys, "regenerate-key": gatewayRegenerateKey}},
 	}
 }
 
@@ -317,34 +322,32 @@ func simple(g *globals, fs *flag.FlagSet, args []string, want int, usage string,
 	return fn(g.client(), pos)
 }
 
-func productAddAPI(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 2, "product add-api PRODUCT API", func(c *client, p []string) int {
-		if _, _, err := c.do("PUT", "/products/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "API %s added to product %s\n", p[1], p[0])
-		return exitOK
-	})
-}
-
-func productRemoveAPI(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 2, "product remove-api PRODUCT API", func(c *client, p []string) int {
-		if _, _, err := c.do("DELETE", "/products/"+url.PathEscape(p[0])+"/apis/"+url.PathEscape(p[1]), nil); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(stdout, "API %s removed from product %s\n", p[1], p[0])
-		return exitOK
-	})
-}
-
-func productAPIs(g *globals, fs *flag.FlagSet, args []string) int {
-	return simple(g, fs, args, 1, "product apis PRODUCT", func(c *client, p []string) int {
-		data, _, err := c.do("GET", "/products/"+url.PathEscape(p[0])+"/apis", nil)
-		if err != nil {
-			return fail(err)
-		}
-		return printList(g, findResource("api").columns, data)
-	})
+// apiLink makes the commands that link APIs to a product or a gateway:
+// PUT or DELETE /{collection}/{id}/apis/{api} and GET /{collection}/{id}/apis.
+// method "PUT" links, "DELETE" unlinks, "GET" lists; done is the sentence
+// printed after a change ("API %[2]s added to product %[1]s").
+func apiLink(collection, method, usage, done string) func(*globals, *flag.FlagSet, []string) int {
+	n := 2
+	if method == "GET" {
+		n = 1
+	}
+	return func(g *globals, fs *flag.FlagSet, args []string) int {
+		return simple(g, fs, args, n, usage, func(c *client, p []string) int {
+			path := "/" + collection + "/" + url.PathEscape(p[0]) + "/apis"
+			if method == "GET" {
+				data, _, err := c.do("GET", path, nil)
+				if err != nil {
+					return fail(err)
+				}
+				return printList(g, findResource("api").columns, data)
+			}
+			if _, _, err := c.do(method, path+"/"+url.PathEscape(p[1]), nil); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(stdout, done+"\n", p[0], p[1])
+			return exitOK
+		})
+	}
 }
 
 func subscriptionKeys(g *globals, fs *flag.FlagSet, args []string) int {
