@@ -18,28 +18,33 @@ type setHeader struct {
 }
 
 func compileSetHeader(b *builder, n *Node) {
-	b.noText(n)
 	m := b.meta(n)
-	s := &setHeader{
-		name:   b.attrProp(n, "name", true),
-		action: b.attrEnum(n, "exists-action", "override", "override", "skip", "append", "delete"),
-		target: b.target,
-	}
+	name, action, values := compileNamedValues(b, n)
+	s := &setHeader{name: name, action: action, values: values, target: b.target}
 	if s.name.e == nil && s.name.set && strings.TrimSpace(s.name.lit.s) == "" {
 		b.errorf(n, ErrInvalid, "attribute \"name\" is empty")
 	}
+	b.emit(instr{op: opStep, step: s, meta: m})
+}
+
+// compileNamedValues reads what set-header and set-query-parameter share: the
+// name attribute, exists-action, and the <value> children.
+func compileNamedValues(b *builder, n *Node) (name prop, action string, values []prop) {
+	b.noText(n)
+	name = b.attrProp(n, "name", true)
+	action = b.attrEnum(n, "exists-action", "override", "override", "skip", "append", "delete")
 	b.onlyChildren(n, "value")
 	for _, v := range n.Children {
 		if v.Name == "value" {
 			b.checkAttrs(v)
 			b.noChildren(v)
-			s.values = append(s.values, b.textProp(v))
+			values = append(values, b.textProp(v))
 		}
 	}
-	if len(s.values) == 0 && s.action != "delete" {
+	if len(values) == 0 && action != "delete" {
 		b.errorf(n, ErrInvalid, "needs at least one <value> (or exists-action=\"delete\")")
 	}
-	b.emit(instr{op: opStep, step: s, meta: m})
+	return name, action, values
 }
 
 func (s *setHeader) run(c *Context) (flow, error) {

@@ -13,24 +13,9 @@ type setQueryParameter struct {
 }
 
 func compileSetQueryParameter(b *builder, n *Node) {
-	b.noText(n)
 	m := b.meta(n)
-	s := &setQueryParameter{
-		name:   b.attrProp(n, "name", true),
-		action: b.attrEnum(n, "exists-action", "override", "override", "skip", "append", "delete"),
-	}
-	b.onlyChildren(n, "value")
-	for _, v := range n.Children {
-		if v.Name == "value" {
-			b.checkAttrs(v)
-			b.noChildren(v)
-			s.values = append(s.values, b.textProp(v))
-		}
-	}
-	if len(s.values) == 0 && s.action != "delete" {
-		b.errorf(n, ErrInvalid, "needs at least one <value> (or exists-action=\"delete\")")
-	}
-	b.emit(instr{op: opStep, step: s, meta: m})
+	name, action, values := compileNamedValues(b, n)
+	b.emit(instr{op: opStep, step: &setQueryParameter{name: name, action: action, values: values}, meta: m})
 }
 
 func (s *setQueryParameter) run(c *Context) (flow, error) {
