@@ -297,8 +297,14 @@ func (c *Compiled) backend(raw string) *backendURL {
 	if b, ok := c.backends[raw]; ok {
 		return b
 	}
-	b := &backendURL{raw: raw}
+	b := parseBackend(raw)
 	c.backends[raw] = b
+	return b
+}
+
+// parseBackend parses an http(s) base URL; errMsg says why it cannot be used.
+func parseBackend(raw string) *backendURL {
+	b := &backendURL{raw: raw}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
@@ -328,5 +334,5 @@ func (c *Compiled) backend(raw string) *backendURL {
 	return b
 }
 
-// KeyDigest is the binary SHA-256 of a subscription key.
+// keyDigest is the binary SHA-256 of a subscription key.
 func keyDigest(key []byte) [32]byte { return sha256.Sum256(key) }

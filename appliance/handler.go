@@ -150,13 +150,19 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	}
 	st.op = op
 
-	// The subscription key: header first, then query parameter.
+	// The request headers for the policies, except the subscription key
+	// header (it never reaches policies' forwarded headers or the backend):
+	// the key is read from it, else from the query parameter.
 	key, fromQuery := "", false
 	for _, f := range req.Headers {
-		if strings.EqualFold(str(req.Bytes(f.Name)), api.keyHeader) {
-			key = str(req.Bytes(f.Value))
-			break
+		name := str(req.Bytes(f.Name))
+		if strings.EqualFold(name, api.keyHeader) {
+			if key == "" {
+				key = str(req.Bytes(f.Value))
+			}
+			continue
 		}
+		pc.Request.Headers.Add(name, str(req.Bytes(f.Value)))
 	}
 	policy.ParseQuery(rawQuery, &pc.Request.Query)
 	if key == "" {
@@ -193,13 +199,6 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	}
 	pc.Request.Method = method
 	pc.Request.Path = rel
-	for _, f := range req.Headers {
-		name := str(req.Bytes(f.Name))
-		if strings.EqualFold(name, api.keyHeader) {
-			continue // the key never reaches policies' forwarded headers or the backend
-		}
-		pc.Request.Headers.Add(name, str(req.Bytes(f.Value)))
-	}
 	pc.Request.ClientIP = x.Remote.Addr()
 	pc.ID.APIName, pc.ID.APIPath = api.id, api.path
 	pc.ID.OperationName, pc.ID.OperationMethod = op.op.ID, op.method
@@ -385,9 +384,8 @@ func (st *reqState) backend(raw string) *backendURL {
 	if st.lastBack != nil && st.lastURL == raw {
 		return st.lastBack
 	}
-	tmp := &Compiled{backends: map[string]*backendURL{}}
 	st.lastURL = strings.Clone(raw)
-	st.lastBack = tmp.backend(st.lastURL)
+	st.lastBack = parseBackend(st.lastURL)
 	return st.lastBack
 }
 

@@ -30,7 +30,6 @@ type clientConn struct {
 	parking
 	wantResume      bool    // parked: resume at the next tick (the upstream has news)
 	deferredUpClose *upConn // the upstream closed while the client was parked
-	parkedClosed    bool
 	lp              *loop
 	c               gnet.Conn
 	remote          netip.AddrPort

@@ -105,8 +105,6 @@ type Exchange struct {
 	respStatusSet    bool
 	respStatusCode   int
 	respStatusReason string
-
-	resume func(*Exchange)
 }
 
 type decision uint8

@@ -131,7 +131,6 @@ func (cc *clientConn) resumeFailed(err error) {
 // connection to close, so do what onClose would.
 func (cc *clientConn) closeParked() {
 	cc.dropParked()
-	cc.parkedClosed = true
 	cc.onCloseState()
 }
 
