@@ -227,6 +227,31 @@ func TestStandaloneLifecycle(t *testing.T) {
 	if st := statusOf(t, d.data+"/renamed/x"); st != 200 {
 		t.Fatalf("cold start from the store: %d\n%s", st, d.logs())
 	}
+	// Roll back to snapshot 1 from the status page (scripted form): it serves
+	// at once; an unknown version is refused and changes nothing.
+	rollback := func(version string) int {
+		req, _ := http.NewRequest("POST", d.status+"/rollback", strings.NewReader(`{"version":"`+version+`"}`))
+		req.Header.Set("X-Apimgw-Action", "rollback")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := rollback("1"); st >= 300 {
+		t.Fatalf("rollback to 1: %d\n%s", st, d.logs())
+	}
+	if statusOf(t, d.data+"/echo/x") != 200 || statusOf(t, d.data+"/renamed/x") != 404 {
+		t.Fatalf("after the rollback the old snapshot does not serve")
+	}
+	if st := rollback("99"); st != 404 {
+		t.Fatalf("rollback to an unknown version: %d", st)
+	}
+	if statusOf(t, d.data+"/echo/x") != 200 {
+		t.Fatal("a refused rollback changed what serves")
+	}
 	d.stop(syscall.SIGKILL)
 }
 

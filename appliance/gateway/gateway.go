@@ -198,27 +198,19 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.watch(cfg.LocalPath)
 	defer g.stopWatching()
 
-	agentCtx, stopAgent := context.WithCancel(context.Background())
-	agentDone := make(chan struct{})
-	close(agentDone)
-	if cfg.LocalPath == "" && cfg.Endpoint != "" {
-		if err := g.startAgent(agentCtx, &agentDone); err != nil {
-			g.server.Shutdown(context.Background())
-			stopAgent()
-			return err
-		}
+	stopAgent, err := g.startAgent()
+	if err != nil {
+		g.server.Shutdown(context.Background())
+		return err
 	}
-	defer func() {
-		stopAgent()
-		<-agentDone
-	}()
+	defer stopAgent()
 
 	g.announceReady(runCtx, &wg)
 
 	for {
 		select {
 		case <-ctx.Done():
-			return g.stop(stopAgent, agentDone)
+			return g.stop(stopAgent)
 		case <-reload:
 			g.notifier.Reloading("reloading env.conf and configuration")
 			g.reload("")
@@ -322,9 +314,14 @@ func (g *Gateway) startTLS(cfg *envconf.Config) error {
 	return nil
 }
 
-// startAgent starts the sync agent (hybrid mode).
-func (g *Gateway) startAgent(ctx context.Context, done *chan struct{}) error {
+// startAgent starts the sync agent in hybrid mode. The returned function
+// stops it and waits for it (idempotent; a no-op in standalone mode).
+func (g *Gateway) startAgent() (stop func(), err error) {
+	noop := func() {}
 	cfg := g.config()
+	if cfg.LocalPath != "" || cfg.Endpoint == "" {
+		return noop, nil
+	}
 	ag, err := agent.New(agent.Config{
 		Endpoint:                     cfg.Endpoint,
 		Token:                        func() *envconf.Token { return g.config().Token },
@@ -347,25 +344,28 @@ func (g *Gateway) startAgent(ctx context.Context, done *chan struct{}) error {
 		Logger:  g.log,
 	})
 	if err != nil {
-		return err
+		return noop, err
 	}
 	g.mu.Lock()
 	g.agent = ag
 	g.mu.Unlock()
-	ch := make(chan struct{})
-	*done = ch
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
-		defer close(ch)
+		defer close(done)
 		if err := ag.Run(ctx); err != nil && ctx.Err() == nil {
 			g.log.Error("sync agent stopped", "err", err)
 		}
 	}()
 	g.log.Info("syncing with the control plane", "endpoint", cfg.Endpoint, "gateway", cfg.GatewayName)
-	return nil
+	return func() {
+		cancel()
+		<-done
+	}, nil
 }
 
 // stop drains the data plane, flushes telemetry to disk, then stops the agent.
-func (g *Gateway) stop(stopAgent func(), agentDone <-chan struct{}) error {
+func (g *Gateway) stop(stopAgent func()) error {
 	g.setActivity("draining")
 	g.notifier.Stopping("draining in-flight requests")
 	g.log.Info("stopping: draining in-flight requests")
@@ -376,7 +376,6 @@ func (g *Gateway) stop(stopAgent func(), agentDone <-chan struct{}) error {
 		g.log.Error("flushing telemetry", "err", perr)
 	}
 	stopAgent()
-	<-agentDone
 	g.saveCounters()
 	if ferr := g.store.Flush(ctx); ferr != nil {
 		g.log.Error("flushing the store", "err", ferr)

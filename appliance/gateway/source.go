@@ -6,10 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/apimgw/apimgw/appliance"
 	"github.com/apimgw/apimgw/appliance/agent"
 	"github.com/apimgw/apimgw/appliance/status"
-	"github.com/apimgw/apimgw/wire"
 )
 
 var _ status.Source = (*Gateway)(nil)
@@ -102,26 +100,16 @@ func (g *Gateway) Rollback(ctx context.Context, version string) error {
 		if err != nil {
 			return err
 		}
-		if err := g.checkCompiles(snap.Data); err != nil {
+		// apply compiles before it swaps: a snapshot that no longer compiles
+		// changes nothing.
+		if err := g.apply(snap.Data, "rollback", false); err != nil {
 			return fmt.Errorf("%w: snapshot %s does not compile any more: %v", status.ErrRollbackRefused, version, err)
 		}
 		if _, err := g.store.SetCurrentSnapshot(in.ID); err != nil {
-			return err
-		}
-		if err := g.apply(snap.Data, "rollback", false); err != nil {
-			return err
+			return fmt.Errorf("snapshot %s serves, but the store did not record it as current: %w", version, err)
 		}
 		g.log.Warn("rolled back", "version", version, "at", time.Now())
 		return nil
 	}
 	return fmt.Errorf("%w: %s", status.ErrUnknownSnapshot, strconv.Quote(version))
-}
-
-func (g *Gateway) checkCompiles(raw []byte) error {
-	snap, err := wire.DecodeLocal(raw)
-	if err != nil {
-		return err
-	}
-	_, err = appliance.Compile(snap, g.state)
-	return err
 }
