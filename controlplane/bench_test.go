@@ -32,9 +32,9 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	batches := make([]*wire.TelemetryBatch, b.N)
+	batches := make([]*wire.RawBatch, b.N)
 	for i := range batches {
-		batches[i] = benchBatch("s", i, 1000)
+		batches[i] = RawBatchOf(benchBatch("s", i, 1000))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

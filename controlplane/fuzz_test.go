@@ -1,36 +1,89 @@
 package controlplane
 
 import (
+	"encoding/binary"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/apimgw/apimgw/wire"
 )
 
-func FuzzDecodeRecord(f *testing.F) {
-	f.Add(encodeRecord(nil, "gw1", &wire.TelemetryRecord{Seq: 1, Time: time.Unix(5, 0), API: "a", Status: 200, TotalMicros: 10}))
-	f.Add([]byte{1, 200})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = decodeRecord(b)
-	})
+// legacyRecord is a value in the format builds before the wire codec stored.
+func legacyRecord(gw string, r *wire.TelemetryRecord) []byte {
+	b := []byte{1}
+	for _, s := range []string{gw, r.API, r.Operation, r.Product, r.Subscription, r.Method, r.PathTemplate, r.ClientIP, r.Cache, r.Error} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, v := range []int64{int64(r.Status), int64(r.BackendStatus), r.TotalMicros, r.BackendMicros, r.BytesIn, r.BytesOut} {
+		b = binary.AppendVarint(b, v)
+	}
+	return b
 }
 
-func TestRecordRoundTrip(t *testing.T) {
-	r := &wire.TelemetryRecord{API: "echo", Operation: "get", Product: "p", Subscription: "s", Method: "GET", PathTemplate: "/x",
-		Status: 503, BackendStatus: 504, TotalMicros: 123456, BackendMicros: 100000, BytesIn: 7, BytesOut: 1 << 40, ClientIP: "::1", Cache: "hit", Error: "backend-timeout"}
-	got, err := decodeRecord(encodeRecord(nil, "gw9", r))
+// TestTelemetryMigration: a database written by an older build (legacy
+// values, no format marker) is converted at open, and its reports are the
+// same as those of the same records ingested by this build.
+func TestTelemetryMigration(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	recs := []wire.TelemetryRecord{
+		{Seq: 1, Time: now.Add(-3 * time.Minute), API: "echo", Operation: "get", Product: "p", Subscription: "s", Method: "GET",
+			PathTemplate: "/x", Status: 200, BackendStatus: 200, TotalMicros: 1500, BackendMicros: 1000, BytesIn: 7, BytesOut: 100, ClientIP: "::1", Cache: "hit"},
+		{Seq: 2, Time: now.Add(-2 * time.Minute), API: "echo", Operation: "get", Method: "GET", Status: 401, TotalMicros: 50, Error: "subscription-key-missing"},
+		{Seq: 3, Time: now.Add(-time.Minute), API: "other", Operation: "post", Method: "POST", Status: 503, BackendStatus: 504, TotalMicros: 123456, BackendMicros: 100000, BytesOut: 1 << 40},
+	}
+	old := filepath.Join(t.TempDir(), DataFile)
+	db, err := bolt.Open(old, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := storedRecord{gateway: "gw9", api: "echo", operation: "get", product: "p", subscription: "s", status: 503, backendStatus: 504,
-		totalUs: 123456, backendUs: 100000, bytesIn: 7, bytesOut: 1 << 40, cache: "hit", hasBackend: true}
-	if got != want {
-		t.Fatalf("got %+v\nwant %+v", got, want)
-	}
-	for i := range encodeRecord(nil, "gw9", r) {
-		if _, err := decodeRecord(encodeRecord(nil, "gw9", r)[:i]); err == nil {
-			t.Fatalf("truncated record of %d bytes decoded", i)
+	if err := db.Update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists([]byte(bucketTelemetry))
+		if err != nil {
+			return err
 		}
+		for i := range recs {
+			if err := bk.Put(appendTelemetryKey(nil, recs[i].Time, "gw9", "st", recs[i].Seq), legacyRecord("gw9", &recs[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	migrated, err := Open(old, Options{})
+	if err != nil {
+		t.Fatalf("open a database with legacy telemetry: %v", err)
+	}
+	defer migrated.Close()
+	fresh, err := Open(filepath.Join(t.TempDir(), DataFile), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	ack, err := fresh.Ingest("gw9", RawBatchOf(&wire.TelemetryBatch{ProtocolVersion: 1, Gateway: "gw9", Stream: "st", Sequence: 3, Records: recs}))
+	if err != nil || ack.Accepted != 3 {
+		t.Fatalf("ingest: %+v %v", ack, err)
+	}
+	for _, by := range []string{"api", "operation", "subscription", "gateway"} {
+		got, err := migrated.Report(ReportQuery{By: by})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := fresh.Report(ReportQuery{By: by})
+		if !reflect.DeepEqual(got, want) || len(got) == 0 {
+			t.Errorf("by %s after migration:\n got %+v\nwant %+v", by, got, want)
+		}
+	}
+	// Resending the legacy records is recognised: they are duplicates.
+	ack, err = migrated.Ingest("gw9", RawBatchOf(&wire.TelemetryBatch{ProtocolVersion: 1, Gateway: "gw9", Stream: "st", Sequence: 3, Records: recs}))
+	if err != nil || ack.Duplicates != 3 {
+		t.Fatalf("resend after migration: %+v %v", ack, err)
 	}
 }
 

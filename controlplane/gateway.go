@@ -67,24 +67,16 @@ func (h *Handler) serveGateway(w *statusWriter, r *http.Request) {
 			writeMethodNotAllowed(w, r)
 			return
 		}
-		var b wire.TelemetryBatch
-		if err := h.readGatewayJSON(w, r, h.opts.MaxTelemetryBytes, &b); err != nil {
+		b, err := h.readTelemetry(w, r)
+		if err != nil {
 			writeError(w, err)
-			return
-		}
-		if err := b.Validate(); err != nil {
-			if errors.Is(err, wire.ErrInvalidTelemetry) && len(b.Records) > wire.MaxTelemetryRecords {
-				writeError(w, &APIError{Kind: ErrTooLarge, Code: "RequestEntityTooLarge", Message: err.Error()})
-				return
-			}
-			writeError(w, validation(err.Error()))
 			return
 		}
 		if b.Gateway != gw {
 			writeError(w, invalidField("gateway", "batch names gateway %q but the token is for %q", b.Gateway, gw))
 			return
 		}
-		ack, err := h.s.Ingest(gw, &b)
+		ack, err := h.s.Ingest(gw, b)
 		if err != nil {
 			h.opts.Logger.Error("controlplane: telemetry ingest failed", "gateway", gw, "err", err)
 			writeError(w, err)
@@ -96,14 +88,14 @@ func (h *Handler) serveGateway(w *statusWriter, r *http.Request) {
 	}
 }
 
-// readGatewayJSON decodes a (possibly gzip-encoded) JSON body of at most
-// limit bytes after decoding.
-func (h *Handler) readGatewayJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+// readGatewayBody reads a (possibly gzip-encoded) body of at most limit
+// bytes after decoding.
+func (h *Handler) readGatewayBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	var body io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
 		zr, err := gzip.NewReader(body)
 		if err != nil {
-			return validation("The request body is not valid gzip: " + err.Error())
+			return nil, validation("The request body is not valid gzip: " + err.Error())
 		}
 		defer zr.Close()
 		body = io.LimitReader(zr, limit+1)
@@ -111,15 +103,59 @@ func (h *Handler) readGatewayJSON(w http.ResponseWriter, r *http.Request, limit 
 	data, err := io.ReadAll(body)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || int64(len(data)) > limit {
-		return &APIError{Kind: ErrTooLarge, Code: "RequestEntityTooLarge", Message: "The request body is larger than " + strconv.FormatInt(limit, 10) + " bytes."}
+		return nil, &APIError{Kind: ErrTooLarge, Code: "RequestEntityTooLarge", Message: "The request body is larger than " + strconv.FormatInt(limit, 10) + " bytes."}
 	}
 	if err != nil {
-		return validation("The request body could not be read: " + err.Error())
+		return nil, validation("The request body could not be read: " + err.Error())
+	}
+	return data, nil
+}
+
+// readGatewayJSON decodes a (possibly gzip-encoded) JSON body of at most
+// limit bytes after decoding.
+func (h *Handler) readGatewayJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	data, err := h.readGatewayBody(w, r, limit)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return validation("The request body is not valid JSON: " + err.Error())
 	}
 	return nil
+}
+
+// readTelemetry reads and validates a telemetry batch: binary
+// (wire.TelemetryBatchContentType, what apimgw sends) or JSON.
+func (h *Handler) readTelemetry(w http.ResponseWriter, r *http.Request) (*wire.RawBatch, error) {
+	tooLarge := func(err error) error {
+		return &APIError{Kind: ErrTooLarge, Code: "RequestEntityTooLarge", Message: err.Error()}
+	}
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if strings.EqualFold(strings.TrimSpace(ct), wire.TelemetryBatchContentType) {
+		data, err := h.readGatewayBody(w, r, h.opts.MaxTelemetryBytes)
+		if err != nil {
+			return nil, err
+		}
+		b, err := wire.ParseRawBatch(data)
+		switch {
+		case errors.Is(err, wire.ErrTelemetryTooLarge):
+			return nil, tooLarge(err)
+		case err != nil:
+			return nil, validation(err.Error())
+		}
+		return b, nil
+	}
+	var b wire.TelemetryBatch
+	if err := h.readGatewayJSON(w, r, h.opts.MaxTelemetryBytes, &b); err != nil {
+		return nil, err
+	}
+	if err := b.Validate(); err != nil {
+		if errors.Is(err, wire.ErrTelemetryTooLarge) {
+			return nil, tooLarge(err)
+		}
+		return nil, validation(err.Error())
+	}
+	return RawBatchOf(&b), nil
 }
 
 // parseWait reads ?wait= as seconds ("30") or a Go duration ("30s").

@@ -171,6 +171,11 @@ func (s *Store) load() error {
 				return fmt.Errorf("bucket %s: %w", l.bucket, err)
 			}
 		}
+		if n, err := migrateTelemetry(tx); err != nil {
+			return fmt.Errorf("bucket %s: %w", bucketTelemetry, err)
+		} else if n > 0 {
+			s.opts.Logger.Info("controlplane: telemetry records converted to the wire record format", "records", n)
+		}
 		// Rebuild every gateway's snapshot; a content change since the last
 		// run (e.g. a new build renders differently) bumps its version.
 		s.hub = newHub(versions)

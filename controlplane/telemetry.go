@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -25,8 +24,7 @@ type telemetryStore struct {
 	now       func() time.Time
 }
 
-func telemetryKey(t time.Time, gw, stream string, seq uint64) []byte {
-	k := make([]byte, 0, 8+len(gw)+1+len(stream)+1+8)
+func appendTelemetryKey(k []byte, t time.Time, gw, stream string, seq uint64) []byte {
 	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
 	k = append(k, gw...)
 	k = append(k, 0)
@@ -35,45 +33,75 @@ func telemetryKey(t time.Time, gw, stream string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// storedRecord is what a report needs of a record, in a compact binary form.
-type storedRecord struct {
-	gateway, api, operation, product, subscription string
-	status, backendStatus                          int
-	totalUs, backendUs, bytesIn, bytesOut          int64
-	cache                                          string
-	hasBackend                                     bool
-}
+// Stored values are wire records (wire.AppendRecord): the bytes a gateway
+// uploads in a binary batch are stored as they are. The gateway is in the
+// key. Databases written before this format (meta key telemetryFormat
+// absent) are converted once at open (migrateTelemetry).
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
+// telemetryFormatKey in the meta bucket holds the stored-value format.
+const telemetryFormatKey = "telemetryFormat"
 
-// encodeRecord: version byte 1, then strings and varints (see decodeRecord).
-func encodeRecord(b []byte, gw string, r *wire.TelemetryRecord) []byte {
-	b = append(b, 1)
-	for _, s := range []string{gw, r.API, r.Operation, r.Product, r.Subscription, r.Method, r.PathTemplate, r.ClientIP, r.Cache, r.Error} {
-		b = appendString(b, s)
+// telemetryFormatWire marks values stored as wire records.
+const telemetryFormatWire = "wire-record-v1"
+
+// keyGateway returns the gateway part of a telemetry key.
+func keyGateway(k []byte) string {
+	if len(k) < 8 {
+		return ""
 	}
-	for _, v := range []int64{int64(r.Status), int64(r.BackendStatus), r.TotalMicros, r.BackendMicros, r.BytesIn, r.BytesOut} {
-		b = binary.AppendVarint(b, v)
+	rest := k[8:]
+	for i, c := range rest {
+		if c == 0 {
+			return string(rest[:i])
+		}
 	}
-	return b
+	return ""
 }
 
-var errBadRecord = errors.New("controlplane: undecodable telemetry record")
+// migrateTelemetry converts values stored in the format of builds before
+// the wire codec (a version byte 1, then gateway, api, operation, product,
+// subscription, method, path template, client IP, cache and error strings,
+// then status, backend status, total µs, backend µs, bytes in and bytes out
+// varints) to wire records, in the open transaction, and records the format.
+func migrateTelemetry(tx *bolt.Tx) (int, error) {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if string(meta.Get([]byte(telemetryFormatKey))) == telemetryFormatWire {
+		return 0, nil
+	}
+	bk := tx.Bucket([]byte(bucketTelemetry))
+	type kv struct{ k, v []byte }
+	var conv []kv
+	err := bk.ForEach(func(k, v []byte) error {
+		r, ok := decodeLegacyRecord(v)
+		if !ok || len(k) < 8 {
+			return fmt.Errorf("telemetry record %x: undecodable (neither format)", k)
+		}
+		r.Time = time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+		conv = append(conv, kv{append([]byte(nil), k...), wire.AppendRecord(nil, &r)})
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range conv {
+		if err := bk.Put(c.k, c.v); err != nil {
+			return 0, err
+		}
+	}
+	return len(conv), meta.Put([]byte(telemetryFormatKey), []byte(telemetryFormatWire))
+}
 
-func decodeRecord(b []byte) (storedRecord, error) {
-	var r storedRecord
+func decodeLegacyRecord(b []byte) (wire.TelemetryRecord, bool) {
+	var r wire.TelemetryRecord
 	if len(b) == 0 || b[0] != 1 {
-		return r, errBadRecord
+		return r, false
 	}
 	b = b[1:]
 	var strs [10]string
 	for i := range strs {
 		n, w := binary.Uvarint(b)
 		if w <= 0 || uint64(len(b)-w) < n {
-			return r, errBadRecord
+			return r, false
 		}
 		strs[i] = string(b[w : w+int(n)])
 		b = b[w+int(n):]
@@ -82,29 +110,40 @@ func decodeRecord(b []byte) (storedRecord, error) {
 	for i := range ints {
 		v, w := binary.Varint(b)
 		if w <= 0 {
-			return r, errBadRecord
+			return r, false
 		}
 		ints[i] = v
 		b = b[w:]
 	}
-	r.gateway, r.api, r.operation, r.product, r.subscription, r.cache = strs[0], strs[1], strs[2], strs[3], strs[4], strs[8]
-	r.status, r.backendStatus = int(ints[0]), int(ints[1])
-	r.totalUs, r.backendUs, r.bytesIn, r.bytesOut = ints[2], ints[3], ints[4], ints[5]
-	r.hasBackend = r.backendStatus != 0 || r.backendUs > 0
-	return r, nil
+	r.Gateway, r.API, r.Operation, r.Product, r.Subscription = strs[0], strs[1], strs[2], strs[3], strs[4]
+	r.Method, r.PathTemplate, r.ClientIP, r.Cache, r.Error = strs[5], strs[6], strs[7], strs[8], strs[9]
+	r.Status, r.BackendStatus = int(ints[0]), int(ints[1])
+	r.TotalMicros, r.BackendMicros, r.BytesIn, r.BytesOut = ints[2], ints[3], ints[4], ints[5]
+	return r, len(b) == 0
+}
+
+// RawBatchOf turns a JSON batch (validated) into a binary one.
+func RawBatchOf(b *wire.TelemetryBatch) *wire.RawBatch {
+	raw := &wire.RawBatch{ProtocolVersion: b.ProtocolVersion, Gateway: b.Gateway, Stream: b.Stream,
+		Sequence: b.Sequence, Records: make([]wire.RawRecord, len(b.Records))}
+	for i := range b.Records {
+		raw.Records[i] = wire.RawRecord{Seq: b.Records[i].Seq, Data: wire.AppendRecord(nil, &b.Records[i])}
+	}
+	return raw
 }
 
 // Ingest stores batch b from gateway gw (already authenticated and
-// validated) in one transaction: each record is stored once under
-// (gw, stream, seq); records already stored are counted as duplicates,
+// validated: wire.ParseRawBatch, or RawBatchOf a validated JSON batch) in
+// one transaction: each record is stored once under (gw, stream, seq), its
+// bytes as they came; records already stored are counted as duplicates,
 // records older than the retention window as expired.
-func (s *Store) Ingest(gw string, b *wire.TelemetryBatch) (*wire.TelemetryAck, error) {
+func (s *Store) Ingest(gw string, b *wire.RawBatch) (*wire.TelemetryAck, error) {
 	if s.closed.Load() {
 		return nil, errShuttingDown
 	}
 	ack := &wire.TelemetryAck{ProtocolVersion: wire.ProtocolVersion, Stream: b.Stream, Sequence: b.Sequence}
 	cutoff := s.opts.Now().Add(-s.telemetry.retention)
-	var buf []byte
+	var key []byte
 	// Batch: concurrent uploads from many gateways share one commit (one
 	// fsync). The function may run twice; it starts its counts afresh.
 	err := s.db.Batch(func(tx *bolt.Tx) error {
@@ -112,17 +151,18 @@ func (s *Store) Ingest(gw string, b *wire.TelemetryBatch) (*wire.TelemetryAck, e
 		ack.Accepted, ack.Duplicates, ack.Expired = 0, 0, 0
 		for i := range b.Records {
 			r := &b.Records[i]
-			if r.Time.Before(cutoff) {
+			t := wire.RecordTime(r.Data)
+			if t.Before(cutoff) {
 				ack.Expired++
 				continue
 			}
-			key := telemetryKey(r.Time, gw, b.Stream, r.Seq)
+			key = appendTelemetryKey(key[:0], t, gw, b.Stream, r.Seq)
 			if bk.Get(key) != nil {
 				ack.Duplicates++
 				continue
 			}
-			buf = encodeRecord(buf[:0], gw, r)
-			if err := bk.Put(key, append([]byte(nil), buf...)); err != nil {
+			// bbolt keeps the slices until the commit: both are copied.
+			if err := bk.Put(append([]byte(nil), key...), append([]byte(nil), r.Data...)); err != nil {
 				return err
 			}
 			ack.Accepted++
@@ -231,6 +271,8 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 		return nil, invalidField("interval", "an ISO 8601 duration such as PT5M is required")
 	}
 	groups := map[string]*agg{}
+	var dec wire.RecordDecoder
+	var r wire.TelemetryRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
 		var k, v []byte
@@ -248,25 +290,25 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 			if ts > to {
 				break
 			}
-			r, err := decodeRecord(v)
-			if err != nil {
+			if err := dec.Decode(v, &r); err != nil {
 				continue
 			}
+			r.Gateway = keyGateway(k)
 			var key string
 			var base ReportRecord
 			switch q.By {
 			case "api":
-				key = r.api
-				base = ReportRecord{Name: r.api, APIID: "/apis/" + r.api}
+				key = r.API
+				base = ReportRecord{Name: r.API, APIID: "/apis/" + r.API}
 			case "operation":
-				key = r.api + "/" + r.operation
-				base = ReportRecord{Name: r.operation, APIID: "/apis/" + r.api, OperationID: "/apis/" + r.api + "/operations/" + r.operation}
+				key = r.API + "/" + r.Operation
+				base = ReportRecord{Name: r.Operation, APIID: "/apis/" + r.API, OperationID: "/apis/" + r.API + "/operations/" + r.Operation}
 			case "subscription":
-				key = r.subscription + "/" + r.product
-				base = ReportRecord{Name: r.subscription, ProductID: productRef(r.product), SubscriptionID: subscriptionRef(r.subscription)}
+				key = r.Subscription + "/" + r.Product
+				base = ReportRecord{Name: r.Subscription, ProductID: productRef(r.Product), SubscriptionID: subscriptionRef(r.Subscription)}
 			case "gateway":
-				key = r.gateway
-				base = ReportRecord{Name: r.gateway, GatewayID: "/gateways/" + r.gateway}
+				key = r.Gateway
+				base = ReportRecord{Name: r.Gateway, GatewayID: "/gateways/" + r.Gateway}
 			case "time":
 				start := time.Unix(0, int64(ts)).UTC().Truncate(q.Interval)
 				key = start.Format(time.RFC3339)
@@ -279,17 +321,17 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 				g = &agg{rec: base}
 				groups[key] = g
 			}
-			classify(&g.rec, r.status)
-			g.rec.Bandwidth += r.bytesIn + r.bytesOut
-			switch r.cache {
+			classify(&g.rec, r.Status)
+			g.rec.Bandwidth += r.BytesIn + r.BytesOut
+			switch r.Cache {
 			case "hit":
 				g.rec.CacheHitCount++
 			case "miss":
 				g.rec.CacheMissCount++
 			}
-			g.api = append(g.api, float64(r.totalUs)/1000)
-			if r.hasBackend {
-				g.service = append(g.service, float64(r.backendUs)/1000)
+			g.api = append(g.api, float64(r.TotalMicros)/1000)
+			if r.BackendStatus != 0 || r.BackendMicros > 0 {
+				g.service = append(g.service, float64(r.BackendMicros)/1000)
 			}
 		}
 		return nil

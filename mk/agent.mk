@@ -3,9 +3,16 @@
 # `make test-go`. `make bench` runs the hot-path benchmarks and the backlog
 # flush against the real bin/apimcp; figures go in the "Sync agent and
 # telemetry" section of docs/benchmarks.md and in docs/sync.md.
-BENCH_TARGETS += bench-agent
+BENCH_TARGETS += bench-agent bench-hybrid
 
-.PHONY: bench-agent
+.PHONY: bench-agent bench-hybrid
 bench-agent: build
 	$(GO) test -run '^$$' -bench 'OnDone|AppendRecord' -benchmem ./appliance/telemetry
 	APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BacklogFlush -benchtime 1x -timeout 20m ./appliance/agent
+
+# Hybrid mode (issue 16): the gateway synced from a running apimcp with
+# telemetry uploading, beside the same gateway standalone and with apimcp
+# stopped, nginx proxy_pass and HAProxy; gateway and apimcp CPU per 100k
+# requests (scripts/bench-hybrid.sh; ROUNDS, DURATION, CONNS).
+bench-hybrid: build
+	./scripts/bench-hybrid.sh

@@ -13,6 +13,9 @@ var (
 	ErrInvalidSnapshot = errors.New("wire: invalid snapshot")
 	// ErrInvalidTelemetry: a telemetry batch is malformed.
 	ErrInvalidTelemetry = errors.New("wire: invalid telemetry batch")
+	// ErrTelemetryTooLarge: a telemetry batch holds more than MaxTelemetryRecords
+	// records (it also wraps ErrInvalidTelemetry).
+	ErrTelemetryTooLarge = errors.New("wire: telemetry batch too large")
 	// ErrInvalidHeartbeat: a heartbeat is malformed.
 	ErrInvalidHeartbeat = errors.New("wire: invalid heartbeat")
 	// ErrTokenMalformed: a gateway token is not <id>&<yyyyMMddHHmm>&<base64 signature>.

@@ -9,8 +9,10 @@ import (
 // control plane refuses bigger batches (413).
 const MaxTelemetryRecords = 10000
 
-// TelemetryBatch is what a gateway POSTs to PathTelemetry (JSON; the body may
-// be gzip-compressed with Content-Encoding: gzip).
+// TelemetryBatch is what a gateway POSTs to PathTelemetry as JSON (the body
+// may be gzip-compressed with Content-Encoding: gzip). apimgw sends the same
+// content as a binary RawBatch (TelemetryBatchContentType); the control
+// plane takes both.
 //
 // Idempotence: every record carries a sequence number Seq, unique and
 // increasing within Stream. The control plane stores each record under
@@ -94,7 +96,7 @@ func (b *TelemetryBatch) Validate() error {
 		return fmt.Errorf("%w: stream must be 1-128 characters", ErrInvalidTelemetry)
 	}
 	if len(b.Records) > MaxTelemetryRecords {
-		return fmt.Errorf("%w: %d records, at most %d per batch", ErrInvalidTelemetry, len(b.Records), MaxTelemetryRecords)
+		return fmt.Errorf("%w: %w: %d records, at most %d per batch", ErrInvalidTelemetry, ErrTelemetryTooLarge, len(b.Records), MaxTelemetryRecords)
 	}
 	seen := make(map[uint64]struct{}, len(b.Records))
 	for i := range b.Records {

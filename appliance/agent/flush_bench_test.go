@@ -219,21 +219,16 @@ func benchIngestBaseline(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	defer cps.Close()
-	var batches []*wire.TelemetryBatch
-	var dec telemetry.Decoder
+	var batches []*wire.RawBatch
 	after := uint64(0)
 	for {
 		recs, err := st.Read(after, 5000, 0)
 		if err != nil || len(recs) == 0 {
 			break
 		}
-		batch := &wire.TelemetryBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: "gw1", Stream: "s", Sequence: recs[len(recs)-1].Seq}
+		batch := &wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: "gw1", Stream: "s", Sequence: recs[len(recs)-1].Seq}
 		for _, r := range recs {
-			var w wire.TelemetryRecord
-			if err := dec.Decode(r.Seq, r.Data, &w); err != nil {
-				b.Fatal(err)
-			}
-			batch.Records = append(batch.Records, w)
+			batch.Records = append(batch.Records, wire.RawRecord{Seq: r.Seq, Data: r.Data})
 		}
 		batches = append(batches, batch)
 		after = recs[len(recs)-1].Seq

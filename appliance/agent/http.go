@@ -84,7 +84,9 @@ func (a *Agent) request(ctx context.Context, method, path string, body []byte, g
 	req.Header.Set(wire.HeaderProtocolVersion, strconv.Itoa(wire.ProtocolVersion))
 	req.Header.Set("User-Agent", "apimgw/"+a.cfg.Version)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		if req.Header.Get("Content-Type") == "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if gz {
 			req.Header.Set("Content-Encoding", "gzip")
 		}
@@ -142,9 +144,15 @@ func (a *Agent) postJSON(ctx context.Context, what, path string, v, out any) err
 	if err != nil {
 		return err
 	}
+	return a.post(ctx, what, path, body, "application/json", gz, out)
+}
+
+// post posts body (of contentType, gzipped when gz) and decodes a 200 JSON
+// answer into out.
+func (a *Agent) post(ctx context.Context, what, path string, body []byte, contentType string, gz bool, out any) error {
 	rctx, cancel := context.WithTimeout(ctx, a.shortTimeout())
 	defer cancel()
-	resp, err := a.request(rctx, http.MethodPost, path, body, gz, nil)
+	resp, err := a.request(rctx, http.MethodPost, path, body, gz, http.Header{"Content-Type": {contentType}})
 	if err != nil {
 		return err
 	}
@@ -185,6 +193,26 @@ func (a *Agent) encode(v any) ([]byte, bool, error) {
 	defer gzPool.Put(zw)
 	zw.Reset(&buf)
 	if err := json.NewEncoder(zw).Encode(v); err != nil {
+		return nil, false, fmt.Errorf("agent: encode: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, false, fmt.Errorf("agent: encode: %w", err)
+	}
+	return buf.Bytes(), true, nil
+}
+
+// encodeRaw encodes a binary telemetry batch, gzipped unless disabled.
+func (a *Agent) encodeRaw(b *wire.RawBatch) ([]byte, bool, error) {
+	raw := wire.AppendRawBatch(nil, b)
+	if a.cfg.DisableGzip {
+		return raw, false, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw) / 4)
+	zw := gzPool.Get().(*gzip.Writer)
+	defer gzPool.Put(zw)
+	zw.Reset(&buf)
+	if _, err := zw.Write(raw); err != nil {
 		return nil, false, fmt.Errorf("agent: encode: %w", err)
 	}
 	if err := zw.Close(); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apimgw/apimgw/appliance/telemetry"
 	"github.com/apimgw/apimgw/store"
 	"github.com/apimgw/apimgw/wire"
 )
@@ -50,7 +49,11 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	failures := 0
 	recovering := false // a failure happened since the queue was last empty
 	for ctx.Err() == nil {
-		// Fill the pipeline.
+		// Fill the pipeline. A batch leaves when it is full or its oldest
+		// record has waited UploadInterval: under load that is a few large
+		// batches a second (one request, one acknowledgement, one store
+		// transaction each) instead of one small batch per round trip.
+		wait := time.Duration(0) // until the next partial batch is ripe
 		for len(queue) < a.cfg.UploadsInFlight {
 			recs, err := a.cfg.Store.Read(after, a.cfg.BatchRecords, a.cfg.BatchBytes)
 			if err != nil {
@@ -60,10 +63,20 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			if len(recs) == 0 {
 				break
 			}
+			if w := a.ripeIn(recs); w > 0 {
+				wait = w
+				break
+			}
 			after = recs[len(recs)-1].Seq
 			f := inflight{last: after, done: make(chan batchResult, 1)}
 			queue = append(queue, f)
 			go func() { f.done <- a.sendBatch(ctx, stream, recs) }()
+		}
+		if len(queue) == 0 && wait > 0 {
+			if !a.sleep(ctx, wait) {
+				return
+			}
+			continue
 		}
 		if len(queue) == 0 {
 			if recovering || a.reportedBacklog() {
@@ -122,31 +135,56 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	}
 }
 
-// sendBatch converts queued records and posts them as one batch.
+// ripeIn says how long a batch of recs should wait before it is sent: 0 when
+// it is full (by count or bytes) or its oldest record has waited
+// UploadInterval.
+func (a *Agent) ripeIn(recs []store.Record) time.Duration {
+	if len(recs) >= a.cfg.BatchRecords {
+		return 0
+	}
+	n := 0
+	for _, r := range recs {
+		n += len(r.Data)
+	}
+	if n >= a.cfg.BatchBytes {
+		return 0
+	}
+	return max(0, a.cfg.UploadInterval-a.cfg.Clock.Now().Sub(recs[0].Appended))
+}
+
+// sendBatch posts queued records as one binary batch (wire.RawBatch): the
+// records travel as the queue holds them, neither decoded nor re-encoded.
 func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Record) batchResult {
 	res := batchResult{last: recs[len(recs)-1].Seq}
-	var dec telemetry.Decoder
 	gw := a.gatewayID()
-	batch := wire.TelemetryBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: gw, Stream: stream,
-		Sequence: res.last, Records: make([]wire.TelemetryRecord, 0, len(recs))}
+	batch := wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: gw, Stream: stream,
+		Sequence: res.last, Records: make([]wire.RawRecord, 0, len(recs))}
+	var dec wire.RecordDecoder
 	for _, r := range recs {
-		var w wire.TelemetryRecord
-		if err := dec.Decode(r.Seq, r.Data, &w); err != nil {
-			// A record this build cannot read would block the queue
+		data := r.Data
+		if err := wire.CheckRecord(data); err != nil {
+			// A record an older build queued without a status or a time is
+			// mended; one this build cannot read would block the queue
 			// forever: skip it, count it (dropped, in the heartbeat), say so.
-			res.malformed++
-			a.log.Error("agent: skipping a telemetry record that cannot be decoded", "err", err)
-			continue
+			w := wire.TelemetryRecord{Seq: r.Seq}
+			if derr := dec.Decode(data, &w); derr != nil {
+				res.malformed++
+				a.log.Error("agent: skipping a telemetry record that cannot be decoded", "seq", r.Seq, "err", derr)
+				continue
+			}
+			normalize(&w, r.Appended)
+			data = wire.AppendRecord(nil, &w)
 		}
-		normalize(&w, r.Appended)
-		w.Gateway = gw
-		batch.Records = append(batch.Records, w)
+		batch.Records = append(batch.Records, wire.RawRecord{Seq: r.Seq, Data: data})
 	}
 	res.sent = len(batch.Records)
 	if res.sent == 0 {
 		return res // nothing decodable: acknowledge locally
 	}
-	err := a.postJSON(ctx, "POST "+wire.PathTelemetry, wire.PathTelemetry, &batch, &res.ack)
+	body, gz, err := a.encodeRaw(&batch)
+	if err == nil {
+		err = a.post(ctx, "POST "+wire.PathTelemetry, wire.PathTelemetry, body, wire.TelemetryBatchContentType, gz, &res.ack)
+	}
 	if err == nil {
 		ack := &res.ack
 		switch {
@@ -162,10 +200,11 @@ func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Recor
 	return res
 }
 
-// normalize makes a record acceptable to the control plane's validation:
-// a request that got no response (status 0: the client went away first) is
-// reported as 499 "client-closed", as nginx does; a record without a time
-// takes its queue time.
+// normalize makes a record an older build queued acceptable to the control
+// plane's validation (this build normalizes when it records): a request that
+// got no response (status 0: the client went away first) is reported as 499
+// "client-closed", as nginx does; a record without a time takes its queue
+// time.
 func normalize(w *wire.TelemetryRecord, appended time.Time) {
 	if w.Status < 100 || w.Status > 999 {
 		w.Status = 499

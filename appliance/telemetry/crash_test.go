@@ -44,9 +44,9 @@ func crashChild(path string) error {
 		if err != nil || len(recs) != 1 {
 			return fmt.Errorf("read tail: %v", err)
 		}
-		var d Decoder
+		var d wire.RecordDecoder
 		var w wire.TelemetryRecord
-		if err := d.Decode(recs[0].Seq, recs[0].Data, &w); err != nil {
+		if err := d.Decode(recs[0].Data, &w); err != nil {
 			return err
 		}
 		next = w.BytesOut + 1
@@ -103,7 +103,7 @@ func TestCrashSIGKILL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
-		var d Decoder
+		var d wire.RecordDecoder
 		want := int64(0)
 		after := uint64(0)
 		for {
@@ -116,7 +116,7 @@ func TestCrashSIGKILL(t *testing.T) {
 			}
 			for _, r := range recs {
 				var w wire.TelemetryRecord
-				if err := d.Decode(r.Seq, r.Data, &w); err != nil {
+				if err := d.Decode(r.Data, &w); err != nil {
 					t.Fatalf("round %d: %v", round, err)
 				}
 				if w.BytesOut != want {

@@ -311,8 +311,11 @@ func propagate(c *cp, gws []*gateway, mode string, rounds int) ([]time.Duration,
 	return lat, idle, rss, nil
 }
 
-// ingest posts telemetry batches over HTTP from 4 uploaders, then stores the
-// same batches in-process in a fresh store as the baseline.
+// ingest posts telemetry batches over HTTP from 4 uploaders, once as gzip
+// JSON (wire.TelemetryBatch) and once as gzip binary batches
+// (wire.RawBatch, what apimgw sends), with apimcp's CPU per 100k records for
+// each; then stores the same batches in-process in a fresh store as the
+// baseline.
 func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 	const uploaders = 4
 	mk := func(stream string, b int) *wire.TelemetryBatch {
@@ -326,21 +329,38 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 		}
 		return &wire.TelemetryBatch{ProtocolVersion: 1, Stream: stream, Sequence: uint64((b + 1) * perBatch), Records: recs}
 	}
-	bodies := make([][][]byte, uploaders)
-	for u := 0; u < uploaders; u++ {
-		for b := u; b < batches; b += uploaders {
-			bt := mk("bench", b)
-			bt.Gateway = gws[u].id
-			j, _ := json.Marshal(bt)
-			var zb bytes.Buffer
-			zw := gzip.NewWriter(&zb)
-			zw.Write(j)
-			zw.Close()
-			bodies[u] = append(bodies[u], zb.Bytes())
-		}
+	gz := func(b []byte) []byte {
+		var zb bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+		zw.Write(b)
+		zw.Close()
+		return zb.Bytes()
 	}
 	total := batches * perBatch
-	{
+	var resend []byte
+	for _, enc := range []string{"json", "binary"} {
+		bodies := make([][][]byte, uploaders)
+		for u := 0; u < uploaders; u++ {
+			for b := u; b < batches; b += uploaders {
+				bt := mk("bench-"+enc, b)
+				bt.Gateway = gws[u].id
+				var raw []byte
+				if enc == "json" {
+					raw, _ = json.Marshal(bt)
+				} else {
+					raw = wire.AppendRawBatch(nil, controlplane.RawBatchOf(bt))
+				}
+				bodies[u] = append(bodies[u], gz(raw))
+			}
+		}
+		if enc == "json" {
+			resend = bodies[0][0]
+		}
+		ctype := "application/json"
+		if enc == "binary" {
+			ctype = wire.TelemetryBatchContentType
+		}
+		_, cpu0 := procStats(c.pid)
 		start := time.Now()
 		var wg sync.WaitGroup
 		var failed atomic.Int64
@@ -352,6 +372,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 					req, _ := http.NewRequest("POST", c.url+wire.PathTelemetry, bytes.NewReader(body))
 					req.Header.Set("Authorization", "GatewayKey "+gws[u].token)
 					req.Header.Set("Content-Encoding", "gzip")
+					req.Header.Set("Content-Type", ctype)
 					res, err := c.c.Do(req)
 					if err != nil || res.StatusCode != 200 {
 						failed.Add(1)
@@ -365,14 +386,16 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 		}
 		wg.Wait()
 		el := time.Since(start)
+		_, cpu1 := procStats(c.pid)
 		if failed.Load() > 0 {
 			return fmt.Errorf("%d telemetry batches failed", failed.Load())
 		}
-		fmt.Printf("ingest over HTTP (gzip JSON, %d uploaders, %d batches x %d records): %d records in %v = %.0f records/s\n",
-			uploaders, batches, perBatch, total, el.Round(time.Millisecond), float64(total)/el.Seconds())
+		fmt.Printf("ingest over HTTP (gzip %s, %d uploaders, %d batches x %d records): %d records in %v = %.0f records/s, apimcp CPU %.2f s per 100k records\n",
+			enc, uploaders, batches, perBatch, total, el.Round(time.Millisecond), float64(total)/el.Seconds(),
+			(cpu1 - cpu0).Seconds()/float64(total)*100000)
 	}
 	// A resent batch is acknowledged and not stored again.
-	code, body, _, err := c.doGateway(gws[0].token, wire.PathTelemetry, bodies[0][0])
+	code, body, _, err := c.doGateway(gws[0].token, wire.PathTelemetry, resend)
 	var ack wire.TelemetryAck
 	json.Unmarshal(body, &ack)
 	if err != nil || code != 200 || ack.Duplicates != perBatch || ack.Accepted != 0 {
@@ -388,7 +411,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 	for b := 0; b < batches; b++ {
 		bt := mk("bench", b)
 		bt.Gateway = "gw"
-		if _, err := st.Ingest("gw", bt); err != nil {
+		if _, err := st.Ingest("gw", controlplane.RawBatchOf(bt)); err != nil {
 			return err
 		}
 	}

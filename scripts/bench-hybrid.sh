@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Hybrid-mode benchmark, run by `make bench` (issue 16): the gateway as it runs
+# in production — synced from a running apimcp on the same box, telemetry
+# uploading — beside nginx proxy_pass and HAProxy in front of the same nginx
+# backend, in alternating rounds measured by wrk:
+#   nginx           nginx proxy_pass with upstream keep-alive
+#   haproxy         HAProxy 2.x, http mode, keep-alive to the backend
+#   gw-standalone   bin/apimgw serving a snapshot file (config.local.path)
+#   gw-cp-up        bin/apimgw synced from bin/apimcp, telemetry uploading
+#   gw-cp-down      the same gateway with apimcp stopped (telemetry queued in
+#                   bbolt); apimcp is restarted after the round and the backlog
+#                   drained before the next round starts
+# The three gateway rows run the same pipeline: subscription key,
+# rate-limit-by-key, set-header. CPU is user+system ticks of each process
+# (apimcp's separately). After the rounds the control plane's report must
+# count every request the gateway answered in the cp-up and cp-down rounds
+# (exactly once): the script checks it and says so.
+#
+# Environment: ROUNDS (5), DURATION (10s), CONNS (64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+BIN=$PWD/bin
+work=$(mktemp -d /tmp/apimgw-hybrid.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+	[ -n "${CP_PID:-}" ] && kill "$CP_PID" 2>/dev/null || true
+	for n in nginx-proxy nginx-backend haproxy; do
+		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
+	done
+	sleep 0.3
+	rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "bench-hybrid: $1 did not answer" >&2; return 1; }
+BACKEND=$(free_port) NGINX=$(free_port) HAPROXY=$(free_port) CP=$(free_port)
+GW_SA=$(free_port) GW_SA_STATUS=$(free_port) GW=$(free_port) GW_STATUS=$(free_port)
+
+nginx_conf() { # name workers body
+	cat >"$work/$1.conf" <<NGX
+worker_processes $2;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+	access_log off;
+	client_body_temp_path $work/$1-body;
+	proxy_temp_path $work/$1-proxy;
+	fastcgi_temp_path $work/$1-fcgi;
+	uwsgi_temp_path $work/$1-uwsgi;
+	scgi_temp_path $work/$1-scgi;
+	keepalive_requests 1000000;
+	keepalive_timeout 120s;
+	$3
+}
+NGX
+	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
+}
+nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"
+nginx_conf nginx-proxy 2 "upstream be { server 127.0.0.1:$BACKEND; keepalive 128; } server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }"
+cat >"$work/haproxy.cfg" <<HAP
+global
+	nbthread 2
+	maxconn 4000
+	pidfile $work/haproxy.pid
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 120s
+	timeout server 120s
+	option http-keep-alive
+	option forwardfor
+	http-reuse always
+frontend fe
+	bind 127.0.0.1:$HAPROXY
+	default_backend be
+backend be
+	server s1 127.0.0.1:$BACKEND
+HAP
+haproxy -D -f "$work/haproxy.cfg"
+sleep 0.3
+
+# The control plane and the API, set up with apimctl as a user would.
+"$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >"$work/apimcp.log" 2>&1 &
+CP_PID=$!
+for _ in $(seq 200); do [ -s "$work/apimcp/admin-token" ] && break; sleep 0.05; done
+export APIMCTL_SERVER="http://127.0.0.1:$CP" APIMCTL_TOKEN
+APIMCTL_TOKEN=$(cat "$work/apimcp/admin-token")
+ctl() { "$BIN/apimctl" "$@" >/dev/null; }
+POLICY='<policies><inbound><base/><rate-limit-by-key calls="1000000000" renewal-period="60" counter-key="@(context.Subscription.Id)"/><set-header name="X-Gateway" exists-action="override"><value>apimgw</value></set-header></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>'
+echo "$POLICY" >"$work/policy.xml"
+ctl api create bench --display-name Bench --path bench --service-url "http://127.0.0.1:$BACKEND" --subscription-required true
+ctl operation create get --api bench --method GET --url-template / --display-name Get
+ctl policies set --api bench --xml "$work/policy.xml"
+ctl subscription create bench --display-name Bench --scope /apis
+ctl gateway create gw1 --location bench
+ctl gateway assign gw1 bench
+KEY=$("$BIN/apimctl" -o json subscription keys bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["primaryKey"])')
+TOKEN=$("$BIN/apimctl" -o json gateway token gw1 --expiry 720h | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+"$BIN/apimctl" gw export --gateway gw1 --out "$work/snapshot.json" >/dev/null
+
+cat >"$work/hybrid.conf" <<CONF
+config.service.endpoint=http://127.0.0.1:$CP
+config.service.auth=GatewayKey $TOKEN
+gateway.name=gw1
+listen.http=127.0.0.1:$GW
+listen.https=
+status.listen=127.0.0.1:$GW_STATUS
+store.path=$work/gw/apimgw.db
+telemetry.logs.std=none
+CONF
+cat >"$work/standalone.conf" <<CONF
+config.local.path=$work/snapshot.json
+listen.http=127.0.0.1:$GW_SA
+listen.https=
+status.listen=127.0.0.1:$GW_SA_STATUS
+store.path=$work/sa/apimgw.db
+telemetry.logs.std=none
+CONF
+mkdir -p "$work/gw" "$work/sa"
+# PROFILE=DIR: CPU profiles of both gateways (written when they stop) into DIR.
+APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/hybrid.prof} "$BIN/apimgw" --config "$work/hybrid.conf" >"$work/gw.log" 2>&1 &
+GW_PID=$!; pids+=($GW_PID)
+APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/standalone.prof} "$BIN/apimgw" --config "$work/standalone.conf" >"$work/sa.log" 2>&1 &
+SA_PID=$!; pids+=($SA_PID)
+for p in "$GW" "$GW_SA"; do
+	for _ in $(seq 200); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Ocp-Apim-Subscription-Key: $KEY" "http://127.0.0.1:$p/bench/")" = 200 ] && break
+		sleep 0.05
+	done
+done
+
+cpu_ticks() { # pid and its children
+	local total=0 p
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		[ -r "/proc/$p/stat" ] || continue
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+backlog() { curl -fsS "http://127.0.0.1:$GW_STATUS/status.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["telemetry"]["records"])'; }
+drain() { # wait until the gateway's queue is empty (apimcp running)
+	for _ in $(seq 600); do [ "$(backlog)" = 0 ] && return 0; sleep 0.1; done
+	echo "bench-hybrid: backlog did not drain: $(backlog) records" >&2; return 1
+}
+start_cp() {
+	"$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >>"$work/apimcp.log" 2>&1 &
+	CP_PID=$!
+	for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CP/apis")" != 000 ] && return 0; sleep 0.05; done
+}
+
+declare -A PORT PID URLPATH HDR
+PORT[nginx]=$NGINX; PID[nginx]=$(cat "$work/nginx-proxy.pid"); URLPATH[nginx]=/; HDR[nginx]="X-Bench: 1"
+PORT[haproxy]=$HAPROXY; PID[haproxy]=$(cat "$work/haproxy.pid"); URLPATH[haproxy]=/; HDR[haproxy]="X-Bench: 1"
+PORT[gw-standalone]=$GW_SA; PID[gw-standalone]=$SA_PID; URLPATH[gw-standalone]=/bench/; HDR[gw-standalone]="Ocp-Apim-Subscription-Key: $KEY"
+PORT[gw-cp-up]=$GW; PID[gw-cp-up]=$GW_PID; URLPATH[gw-cp-up]=/bench/; HDR[gw-cp-up]="Ocp-Apim-Subscription-Key: $KEY"
+PORT[gw-cp-down]=$GW; PID[gw-cp-down]=$GW_PID; URLPATH[gw-cp-down]=/bench/; HDR[gw-cp-down]="Ocp-Apim-Subscription-Key: $KEY"
+names=(nginx haproxy gw-standalone gw-cp-up gw-cp-down)
+hz=$(getconf CLK_TCK)
+for n in nginx haproxy gw-standalone gw-cp-up; do
+	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || { echo "bench-hybrid: $n does not answer" >&2; exit 1; }
+	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
+done
+drain
+counted=0 # requests answered 200 by the hybrid gateway during measured rounds
+for r in $(seq "$ROUNDS"); do
+	for n in "${names[@]}"; do
+		if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
+		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID")
+		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
+		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID")
+		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
+		reqs=$(awk '/requests in/{print $1}' <<<"$out")
+		non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
+		p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
+		p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
+		cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
+		cpcpu=0
+		if [ "$n" = gw-cp-up ]; then
+			cpcpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
+		fi
+		case $n in gw-cp-up|gw-cp-down) counted=$((counted + reqs - non2xx)) ;; esac
+		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"
+		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k $errs" >&2
+		if [ "$n" = gw-cp-down ]; then start_cp; drain; fi
+	done
+done
+
+echo "| proxy | req/s (median of $ROUNDS) | p50 ms | p99 ms | CPU s per 100k req | apimcp CPU s per 100k | rounds (req/s) |"
+echo "|---|---|---|---|---|---|---|"
+for n in "${names[@]}"; do
+	cp="—"; [ "$n" = gw-cp-up ] && cp=$(median <"$work/$n.cpcpu")
+	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $cp | $(paste -sd' ' "$work/$n.rps") |"
+done
+echo
+ngx=$(median <"$work/nginx.rps"); ngx99=$(median <"$work/nginx.p99")
+for n in haproxy gw-standalone gw-cp-up gw-cp-down; do
+	awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v p="$(median <"$work/$n.p99")" -v q="$ngx99" -v n="$n" \
+		'BEGIN{printf "- %s / nginx: requests/s %.2f×, p99 %.2f×\n", n, a/b, p/q}'
+done
+awk -v u="$(median <"$work/gw-cp-up.cpu")" -v d="$(median <"$work/gw-cp-down.cpu")" -v s="$(median <"$work/gw-standalone.cpu")" \
+	'BEGIN{printf "- gateway CPU per request: cp-up / cp-down %.2f×, cp-up / standalone %.2f×\n", u/d, u/s}'
+
+# Exactly once: every 200 the hybrid gateway gave in the measured rounds (and
+# the warm-up, and the curl probes) is in apimcp's report once. The report
+# total must be at least the measured count and not exceed it by more than the
+# warm-up and probes.
+sleep 2
+total=$("$BIN/apimctl" -o json report byApi | python3 -c 'import json,sys; v=json.load(sys.stdin)["value"]; print(sum(x["callCountTotal"] for x in v))')
+echo "- telemetry: apimcp counts $total requests; the measured hybrid rounds answered $counted with 200 (the rest is warm-up and probes)"
+echo
+echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'))"
