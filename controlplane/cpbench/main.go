@@ -392,7 +392,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 		}
 		fmt.Printf("ingest over HTTP (gzip %s, %d uploaders, %d batches x %d records): %d records in %v = %.0f records/s, apimcp CPU %.2f s per 100k records\n",
 			enc, uploaders, batches, perBatch, total, el.Round(time.Millisecond), float64(total)/el.Seconds(),
-			(cpu1 - cpu0).Seconds()/float64(total)*100000)
+			(cpu1-cpu0).Seconds()/float64(total)*100000)
 	}
 	// A resent batch is acknowledged and not stored again.
 	code, body, _, err := c.doGateway(gws[0].token, wire.PathTelemetry, resend)
