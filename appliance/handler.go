@@ -85,6 +85,31 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	rec      Record
+
+	// The last subscription key seen on this connection and its SHA-256:
+	// a keep-alive client sends the same key request after request, so the
+	// digest is computed once per connection, not once per request.
+	lastKey    [maxCachedKey]byte
+	lastKeyLen int // -1: nothing cached
+	lastDigest [32]byte
+}
+
+// maxCachedKey is the longest subscription key whose digest a connection
+// remembers (APIM's keys are 32 characters; longer ones are hashed each time).
+const maxCachedKey = 128
+
+// keyDigest returns the SHA-256 of key, from the connection's cache when
+// key is the one the last request on this connection sent.
+func (st *reqState) keyDigest(key string) [32]byte {
+	if st.lastKeyLen == len(key) && string(st.lastKey[:len(key)]) == key {
+		return st.lastDigest
+	}
+	d := keyDigest(unsafe.Slice(unsafe.StringData(key), len(key)))
+	if len(key) <= maxCachedKey {
+		st.lastKeyLen = copy(st.lastKey[:], key)
+		st.lastDigest = d
+	}
+	return d
 }
 
 var connSeq atomic.Uint64
@@ -93,7 +118,7 @@ func (h *Handler) state(x *netstack.Exchange) *reqState {
 	if st, ok := x.ConnValue.(*reqState); ok {
 		return st
 	}
-	st := &reqState{pc: policy.NewContext(), reqN: connSeq.Add(1) << 24}
+	st := &reqState{pc: policy.NewContext(), reqN: connSeq.Add(1) << 24, lastKeyLen: -1}
 	x.ConnValue = st
 	return st
 }
@@ -171,7 +196,7 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 		}
 	}
 	if key != "" {
-		sub, prod, ok := cfg.authorize(api, key)
+		sub, prod, ok := cfg.authorize(api, st.keyDigest(key))
 		if !ok && api.subRequire {
 			st.err = "subscription-key-invalid"
 			x.RespondError(401, msgInvalidKey)
@@ -580,8 +605,8 @@ func matchSegments(segs []segment, rel string, params *policy.Params) bool {
 
 // authorize checks a subscription key for an API: an active subscription whose
 // scope covers the API (all APIs, the API, or a published product holding it).
-func (c *Compiled) authorize(api *apiRoute, key string) (*subscription, *product, bool) {
-	sub, ok := c.subs[keyDigest(unsafe.Slice(unsafe.StringData(key), len(key)))]
+func (c *Compiled) authorize(api *apiRoute, digest [32]byte) (*subscription, *product, bool) {
+	sub, ok := c.subs[digest]
 	if !ok || !sub.active {
 		return nil, nil, false
 	}

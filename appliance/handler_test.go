@@ -1,11 +1,13 @@
 package appliance
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -330,5 +332,46 @@ func TestRouteAndMatch(t *testing.T) {
 	}
 	if op := a.match("POST", "/users/7", &p); op != nil {
 		t.Fatal("POST matched a GET operation")
+	}
+}
+
+// TestKeyDigestCachePerConnection: one keep-alive connection sends keys in
+// turn; the per-connection digest cache must never let a key pass for the
+// one before it (same length, one character off; longer than the cache).
+func TestKeyDigestCachePerConnection(t *testing.T) {
+	b := echoBackend(t)
+	g := startGateway(t, testSnapshot(b.URL))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	offBy1 := []byte(testKey)
+	offBy1[len(offBy1)-1] ^= 1
+	cases := []struct {
+		key  string
+		want int
+	}{
+		{testKey, 200}, {testKey, 200}, {"wrong", 401}, {testKey, 200}, {string(offBy1), 401},
+		{testKey, 200}, {"second", 200}, {strings.Repeat("k", 300), 401}, {"second", 200}, {"", 401},
+	}
+	for i, c := range cases {
+		req := "GET /hybrid/test HTTP/1.1\r\nHost: gw\r\n"
+		if c.key != "" {
+			req += "Ocp-Apim-Subscription-Key: " + c.key + "\r\n"
+		}
+		if _, err := conn.Write([]byte(req + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(rd, nil)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("case %d (key %.10q…): %d, want %d", i, c.key, resp.StatusCode, c.want)
+		}
 	}
 }
