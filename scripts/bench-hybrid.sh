@@ -13,16 +13,21 @@
 # The three gateway rows run the same pipeline: subscription key,
 # rate-limit-by-key, set-header. CPU is user+system ticks of each process
 # (apimcp's separately). After the rounds the control plane's report must
-# count every request the gateway answered in the cp-up and cp-down rounds
-# (exactly once): the script checks it and says so.
+# count every request the hybrid gateway answered, exactly once: the script
+# checks it and says so.
 #
-# Environment: ROUNDS (5), DURATION (10s), CONNS (64).
+# Then the idle footprint: RSS (anonymous and file-backed) of a fresh gateway
+# with 100 APIs x 20 operations loaded, beside nginx's, and of the hybrid
+# gateway right after the rounds and after IDLE_WAIT seconds idle.
+#
+# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
-BIN=$PWD/bin
+IDLE_WAIT=${IDLE_WAIT:-600}
+BIN=${BIN:-$PWD/bin} # BIN=DIR runs another build (e.g. an older commit) the same way
 work=$(mktemp -d /tmp/apimgw-hybrid.XXXXXX)
 pids=()
 cleanup() {
@@ -172,7 +177,6 @@ for n in nginx haproxy gw-standalone gw-cp-up; do
 	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
 done
 drain
-counted=0 # requests answered 200 by the hybrid gateway during measured rounds
 for r in $(seq "$ROUNDS"); do
 	for n in "${names[@]}"; do
 		if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
@@ -181,7 +185,6 @@ for r in $(seq "$ROUNDS"); do
 		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID")
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
-		non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
 		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
 		p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
 		p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
@@ -190,7 +193,6 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$n" = gw-cp-up ]; then
 			cpcpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
 		fi
-		case $n in gw-cp-up|gw-cp-down) counted=$((counted + reqs - non2xx)) ;; esac
 		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"
 		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k $errs" >&2
 		if [ "$n" = gw-cp-down ]; then start_cp; drain; fi
@@ -212,12 +214,75 @@ done
 awk -v u="$(median <"$work/gw-cp-up.cpu")" -v d="$(median <"$work/gw-cp-down.cpu")" -v s="$(median <"$work/gw-standalone.cpu")" \
 	'BEGIN{printf "- gateway CPU per request: cp-up / cp-down %.2f×, cp-up / standalone %.2f×\n", u/d, u/s}'
 
-# Exactly once: every 200 the hybrid gateway gave in the measured rounds (and
-# the warm-up, and the curl probes) is in apimcp's report once. The report
-# total must be at least the measured count and not exceed it by more than the
-# warm-up and probes.
-sleep 2
+# Exactly once: every request the hybrid gateway answered (its own
+# apimgw_requests_total, warm-up and probes included) is in apimcp's report,
+# once: the two totals must be equal once the queue has drained.
+drain
+sleep 1
+served=$(curl -fsS "http://127.0.0.1:$GW_STATUS/metrics" | awk '/^apimgw_requests_total\{/{s+=$NF} END{printf "%d", s}')
 total=$("$BIN/apimctl" -o json report byApi | python3 -c 'import json,sys; v=json.load(sys.stdin)["value"]; print(sum(x["callCountTotal"] for x in v))')
-echo "- telemetry: apimcp counts $total requests; the measured hybrid rounds answered $counted with 200 (the rest is warm-up and probes)"
+if [ "$served" = "$total" ]; then
+	echo "- telemetry exactly once: the hybrid gateway answered $served requests (warm-up and probes included); apimcp counts $total"
+else
+	echo "- telemetry MISMATCH: the hybrid gateway answered $served requests; apimcp counts $total" | tee /dev/stderr
+fi
 echo
 echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'))"
+
+# Idle footprint.
+rss_parts() { # pid [children]: "VmRSS RssAnon RssFile" in KiB, summed
+	local p a=0 f=0 r=0
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		[ -r "/proc/$p/status" ] || continue
+		r=$((r + $(awk '/^VmRSS:/{print $2}' "/proc/$p/status")))
+		a=$((a + $(awk '/^RssAnon:/{print $2}' "/proc/$p/status")))
+		f=$((f + $(awk '/^RssFile:/{print $2}' "/proc/$p/status")))
+	done
+	echo "$r $a $f"
+}
+row() { read -r r a f <<<"$2"; printf '| %s | %.1f | %.1f | %.1f |\n' "$1" "$(echo "$r/1024" | bc -l)" "$(echo "$a/1024" | bc -l)" "$(echo "$f/1024" | bc -l)"; }
+python3 - "$BACKEND" >"$work/big.json" <<'PY'
+import hashlib, json, sys
+be = sys.argv[1]
+digest = hashlib.sha256(b"bench-subscription-key-0123456789").hexdigest()
+apis = []
+for a in range(100):
+    ops = [{"id": "op%d" % o, "displayName": "op%d" % o, "method": "GET", "urlTemplate": "/items%d/{id}" % o,
+            "templateParameters": [{"name": "id"}],
+            "policy": '<policies><inbound><base/><set-header name="X-Op" exists-action="override"><value>@(context.Operation.Name)</value></set-header></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>'}
+           for o in range(20)]
+    apis.append({"id": "api%d" % a, "path": "api%d" % a, "serviceUrl": "http://127.0.0.1:%s" % be, "protocols": ["http"],
+                 "subscriptionRequired": True, "subscriptionKeyParameterNames": {"header": "", "query": ""},
+                 "policy": '<policies><inbound><base/><rate-limit-by-key calls="1000000000" renewal-period="60" counter-key="@(context.Subscription.Id)"/></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>',
+                 "operations": ops})
+print(json.dumps({"protocolVersion": 1, "version": 1, "generatedAt": "2026-01-01T00:00:00Z", "checksum": "", "apis": apis,
+                  "products": [], "policyFragments": [], "namedValues": [], "backends": [],
+                  "subscriptions": [{"id": "bench", "scope": "/apis", "state": "active", "primaryKeySha256": digest, "secondaryKeySha256": digest}]}))
+PY
+BIG=$(free_port)
+mkdir -p "$work/big"
+cat >"$work/big.conf" <<CONF
+config.local.path=$work/big.json
+listen.http=127.0.0.1:$BIG
+listen.https=
+status.listen=127.0.0.1:$(free_port)
+store.path=$work/big/apimgw.db
+telemetry.logs.std=none
+CONF
+"$BIN/apimgw" --config "$work/big.conf" >"$work/big.log" 2>&1 &
+BIG_PID=$!; pids+=($BIG_PID)
+for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BIG/status-0123456789abcdef")" = 200 ] && break; sleep 0.05; done
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Ocp-Apim-Subscription-Key: bench-subscription-key-0123456789" "http://127.0.0.1:$BIG/api99/items19/7")" = 200 ] ||
+	{ echo "bench-hybrid: the 100x20 gateway does not answer" >&2; exit 1; }
+sleep 2
+echo
+echo "| process | RSS MiB | anonymous MiB | file-backed MiB |"
+echo "|---|---|---|---|"
+row "apimgw fresh, 100 APIs x 20 operations (standalone)" "$(rss_parts "$BIG_PID")"
+row "nginx proxy (master + 2 workers), after the rounds" "$(rss_parts "$(cat "$work/nginx-proxy.pid")")"
+row "haproxy, after the rounds" "$(rss_parts "$(cat "$work/haproxy.pid")")"
+row "apimgw hybrid, right after the rounds" "$(rss_parts "$GW_PID")"
+row "apimcp, right after the rounds" "$(rss_parts "$CP_PID")"
+sleep "$IDLE_WAIT"
+row "apimgw hybrid, after ${IDLE_WAIT} s idle" "$(rss_parts "$GW_PID")"
+row "apimcp, after ${IDLE_WAIT} s idle" "$(rss_parts "$CP_PID")"

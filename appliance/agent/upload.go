@@ -16,8 +16,13 @@ type batchResult struct {
 	ack       wire.TelemetryAck
 	malformed int
 	sent      int
+	bytes     int64 // record bytes sent
 	err       error
 }
+
+// releaseAfterBytes: the uploader releases the store's mapped pages when the
+// queue is empty after this many record bytes were delivered.
+const releaseAfterBytes = 4 << 20
 
 type inflight struct {
 	last uint64
@@ -48,6 +53,10 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	after := uint64(0) // highest sequence read into a batch
 	failures := 0
 	recovering := false // a failure happened since the queue was last empty
+	// Bytes delivered since the store's mapping was last released: once the
+	// queue is empty after a few MiB went out, their pages are given back
+	// (store.ReleaseMapped), so a delivered backlog does not stay in RSS.
+	var delivered int64
 	for ctx.Err() == nil {
 		// Fill the pipeline. A batch leaves when it is full or its oldest
 		// record has waited UploadInterval: under load that is a few large
@@ -79,6 +88,14 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			continue
 		}
 		if len(queue) == 0 {
+			if delivered >= releaseAfterBytes {
+				delivered = 0
+				if n, err := a.cfg.Store.ReleaseMapped(); err != nil {
+					a.log.Warn("agent: releasing the store's mapped pages", "err", err)
+				} else {
+					a.log.Debug("agent: telemetry queue drained; store pages released", "fileBytes", n)
+				}
+			}
 			if recovering || a.reportedBacklog() {
 				// A backlog the control plane knows of is delivered: tell
 				// it now, not at the next heartbeat.
@@ -100,6 +117,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 		}
 		if res.err == nil {
 			failures = 0
+			delivered += res.bytes
 			a.mu.Lock()
 			a.st.uploaded += uint64(res.ack.Accepted)
 			a.st.duplicates += uint64(res.ack.Duplicates)
@@ -176,6 +194,7 @@ func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Recor
 			data = wire.AppendRecord(nil, &w)
 		}
 		batch.Records = append(batch.Records, wire.RawRecord{Seq: r.Seq, Data: data})
+		res.bytes += int64(len(data))
 	}
 	res.sent = len(batch.Records)
 	if res.sent == 0 {

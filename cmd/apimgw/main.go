@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -49,6 +50,17 @@ func main() {
 			pprof.StartCPUProfile(f)
 			defer pprof.StopCPUProfile()
 		}
+	}
+	// APIMGW_HEAPPROFILE=FILE writes a heap profile (live objects) when the
+	// daemon stops.
+	if path := os.Getenv("APIMGW_HEAPPROFILE"); path != "" {
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				runtime.GC()
+				pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}()
 	}
 	if err := gateway.Run(ctx, gateway.Options{ConfigPath: *configPath, Version: version}, reload); err != nil {
 		pprof.StopCPUProfile()
