@@ -282,7 +282,7 @@ func TestReport(t *testing.T) {
 		{Seq: 1, Time: now, API: "echo", Method: "GET", Status: 200, TotalMicros: 2000, BytesIn: 10, BytesOut: 20},
 		{Seq: 2, Time: now, API: "echo", Method: "GET", Status: 429, TotalMicros: 4000, BytesIn: 1, BytesOut: 2},
 	}}
-	if _, err := st.Ingest("gw1", b); err != nil {
+	if _, err := st.Ingest("gw1", controlplane.RawBatchOf(b)); err != nil {
 		t.Fatal(err)
 	}
 	out := mustCtl(t, "report", "byApi", "--from", now.Add(-time.Minute).Format(time.RFC3339), "--to", now.Add(time.Minute).Format(time.RFC3339))
