@@ -82,7 +82,8 @@ type Snapshots struct {
 type SnapshotEntry struct {
 	Version    string    `json:"version"`
 	ReceivedAt time.Time `json:"receivedAt"`
-	// Origin is where it came from: "control-plane", "file" or "rollback".
+	// Origin is where it came from: "control-plane" or "file"; "" for rows
+	// stored before the gateway recorded it (APIs is then unknown too).
 	Origin  string `json:"origin,omitempty"`
 	APIs    int    `json:"apis"`
 	Current bool   `json:"current"`

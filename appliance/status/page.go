@@ -312,8 +312,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 {{if .Snapshot.History}}<table>
 <tr><th>Version</th><th>Received</th><th>Origin</th><th class="n">APIs</th><th></th></tr>
 {{range .Snapshot.History}}<tr>
-<td><b>{{.Version}}</b></td><td>{{time .ReceivedAt}}</td><td>{{.Origin}}</td><td class="n">{{.APIs}}</td>
-<td>{{if .Current}}<span class="badge b-ok">current</span>{{else if $.Rollback}}<form method="post" action="/rollback" style="margin:0"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="version" value="{{.Version}}"><button type="submit" title="Serve snapshot {{.Version}} again">Roll back</button></form>{{end}}</td>
+<td><b>{{.Version}}</b></td><td>{{time .ReceivedAt}}</td><td>{{if .Origin}}{{.Origin}}{{else}}<span class="mute" title="stored before the gateway recorded it">unknown</span>{{end}}</td><td class="n">{{if .Origin}}{{.APIs}}{{else}}<span class="mute">—</span>{{end}}</td>
+<td>{{if .Current}}<span class="badge b-ok">current</span>{{else if eq .Version $.Snapshot.Current}}<span class="mute">same version</span>{{else if $.Rollback}}<form method="post" action="/rollback" style="margin:0"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="version" value="{{.Version}}"><button type="submit" title="Serve snapshot {{.Version}} again">Roll back</button></form>{{end}}</td>
 </tr>{{end}}
 </table>{{else}}<p class="mute">No snapshot stored yet.</p>{{end}}
 </section>
