@@ -245,7 +245,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
     <dt>Endpoint</dt><dd><code>{{if .Endpoint}}{{.Endpoint}}{{else}}not set{{end}}</code></dd>
     <dt>Last sync</dt><dd>{{ago $.Now .LastSync}}</dd>
     <dt>Last heartbeat</dt><dd>{{ago $.Now .LastHeartbeat}}</dd>
-    <dt>Last error</dt><dd>{{if .LastError}}<span class="err">{{.LastError}}</span> <span class="mute">({{ago $.Now .LastErrorAt}})</span>{{else}}<span class="mute">none</span>{{end}}</dd>
+    <dt>Last error</dt><dd id="lasterror">{{if not .LastError}}<span class="mute">none</span>{{else if .LastErrorActive}}<span class="err">{{.LastError}}</span> <span class="mute">({{if .LastErrorAt.IsZero}}time unknown{{else}}{{time .LastErrorAt}}, {{ago $.Now .LastErrorAt}}{{end}})</span>{{else}}<span class="mute">none now · earlier{{if not .LastErrorAt.IsZero}}, {{time .LastErrorAt}} ({{ago $.Now .LastErrorAt}}){{end}}: {{.LastError}}</span>{{end}}</dd>
   </dl>{{end}}{{end}}
   </section>
 

@@ -31,6 +31,10 @@ type gwReport struct {
 		Since     time.Time `json:"since"`
 		LastSync  time.Time `json:"lastSync"`
 		LastError string    `json:"lastError"`
+		// LastErrorAt and LastErrorActive: when, and whether it is still a
+		// current problem (the gateway decides; false once it is history).
+		LastErrorAt     time.Time `json:"lastErrorAt"`
+		LastErrorActive bool      `json:"lastErrorActive"`
 	} `json:"controlPlane"`
 	Snapshot struct {
 		Current   string    `json:"current"`
@@ -105,8 +109,14 @@ func runGwStatus(args []string) int {
 		}
 		fmt.Fprintf(tw, "control plane\t%s %s since %s, last sync %s\n", r.ControlPlane.Endpoint, cp, stamp(r.ControlPlane.Since), stamp(r.ControlPlane.LastSync))
 	}
-	if r.ControlPlane.LastError != "" {
-		fmt.Fprintf(tw, "last error\t%s\n", r.ControlPlane.LastError)
+	if cp := r.ControlPlane; cp.LastError != "" {
+		// A current problem is the error itself; one that is over is shown as
+		// what happened earlier, with its time.
+		if cp.LastErrorActive {
+			fmt.Fprintf(tw, "last error\t%s (at %s)\n", cp.LastError, stamp(cp.LastErrorAt))
+		} else {
+			fmt.Fprintf(tw, "last error\tnone now; earlier, at %s: %s\n", stamp(cp.LastErrorAt), cp.LastError)
+		}
 	}
 	fmt.Fprintf(tw, "snapshot\t%s (applied %s)\n", orDash(r.Snapshot.Current), stamp(r.Snapshot.AppliedAt))
 	if r.Token != nil {
