@@ -12,7 +12,12 @@ import (
 	"time"
 )
 
-func init() { gwCommands["status"] = runGwStatus }
+func init() {
+	gwCommands["status"] = runGwStatus
+	registerHelp("gw status", Help{Usage: "gw status [--addr HOST:PORT] [-o table|json]",
+		Summary: "Prints a local gateway's status page (/status.json on env.conf's status.listen) as a table, or as it is with -o json.",
+		Example: "apimctl gw status --addr 127.0.0.1:8090"})
+}
 
 // gwReport is the part of a gateway's /status.json that `apimctl gw status`
 // prints (appliance/status.Report; apimctl does not import the appliance).
@@ -66,11 +71,10 @@ type gwReport struct {
 // runGwStatus prints a local gateway's status page (/status.json) as a table,
 // or as it is with -o json.
 func runGwStatus(args []string) int {
-	fs := flag.NewFlagSet("gw status", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs := flag.NewFlagSet("apimctl gw status", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8090", "the gateway's status.listen address")
 	output := fs.String("o", "table", "output: table or json")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if pos, _ := parse(fs, args); len(pos) > 0 {
 		return usageErr("usage: apimctl gw status [--addr HOST:PORT] [-o table|json]")
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
