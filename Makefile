@@ -30,7 +30,7 @@ help:
 	@echo "make clean    remove bin/ and dist/"
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/apimgw ./cmd/apimcp ./cmd/apimctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/apimgw ./cmd/apimcp ./cmd/apimctl
 
 # make run stays in the foreground (Ctrl-C stops everything); scripts/run.sh
 # start|stop|restart [gw|cp|backend] take parts down and up from elsewhere.
