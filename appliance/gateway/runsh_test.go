@@ -194,4 +194,34 @@ func TestRunScript(t *testing.T) {
 	if out := r.must("status"); strings.Contains(out, "running") {
 		t.Fatalf("a failed start left parts running:\n%s", out)
 	}
+
+	// 6. make run itself: in the foreground until Ctrl-C (SIGINT), which
+	// stops everything.
+	script, _ := filepath.Abs("../../scripts/run.sh")
+	fg := exec.Command(script)
+	fg.Env = r.env
+	var fgOut lockedBuffer
+	fg.Stdout, fg.Stderr = &fgOut, &fgOut
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- fg.Wait() }()
+	if _, ok := pollFor(90*time.Second, func() bool { return strings.Contains(fgOut.String(), "Ctrl-C stops everything.") }); !ok {
+		fg.Process.Kill()
+		t.Fatalf("make run did not come up:\n%s", fgOut.String())
+	}
+	if st := r.get(key); st != 200 {
+		t.Fatalf("gateway under make run: %d", st)
+	}
+	fg.Process.Signal(os.Interrupt)
+	select {
+	case <-waited:
+	case <-time.After(60 * time.Second):
+		fg.Process.Kill()
+		t.Fatalf("make run did not end after Ctrl-C:\n%s", fgOut.String())
+	}
+	if out := r.must("status"); strings.Contains(out, "running") || !strings.Contains(fgOut.String(), "stopped (state kept in") {
+		t.Fatalf("after Ctrl-C:\n%s\n%s", out, fgOut.String())
+	}
 }
