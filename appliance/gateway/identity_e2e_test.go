@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -125,5 +128,44 @@ func TestControlPlaneRestartKeepsSnapshotIdentity(t *testing.T) {
 	before[0].Current = false
 	if !reflect.DeepEqual(after[1:], before) {
 		t.Fatalf("older rows changed:\nbefore %+v\nafter  %+v", before, after[1:])
+	}
+}
+
+// TestRebuiltSnapshotIsNotReapplied: a snapshot that differs from the one
+// serving only in generatedAt (as an older control plane re-issued after a
+// restart) is not compiled, stored or swapped again — no second history row —
+// while one with a real change is, with its own facts.
+func TestRebuiltSnapshotIsNotReapplied(t *testing.T) {
+	b := backend(t)
+	d := newDaemon(t, b.URL, "telemetry.logs.std.level=debug\n")
+	d.start()
+	defer d.stop(syscall.SIGTERM)
+	g := &gwProc{t: t, status: d.status}
+	if h := g.history(); len(h) != 1 || h[0].Origin != "file" || h[0].APIs != 1 || !h[0].Current {
+		t.Fatalf("history at start: %+v\n%s", h, d.logs())
+	}
+	before := g.history()
+	// The same content, built an hour later.
+	rebuilt := strings.Replace(fmt.Sprintf(snapshotTmpl, 1, "echo", b.URL), "2026-11-26T00:00:00Z", "2026-11-26T01:00:00Z", 1)
+	tmp := filepath.Join(d.dir, "snapshot.json.tmp")
+	if err := os.WriteFile(tmp, []byte(rebuilt), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(d.dir, "snapshot.json")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the rebuilt snapshot is recognised as served", func() bool {
+		return strings.Contains(d.logs(), "snapshot already served")
+	})
+	if after := g.history(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("a rebuilt snapshot changed the history:\nbefore %+v\nafter  %+v", before, after)
+	}
+	// A real change: a new row, the old one keeps its facts.
+	d.writeSnapshot(2, "renamed", b.URL)
+	eventually(t, 5*time.Second, "version 2 serves", func() bool { h := g.history(); return len(h) == 2 && h[0].Version == "2" })
+	h := g.history()
+	before[0].Current = false
+	if h[0].Origin != "file" || h[0].APIs != 1 || !reflect.DeepEqual(h[1], before[0]) {
+		t.Fatalf("history after a change: %+v", h)
 	}
 }
