@@ -268,6 +268,16 @@ start_all() {
 		stop_all
 		die "not started (logs in $RUN/)"
 	fi
+	# Still alive, all of them, right before saying so.
+	local p
+	for p in $PARTS; do
+		if [ -z "$(pid_of "$p")" ]; then
+			echo "run.sh: the $(part_name "$p") exited after it answered; the end of $(part_log "$p"):" >&2
+			tail -n 15 "$(part_log "$p")" | sed 's/^/  /' >&2
+			stop_all
+			die "not started (logs in $RUN/)"
+		fi
+	done
 }
 
 cmd=${1:-run}
@@ -275,6 +285,11 @@ part=${2:-}
 case $part in
 "" | gw | cp | backend) ;;
 *) die "unknown part '$part': gw, cp or backend" ;;
+esac
+case $cmd in -h | --help | help)
+	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
 esac
 mkdir -p "$PIDS"
 case $cmd in
@@ -321,9 +336,6 @@ status)
 		pid=$(pid_of "$p")
 		if [ -n "$pid" ]; then echo "$p: running (pid $pid)"; else echo "$p: stopped"; fi
 	done
-	;;
--h | --help | help)
-	sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 	;;
 *)
 	die "unknown command '$cmd': run, start, stop, restart or status (--help)"

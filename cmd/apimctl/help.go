@@ -91,6 +91,11 @@ func answerFlagError(fs *flag.FlagSet, err error, out, errw io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(errw, "apimctl %s: %v\n", path, err)
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		if near := nearestFlag(fs, strings.TrimLeft(name, "-")); near != "" {
+			fmt.Fprintf(errw, "did you mean --%s?\n", near)
+		}
+	}
 	if h, ok := helps[path]; ok {
 		fmt.Fprintf(errw, "usage: apimctl %s\n", h.Usage)
 	}
@@ -294,4 +299,37 @@ func init() {
 	registerHelp("policy check", Help{Usage: "policy check [--named-value NAME=VALUE]... [--fragment ID=FILE]... FILE...",
 		Summary: "Checks APIM policy documents (<policies> or <fragment>) without a control plane: \"FILE: OK\" or one line per error, FILE:LINE:COL: <element>: reason. Exit 0 if every file compiles, 1 if any does not.",
 		Example: "apimctl policy check --named-value backend-key=x --fragment cors=cors.xml policy.xml"})
+}
+
+// nearestFlag returns the flag of fs closest to name (at most two edits
+// away), or "".
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	best, bestD := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (short strings).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

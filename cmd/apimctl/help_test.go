@@ -75,8 +75,14 @@ func TestUnknownFlagShowsValidOnes(t *testing.T) {
 		})
 	}
 	// The flags listed are the command's own.
-	if _, _, errs := capture(t, "api", "create", "x", "--paht", "y"); !strings.Contains(errs, "--path") || !strings.Contains(errs, "--service-url") {
+	if _, _, errs := capture(t, "api", "create", "x", "--paht", "y"); !strings.Contains(errs, "did you mean --path?") || !strings.Contains(errs, "--service-url") {
 		t.Errorf("api create --paht: %s", errs)
+	}
+	if _, _, errs := capture(t, "gw", "status", "--adr", "x"); !strings.Contains(errs, "did you mean --addr?") {
+		t.Errorf("gw status --adr: %s", errs)
+	}
+	if _, _, errs := capture(t, "api", "list", "--zzzzzzzz"); strings.Contains(errs, "did you mean") {
+		t.Errorf("a far-off flag got a suggestion: %s", errs)
 	}
 }
 
