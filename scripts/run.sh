@@ -311,6 +311,7 @@ start)
 	pid=$(pid_of "$part")
 	[ -z "$pid" ] || die "the $(part_name "$part") is already running (pid $pid): $SELF restart $part"
 	port_busy "$(part_port "$part")" && die "port $(part_port "$part") is in use by a process this script did not start"
+	[ "$part" = gw ] && port_busy "$GW_PORT" && die "port $GW_PORT (the gateway's data plane) is in use by a process this script did not start"
 	"start_$part" || { stop_part "$part"; die "the $(part_name "$part") did not start (stopped again)"; }
 	echo "started the $(part_name "$part") (pid $(pid_of "$part"))"
 	;;
