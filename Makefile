@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)+$(COMMIT)
 BIN := bin
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build run test test-go vet fmtcheck bench package clean help
+.PHONY: all build run stop test test-go vet fmtcheck bench package clean help
 
 # Each area adds its own targets in mk/<area>.mk: TEST_TARGETS run after the Go
 # tests in `make test`, BENCH_TARGETS in `make bench`, PACKAGE_TARGETS in
@@ -21,7 +21,8 @@ include $(sort $(wildcard mk/*.mk))
 all: build
 
 help:
-	@echo "make run      control plane, gateway and a sample backend on loopback"
+	@echo "make run      control plane, gateway and a sample backend on loopback (scripts/run.sh --help)"
+	@echo "make stop     stop what make run (or scripts/run.sh start) started"
 	@echo "make test     every test (installs what it needs)"
 	@echo "make build    bin/apimgw bin/apimcp bin/apimctl"
 	@echo "make bench    benchmarks against nginx (installs nginx and wrk)"
@@ -29,10 +30,15 @@ help:
 	@echo "make clean    remove bin/ and dist/"
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/apimgw ./cmd/apimcp ./cmd/apimctl
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/apimgw ./cmd/apimcp ./cmd/apimctl
 
+# make run stays in the foreground (Ctrl-C stops everything); scripts/run.sh
+# start|stop|restart [gw|cp|backend] take parts down and up from elsewhere.
 run: build
 	./scripts/run.sh
+
+stop:
+	./scripts/run.sh stop
 
 vet:
 	$(GO) vet ./...

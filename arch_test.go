@@ -18,7 +18,7 @@ type rule struct {
 	thirdParty []string
 }
 
-// rules mirror the import directions of ARCHITECTURE.md. The longest matching key
+// rules are the import directions of docs/architecture.md. The longest matching key
 // wins, so netstack/http1 is stricter than netstack.
 var rules = map[string]rule{
 	"cmd":            {ours: []string{""}},
@@ -107,7 +107,7 @@ func TestImportDirections(t *testing.T) {
 					}
 				}
 				if !ok {
-					t.Errorf("%s (layer %q) imports %s: not allowed by ARCHITECTURE.md", me, layer, target)
+					t.Errorf("%s (layer %q) imports %s: not allowed by docs/architecture.md", me, layer, target)
 				}
 			case isStd(imp):
 			default:

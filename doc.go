@@ -1,4 +1,4 @@
 // Package apimgw is the module root of the apimgw gateway appliance. It holds no
 // code, only the architecture tests that check the import directions written in
-// ARCHITECTURE.md and that every package says what it is for.
+// docs/architecture.md and that every package says what it is for.
 package apimgw

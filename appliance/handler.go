@@ -15,7 +15,7 @@ import (
 // loaded, 503 before.
 const ProbePath = "/status-0123456789abcdef"
 
-// APIM's answers for the gateway's own refusals (INTERFACES.md §3).
+// APIM's answers for the gateway's own refusals (docs/interfaces.md §3).
 const (
 	msgNotFound   = "Resource not found"
 	msgMissingKey = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API."

@@ -228,11 +228,16 @@ func sortedSet(s map[string]bool) []string {
 	return out
 }
 
-// gwVersion is what is persisted per gateway: its snapshot version and the
-// hash of the content that version had.
+// gwVersion is what is persisted per gateway: its snapshot version, the
+// hash of the content that version had, and when that content was first
+// built. A restart that rebuilds the same content reuses all three, so the
+// snapshot a gateway receives is byte for byte the one it already has (same
+// checksum, same ETag) and nothing is re-applied. Records written before
+// GeneratedAt was kept have it zero: the first rebuild fills it in once.
 type gwVersion struct {
-	Version uint64 `json:"version"`
-	Hash    string `json:"hash"`
+	Version     uint64    `json:"version"`
+	Hash        string    `json:"hash"`
+	GeneratedAt time.Time `json:"generatedAt,omitempty"`
 }
 
 // published is one built snapshot, ready to serve. Immutable, except for
@@ -331,8 +336,14 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 			continue
 		}
 		prev := h.known[gw]
-		if !(prev.Hash == g.hash && h.slots[gw] == nil) { // same content as persisted (a restart) keeps the version
-			prev.Version++
+		// Same content as persisted (a restart) keeps the version and the
+		// generation time: identity comes from the content, not from when
+		// this process happened to build it.
+		if prev.Hash != g.hash || h.slots[gw] != nil || prev.GeneratedAt.IsZero() {
+			if prev.Hash != g.hash || h.slots[gw] != nil {
+				prev.Version++
+			}
+			prev.GeneratedAt = now.UTC()
 		}
 		snap := *g.snap
 		snap.Gateway = gw
@@ -343,14 +354,16 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 			return nil, validation(fmt.Sprintf("the change would give gateway %q an invalid configuration: %v", gw, g.err))
 		}
 		snap.Version = prev.Version
-		snap.GeneratedAt = now.UTC()
+		snap.GeneratedAt = prev.GeneratedAt
 		body, err := encodeSealed(&snap)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, build{gw: gw, version: gwVersion{Version: prev.Version, Hash: g.hash}, pub: &published{
+		// The ETag names the version and the content (not the checksum, which
+		// also covers generatedAt): equal content, equal ETag.
+		out = append(out, build{gw: gw, version: gwVersion{Version: prev.Version, Hash: g.hash, GeneratedAt: prev.GeneratedAt}, pub: &published{
 			snap: &snap, body: body, version: prev.Version,
-			etag: `"` + strconv.FormatUint(prev.Version, 10) + "-" + snap.Checksum[len("sha256:"):len("sha256:")+16] + `"`,
+			etag: `"` + strconv.FormatUint(prev.Version, 10) + "-" + g.hash[:16] + `"`,
 		}})
 	}
 	for gw := range h.slots {

@@ -4,7 +4,7 @@
 # TestWalkthrough (the seeds' walkthrough, issue 6 steps 1-7: bin/apimcp,
 # bin/apimgw, bin/apimctl and the sample backend process) runs in `make
 # test-go` whenever python3 is there. test-e2e covers a machine without
-# python3: it installs it and runs the walkthrough then.
+# python3: it installs it and runs the walkthrough and TestRunScript then.
 #
 # `make chaos` (not part of `make test`: it takes minutes) keeps a steady load
 # on apimgw while apimcp is killed and restarted, the link is cut by a TCP
@@ -21,7 +21,7 @@ test-e2e: build
 		echo "test-e2e: python3 is here, so TestWalkthrough already ran in test-go"; \
 	else \
 		./scripts/deps.sh e2e && \
-		APIMGW_BIN=$(CURDIR)/$(BIN) APIMGW_E2E_REQUIRE=1 $(GO) test -race -count=1 -run '^TestWalkthrough$$' -v ./appliance/gateway; \
+		APIMGW_BIN=$(CURDIR)/$(BIN) APIMGW_E2E_REQUIRE=1 $(GO) test -race -count=1 -run '^(TestWalkthrough|TestRunScript)$$' -v ./appliance/gateway; \
 	fi
 
 chaos: build

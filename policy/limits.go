@@ -7,7 +7,7 @@ import (
 )
 
 // Shared by rate-limit, rate-limit-by-key, quota and quota-by-key: APIM's
-// refusal bodies and headers (INTERFACES.md §3).
+// refusal bodies and headers (docs/interfaces.md §3).
 
 // ceilSeconds rounds a wait up to whole seconds, at least 1.
 func ceilSeconds(d time.Duration) int64 {

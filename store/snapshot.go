@@ -24,7 +24,20 @@ type SnapshotInfo struct {
 	Checksum   string    `json:"checksum"`
 	Size       int       `json:"size"`
 	AcceptedAt time.Time `json:"acceptedAt"`
-	Current    bool      `json:"-"`
+	// SnapshotFacts are what the caller told PutSnapshotFacts about it; they
+	// stay with the row for as long as it is kept (zero for rows stored
+	// before the store recorded them).
+	SnapshotFacts
+	Current bool `json:"-"`
+}
+
+// SnapshotFacts are facts about a snapshot that the caller knows and the
+// store keeps beside it, because the store never parses the bytes.
+type SnapshotFacts struct {
+	// Origin is where the snapshot came from ("control-plane", "file").
+	Origin string `json:"origin,omitempty"`
+	// APIs is how many APIs it serves.
+	APIs int `json:"apis"`
 }
 
 // Snapshot is a stored snapshot with its bytes, exactly as they were given to
@@ -46,7 +59,13 @@ func Checksum(data []byte) string {
 // is kept and returned (a resync after restart adds nothing). Older snapshots
 // beyond Options.KeepSnapshots are pruned, never the current one.
 func (s *Store) PutSnapshot(version string, data []byte) (SnapshotInfo, error) {
-	info := SnapshotInfo{Version: version, Checksum: Checksum(data), Size: len(data), AcceptedAt: s.opts.Now().UTC(), Current: true}
+	return s.PutSnapshotFacts(version, data, SnapshotFacts{})
+}
+
+// PutSnapshotFacts is PutSnapshot that also records facts about the snapshot
+// with it (shown in the history long after the snapshot stopped serving).
+func (s *Store) PutSnapshotFacts(version string, data []byte, facts SnapshotFacts) (SnapshotInfo, error) {
+	info := SnapshotInfo{Version: version, Checksum: Checksum(data), Size: len(data), AcceptedAt: s.opts.Now().UTC(), SnapshotFacts: facts, Current: true}
 	err := s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		infos := tx.Bucket(bucketSnapInfo)

@@ -293,3 +293,41 @@ func FuzzTemplateParams(f *testing.F) {
 }
 
 const knownSig = "Y9pjB5bYjk4u2+zE1cHWsszhrmSgMt9Wq1xhD/SAK03XfFh+NOl50bYsIJ/VwjxgNg8HSAMdPb02rCPCq+RiAQ=="
+
+// TestContentDigest: the digest ignores when a snapshot was built (and so its
+// checksum) but not what it serves, its version or its gateway.
+func TestContentDigest(t *testing.T) {
+	digest := func(s *Snapshot) string {
+		t.Helper()
+		if err := s.Seal(); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.ContentDigest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := sampleSnapshot()
+	base := digest(first)
+	later := sampleSnapshot()
+	later.GeneratedAt = later.GeneratedAt.Add(time.Hour)
+	if d := digest(later); d != base {
+		t.Fatalf("generatedAt changed the digest: %s vs %s", d, base)
+	}
+	if later.Checksum == first.Checksum {
+		t.Fatal("test is void: the checksum should cover generatedAt")
+	}
+	for name, change := range map[string]func(*Snapshot){
+		"version": func(s *Snapshot) { s.Version++ },
+		"gateway": func(s *Snapshot) { s.Gateway += "x" },
+		"policy":  func(s *Snapshot) { s.Policy = "<policies/>" },
+		"api":     func(s *Snapshot) { s.APIs[0].Path += "x" },
+	} {
+		s := sampleSnapshot()
+		change(s)
+		if digest(s) == base {
+			t.Errorf("%s: a change of content kept the digest", name)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-// Package envconf reads the gateway's env.conf (INTERFACES.md §1) into a typed
+// Package envconf reads the gateway's env.conf (docs/interfaces.md §1) into a typed
 // Config, and watches it and the standalone snapshot file for changes.
 //
 // The format is Azure's self-hosted gateway env.conf: key=value lines, #

@@ -16,7 +16,7 @@ import (
 // DefaultPath is where apimgw looks for env.conf unless --config says otherwise.
 const DefaultPath = "/etc/apimgw/env.conf"
 
-// Defaults (INTERFACES.md §1 and docs/configuration.md).
+// Defaults (docs/interfaces.md §1 and docs/configuration.md).
 const (
 	DefaultListenHTTP         = ":8080"
 	DefaultListenHTTPS        = ":8081"

@@ -445,13 +445,21 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	if err != nil {
 		return err
 	}
+	version := strconv.FormatUint(snap.Version, 10)
+	if persist && g.servesSameContent(snap) {
+		// The same version and content, built again (e.g. by a control plane
+		// that stamped a new generatedAt after a restart): nothing to compile,
+		// store or swap, and no second history row.
+		g.log.Debug("snapshot already served", "version", version, "origin", origin)
+		return nil
+	}
 	compiled, err := appliance.Compile(snap, g.state)
 	if err != nil {
 		return err
 	}
-	version := strconv.FormatUint(snap.Version, 10)
 	if persist {
-		if _, err := g.store.PutSnapshot(version, raw); err != nil {
+		facts := store.SnapshotFacts{Origin: origin, APIs: len(snap.APIs)}
+		if _, err := g.store.PutSnapshotFacts(version, raw, facts); err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", version, err)
 		}
 	}
@@ -470,6 +478,19 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	// for minutes (the appliance profile is 512 MiB for everything).
 	debug.FreeOSMemory()
 	return nil
+}
+
+// servesSameContent reports whether the snapshot being served has the same
+// gateway, version and content as snap (wire.ContentDigest: everything but
+// generatedAt and the checksum).
+func (g *Gateway) servesSameContent(snap *wire.Snapshot) bool {
+	cur := g.handler.Current()
+	if cur == nil || cur.Snapshot == nil || cur.Snapshot.Version != snap.Version {
+		return false
+	}
+	a, err1 := cur.Snapshot.ContentDigest()
+	b, err2 := snap.ContentDigest()
+	return err1 == nil && err2 == nil && a == b
 }
 
 // reload re-reads env.conf (and the standalone snapshot). path is the file

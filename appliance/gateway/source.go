@@ -51,12 +51,12 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 	f.Snapshot.Current, f.Snapshot.AppliedAt = ap.version, ap.at
 	if infos, err := g.store.Snapshots(); err == nil {
 		for _, in := range infos {
-			e := status.SnapshotEntry{Version: in.Version, ReceivedAt: in.AcceptedAt, Current: in.Current}
-			if in.Current {
-				e.Origin = ap.origin
-				if compiled != nil {
-					e.APIs = len(compiled.Snapshot.APIs)
-				}
+			// Each row shows the facts stored with it (rows stored before the
+			// store kept them have none: origin "" is shown as unknown).
+			e := status.SnapshotEntry{Version: in.Version, ReceivedAt: in.AcceptedAt, Current: in.Current,
+				Origin: in.Origin, APIs: in.APIs}
+			if in.Current && e.Origin == "" && compiled != nil && strconv.FormatUint(compiled.Snapshot.Version, 10) == in.Version {
+				e.APIs = len(compiled.Snapshot.APIs)
 			}
 			f.Snapshot.History = append(f.Snapshot.History, e)
 		}

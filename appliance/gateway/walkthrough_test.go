@@ -39,7 +39,7 @@ import (
 )
 
 // armPrefix is the full Azure Resource Manager prefix the control plane
-// accepts in front of every management path (INTERFACES.md §2).
+// accepts in front of every management path (docs/interfaces.md §2).
 const armPrefix = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/edge/providers/Microsoft.ApiManagement/service/apimgw"
 
 const (

@@ -67,6 +67,30 @@ type ControlPlane struct {
 	LastHeartbeat time.Time `json:"lastHeartbeat"`
 	LastError     string    `json:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt"`
+	// LastErrorActive is set by the server, not the Source (see
+	// errorActive): true while LastError is a current problem, false once
+	// it is history (the link came back, or a snapshot applied since).
+	LastErrorActive bool `json:"lastErrorActive"`
+}
+
+// errorActive reports whether the last error is still a current problem. In
+// hybrid mode an error is history once the gateway is connected again and
+// the error is older than the connection, or older than the last applied
+// snapshot; otherwise (standalone, unconfigured) once a snapshot was applied
+// after it. An error with no time is current until the gateway is connected.
+func errorActive(f *Facts) bool {
+	cp := f.ControlPlane
+	if cp.LastError == "" {
+		return false
+	}
+	applied := f.Snapshot.AppliedAt
+	if f.Mode == ModeHybrid {
+		if !cp.Connected {
+			return true
+		}
+		return cp.LastErrorAt.After(cp.Since) && cp.LastErrorAt.After(applied)
+	}
+	return cp.LastErrorAt.IsZero() || cp.LastErrorAt.After(applied)
 }
 
 // Snapshots is the configuration the gateway serves and the history it can
@@ -82,7 +106,8 @@ type Snapshots struct {
 type SnapshotEntry struct {
 	Version    string    `json:"version"`
 	ReceivedAt time.Time `json:"receivedAt"`
-	// Origin is where it came from: "control-plane", "file" or "rollback".
+	// Origin is where it came from: "control-plane" or "file"; "" for rows
+	// stored before the gateway recorded it (APIs is then unknown too).
 	Origin  string `json:"origin,omitempty"`
 	APIs    int    `json:"apis"`
 	Current bool   `json:"current"`

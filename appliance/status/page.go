@@ -245,7 +245,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
     <dt>Endpoint</dt><dd><code>{{if .Endpoint}}{{.Endpoint}}{{else}}not set{{end}}</code></dd>
     <dt>Last sync</dt><dd>{{ago $.Now .LastSync}}</dd>
     <dt>Last heartbeat</dt><dd>{{ago $.Now .LastHeartbeat}}</dd>
-    <dt>Last error</dt><dd>{{if .LastError}}<span class="err">{{.LastError}}</span> <span class="mute">({{ago $.Now .LastErrorAt}})</span>{{else}}<span class="mute">none</span>{{end}}</dd>
+    <dt>Last error</dt><dd id="lasterror">{{if not .LastError}}<span class="mute">none</span>{{else if .LastErrorActive}}<span class="err">{{.LastError}}</span> <span class="mute">({{if .LastErrorAt.IsZero}}time unknown{{else}}{{time .LastErrorAt}}, {{ago $.Now .LastErrorAt}}{{end}})</span>{{else}}<span class="mute">none now · earlier{{if not .LastErrorAt.IsZero}}, {{time .LastErrorAt}} ({{ago $.Now .LastErrorAt}}){{end}}: {{.LastError}}</span>{{end}}</dd>
   </dl>{{end}}{{end}}
   </section>
 
@@ -312,8 +312,8 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 {{if .Snapshot.History}}<table>
 <tr><th>Version</th><th>Received</th><th>Origin</th><th class="n">APIs</th><th></th></tr>
 {{range .Snapshot.History}}<tr>
-<td><b>{{.Version}}</b></td><td>{{time .ReceivedAt}}</td><td>{{.Origin}}</td><td class="n">{{.APIs}}</td>
-<td>{{if .Current}}<span class="badge b-ok">current</span>{{else if $.Rollback}}<form method="post" action="/rollback" style="margin:0"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="version" value="{{.Version}}"><button type="submit" title="Serve snapshot {{.Version}} again">Roll back</button></form>{{end}}</td>
+<td><b>{{.Version}}</b></td><td>{{time .ReceivedAt}}</td><td>{{if .Origin}}{{.Origin}}{{else}}<span class="mute" title="stored before the gateway recorded it">unknown</span>{{end}}</td><td class="n">{{if .Origin}}{{.APIs}}{{else}}<span class="mute">—</span>{{end}}</td>
+<td>{{if .Current}}<span class="badge b-ok">current</span>{{else if eq .Version $.Snapshot.Current}}<span class="mute">same version</span>{{else if $.Rollback}}<form method="post" action="/rollback" style="margin:0"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="version" value="{{.Version}}"><button type="submit" title="Serve snapshot {{.Version}} again">Roll back</button></form>{{end}}</td>
 </tr>{{end}}
 </table>{{else}}<p class="mute">No snapshot stored yet.</p>{{end}}
 </section>

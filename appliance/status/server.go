@@ -177,6 +177,7 @@ func (s *Server) Report(ctx context.Context) *Report {
 	f := s.cfg.Source.Facts(ctx)
 	now := s.cfg.Now()
 	r := &Report{Facts: f, GeneratedAt: now}
+	r.ControlPlane.LastErrorActive = errorActive(&r.Facts)
 	if !f.StartedAt.IsZero() {
 		r.UptimeSeconds = now.Sub(f.StartedAt).Seconds()
 	}

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	bolterrors "go.etcd.io/bbolt/errors"
+
 	"github.com/apimgw/apimgw/controlplane"
 	"github.com/apimgw/apimgw/systemd"
 )
@@ -90,6 +92,11 @@ func run(args []string) int {
 	store, err := controlplane.Open(filepath.Join(*dataDir, controlplane.DataFile), controlplane.Options{
 		Validator: compilerValidator{}, Logger: log, TelemetryRetention: *retention,
 	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		// bbolt's own words ("timeout") do not say who holds the lock.
+		return fail("another apimcp holds the data directory %s (its lock on %s did not free within 2s): stop that one first, or give this one another --data",
+			*dataDir, filepath.Join(*dataDir, controlplane.DataFile))
+	}
 	if err != nil {
 		return fail("%v", err)
 	}

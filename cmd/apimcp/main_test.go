@@ -242,3 +242,18 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return cf, kf, pool
 }
+
+// TestSecondInstanceOnSameData: a second apimcp on a data directory another
+// one holds says so (as apimgw does for its store), instead of bbolt's bare
+// "timeout", and exits 1.
+func TestSecondInstanceOnSameData(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	first := start(t, bin, "--listen", "127.0.0.1:0", "--data", dir)
+	defer first.stop(t)
+	out, err := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dir).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "another apimcp holds the data directory "+dir) {
+		t.Fatalf("second apimcp on the same data: %v\n%s", err, out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/apimgw/apimgw/wire"
@@ -80,18 +81,29 @@ var gwCommands = map[string]func(args []string) int{
 }
 
 func runGw(args []string) int {
+	paths := groupPaths("gw", gwCommands)
+	if helpWanted(args) {
+		printGroup(stdout, "gw", paths)
+		return exitOK
+	}
+	var names []string
+	for n := range gwCommands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	if len(args) == 0 {
-		var names []string
-		for n := range gwCommands {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return usageErr("gw: missing subcommand (%v)", names)
+		return usageErr("gw: missing subcommand (%s; apimctl gw --help)", strings.Join(names, ", "))
 	}
 	if f, ok := gwCommands[args[0]]; ok {
 		return f(args[1:])
 	}
-	return usageErr("gw: unknown subcommand %q", args[0])
+	return usageErr("gw: unknown subcommand %q (%s; apimctl gw --help)", args[0], strings.Join(names, ", "))
+}
+
+func init() {
+	registerHelp("gw export", Help{Usage: "gw export --gateway GW [--out FILE]",
+		Summary: "Writes the snapshot the control plane would send a gateway, for standalone mode (env.conf config.local.path).",
+		Example: "apimctl gw export --gateway gw1 --out /etc/apimgw/snapshot.json"})
 }
 
 // runGwExport writes the snapshot the control plane would send a gateway,
@@ -102,10 +114,7 @@ func runGwExport(args []string) int {
 	addGlobals(fs, &g)
 	gw := fs.String("gateway", "", "gateway id (required)")
 	out := fs.String("out", "", "write to this file instead of standard output")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageErr("gw export: %v", err)
-	}
+	pos, _ := parse(fs, args)
 	if *gw == "" || len(pos) != 0 {
 		return usageErr("usage: apimctl gw export --gateway GW [--out FILE]")
 	}

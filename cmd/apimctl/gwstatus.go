@@ -12,7 +12,12 @@ import (
 	"time"
 )
 
-func init() { gwCommands["status"] = runGwStatus }
+func init() {
+	gwCommands["status"] = runGwStatus
+	registerHelp("gw status", Help{Usage: "gw status [--addr HOST:PORT] [-o table|json]",
+		Summary: "Prints a local gateway's status page (/status.json on env.conf's status.listen) as a table, or as it is with -o json.",
+		Example: "apimctl gw status --addr 127.0.0.1:8090"})
+}
 
 // gwReport is the part of a gateway's /status.json that `apimctl gw status`
 // prints (appliance/status.Report; apimctl does not import the appliance).
@@ -31,6 +36,10 @@ type gwReport struct {
 		Since     time.Time `json:"since"`
 		LastSync  time.Time `json:"lastSync"`
 		LastError string    `json:"lastError"`
+		// LastErrorAt and LastErrorActive: when, and whether it is still a
+		// current problem (the gateway decides; false once it is history).
+		LastErrorAt     time.Time `json:"lastErrorAt"`
+		LastErrorActive bool      `json:"lastErrorActive"`
 	} `json:"controlPlane"`
 	Snapshot struct {
 		Current   string    `json:"current"`
@@ -62,11 +71,10 @@ type gwReport struct {
 // runGwStatus prints a local gateway's status page (/status.json) as a table,
 // or as it is with -o json.
 func runGwStatus(args []string) int {
-	fs := flag.NewFlagSet("gw status", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs := flag.NewFlagSet("apimctl gw status", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8090", "the gateway's status.listen address")
 	output := fs.String("o", "table", "output: table or json")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if pos, _ := parse(fs, args); len(pos) > 0 {
 		return usageErr("usage: apimctl gw status [--addr HOST:PORT] [-o table|json]")
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -105,8 +113,14 @@ func runGwStatus(args []string) int {
 		}
 		fmt.Fprintf(tw, "control plane\t%s %s since %s, last sync %s\n", r.ControlPlane.Endpoint, cp, stamp(r.ControlPlane.Since), stamp(r.ControlPlane.LastSync))
 	}
-	if r.ControlPlane.LastError != "" {
-		fmt.Fprintf(tw, "last error\t%s\n", r.ControlPlane.LastError)
+	if cp := r.ControlPlane; cp.LastError != "" {
+		// A current problem is the error itself; one that is over is shown as
+		// what happened earlier, with its time.
+		if cp.LastErrorActive {
+			fmt.Fprintf(tw, "last error\t%s (at %s)\n", cp.LastError, stamp(cp.LastErrorAt))
+		} else {
+			fmt.Fprintf(tw, "last error\tnone now; earlier, at %s: %s\n", stamp(cp.LastErrorAt), cp.LastError)
+		}
 	}
 	fmt.Fprintf(tw, "snapshot\t%s (applied %s)\n", orDash(r.Snapshot.Current), stamp(r.Snapshot.AppliedAt))
 	if r.Token != nil {

@@ -52,3 +52,58 @@ func TestGwStatus(t *testing.T) {
 		t.Fatalf("unreachable gateway: exit %d", code)
 	}
 }
+
+// connectedSource is a gateway that was offline and is connected again.
+type connectedSource struct{ since, errAt time.Time }
+
+func (c connectedSource) Facts(ctx context.Context) status.Facts {
+	f := statusSource{}.Facts(ctx)
+	f.ControlPlane.Connected, f.ControlPlane.Since, f.ControlPlane.LastErrorAt = true, c.since, c.errAt
+	return f
+}
+
+func (connectedSource) Rollback(context.Context, string) error { return nil }
+
+// TestGwStatusLastError: an error while offline is shown as the last error
+// with its time; once the gateway is connected again it is shown as what
+// happened earlier, not as a current problem.
+func TestGwStatusLastError(t *testing.T) {
+	errAt := time.Date(2026, 5, 1, 11, 59, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		src  status.Source
+		want string
+	}{
+		{"offline", offlineSource{errAt}, "last error     dial tcp: connection refused (at 2026-05-01T11:59:00Z)"},
+		{"connected again", connectedSource{since: errAt.Add(time.Minute), errAt: errAt}, "last error     none now; earlier, at 2026-05-01T11:59:00Z: dial tcp: connection refused"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv, err := status.New(status.Config{Source: c.src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			var out bytes.Buffer
+			prev := stdout
+			stdout = &out
+			defer func() { stdout = prev }()
+			if code := run([]string{"gw", "status", "--addr", strings.TrimPrefix(ts.URL, "http://")}); code != exitOK {
+				t.Fatalf("exit %d", code)
+			}
+			if !strings.Contains(out.String(), c.want) {
+				t.Fatalf("want %q in:\n%s", c.want, out.String())
+			}
+		})
+	}
+}
+
+type offlineSource struct{ errAt time.Time }
+
+func (c offlineSource) Facts(ctx context.Context) status.Facts {
+	f := statusSource{}.Facts(ctx)
+	f.ControlPlane.LastErrorAt = c.errAt
+	return f
+}
+
+func (offlineSource) Rollback(context.Context, string) error { return nil }

@@ -12,7 +12,23 @@ import (
 	"github.com/apimgw/apimgw/controlplane/importer"
 )
 
+// importKinds are the subcommands of import.
+var importKinds = []string{"openapi", "apiops"}
+
+func init() {
+	registerHelp("import openapi", Help{Usage: "import openapi FILE --api ID --path SUFFIX [--service-url URL] [--display-name NAME] [--dry-run]",
+		Summary: "Creates or updates an API from an OpenAPI 2 or 3 document (JSON or YAML); its operations become exactly the document's.",
+		Example: "apimctl import openapi petstore.yaml --api petstore --path pets --service-url http://10.0.0.7:8080"})
+	registerHelp("import apiops", Help{Usage: "import apiops DIR [--dry-run] [--keep-going]",
+		Summary: "Creates or updates every resource of an APIOps extractor directory (apis/, products/, namedValues/, …).",
+		Example: "apimctl import apiops ./artifacts --dry-run"})
+}
+
 func runImport(args []string) int {
+	if helpWanted(args) {
+		printGroup(stdout, "import", prefixed("import", importKinds))
+		return exitOK
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageErr("usage: apimctl import openapi FILE --api ID --path SUFFIX [--service-url URL] | import apiops DIR")
 	}
@@ -22,7 +38,7 @@ func runImport(args []string) int {
 	case "apiops":
 		return importAPIOps(args[1:])
 	}
-	return usageErr("import: unknown kind %q (openapi, apiops)", args[0])
+	return usageErr("import: unknown kind %q (openapi, apiops; apimctl import --help)", args[0])
 }
 
 // importOpenAPI creates or updates an API and makes its operations exactly

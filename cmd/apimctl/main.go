@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 )
 
@@ -68,29 +67,8 @@ type failingTransport struct{ err error }
 
 func (f failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
-// parse parses flags and positional arguments in any order ("create echo
-// --path echo" and "create --path echo echo" both work).
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 func usageErr(format string, a ...any) int {
-	fmt.Fprintf(os.Stderr, "apimctl: "+format+"\n", a...)
+	fmt.Fprintf(stderr, "apimctl: "+format+"\n", a...)
 	return exitUsage
 }
 
@@ -103,12 +81,13 @@ var commands = map[string]func(args []string) int{
 }
 
 // run dispatches one command line; it returns the exit code.
-func run(args []string) int {
+func run(args []string) (code int) {
+	defer catchExit(&code)
 	// Global flags may come before the command.
 	var lead []string
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--version" {
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--version" && args[0] != "-h" && args[0] != "--help" {
 		lead = append(lead, args[0])
-		if !strings.Contains(args[0], "=") && len(args) > 1 && args[0] != "-h" && args[0] != "--help" {
+		if !strings.Contains(args[0], "=") && len(args) > 1 {
 			lead = append(lead, args[1])
 			args = args[2:]
 			continue
@@ -116,7 +95,7 @@ func run(args []string) int {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		printUsage()
+		printUsage(stderr)
 		return exitUsage
 	}
 	// Keep the subcommand word first: "--token T api list" runs "api list --token T".
@@ -126,11 +105,22 @@ func run(args []string) int {
 	}
 	switch cmd {
 	case "version", "--version":
+		if helpWanted(args[1:]) {
+			printHelp(stdout, "version", nil)
+			return exitOK
+		}
 		fmt.Fprintln(stdout, "apimctl", version)
 		return exitOK
-	case "help", "-h", "--help":
-		printUsage()
+	case "-h", "--help":
+		printUsage(stdout)
 		return exitOK
+	case "help":
+		// "apimctl help api create" is "apimctl api create --help".
+		if len(args) == 1 {
+			printUsage(stdout)
+			return exitOK
+		}
+		return run(append(append([]string{}, args[1:]...), "--help"))
 	case "policy":
 		return runPolicy(args[1:])
 	}
@@ -140,29 +130,16 @@ func run(args []string) int {
 	if def := findResource(cmd); def != nil {
 		return runResource(def, rest)
 	}
-	return usageErr("unknown command %q (apimctl help lists them)", cmd)
+	return usageErr("unknown command %q; the commands are: %s (apimctl --help lists them with their subcommands)", cmd, strings.Join(groups(), ", "))
 }
 
-func printUsage() {
-	var names []string
-	for _, d := range resources {
-		names = append(names, d.name)
+// catchExit turns parse's exitCode panic into the command's exit code.
+func catchExit(code *int) {
+	if r := recover(); r != nil {
+		c, ok := r.(exitCode)
+		if !ok {
+			panic(r)
+		}
+		*code = int(c)
 	}
-	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, `usage: apimctl [--server URL] [--token TOKEN] [--ca FILE] [-o table|json] <command> ...
-
-resources (list | get ID | create ID [flags | -f FILE.json] | update ID [flags | -f FILE.json] | delete ID):
-  %s
-more:
-  product add-api|remove-api|apis ...        gateway assign|unassign|apis|token|keys|regenerate-key ...
-  subscription keys|regenerate ID            namedvalue value ID
-  policies get|set|delete [--product P | --api A [--operation O]] [--xml FILE]
-  report byApi|byOperation|bySubscription|byGateway|byTime [--from T] [--to T] [--interval PT5M]
-  import openapi FILE --api ID --path SUFFIX [--service-url URL]
-  import apiops DIR
-  gw export --gateway GW [--out FILE]
-  policy check FILE...                       (offline)
-  version
-See docs/apimctl.md.
-`, strings.Join(names, ", "))
 }

@@ -12,11 +12,32 @@ import (
 
 // runPolicies: apimctl policies get|set|delete [--product P | --api A [--operation O]] [--xml FILE | -f FILE.json]
 // (the scope is global when no flag names one).
+// policiesSubs are the subcommands of policies.
+var policiesSubs = []string{"get", "set", "delete"}
+
+func init() {
+	scope := " [--product P | --api A [--operation O]]"
+	registerHelp("policies get", Help{Usage: "policies get" + scope, Summary: "Prints the policy document of a scope (global when no flag names one).",
+		Example: "apimctl policies get --api hybrid --operation test"})
+	registerHelp("policies set", Help{Usage: "policies set" + scope + " --xml FILE | -f FILE.json",
+		Summary: "Sets the policy document of a scope; the control plane compiles it first and refuses one that does not compile, naming element and reason.",
+		Example: "apimctl policies set --api hybrid --operation test --xml rate-limit.xml"})
+	registerHelp("policies delete", Help{Usage: "policies delete" + scope, Summary: "Deletes the policy document of a scope.",
+		Example: "apimctl policies delete --product unlimited"})
+}
+
 func runPolicies(args []string) int {
+	if helpWanted(args) {
+		printGroup(stdout, "policies", prefixed("policies", policiesSubs))
+		return exitOK
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageErr("usage: apimctl policies get|set|delete [--product P | --api A [--operation O]] [--xml FILE]")
 	}
 	sub, args := args[0], args[1:]
+	if !contains(policiesSubs, sub) {
+		return usageErr("policies: unknown subcommand %q (get, set, delete; apimctl policies --help)", sub)
+	}
 	var g globals
 	fs := flag.NewFlagSet("apimctl policies "+sub, flag.ContinueOnError)
 	addGlobals(fs, &g)
@@ -25,10 +46,7 @@ func runPolicies(args []string) int {
 	op := fs.String("operation", "", "operation scope (with --api)")
 	xmlFile := fs.String("xml", "", "policy document file (set)")
 	jsonFile := fs.String("f", "", "ARM JSON body file (set)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageErr("policies %s: %v", sub, err)
-	}
+	pos, _ := parse(fs, args)
 	if len(pos) != 0 {
 		return usageErr("policies %s: unexpected argument %q", sub, pos[0])
 	}

@@ -14,7 +14,7 @@ import (
 
 // runPolicy implements `apimctl policy ...`.
 func runPolicy(args []string) int {
-	return runPolicyTo(args, os.Stdout, os.Stderr)
+	return runPolicyTo(args, stdout, stderr)
 }
 
 func policyUsage(w io.Writer) {
@@ -29,13 +29,16 @@ usage errors.`)
 }
 
 func runPolicyTo(args []string, stdout, stderr io.Writer) int {
+	if helpWanted(args) {
+		printGroup(stdout, "policy", []string{"policy check"})
+		return exitOK
+	}
 	if len(args) == 0 || args[0] != "check" {
 		policyUsage(stderr)
 		return 2
 	}
 	fs := flag.NewFlagSet("apimctl policy check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { policyUsage(stderr) }
+	fs.SetOutput(io.Discard)
 	named := map[string]policy.NamedValue{}
 	fragments := map[string]policy.Source{}
 	fs.Func("named-value", "NAME=VALUE: define a named value", func(s string) error {
@@ -59,7 +62,7 @@ func runPolicyTo(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+		return answerFlagError(fs, err, stdout, stderr)
 	}
 	if fs.NArg() == 0 {
 		policyUsage(stderr)

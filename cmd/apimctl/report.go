@@ -11,20 +11,40 @@ import (
 )
 
 // runReport: apimctl report byApi|byOperation|bySubscription|byGateway|byTime [--from T] [--to T] [--interval PT5M]
+// reportKinds are the subcommands of report.
+var reportKinds = []string{"byApi", "byOperation", "bySubscription", "byGateway", "byTime"}
+
+func init() {
+	for _, k := range reportKinds {
+		what := map[string]string{"byApi": "API", "byOperation": "operation", "bySubscription": "subscription", "byGateway": "gateway", "byTime": "time bucket (--interval)"}[k]
+		ex := "apimctl report " + k + " --from 2026-05-01T00:00:00Z --to 2026-05-02T00:00:00Z"
+		if k == "byTime" {
+			ex = "apimctl report byTime --interval PT1H --from 2026-05-01T00:00:00Z"
+		}
+		registerHelp("report "+k, Help{Usage: "report " + k + " [--from RFC3339] [--to RFC3339]" + map[bool]string{true: " [--interval PT5M]"}[k == "byTime"],
+			Summary: "Sums the telemetry the gateways uploaded per " + what + ": calls (success, blocked, failed, other), bytes, latency.", Example: ex})
+	}
+}
+
 func runReport(args []string) int {
+	if helpWanted(args) {
+		printGroup(stdout, "report", prefixed("report", reportKinds))
+		return exitOK
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return usageErr("usage: apimctl report byApi|byOperation|bySubscription|byGateway|byTime [--from RFC3339] [--to RFC3339] [--interval PT5M]")
 	}
 	which := args[0]
+	if !contains(reportKinds, which) {
+		return usageErr("report: unknown report %q (%s; apimctl report --help)", which, strings.Join(reportKinds, ", "))
+	}
 	var g globals
-	fs := flag.NewFlagSet("apimctl report", flag.ContinueOnError)
+	fs := flag.NewFlagSet("apimctl report "+which, flag.ContinueOnError)
 	addGlobals(fs, &g)
 	from := fs.String("from", "", "start time (RFC 3339), inclusive")
 	to := fs.String("to", "", "end time (RFC 3339), inclusive")
 	interval := fs.String("interval", "PT5M", "byTime bucket (ISO 8601 duration)")
-	if _, err := parse(fs, args[1:]); err != nil {
-		return usageErr("report: %v", err)
-	}
+	parse(fs, args[1:])
 	q := url.Values{}
 	var clauses []string
 	for _, c := range []struct{ v, op string }{{*from, "ge"}, {*to, "le"}} {

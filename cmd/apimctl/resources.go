@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -31,6 +32,44 @@ type resDef struct {
 	extra map[string]func(g *globals, fs *flag.FlagSet, args []string) int
 	// fillCreate completes properties before a create (e.g. template parameters).
 	fillCreate func(p map[string]any)
+	// what is the resource in words ("an API"); example is the ID and flags
+	// of a typical create, for the help.
+	what, example string
+}
+
+// resourceSubs lists d's subcommands: the five every resource has, then its
+// extras, sorted.
+func resourceSubs(d *resDef) []string {
+	subs := []string{"list", "get", "create", "update", "delete"}
+	var extra []string
+	for k := range d.extra {
+		extra = append(extra, k)
+	}
+	sort.Strings(extra)
+	return append(subs, extra...)
+}
+
+// registerResourceHelp registers the help of d's five standard subcommands.
+func registerResourceHelp(d *resDef) {
+	par, parEx := "", ""
+	if d.parent != "" {
+		par, parEx = " --"+d.parent+" "+strings.ToUpper(d.parent), " --"+d.parent+" hybrid"
+	}
+	id := strings.Fields(d.example)[0]
+	first := ""
+	if len(d.flags) > 0 {
+		first = " --" + d.flags[0].flag + " 'New " + d.flags[0].help + "'"
+	}
+	noun := strings.TrimPrefix(strings.TrimPrefix(d.what, "an "), "a ")
+	registerHelp(d.name+" list", Help{Usage: d.name + " list" + par, Summary: "Lists every " + noun + " (GET).", Example: "apimctl " + d.name + " list" + parEx})
+	registerHelp(d.name+" get", Help{Usage: d.name + " get NAME" + par, Summary: "Shows " + d.what + " (GET).", Example: "apimctl " + d.name + " get " + id + parEx})
+	registerHelp(d.name+" create", Help{Usage: d.name + " create NAME" + par + " [flags | -f FILE.json]",
+		Summary: "Creates or replaces " + d.what + " (PUT); flags override what -f FILE.json gives.",
+		Example: "apimctl " + d.name + " create " + d.example + parEx})
+	registerHelp(d.name+" update", Help{Usage: d.name + " update NAME" + par + " [flags | -f FILE.json]",
+		Summary: "Changes only the given properties of " + d.what + " (PATCH).", Example: "apimctl " + d.name + " update " + id + first + parEx})
+	registerHelp(d.name+" delete", Help{Usage: d.name + " delete NAME" + par, Summary: "Deletes " + d.what + "; deleting one that does not exist succeeds and says so.",
+		Example: "apimctl " + d.name + " delete " + id + parEx})
 }
 
 type column struct {
@@ -66,13 +105,13 @@ var reTmplParam = regexp.MustCompile(`\{\*?([^{}]+)\}`)
 
 func init() {
 	resources = []*resDef{
-		{name: "api", aliases: []string{"apis"}, coll: func(string) string { return "/apis" },
+		{name: "api", aliases: []string{"apis"}, what: "an API", example: `hybrid --display-name "Hybrid demo" --path hybrid --service-url http://127.0.0.1:18081`, coll: func(string) string { return "/apis" },
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"PATH", "path", nil}, {"SERVICE URL", "serviceUrl", nil}, {"SUBSCRIPTION", "subscriptionRequired", nil}},
 			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"path", "path", "URL path suffix", ""},
 				{"service-url", "serviceUrl", "backend base URL", ""}, {"protocols", "protocols", "comma-separated: http,https", "list"},
 				{"subscription-required", "subscriptionRequired", "true or false", "bool"}, {"description", "description", "description", ""},
 				{"key-header", "header", "subscription key header name", "key"}, {"key-query", "query", "subscription key query parameter name", "key"}}},
-		{name: "operation", aliases: []string{"operations", "op"}, parent: "api", coll: func(p string) string { return "/apis/" + url.PathEscape(p) + "/operations" },
+		{name: "operation", aliases: []string{"operations", "op"}, what: "an operation of an API", example: `test --method GET --url-template /test --display-name "Test call"`, parent: "api", coll: func(p string) string { return "/apis/" + url.PathEscape(p) + "/operations" },
 			columns: []column{{"NAME", "", nil}, {"METHOD", "method", nil}, {"URL TEMPLATE", "urlTemplate", nil}, {"DISPLAY NAME", "displayName", nil}},
 			flags: []flagSpec{{"method", "method", "HTTP method", ""}, {"url-template", "urlTemplate", "URL template, e.g. /users/{id}", ""},
 				{"display-name", "displayName", "display name", ""}, {"description", "description", "description", ""}},
@@ -87,7 +126,7 @@ func init() {
 				}
 				p["templateParameters"] = tps
 			}},
-		{name: "product", aliases: []string{"products"}, coll: func(string) string { return "/products" },
+		{name: "product", aliases: []string{"products"}, what: "a product", example: `unlimited --display-name Unlimited --state published --subscription-required true`, coll: func(string) string { return "/products" },
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"STATE", "state", nil}, {"SUBSCRIPTION", "subscriptionRequired", nil}},
 			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"description", "description", "description", ""},
 				{"state", "state", "published or notPublished", ""}, {"subscription-required", "subscriptionRequired", "true or false", "bool"}},
@@ -95,14 +134,14 @@ func init() {
 				"add-api":    apiLink("products", "PUT", "product add-api PRODUCT API", "API %[2]s added to product %[1]s"),
 				"remove-api": apiLink("products", "DELETE", "product remove-api PRODUCT API", "API %[2]s removed from product %[1]s"),
 				"apis":       apiLink("products", "GET", "product apis PRODUCT", "")}},
-		{name: "subscription", aliases: []string{"subscriptions", "sub"}, coll: func(string) string { return "/subscriptions" },
+		{name: "subscription", aliases: []string{"subscriptions", "sub"}, what: "a subscription", example: `demo --display-name "Demo subscription" --scope /products/unlimited`, coll: func(string) string { return "/subscriptions" },
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"SCOPE", "scope", nil}, {"STATE", "state", nil}},
 			flags: []flagSpec{{"display-name", "displayName", "display name", ""}, {"scope", "scope", "/apis, /apis/{api} or /products/{product}", ""},
 				{"state", "state", "active, suspended, …", ""}, {"primary-key", "primaryKey", "primary key (default: generated)", ""},
 				{"secondary-key", "secondaryKey", "secondary key (default: generated)", ""}},
 			defaults: map[string]any{"state": "active"},
 			extra:    map[string]func(*globals, *flag.FlagSet, []string) int{"keys": subscriptionKeys, "regenerate": subscriptionRegenerate}},
-		{name: "namedvalue", aliases: []string{"namedvalues", "named-value", "nv"}, coll: func(string) string { return "/namedValues" },
+		{name: "namedvalue", aliases: []string{"namedvalues", "named-value", "nv"}, what: "a named value", example: `backend-key --display-name backend-key --value s3cret --secret true`, coll: func(string) string { return "/namedValues" },
 			columns: []column{{"NAME", "", nil}, {"DISPLAY NAME", "displayName", nil}, {"SECRET", "secret", nil}, {"VALUE", "value", func(r resource) string {
 				if s, _ := r.Properties["secret"].(bool); s {
 					return "(secret)"
@@ -112,15 +151,15 @@ func init() {
 			flags: []flagSpec{{"display-name", "displayName", "the {{name}} policies use", ""}, {"value", "value", "value", ""},
 				{"secret", "secret", "true: never shown by GET", "bool"}},
 			extra: map[string]func(*globals, *flag.FlagSet, []string) int{"value": namedValueValue}},
-		{name: "backend", aliases: []string{"backends"}, coll: func(string) string { return "/backends" },
+		{name: "backend", aliases: []string{"backends"}, what: "a backend", example: `orders --url http://10.0.0.7:8080 --protocol http`, coll: func(string) string { return "/backends" },
 			columns: []column{{"NAME", "", nil}, {"URL", "url", nil}, {"PROTOCOL", "protocol", nil}, {"DESCRIPTION", "description", nil}},
 			flags: []flagSpec{{"url", "url", "backend URL", ""}, {"protocol", "protocol", "http or soap", ""},
 				{"title", "title", "title", ""}, {"description", "description", "description", ""}}},
-		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, coll: func(string) string { return "/policyFragments" },
+		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, what: "a policy fragment", example: `cors --xml cors-fragment.xml --description "CORS for every API"`, coll: func(string) string { return "/policyFragments" },
 			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
 			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
 			defaults: map[string]any{"format": "rawxml"}},
-		{name: "gateway", aliases: []string{"gateways"}, coll: func(string) string { return "/gateways" },
+		{name: "gateway", aliases: []string{"gateways"}, what: "a gateway", example: `gw1 --location "Berlin edge" --description "first box"`, coll: func(string) string { return "/gateways" },
 			columns: []column{{"NAME", "", nil}, {"LOCATION", "locationData.name", nil}, {"STATE", "status.state", nil},
 				{"LAST HEARTBEAT", "status.lastHeartbeat", nil}, {"SNAPSHOT", "status.snapshotVersion", nil}, {"LATEST", "status.latestSnapshotVersion", nil}},
 			flags: []flagSpec{{"location", "name", "location name", "location"}, {"description", "description", "description", ""}},
@@ -129,14 +168,49 @@ func init() {
 				"unassign": apiLink("gateways", "DELETE", "gateway unassign GATEWAY API", "API %[2]s removed from gateway %[1]s"),
 				"apis":     apiLink("gateways", "GET", "gateway apis GATEWAY", ""), "token": gatewayToken, "keys": gatewayKeys, "regenerate-key": gatewayRegenerateKey}},
 	}
+	for _, d := range resources {
+		registerResourceHelp(d)
+	}
+	for path, h := range map[string]Help{
+		"product add-api":         {"product add-api PRODUCT API", "Adds an API to a product.", "apimctl product add-api unlimited hybrid"},
+		"product remove-api":      {"product remove-api PRODUCT API", "Removes an API from a product.", "apimctl product remove-api unlimited hybrid"},
+		"product apis":            {"product apis PRODUCT", "Lists the APIs of a product.", "apimctl product apis unlimited"},
+		"subscription keys":       {"subscription keys NAME", "Shows a subscription's primary and secondary keys (listSecrets).", "apimctl subscription keys demo"},
+		"subscription regenerate": {"subscription regenerate NAME [--key primary|secondary]", "Replaces one key of a subscription with a new random one.", "apimctl subscription regenerate demo --key secondary"},
+		"namedvalue value":        {"namedvalue value NAME", "Prints a named value's value, also a secret one (listValue).", "apimctl namedvalue value backend-key"},
+		"gateway assign":          {"gateway assign GATEWAY API", "Assigns an API to a gateway: the gateway serves it from its next snapshot.", "apimctl gateway assign gw1 hybrid"},
+		"gateway unassign":        {"gateway unassign GATEWAY API", "Removes an API from a gateway.", "apimctl gateway unassign gw1 hybrid"},
+		"gateway apis":            {"gateway apis GATEWAY", "Lists the APIs a gateway serves.", "apimctl gateway apis gw1"},
+		"gateway token":           {"gateway token GATEWAY [--expiry 720h | --expiry RFC3339] [--key primary|secondary]", "Prints a gateway token for env.conf's config.service.auth (\"GatewayKey <id>&<expiry>&<signature>\"), at most 30 days.", "apimctl gateway token gw1 --expiry 720h"},
+		"gateway keys":            {"gateway keys GATEWAY", "Shows the keys a gateway's tokens are signed with.", "apimctl gateway keys gw1"},
+		"gateway regenerate-key":  {"gateway regenerate-key GATEWAY [--key primary|secondary]", "Replaces one key of a gateway; tokens signed with the old key stop working.", "apimctl gateway regenerate-key gw1 --key primary"},
+	} {
+		registerHelp(path, h)
+	}
 }
 
 // runResource implements list/get/create/update/delete and the extras.
 func runResource(d *resDef, args []string) int {
+	subs := resourceSubs(d)
+	if helpWanted(args) {
+		printGroup(stdout, d.name, prefixed(d.name, subs))
+		return exitOK
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return usageErr("%s: missing subcommand (list, get, create, update, delete)", d.name)
+		return usageErr("%s: missing subcommand (%s; apimctl %s --help)", d.name, strings.Join(subs, ", "), d.name)
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "ls":
+		sub = "list"
+	case "show":
+		sub = "get"
+	case "rm":
+		sub = "delete"
+	}
+	if !contains(subs, sub) {
+		return usageErr("%s: unknown subcommand %q (%s; apimctl %s --help)", d.name, sub, strings.Join(subs, ", "), d.name)
+	}
 	var g globals
 	fs := flag.NewFlagSet("apimctl "+d.name+" "+sub, flag.ContinueOnError)
 	addGlobals(fs, &g)
@@ -155,10 +229,7 @@ func runResource(d *resDef, args []string) int {
 			vals[f.flag] = fs.String(f.flag, "", f.help)
 		}
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageErr("%s %s: %v", d.name, sub, err)
-	}
+	pos, _ := parse(fs, args)
 	if g.output != "table" && g.output != "json" {
 		return usageErr("-o must be table or json")
 	}
@@ -174,7 +245,7 @@ func runResource(d *resDef, args []string) int {
 		return coll + "/" + url.PathEscape(pos[0]), -1
 	}
 	switch sub {
-	case "list", "ls":
+	case "list":
 		if len(pos) != 0 {
 			return usageErr("%s list takes no arguments", d.name)
 		}
@@ -183,7 +254,7 @@ func runResource(d *resDef, args []string) int {
 			return fail(err)
 		}
 		return printList(&g, d.columns, data)
-	case "get", "show":
+	case "get":
 		path, code := one()
 		if code >= 0 {
 			return code
@@ -193,7 +264,7 @@ func runResource(d *resDef, args []string) int {
 			return fail(err)
 		}
 		return printOne(&g, d.columns, data)
-	case "delete", "rm":
+	case "delete":
 		path, code := one()
 		if code >= 0 {
 			return code
@@ -310,12 +381,27 @@ func readPropsFile(path string) (map[string]any, error) {
 	return m, nil
 }
 
+// prefixed returns group+" "+each of subs.
+func prefixed(group string, subs []string) []string {
+	out := make([]string, len(subs))
+	for i, s := range subs {
+		out[i] = group + " " + s
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 // simple runs a fixed request for the extras.
 func simple(g *globals, fs *flag.FlagSet, args []string, want int, usage string, fn func(c *client, pos []string) int) int {
-	pos, err := parse(fs, args)
-	if err != nil {
-		return usageErr("%v", err)
-	}
+	pos, _ := parse(fs, args)
 	if len(pos) != want {
 		return usageErr("usage: apimctl %s", usage)
 	}
