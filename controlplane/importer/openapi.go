@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // API is what an OpenAPI document says about an API.
@@ -108,6 +110,12 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 		if !strings.HasPrefix(tmpl, "/") {
 			tmpl = "/" + tmpl
 		}
+		// Same-shape templates (they differ only in parameter names or case)
+		// match the same requests; the management API refuses the second.
+		shape := strings.ToLower(tmpl)
+		if t, err := urltemplate.Parse(tmpl); err == nil {
+			shape = t.Shape()
+		}
 		for _, m := range methods {
 			raw, ok := itemMap[m]
 			if !ok {
@@ -119,11 +127,11 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 			}
 			where := "paths." + path + "." + m
 			method := strings.ToUpper(m)
-			if other, dup := seen[method+" "+strings.ToLower(tmpl)]; dup {
+			if other, dup := seen[method+" "+shape]; dup {
 				api.Warnings = append(api.Warnings, fmt.Sprintf("%s: skipped, same method and URL template as %s", where, other))
 				continue
 			}
-			seen[method+" "+strings.ToLower(tmpl)] = where
+			seen[method+" "+shape] = where
 			op := Operation{Method: method, URLTemplate: tmpl, Description: str(opMap["description"])}
 			op.DisplayName = str(opMap["summary"])
 			opID := str(opMap["operationId"])
@@ -258,25 +266,23 @@ func schemaType(v any) string {
 	return ""
 }
 
-var reTemplateParam = regexp.MustCompile(`\{([^{}]+)\}`)
-
 // templateParams declares every {name} of tmpl, typed from the path
-// parameters when the document declares them.
+// parameters when the document declares them. tmpl is parsed by the
+// gateway's own template parser: a path the gateway could not route is an
+// error naming it, never an operation that fails later.
 func templateParams(tmpl string, params []param, where string) ([]TemplateParameter, error) {
+	t, err := urltemplate.Parse(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", where, err)
+	}
 	byName := map[string]param{}
 	for _, p := range params {
 		if p.in == "path" {
 			byName[p.name] = p
 		}
 	}
-	var out []TemplateParameter
-	seen := map[string]bool{}
-	for _, m := range reTemplateParam.FindAllStringSubmatch(tmpl, -1) {
-		name := m[1]
-		if seen[name] {
-			return nil, fmt.Errorf("%s: path parameter {%s} appears twice", where, name)
-		}
-		seen[name] = true
+	out := []TemplateParameter{}
+	for _, name := range t.Params() {
 		tp := TemplateParameter{Name: name, Type: "string", Required: true}
 		if p, ok := byName[name]; ok {
 			if p.typ != "" {
