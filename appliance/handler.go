@@ -58,12 +58,15 @@ type Handler struct {
 	OnDone func(*Record)
 	// Ready, if set, is consulted by the probe path in addition to having a config.
 	Ready func() bool
-	// ForwardedProto (env.conf net.server.http.forwarded.proto.enabled) takes
-	// the scheme an API's protocols are checked against from the request's
-	// X-Forwarded-Proto, as behind a TLS-terminating load balancer. Set it
-	// before serving.
-	ForwardedProto bool
+	// forwardedProto: see SetForwardedProto.
+	forwardedProto atomic.Bool
 }
+
+// SetForwardedProto (env.conf net.server.http.forwarded.proto.enabled) makes
+// the handler take the scheme an API's protocols are checked against from
+// the request's X-Forwarded-Proto, as behind a TLS-terminating load
+// balancer. Safe from any goroutine; later requests see the new value.
+func (h *Handler) SetForwardedProto(on bool) { h.forwardedProto.Store(on) }
 
 // Swap installs a new config (nil: none) and returns the old one.
 func (h *Handler) Swap(c *Compiled) *Compiled { return h.cfg.Swap(c) }

@@ -49,9 +49,10 @@ func (a *apiRoute) serves(tls bool) bool {
 }
 
 // secure tells whether a request counts as https for the API's protocols:
-// it came over TLS, or, with ForwardedProto, its X-Forwarded-Proto says so.
+// it came over TLS, or, with SetForwardedProto(true), its X-Forwarded-Proto
+// says so.
 func (h *Handler) secure(x *netstack.Exchange) bool {
-	if !h.ForwardedProto {
+	if !h.forwardedProto.Load() {
 		return x.TLS
 	}
 	req := x.Req

@@ -226,7 +226,8 @@ func protocolsConfig(t *testing.T, backend string) *Compiled {
 // self-hosted gateway takes it behind a TLS-terminating load balancer;
 // without the header the listener decides.
 func TestProtocolsForwardedProto(t *testing.T) {
-	h := &Handler{ForwardedProto: true}
+	h := &Handler{}
+	h.SetForwardedProto(true)
 	h.Swap(protocolsConfig(t, echoBackend(t).URL))
 	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h)
 	if err := s.Start(); err != nil {
