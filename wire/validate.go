@@ -71,6 +71,7 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 		ops := map[string]bool{}
+		shapes := map[string]string{} // method + template shape → operation id
 		for j, o := range a.Operations {
 			ow := fmt.Sprintf("%s.operations[%d]", where, j)
 			if err := checkID(o.ID); err != nil {
@@ -85,9 +86,17 @@ func (s *Snapshot) Validate() error {
 			if !validMethods[o.Method] {
 				bad("%s.method: %q is not an upper-case HTTP method or *", ow, o.Method)
 			}
-			names, err := TemplateParams(o.URLTemplate)
-			if err != nil {
+			var names []string
+			if t, err := urltemplate.Parse(o.URLTemplate); err != nil {
 				bad("%s.urlTemplate: %v", ow, err)
+			} else {
+				names = t.Params()
+				// Same method, same shape: the second could never be reached.
+				key := o.Method + " " + t.Shape()
+				if other, dup := shapes[key]; dup {
+					bad("%s.urlTemplate: %s %q matches the same requests as operation %q", ow, o.Method, o.URLTemplate, other)
+				}
+				shapes[key] = o.ID
 			}
 			declared := map[string]bool{}
 			for _, tp := range o.TemplateParameters {

@@ -78,6 +78,28 @@ func TestParseOpenAPI31Duplicates(t *testing.T) {
 	}
 }
 
+// TestParseOpenAPISameShape: paths that differ only in parameter names or
+// case match the same requests; the second is skipped with a warning (the
+// management API would refuse it with 409), and mixed templates import.
+func TestParseOpenAPISameShape(t *testing.T) {
+	doc := "openapi: 3.0.0\npaths:\n  /items/{id}: {get: {operationId: byId}}\n  /Items/{key}: {get: {operationId: byKey}, put: {operationId: putKey}}\n  /files/{name}.json: {get: {operationId: file}}\n"
+	api, err := ParseOpenAPI("doc", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, op := range api.Operations {
+		got = append(got, op.ID+" "+op.Method+" "+op.URLTemplate)
+	}
+	want := []string{"byKey GET /Items/{key}", "putKey PUT /Items/{key}", "file GET /files/{name}.json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("operations %q, want %q", got, want)
+	}
+	if w := strings.Join(api.Warnings, "\n"); !strings.Contains(w, "paths./items/{id}.get: skipped, same method and URL template as paths./Items/{key}.get") {
+		t.Fatalf("warnings: %s", w)
+	}
+}
+
 func TestParseOpenAPIErrors(t *testing.T) {
 	cases := []struct {
 		name, doc string
@@ -94,6 +116,7 @@ func TestParseOpenAPIErrors(t *testing.T) {
 		{"dangling ref", "openapi: 3.0.0\npaths: {/a: {get: {parameters: [{$ref: '#/components/parameters/nope'}]}}}", ErrRef, "points nowhere"},
 		{"ref cycle", "openapi: 3.0.0\npaths: {/a: {$ref: '#/paths/~1b'}, /b: {$ref: '#/paths/~1a'}}", ErrRef, "too long"},
 		{"dup param", "openapi: 3.0.0\npaths: {'/a/{x}/{x}': {get: {}}}", ErrNotOpenAPI, "appears twice"},
+		{"unroutable path", "openapi: 3.0.0\npaths: {'/a/{x}{y}': {get: {}}}", ErrNotOpenAPI, "paths./a/{x}{y}.get: urltemplate: invalid URL template"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
