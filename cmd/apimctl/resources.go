@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
+
+	"github.com/apimgw/apimgw/wire"
 )
 
 // flagSpec maps one command-line flag onto a property.
@@ -62,8 +63,6 @@ func findResource(name string) *resDef {
 	return nil
 }
 
-var reTmplParam = regexp.MustCompile(`\{\*?([^{}]+)\}`)
-
 func init() {
 	resources = []*resDef{
 		{name: "api", aliases: []string{"apis"}, coll: func(string) string { return "/apis" },
@@ -82,8 +81,9 @@ func init() {
 				}
 				tmpl, _ := p["urlTemplate"].(string)
 				tps := []map[string]any{}
-				for _, m := range reTmplParam.FindAllStringSubmatch(tmpl, -1) {
-					tps = append(tps, map[string]any{"name": m[1], "type": "string", "required": true})
+				names, _ := wire.TemplateParams(tmpl) // a bad template: the server's 400 says why
+				for _, n := range names {
+					tps = append(tps, map[string]any{"name": n, "type": "string", "required": true})
 				}
 				p["templateParameters"] = tps
 			}},
