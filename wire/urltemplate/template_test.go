@@ -168,7 +168,10 @@ func TestMatch(t *testing.T) {
 // REST API's OperationContract.urlTemplate example is
 // /customers/{cid}/orders/{oid}/?date={date}; "What is API Management Context
 // Request MatchedParameters?" (learn.microsoft.com archive, David Burg's blog)
-// uses /user/{uid}/credentials?include={include}.
+// uses /user/{uid}/credentials?include={include}; "API import restrictions
+// and known issues"
+// (https://learn.microsoft.com/azure/api-management/api-management-api-import-restrictions)
+// says operations are "discriminated by both path and query parameters".
 func TestPrecedence(t *testing.T) {
 	ops := []string{
 		"/get", "/status/{code}", "/*",
