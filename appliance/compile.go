@@ -12,6 +12,7 @@ import (
 
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // Compiled is one snapshot made ready to serve: the routing table, the
@@ -41,23 +42,20 @@ type apiRoute struct {
 	keyHeader  string
 	keyQuery   string
 	subRequire bool
-	ops        []*opRoute // most specific first
-	products   []*product // products containing this API
+	// http and https: the schemes the API's protocols allow (both when the
+	// snapshot lists none).
+	http, https bool
+	ops         []*opRoute // most specific first
+	products    []*product // products containing this API
 }
 
 type opRoute struct {
-	op       *wire.Operation
-	method   string
-	segments []segment
+	op     *wire.Operation
+	method string
+	tmpl   *urltemplate.Template
 	// pipelines[0] is for calls without a product; pipelines[i+1] for the
 	// API's products[i].
 	pipelines []*policy.Pipeline
-}
-
-type segment struct {
-	literal string
-	param   string // "{name}": a parameter; "{*name}": the rest of the path
-	rest    bool
 }
 
 type product struct {
@@ -154,6 +152,11 @@ func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
 		if p := strings.Trim(a.Path, "/"); p != "" {
 			r.path = "/" + p
 		}
+		r.http, r.https = len(a.Protocols) == 0, len(a.Protocols) == 0
+		for _, p := range a.Protocols {
+			r.http = r.http || p == "http"
+			r.https = r.https || p == "https"
+		}
 		if r.keyHeader == "" {
 			r.keyHeader = wire.DefaultKeyHeader
 		}
@@ -182,7 +185,7 @@ func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
 		for j := range a.Operations {
 			o := &a.Operations[j]
 			or := &opRoute{op: o, method: strings.ToUpper(o.Method)}
-			if or.segments, err = parseTemplate(o.URLTemplate); err != nil {
+			if or.tmpl, err = urltemplate.Parse(o.URLTemplate); err != nil {
 				return nil, &CompileError{Where: "apis/" + a.ID + "/operations/" + o.ID, Err: err}
 			}
 			opPol, err := compile(policy.ScopeOperation, "apis/"+a.ID+"/operations/"+o.ID, o.Policy)
@@ -237,59 +240,15 @@ func sortedProducts(products []wire.Product, apiID string) []string {
 	return ids
 }
 
-// parseTemplate splits an APIM URL template ("/users/{id}/orders?x={x}") into
-// path segments; the query part does not take part in matching.
-func parseTemplate(t string) ([]segment, error) {
-	if i := strings.IndexByte(t, '?'); i >= 0 {
-		t = t[:i]
-	}
-	if !strings.HasPrefix(t, "/") {
-		return nil, fmt.Errorf("URL template %q does not start with /", t)
-	}
-	var segs []segment
-	parts := strings.Split(strings.Trim(t, "/"), "/")
-	for i, p := range parts {
-		if p == "" && len(parts) == 1 {
-			break
-		}
-		switch {
-		case strings.HasPrefix(p, "{*") && strings.HasSuffix(p, "}"):
-			if i != len(parts)-1 {
-				return nil, fmt.Errorf("URL template %q: {*%s} must be the last segment", t, p[2:len(p)-1])
-			}
-			segs = append(segs, segment{param: p[2 : len(p)-1], rest: true})
-		case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
-			segs = append(segs, segment{param: p[1 : len(p)-1]})
-		case strings.ContainsAny(p, "{}"):
-			return nil, fmt.Errorf("URL template %q: segment %q mixes text and parameters, which is not supported", t, p)
-		default:
-			segs = append(segs, segment{literal: p})
-		}
-	}
-	return segs, nil
-}
-
-// moreSpecific orders operations so that the first match is the best: more
-// literal segments first, then fixed methods before "*", then longer templates.
+// moreSpecific orders operations so that the first match is the best, as
+// APIM picks it: the more specific template first (urltemplate.Compare:
+// literal segments over text around parameters over parameters over the
+// wildcard), then a fixed method before "*".
 func moreSpecific(a, b *opRoute) bool {
-	la, lb := literals(a.segments), literals(b.segments)
-	if la != lb {
-		return la > lb
+	if c := urltemplate.Compare(a.tmpl, b.tmpl); c != 0 {
+		return c < 0
 	}
-	if (a.method == "*") != (b.method == "*") {
-		return b.method == "*"
-	}
-	return len(a.segments) > len(b.segments)
-}
-
-func literals(s []segment) int {
-	n := 0
-	for _, x := range s {
-		if x.param == "" {
-			n++
-		}
-	}
-	return n
+	return a.method != "*" && b.method == "*"
 }
 
 // backend parses (once per snapshot) a service or backend URL.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // ProbePath is Azure's self-hosted gateway probe path: 200 once a config is
@@ -57,7 +58,15 @@ type Handler struct {
 	OnDone func(*Record)
 	// Ready, if set, is consulted by the probe path in addition to having a config.
 	Ready func() bool
+	// forwardedProto: see SetForwardedProto.
+	forwardedProto atomic.Bool
 }
+
+// SetForwardedProto (env.conf net.server.http.forwarded.proto.enabled) makes
+// the handler take the scheme an API's protocols are checked against from
+// the request's X-Forwarded-Proto, as behind a TLS-terminating load
+// balancer. Safe from any goroutine; later requests see the new value.
+func (h *Handler) SetForwardedProto(on bool) { h.forwardedProto.Store(on) }
 
 // Swap installs a new config (nil: none) and returns the old one.
 func (h *Handler) Swap(c *Compiled) *Compiled { return h.cfg.Swap(c) }
@@ -84,6 +93,7 @@ type reqState struct {
 	reqN     uint64
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
+	match    urltemplate.Match // the operation match's parameter offsets
 	rec      Record
 
 	// The last subscription key seen on this connection and its SHA-256:
@@ -159,7 +169,7 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	st.cfg = cfg
 	method := str(req.Bytes(req.Method))
 	api, rel := cfg.route(path)
-	if api == nil {
+	if api == nil || !api.serves(h.secure(x)) {
 		st.err = "not-found"
 		x.RespondError(404, msgNotFound)
 		return
@@ -167,7 +177,7 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	st.api = api
 	pc := st.pc
 	pc.Reset()
-	op := api.match(method, rel, &pc.Request.MatchedParameters)
+	op := api.match(method, rel, rawQuery, &st.match, &pc.Request.MatchedParameters)
 	if op == nil {
 		st.err = "operation-not-found"
 		x.RespondError(404, msgNotFound)
@@ -531,76 +541,6 @@ func backendError(e string) string {
 		return "client-error"
 	}
 	return "backend-error"
-}
-
-// route finds the API whose path is the longest prefix of path (at a segment
-// boundary) and returns the rest of the path.
-func (c *Compiled) route(path string) (*apiRoute, string) {
-	p := path
-	// Cut to at most maxDepth segments, then shorten segment by segment.
-	depth := 0
-	for i := 1; i < len(p); i++ {
-		if p[i] == '/' {
-			depth++
-			if depth >= c.maxDepth {
-				p = p[:i]
-				break
-			}
-		}
-	}
-	for {
-		if a, ok := c.apis[p]; ok {
-			return a, path[len(p):]
-		}
-		if p == "" {
-			return nil, ""
-		}
-		i := strings.LastIndexByte(p, '/')
-		if i < 0 {
-			i = 0
-		}
-		p = p[:i]
-	}
-}
-
-// match finds the operation for method and the API-relative path, and fills
-// params with its template parameters.
-func (a *apiRoute) match(method, rel string, params *policy.Params) *opRoute {
-	for _, op := range a.ops {
-		if op.method != "*" && op.method != method {
-			continue
-		}
-		params.Reset()
-		if matchSegments(op.segments, rel, params) {
-			return op
-		}
-	}
-	params.Reset()
-	return nil
-}
-
-func matchSegments(segs []segment, rel string, params *policy.Params) bool {
-	rest := strings.TrimPrefix(rel, "/")
-	for i, s := range segs {
-		if s.rest {
-			params.Add(s.param, rest)
-			return true
-		}
-		if rest == "" && !(i == len(segs)-1 && s.param != "") {
-			return false
-		}
-		seg, after, _ := strings.Cut(rest, "/")
-		if s.param != "" {
-			if seg == "" {
-				return false
-			}
-			params.Add(s.param, seg)
-		} else if !strings.EqualFold(seg, s.literal) {
-			return false
-		}
-		rest = after
-	}
-	return rest == "" || rest == "/"
 }
 
 // authorize checks a subscription key for an API: an active subscription whose

@@ -18,6 +18,7 @@ import (
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 const testKey = "key-0123456789abcdef"
@@ -295,10 +296,10 @@ func TestCompileErrors(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	snap = testSnapshot("http://127.0.0.1:1")
-	snap.APIs[0].Operations[0].URLTemplate = "/a{b}"
+	snap.APIs[0].Operations[0].URLTemplate = "/a/{*b}/c"
 	snap.APIs[0].Operations[0].TemplateParameters = []wire.TemplateParameter{{Name: "b"}}
 	snap.Seal()
-	if _, err := Compile(snap, policy.NewState(nil)); err == nil || !strings.Contains(err.Error(), "mixes text and parameters") {
+	if _, err := Compile(snap, policy.NewState(nil)); err == nil || !strings.Contains(err.Error(), "operations[test].urlTemplate") || !strings.Contains(err.Error(), "must be the last") {
 		t.Fatalf("template err = %v", err)
 	}
 }
@@ -326,11 +327,12 @@ func TestRouteAndMatch(t *testing.T) {
 	}
 	a, _ := c.route("/hybrid/users/7")
 	var p policy.Params
-	op := a.match("GET", "/users/7", &p)
+	var m urltemplate.Match
+	op := a.match("GET", "/users/7", "", &m, &p)
 	if op == nil || op.op.ID != "user" || fmt.Sprint(p.List) != "[{id 7}]" {
 		t.Fatalf("match: %v %v", op, p.List)
 	}
-	if op := a.match("POST", "/users/7", &p); op != nil {
+	if op := a.match("POST", "/users/7", "", &m, &p); op != nil {
 		t.Fatal("POST matched a GET operation")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/apimgw/apimgw/wire"
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // kind describes one type of resource: where it is kept, how a write is
@@ -319,6 +320,16 @@ func apiParent(m *model, key string) error {
 	return nil
 }
 
+// sameShape reports whether a stored operation's template matches the same
+// requests as t.
+func sameShape(stored string, t *urltemplate.Template) bool {
+	o, err := urltemplate.Parse(stored)
+	if err != nil {
+		return strings.EqualFold(stored, t.String())
+	}
+	return o.Shape() == t.Shape()
+}
+
 var operationKind = &kind[Operation]{
 	name: "Operation", bucket: bucketOps, armType: "Microsoft.ApiManagement/service/apis/operations",
 	table:    func(m *model) table[Operation] { return m.ops },
@@ -336,10 +347,12 @@ var operationKind = &kind[Operation]{
 		if !httpMethods[o.Method] {
 			return invalidField("properties.method", "%q is not an HTTP method", o.Method)
 		}
-		names, err := wire.TemplateParams(o.URLTemplate)
+		// The gateway's own parser: what it cannot route is refused here.
+		tmpl, err := urltemplate.Parse(o.URLTemplate)
 		if err != nil {
 			return invalidField("properties.urlTemplate", "%v", err)
 		}
+		names := tmpl.Params()
 		declared := map[string]bool{}
 		for i, p := range o.TemplateParameters {
 			if p.Name == "" {
@@ -369,7 +382,9 @@ var operationKind = &kind[Operation]{
 			if k == key {
 				continue
 			}
-			if other := t.m.ops[k].Props; other.Method == o.Method && strings.EqualFold(other.URLTemplate, o.URLTemplate) {
+			// Templates that differ only in parameter names or letter case
+			// match the same requests: the gateway could not tell them apart.
+			if other := t.m.ops[k].Props; other.Method == o.Method && sameShape(other.URLTemplate, tmpl) {
 				return conflict("Operation %q of API %q already has method %s and URL template %q.", lastSegment(k), api, o.Method, o.URLTemplate)
 			}
 		}

@@ -311,6 +311,12 @@ func (cc *clientConn) finishAfterBody() {
 		cc.finish()
 		return
 	}
+	if cc.body.Err() != nil {
+		// A body that could not be framed cannot be drained either.
+		cc.closeAfter = true
+		cc.finish()
+		return
+	}
 	if cc.req.ExpectContinue && !cc.continued {
 		// The client waits for a 100 Continue that will not come: no body follows.
 		cc.closeAfter = true
@@ -383,12 +389,19 @@ func (cc *clientConn) pumpBody(discard bool) {
 	for !done {
 		n, ev, data, err := cc.body.Next(buf[consumed:])
 		if err != nil {
-			cc.c.Discard(consumed)
+			// The body's end is unknown, so nothing after it can be read as
+			// a request: answer (unless an answer is already out) and close
+			// the connection (RFC 9112 §6.3). The rest of the input is junk.
+			cc.c.Discard(-1)
 			herr := err.(*http1.Error)
 			cc.x.Err = "bad request body: " + herr.Reason
-			if !cc.respStarted && !discard {
+			cc.closeAfter = true
+			switch {
+			case cc.state == csDiscard:
+				cc.finish() // the answer went out: close once it is flushed
+			case !cc.respStarted:
 				cc.failExchange(herr.Status, herr.Reason)
-			} else {
+			default:
 				cc.abort()
 			}
 			return

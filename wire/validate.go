@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // ValidationErrors lists every problem Validate found; it unwraps to
@@ -69,6 +71,7 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 		ops := map[string]bool{}
+		shapes := map[string]string{} // method + template shape → operation id
 		for j, o := range a.Operations {
 			ow := fmt.Sprintf("%s.operations[%d]", where, j)
 			if err := checkID(o.ID); err != nil {
@@ -83,9 +86,17 @@ func (s *Snapshot) Validate() error {
 			if !validMethods[o.Method] {
 				bad("%s.method: %q is not an upper-case HTTP method or *", ow, o.Method)
 			}
-			names, err := TemplateParams(o.URLTemplate)
-			if err != nil {
+			var names []string
+			if t, err := urltemplate.Parse(o.URLTemplate); err != nil {
 				bad("%s.urlTemplate: %v", ow, err)
+			} else {
+				names = t.Params()
+				// Same method, same shape: the second could never be reached.
+				key := o.Method + " " + t.Shape()
+				if other, dup := shapes[key]; dup {
+					bad("%s.urlTemplate: %s %q matches the same requests as operation %q", ow, o.Method, o.URLTemplate, other)
+				}
+				shapes[key] = o.ID
 			}
 			declared := map[string]bool{}
 			for _, tp := range o.TemplateParameters {
@@ -235,38 +246,15 @@ func checkID(s string) error {
 	return nil
 }
 
-// TemplateParams returns the {names} of an APIM URL template in order. The
-// template must start with "/"; braces must pair and hold a non-empty name
-// without "/" or nested braces; a name may appear once. A query part
-// ("?a={a}") is allowed.
+// TemplateParams returns the parameter names of an APIM URL template in
+// order (path parameters, then query ones; the unnamed wildcard "/*" has
+// none). It parses with package urltemplate, the parser the gateway routes
+// with, so a template accepted here is one the gateway can route; errors wrap
+// urltemplate.ErrInvalid.
 func TemplateParams(tmpl string) ([]string, error) {
-	if !strings.HasPrefix(tmpl, "/") {
-		return nil, fmt.Errorf("%q does not start with /", tmpl)
+	t, err := urltemplate.Parse(tmpl)
+	if err != nil {
+		return nil, err
 	}
-	var names []string
-	seen := map[string]bool{}
-	for i := 0; i < len(tmpl); i++ {
-		switch tmpl[i] {
-		case '}':
-			return nil, fmt.Errorf("%q: unmatched } at offset %d", tmpl, i)
-		case '{':
-			end := strings.IndexByte(tmpl[i+1:], '}')
-			if end < 0 {
-				return nil, fmt.Errorf("%q: unclosed { at offset %d", tmpl, i)
-			}
-			name := tmpl[i+1 : i+1+end]
-			// APIM allows {*rest} wildcards.
-			bare := strings.TrimPrefix(name, "*")
-			if bare == "" || strings.ContainsAny(bare, "{/?&=*") {
-				return nil, fmt.Errorf("%q: bad parameter name %q at offset %d", tmpl, name, i)
-			}
-			if seen[bare] {
-				return nil, fmt.Errorf("%q: parameter {%s} appears twice", tmpl, bare)
-			}
-			seen[bare] = true
-			names = append(names, bare)
-			i += end + 1
-		}
-	}
-	return names, nil
+	return t.Params(), nil
 }

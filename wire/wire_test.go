@@ -110,6 +110,12 @@ func TestValidate(t *testing.T) {
 		{"bad method", func(s *Snapshot) { s.APIs[0].Operations[1].Method = "get" }, `apis[orders].operations[list].method: "get"`},
 		{"undeclared param", func(s *Snapshot) { s.APIs[0].Operations[1].URLTemplate = "/x/{y}" }, "parameter {y} is not in templateParameters"},
 		{"bad template", func(s *Snapshot) { s.APIs[0].Operations[1].URLTemplate = "/x/{y" }, "unclosed {"},
+		{"unroutable template", func(s *Snapshot) { s.APIs[0].Operations[1].URLTemplate = "/x/*/y" }, "operations[list].urlTemplate: urltemplate: invalid URL template"},
+		{"same shape", func(s *Snapshot) {
+			s.APIs[0].Operations[1].URLTemplate = "/Orders/{key}"
+			s.APIs[0].Operations[1].TemplateParameters = []TemplateParameter{{Name: "key"}}
+		}, `operations[list].urlTemplate: GET "/Orders/{key}" matches the same requests as operation "get"`},
+		{"wildcard ok", func(s *Snapshot) { s.APIs[0].Operations[1].URLTemplate = "/*" }, ""},
 		{"product api", func(s *Snapshot) { s.Products[0].APIs = []string{"nope"} }, `products[unlimited].apis: API "nope" is not in the snapshot`},
 		{"scope product", func(s *Snapshot) { s.Subscriptions[0].Scope = "/products/nope" }, `subscriptions[s1].scope: product "nope"`},
 		{"scope api", func(s *Snapshot) { s.Subscriptions[0].Scope = "/apis/nope" }, `API "nope"`},

@@ -48,7 +48,7 @@ func freePort(t *testing.T) string {
 
 const snapshotTmpl = `{
   "protocolVersion": 1, "version": %d, "generatedAt": "2026-11-26T00:00:00Z", "checksum": "",
-  "apis": [{"id": "echo", "path": %q, "serviceUrl": %q, "protocols": ["http"], "subscriptionRequired": false,
+  "apis": [{"id": "echo", "path": %q, "serviceUrl": %q, "protocols": ["http", "https"], "subscriptionRequired": false,
     "subscriptionKeyParameterNames": {"header": "", "query": ""},
     "operations": [{"id": "any", "method": "*", "urlTemplate": "/{*rest}", "templateParameters": [{"name": "rest"}]}]}],
   "products": [], "subscriptions": [], "policyFragments": [], "namedValues": [], "backends": []

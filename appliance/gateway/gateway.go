@@ -133,6 +133,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.state = policy.NewState(nil)
 	g.restoreCounters()
 	g.handler = &appliance.Handler{}
+	g.handler.SetForwardedProto(cfg.ForwardedProto)
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
 	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})
@@ -513,6 +514,7 @@ func (g *Gateway) reload(path string) {
 	rewatch := cfg.LocalPath != g.watchedLocal
 	g.mu.Unlock()
 	g.level.Set(logLevel(cfg.LogLevel))
+	g.handler.SetForwardedProto(cfg.ForwardedProto)
 	if ag := g.currentAgent(); ag != nil {
 		ag.Kick() // a new token is used at once
 	}

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/apimgw/apimgw/wire"
 )
 
 // flagSpec maps one command-line flag onto a property.
@@ -101,8 +102,6 @@ func findResource(name string) *resDef {
 	return nil
 }
 
-var reTmplParam = regexp.MustCompile(`\{\*?([^{}]+)\}`)
-
 func init() {
 	resources = []*resDef{
 		{name: "api", aliases: []string{"apis"}, what: "an API", example: `hybrid --display-name "Hybrid demo" --path hybrid --service-url http://127.0.0.1:18081`, coll: func(string) string { return "/apis" },
@@ -121,8 +120,9 @@ func init() {
 				}
 				tmpl, _ := p["urlTemplate"].(string)
 				tps := []map[string]any{}
-				for _, m := range reTmplParam.FindAllStringSubmatch(tmpl, -1) {
-					tps = append(tps, map[string]any{"name": m[1], "type": "string", "required": true})
+				names, _ := wire.TemplateParams(tmpl) // a bad template: the server's 400 says why
+				for _, n := range names {
+					tps = append(tps, map[string]any{"name": n, "type": "string", "required": true})
 				}
 				p["templateParameters"] = tps
 			}},

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/apimgw/apimgw/wire/urltemplate"
 )
 
 // API is what an OpenAPI document says about an API.
@@ -119,33 +121,41 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 			}
 			where := "paths." + path + "." + m
 			method := strings.ToUpper(m)
-			if other, dup := seen[method+" "+strings.ToLower(tmpl)]; dup {
+			params, err := p.params(itemMap["parameters"], opMap["parameters"], where)
+			if err != nil {
+				return nil, err
+			}
+			full := withRequiredQuery(tmpl, params, where, api)
+			// Same-shape templates (they differ only in parameter names or
+			// case) match the same requests; the management API refuses the
+			// second.
+			shape := strings.ToLower(full)
+			if t, err := urltemplate.Parse(full); err == nil {
+				shape = t.Shape()
+			}
+			if other, dup := seen[method+" "+shape]; dup {
 				api.Warnings = append(api.Warnings, fmt.Sprintf("%s: skipped, same method and URL template as %s", where, other))
 				continue
 			}
-			seen[method+" "+strings.ToLower(tmpl)] = where
-			op := Operation{Method: method, URLTemplate: tmpl, Description: str(opMap["description"])}
+			seen[method+" "+shape] = where
+			op := Operation{Method: method, URLTemplate: full, Description: str(opMap["description"])}
 			op.DisplayName = str(opMap["summary"])
 			opID := str(opMap["operationId"])
 			if op.DisplayName == "" {
 				op.DisplayName = opID
 			}
 			if op.DisplayName == "" {
-				op.DisplayName = method + " " + tmpl
+				op.DisplayName = method + " " + full
 			}
 			if len(op.DisplayName) > 300 {
 				op.DisplayName = op.DisplayName[:300]
 			}
 			base := sanitizeID(opID)
 			if base == "" {
-				base = sanitizeID(strings.ToLower(method) + "-" + tmpl)
+				base = sanitizeID(strings.ToLower(method) + "-" + full)
 			}
 			op.ID = unique(base, ids)
-			params, err := p.params(itemMap["parameters"], opMap["parameters"], where)
-			if err != nil {
-				return nil, err
-			}
-			op.TemplateParameters, err = templateParams(tmpl, params, where)
+			op.TemplateParameters, err = templateParams(full, params, where)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotOpenAPI, name, err)
 			}
@@ -258,27 +268,64 @@ func schemaType(v any) string {
 	return ""
 }
 
-var reTemplateParam = regexp.MustCompile(`\{([^{}]+)\}`)
+// withRequiredQuery appends the operation's required query parameters to the
+// path template as APIM's OpenAPI import does ("Converts the query string
+// parameters to template parameters", API import restrictions): the request
+// must then carry them to match (APIM answers 404 without them). A name APIM
+// could not take (one a path parameter has already, or one the template
+// syntax cannot hold) stays an ordinary query parameter, with a warning.
+func withRequiredQuery(tmpl string, params []param, where string, api *API) string {
+	pathNames := map[string]bool{}
+	if t, err := urltemplate.Parse(tmpl); err == nil {
+		for _, n := range t.Params() {
+			pathNames[n] = true
+		}
+	} else {
+		return tmpl // templateParams reports the error
+	}
+	full, sep := tmpl, "?"
+	for _, p := range params {
+		if p.in != "query" || !p.required {
+			continue
+		}
+		if pathNames[p.name] {
+			api.Warnings = append(api.Warnings, fmt.Sprintf("%s: required query parameter %q has the name of a path parameter; APIM needs unique names in a URL template, so it is not made a template parameter", where, p.name))
+			continue
+		}
+		cand := full + sep + p.name + "={" + p.name + "}"
+		if _, err := urltemplate.Parse(cand); err != nil {
+			api.Warnings = append(api.Warnings, fmt.Sprintf("%s: required query parameter %q cannot be a template parameter (%v); left out of the URL template", where, p.name, err))
+			continue
+		}
+		pathNames[p.name] = true
+		full, sep = cand, "&"
+	}
+	return full
+}
 
 // templateParams declares every {name} of tmpl, typed from the path
-// parameters when the document declares them.
+// parameters when the document declares them. tmpl is parsed by the
+// gateway's own template parser: a path the gateway could not route is an
+// error naming it, never an operation that fails later.
 func templateParams(tmpl string, params []param, where string) ([]TemplateParameter, error) {
+	t, err := urltemplate.Parse(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", where, err)
+	}
 	byName := map[string]param{}
 	for _, p := range params {
-		if p.in == "path" {
-			byName[p.name] = p
+		if p.in == "path" || p.in == "query" {
+			byName[p.in+":"+p.name] = p
 		}
 	}
-	var out []TemplateParameter
-	seen := map[string]bool{}
-	for _, m := range reTemplateParam.FindAllStringSubmatch(tmpl, -1) {
-		name := m[1]
-		if seen[name] {
-			return nil, fmt.Errorf("%s: path parameter {%s} appears twice", where, name)
-		}
-		seen[name] = true
+	out := []TemplateParameter{}
+	for i, name := range t.Params() {
 		tp := TemplateParameter{Name: name, Type: "string", Required: true}
-		if p, ok := byName[name]; ok {
+		in := "path:"
+		if t.IsQuery(i) {
+			in = "query:"
+		}
+		if p, ok := byName[in+name]; ok {
 			if p.typ != "" {
 				tp.Type = p.typ
 			}

@@ -32,6 +32,9 @@ type Body struct {
 	// Max, if positive, bounds Total: beyond it Next fails with ErrBodyTooLarge.
 	Max         int64
 	trailerSize int
+	// err is the framing error Next returned: it sticks, so that a caller
+	// can never read on past a body it could not frame.
+	err error
 }
 
 type chunkState uint8
@@ -55,6 +58,13 @@ func (b *Body) Reset(f Framing, contentLength int64) {
 	}
 }
 
+// Err returns the error Next failed with, or nil. After a framing error the
+// message's end is unknown: the rest of the connection's bytes cannot be
+// told apart from the body, so the connection must be closed (RFC 9112
+// §6.3: a server "MUST close the connection" after an invalid framing), not
+// read on for another request.
+func (b *Body) Err() error { return b.err }
+
 // Done reports whether the body is complete.
 func (b *Body) Done() bool {
 	switch b.framing {
@@ -72,7 +82,19 @@ func (b *Body) Done() bool {
 // event, and for BodyData the data (a sub-slice of in). Call it in a loop until
 // it returns BodyNeedMore (all of in consumed or the rest incomplete) or BodyEnd.
 // For CloseDelimited bodies every byte is data; the end is the peer's close.
+// An error sticks: every later call returns it again (see Err).
 func (b *Body) Next(in []byte) (int, BodyEvent, []byte, error) {
+	if b.err != nil {
+		return 0, BodyNeedMore, nil, b.err
+	}
+	n, ev, data, err := b.next(in)
+	if err != nil {
+		b.err = err
+	}
+	return n, ev, data, err
+}
+
+func (b *Body) next(in []byte) (int, BodyEvent, []byte, error) {
 	switch b.framing {
 	case NoBody:
 		return 0, BodyEnd, nil, nil

@@ -137,3 +137,43 @@ func TestChunkedMax(t *testing.T) {
 		in = in[n:]
 	}
 }
+
+// TestBodyErrorSticks: after a framing error every later Next fails the same
+// way, whatever bytes follow (a well-formed chunk, a pipelined request), and
+// Err reports it; Reset clears it for the next message.
+func TestBodyErrorSticks(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		err error
+	}{
+		{"zz\r\n", ErrChunkSize},
+		{"5\nhello\r\n", ErrBareLF},
+		{"1g\r\nx\r\n", ErrChunkSize},
+		{"5\r\nhelloXX", ErrChunkData},
+	} {
+		var b Body
+		b.Reset(Chunked, 0)
+		in := []byte(tc.in)
+		var err error
+		for err == nil && len(in) > 0 {
+			var n int
+			n, _, _, err = b.Next(in)
+			in = in[n:]
+		}
+		if err != tc.err || b.Err() != tc.err {
+			t.Fatalf("%q: err %v, Err() %v, want %v", tc.in, err, b.Err(), tc.err)
+		}
+		for _, more := range []string{"5\r\nhello\r\n0\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", ""} {
+			if n, ev, _, err := b.Next([]byte(more)); err != tc.err || n != 0 || ev != BodyNeedMore {
+				t.Errorf("%q then %q: %d %v %v, want the same error again", tc.in, more, n, ev, err)
+			}
+		}
+		if b.Done() {
+			t.Errorf("%q: Done after an error", tc.in)
+		}
+		b.Reset(Chunked, 0)
+		if b.Err() != nil {
+			t.Errorf("Reset kept the error")
+		}
+	}
+}
