@@ -355,17 +355,14 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	}
 	pc := st.pc
 	if st.err == "" {
-		if status == 504 {
-			st.err = "backend-timeout"
-		} else {
-			st.err = "backend-unreachable"
-		}
+		st.err = failureKind(x.Err, status)
 	}
-	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg}
+	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
 	pc.Response.StatusCode, pc.Response.Reason = status, ""
 	pc.Response.Headers.Reset()
 	pc.Response.Headers.Set("Content-Type", "application/json")
-	pc.Response.Body = append(pc.Response.Body[:0:0], `{"statusCode":`+strconv.Itoa(status)+`,"message":"`+msg+`"}`...)
+	// A fresh slice: Body may be shared with a compiled policy's constant.
+	pc.Response.Body = appendErrorBody(nil, status, msg)
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
 	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left
@@ -474,8 +471,8 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	r := &st.rec
 	*r = Record{Loop: x.Loop, Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
 		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
-	if r.Error == "" && x.Err != "" {
-		r.Error = backendError(x.Err)
+	if r.Error == "" && x.Err != nil {
+		r.Error = failureKind(x.Err, 0)
 	}
 	if st.api != nil {
 		r.API = st.api.id
@@ -494,18 +491,6 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		r.Product = st.prod.id
 	}
 	h.OnDone(r)
-}
-
-func backendError(e string) string {
-	switch {
-	case strings.Contains(e, "timeout"):
-		return "backend-timeout"
-	case strings.HasPrefix(e, "upstream unreachable"):
-		return "backend-unreachable"
-	case strings.HasPrefix(e, "client"):
-		return "client-error"
-	}
-	return "backend-error"
 }
 
 // route finds the API whose path is the longest prefix of path (at a segment
