@@ -130,6 +130,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	}
 
 	g.state = policy.NewState(nil)
+	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	g.restoreCounters()
 	g.handler = &appliance.Handler{}
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
@@ -487,6 +488,7 @@ func (g *Gateway) reload(path string) {
 	rewatch := cfg.LocalPath != g.watchedLocal
 	g.mu.Unlock()
 	g.level.Set(logLevel(cfg.LogLevel))
+	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	if ag := g.currentAgent(); ag != nil {
 		ag.Kick() // a new token is used at once
 	}
