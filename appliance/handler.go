@@ -57,6 +57,9 @@ type Handler struct {
 	OnDone func(*Record)
 	// Ready, if set, is consulted by the probe path in addition to having a config.
 	Ready func() bool
+	// Tracer, if set, receives the trace policy's output (else it is counted
+	// nowhere and dropped); set it before serving.
+	Tracer Tracer
 }
 
 // Swap installs a new config (nil: none) and returns the old one.
@@ -85,6 +88,8 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	rec      Record
+	tracer   Tracer // Handler.Tracer, for the trace policy (trace.go)
+	trace    Trace
 }
 
 var connSeq atomic.Uint64
@@ -200,6 +205,9 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	pc.Request.Method = method
 	pc.Request.Path = rel
 	pc.Request.ClientIP = x.Remote.Addr()
+	if h.Tracer != nil {
+		st.tracer, pc.Tracer = h.Tracer, st
+	}
 	pc.ID.APIName, pc.ID.APIPath = api.id, api.path
 	pc.ID.OperationName, pc.ID.OperationMethod = op.op.ID, op.method
 	if st.sub != nil {

@@ -50,6 +50,7 @@ type Gateway struct {
 	store    *store.Store
 	state    *policy.State
 	handler  *appliance.Handler
+	tracer   *appliance.TraceLog // the trace policy's output, to the log
 	server   *netstack.Server
 	recorder *status.Recorder
 	host     *status.HostCollector
@@ -132,7 +133,9 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.state = policy.NewState(nil)
 	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	g.restoreCounters()
-	g.handler = &appliance.Handler{}
+	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
+	defer g.tracer.Close()
+	g.handler = &appliance.Handler{Tracer: g.tracer}
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
 	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})

@@ -56,6 +56,16 @@ type Facts struct {
 	StorePath string `json:"storePath,omitempty"`
 	// Counters is the rate-limit and quota counter pool.
 	Counters PolicyCounters `json:"policyCounters"`
+	// Traces counts the trace policy's output by severity and outcome
+	// ("logged", "below-level", "rate-limited", "queue-full").
+	Traces []TraceCount `json:"traces,omitempty"`
+}
+
+// TraceCount is how many trace policy calls of one severity had one outcome.
+type TraceCount struct {
+	Severity string `json:"severity"`
+	Outcome  string `json:"outcome"`
+	Count    uint64 `json:"count"`
 }
 
 // PolicyCounters sizes the pool of rate-limit and quota counters, whose keys
