@@ -18,9 +18,13 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
-// startGatewayConfig is startGateway with the engine's timeouts of cfg.
-func startGatewayConfig(t testing.TB, snap *wire.Snapshot, cfg netstack.Config) *gw {
+// startGatewayConfig is startGateway with the engine's timeouts of cfg; setup
+// may change the Handler before it serves.
+func startGatewayConfig(t testing.TB, snap *wire.Snapshot, cfg netstack.Config, setup ...func(*Handler)) *gw {
 	g := &gw{h: &Handler{}}
+	for _, f := range setup {
+		f(g.h)
+	}
 	g.h.OnDone = func(r *Record) {
 		c := *r
 		c.Method, c.PathTemplate = strings.Clone(c.Method), strings.Clone(c.PathTemplate)

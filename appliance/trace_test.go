@@ -59,8 +59,7 @@ func TestTraceThroughTheHandler(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	tl := NewTraceLog(log, TraceOptions{PerSecond: 0.001, Burst: 3, Now: func() time.Time { return now }})
-	g := startGatewayConfig(t, traceSnapshot(b.URL), netstack.Config{})
-	g.h.Tracer = tl
+	g := startGatewayConfig(t, traceSnapshot(b.URL), netstack.Config{}, func(h *Handler) { h.Tracer = tl })
 	for i := 0; i < 5; i++ {
 		if st, _, body := call(t, "GET", g.base+"/tr/info", map[string]string{"X-Name": `al"ice`}); st != 200 {
 			t.Fatalf("call %d: %d %s", i, st, body)
