@@ -60,6 +60,9 @@ type Handler struct {
 	Ready func() bool
 	// forwardedProto: see SetForwardedProto.
 	forwardedProto atomic.Bool
+	// Tracer, if set, receives the trace policy's output (else it is counted
+	// nowhere and dropped); set it before serving.
+	Tracer Tracer
 }
 
 // SetForwardedProto (env.conf net.server.http.forwarded.proto.enabled) makes
@@ -95,6 +98,8 @@ type reqState struct {
 	lastBack *backendURL
 	match    urltemplate.Match // the operation match's parameter offsets
 	rec      Record
+	tracer   Tracer // Handler.Tracer, for the trace policy (trace.go)
+	trace    Trace
 
 	// The last subscription key seen on this connection and its SHA-256:
 	// a keep-alive client sends the same key request after request, so the
@@ -235,6 +240,9 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	pc.Request.Method = method
 	pc.Request.Path = rel
 	pc.Request.ClientIP = x.Remote.Addr()
+	if h.Tracer != nil {
+		st.tracer, pc.Tracer = h.Tracer, st
+	}
 	pc.ID.APIName, pc.ID.APIPath = api.id, api.path
 	pc.ID.OperationName, pc.ID.OperationMethod = op.op.ID, op.method
 	if st.sub != nil {
@@ -390,17 +398,14 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	}
 	pc := st.pc
 	if st.err == "" {
-		if status == 504 {
-			st.err = "backend-timeout"
-		} else {
-			st.err = "backend-unreachable"
-		}
+		st.err = failureKind(x.Err, status)
 	}
-	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg}
+	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
 	pc.Response.StatusCode, pc.Response.Reason = status, ""
 	pc.Response.Headers.Reset()
 	pc.Response.Headers.Set("Content-Type", "application/json")
-	pc.Response.Body = append(pc.Response.Body[:0:0], `{"statusCode":`+strconv.Itoa(status)+`,"message":"`+msg+`"}`...)
+	// A fresh slice: Body may be shared with a compiled policy's constant.
+	pc.Response.Body = appendErrorBody(nil, status, msg)
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
 	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left
@@ -509,8 +514,8 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	r := &st.rec
 	*r = Record{Loop: x.Loop, Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
 		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
-	if r.Error == "" && x.Err != "" {
-		r.Error = backendError(x.Err)
+	if r.Error == "" && x.Err != nil {
+		r.Error = failureKind(x.Err, 0)
 	}
 	if st.api != nil {
 		r.API = st.api.id
@@ -529,18 +534,6 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		r.Product = st.prod.id
 	}
 	h.OnDone(r)
-}
-
-func backendError(e string) string {
-	switch {
-	case strings.Contains(e, "timeout"):
-		return "backend-timeout"
-	case strings.HasPrefix(e, "upstream unreachable"):
-		return "backend-unreachable"
-	case strings.HasPrefix(e, "client"):
-		return "client-error"
-	}
-	return "backend-error"
 }
 
 // authorize checks a subscription key for an API: an active subscription whose

@@ -137,7 +137,7 @@ func (cc *clientConn) expire(now int64) {
 	}
 	if cc.parked || cc.resuming {
 		// The upstream has not taken the body for a whole body timeout.
-		cc.x.Err = "upstream stopped reading the request body"
+		cc.x.Err = ErrUpstreamStalled
 		cc.closeParked()
 		return
 	}
@@ -156,7 +156,7 @@ func (cc *clientConn) expire(now int64) {
 		cc.armTimer(tickInterval)
 	case csBody, csDiscard:
 		// The client stopped sending its body.
-		cc.x.Err = "client body timeout"
+		cc.x.Err = ErrClientBodyTimeout
 		if !cc.respStarted {
 			cc.failExchange(408, "Request body timeout")
 			return
@@ -338,7 +338,7 @@ func (cc *clientConn) finishAfterBody() {
 func (cc *clientConn) again() {
 	x := &cc.x
 	if !cc.req.Owned() || cc.req.Framing != http1.NoBody && !x.bodySet {
-		x.Err = "cannot resend the request"
+		x.Err = ErrCannotResend
 		x.RespondError(502, "The request cannot be sent to the backend again (its body was streamed)")
 		cc.writeResponse()
 		cc.finishAfterBody()
@@ -394,7 +394,7 @@ func (cc *clientConn) pumpBody(discard bool) {
 			// the connection (RFC 9112 §6.3). The rest of the input is junk.
 			cc.c.Discard(-1)
 			herr := err.(*http1.Error)
-			cc.x.Err = "bad request body: " + herr.Reason
+			cc.x.Err = withCause(ErrBadRequestBody, herr)
 			cc.closeAfter = true
 			switch {
 			case cc.state == csDiscard:
@@ -757,8 +757,8 @@ func (cc *clientConn) onCloseState() {
 	cc.queueRelease()
 	cc.lp.s.conns.Add(-1)
 	if cc.inExchange {
-		if cc.x.Err == "" && cc.x.Status == 0 {
-			cc.x.Err = "client closed the connection"
+		if cc.x.Err == nil && cc.x.Status == 0 {
+			cc.x.Err = ErrClientClosed
 		}
 		cc.dropUpstream()
 		cc.finish()

@@ -77,7 +77,7 @@ type Exchange struct {
 	BytesIn        int64         // request bytes received (head and body)
 	BytesOut       int64         // response bytes sent (head and body)
 	UpstreamTime   time.Duration // from the request sent upstream to its response head
-	Err            string        // why the exchange failed, if it did ("upstream unreachable", ...)
+	Err            error         // why the exchange failed (nil: it did not): one of the Err* sentinels of errors.go, maybe wrapping a cause; compare with errors.Is
 
 	conn *clientConn
 
@@ -141,13 +141,14 @@ func (x *Exchange) AppendRespondHeader(name, value string) {
 	x.respHeaders = append(x.respHeaders, Field{name, value})
 }
 
-// RespondError answers with status and the JSON body {"statusCode":N,"message":msg}.
+// RespondError answers with status and the JSON body {"statusCode":N,"message":msg}
+// (msg escaped by http1.AppendJSONString: any text is safe).
 func (x *Exchange) RespondError(status int, msg string) {
 	x.decided = decRespond
 	x.respStatus = status
 	x.respReason = ""
 	x.respHeaders = append(x.respHeaders[:0], Field{"Content-Type", "application/json"})
-	x.respBody = appendJSONBody(x.respBody[:0], status, msg)
+	x.respBody = http1.AppendErrorBody(x.respBody[:0], status, msg)
 }
 
 // Forward sends the request to the upstream at addr ("host:port"), with the
@@ -252,24 +253,6 @@ func (x *Exchange) Suspend() {
 // If the client has gone away meanwhile, fn is not called.
 func (x *Exchange) Resume(fn func(*Exchange)) {
 	x.conn.resume(x, fn)
-}
-
-func appendJSONBody(dst []byte, status int, msg string) []byte {
-	dst = append(dst, `{"statusCode":`...)
-	dst = appendInt(dst, int64(status))
-	dst = append(dst, `,"message":"`...)
-	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < ' ':
-			dst = append(dst, ' ')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, `"}`...)
 }
 
 func appendInt(dst []byte, n int64) []byte {

@@ -123,7 +123,7 @@ func (cc *clientConn) checkParked() bool {
 
 func (cc *clientConn) resumeFailed(err error) {
 	cc.resuming = false
-	cc.x.Err = "resume after flow control: " + err.Error()
+	cc.x.Err = withCause(ErrFlowControl, err)
 	cc.closeParked()
 }
 
@@ -181,7 +181,7 @@ func (uc *upConn) resumeFailed(err error) {
 	uc.client = nil
 	if cc != nil && !cc.closed && cc.up == uc {
 		cc.up = nil
-		cc.x.Err = "resume after flow control: " + err.Error()
+		cc.x.Err = withCause(ErrFlowControl, err)
 		cc.abort()
 	}
 }

@@ -93,7 +93,6 @@ type Server struct {
 	draining atomic.Bool
 	stopped  atomic.Bool
 
-	bridge       *bridge        // TLS plaintext pairing (ServeTLS); under loopMu
 	tlsListeners []net.Listener // under loopMu
 
 	active atomic.Int64 // exchanges in flight
@@ -268,9 +267,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.loopMu.Lock()
 	for _, ln := range s.tlsListeners {
 		ln.Close()
-	}
-	if s.bridge != nil {
-		s.bridge.ln.Close()
 	}
 	s.loopMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)

@@ -8,16 +8,20 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync"
+	"os"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // TLS: gnet has no TLS, so TLS connections are terminated with crypto/tls (a
 // goroutine pair per connection) and their plaintext is handed to the same
-// event-loop engine through a private loopback connection. Plain HTTP stays
-// on the fast path; the handler sees one kind of Exchange, with TLS set and
+// event-loop engine through a private Unix socket pair (socketpair(2)): one
+// end is registered on an event loop, the TLS goroutines copy to and from the
+// other. No listener exists, so no other process on the box can connect to
+// the bridge or be paired with a TLS client's plaintext. Plain HTTP stays on
+// the fast path; the handler sees one kind of Exchange, with TLS set and
 // Remote the real client's address.
 
 // tlsMeta rides in the bridged connection's gnet context until OnOpen.
@@ -25,80 +29,36 @@ type tlsMeta struct {
 	remote netip.AddrPort
 }
 
-// bridge pairs loopback connections: one end is enrolled on an event loop, the
-// other is copied to and from the TLS connection.
-type bridge struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	waiting map[int]chan net.Conn // by the dialing end's local port
-	early   map[int]net.Conn      // accepted before the dialer registered
+// socketPair returns the two connected ends of a new Unix stream socket pair:
+// near (to copy TLS plaintext through) and far (to register on an event loop).
+func socketPair() (near, far net.Conn, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("netstack: tls bridge: socketpair: %w", err)
+	}
+	near, err = fdConn(fds[0], "tls-bridge-near")
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	far, err = fdConn(fds[1], "tls-bridge-far")
+	if err != nil {
+		near.Close()
+		return nil, nil, err
+	}
+	return near, far, nil
 }
 
-func newBridge() (*bridge, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// fdConn makes a net.Conn of a socket fd; the fd itself is closed (net.FileConn
+// keeps a duplicate).
+func fdConn(fd int, name string) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	c, err := net.FileConn(f)
+	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("netstack: tls bridge: %w", err)
 	}
-	b := &bridge{ln: ln, waiting: map[int]chan net.Conn{}, early: map[int]net.Conn{}}
-	go b.accept()
-	return b, nil
-}
-
-func (b *bridge) accept() {
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		port := c.RemoteAddr().(*net.TCPAddr).Port
-		b.mu.Lock()
-		if ch, ok := b.waiting[port]; ok {
-			delete(b.waiting, port)
-			ch <- c
-		} else {
-			b.early[port] = c
-			// Not ours if nobody claims it soon (someone else on the box
-			// connected to the bridge port).
-			time.AfterFunc(5*time.Second, func() {
-				b.mu.Lock()
-				if e, ok := b.early[port]; ok && e == c {
-					delete(b.early, port)
-					c.Close()
-				}
-				b.mu.Unlock()
-			})
-		}
-		b.mu.Unlock()
-	}
-}
-
-// pair returns two connected loopback TCP connections: near (to copy TLS
-// plaintext through) and far (to enroll on an event loop).
-func (b *bridge) pair() (near, far net.Conn, err error) {
-	near, err = net.Dial("tcp", b.ln.Addr().String())
-	if err != nil {
-		return nil, nil, err
-	}
-	port := near.LocalAddr().(*net.TCPAddr).Port
-	b.mu.Lock()
-	if c, ok := b.early[port]; ok {
-		delete(b.early, port)
-		b.mu.Unlock()
-		return near, c, nil
-	}
-	ch := make(chan net.Conn, 1)
-	b.waiting[port] = ch
-	b.mu.Unlock()
-	select {
-	case far = <-ch:
-		return near, far, nil
-	case <-time.After(5 * time.Second):
-		b.mu.Lock()
-		delete(b.waiting, port)
-		b.mu.Unlock()
-		near.Close()
-		return nil, nil, errors.New("netstack: tls bridge: no pairing connection")
-	}
+	return c, nil
 }
 
 // ServeTLS accepts TLS connections on addr and serves them with the same
@@ -113,13 +73,6 @@ func (s *Server) ServeTLS(addr string, cfg *tls.Config) (net.Addr, error) {
 		return nil, fmt.Errorf("netstack: listen tls %s: %w", addr, err)
 	}
 	s.loopMu.Lock()
-	if s.bridge == nil {
-		if s.bridge, err = newBridge(); err != nil {
-			s.loopMu.Unlock()
-			ln.Close()
-			return nil, err
-		}
-	}
 	s.tlsListeners = append(s.tlsListeners, ln)
 	s.loopMu.Unlock()
 	go func() {
@@ -148,7 +101,7 @@ func (s *Server) serveTLSConn(tc *tls.Conn) {
 		raw.Close()
 		return
 	}
-	near, far, err := s.bridge.pair()
+	near, far, err := socketPair()
 	if err != nil {
 		s.cfg.Logger.Warn("netstack: tls", "err", err)
 		tc.Close()
@@ -175,7 +128,7 @@ func (s *Server) serveTLSConn(tc *tls.Conn) {
 	done := make(chan struct{}, 2)
 	go func() {
 		io.Copy(near, tc)
-		near.(*net.TCPConn).CloseWrite()
+		near.(*net.UnixConn).CloseWrite()
 		done <- struct{}{}
 	}()
 	go func() {

@@ -48,7 +48,7 @@ func (uc *upConn) expire(now int64) {
 		uc.closeNow()
 		return
 	}
-	cc.x.Err = "upstream timeout"
+	cc.x.Err = ErrUpstreamTimeout
 	if cc.parked || cc.resuming {
 		cc.closeParked()
 		return
@@ -113,11 +113,11 @@ func (uc *upConn) dialFailed(err error) {
 	cc.up = nil
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		cc.x.Err = "upstream connect timeout"
+		cc.x.Err = ErrUpstreamConnectTimeout
 		cc.upstreamFailed(504, "Backend connection timed out")
 		return
 	}
-	cc.x.Err = "upstream unreachable: " + err.Error()
+	cc.x.Err = withCause(ErrUpstreamUnreachable, err)
 	cc.upstreamFailed(502, "Backend service unreachable")
 }
 
@@ -226,7 +226,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 				return consumed
 			}
 			if err != nil {
-				cc.x.Err = "invalid upstream response: " + err.Error()
+				cc.x.Err = withCause(ErrUpstreamInvalid, err)
 				w = w[:0]
 				cc.upstreamFailed(502, "Backend returned an invalid response")
 				return len(buf)
@@ -239,7 +239,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			cc.x.UpstreamTime = time.Since(uc.sentAt)
 			if cc.resp.Status == 101 {
 				if !(cc.req.ConnUpgrade && cc.req.Upgrade.Len > 0) {
-					cc.x.Err = "upstream switched protocols unasked"
+					cc.x.Err = errSwitchedUnasked
 					cc.upstreamFailed(502, "Backend returned an invalid response")
 					return len(buf)
 				}
@@ -276,7 +276,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 		case usBody:
 			n, ev, data, err := uc.body.Next(buf[consumed:])
 			if err != nil {
-				cc.x.Err = "invalid upstream body: " + err.Error()
+				cc.x.Err = withCause(ErrUpstreamInvalid, err)
 				uc.flushTo(cc, &w)
 				cc.abort()
 				return len(buf)
@@ -512,7 +512,7 @@ func (uc *upConn) closedFor(cc *clientConn) {
 			uc.lp.s.dial(cc, uc.addr)
 			return
 		}
-		cc.x.Err = "upstream closed the connection"
+		cc.x.Err = ErrUpstreamClosed
 		cc.upstreamFailed(502, "Backend closed the connection")
 	case usBody:
 		if uc.body.Framing() == http1.CloseDelimited {
@@ -524,7 +524,7 @@ func (uc *upConn) closedFor(cc *clientConn) {
 			cc.finish()
 			return
 		}
-		cc.x.Err = "upstream closed mid-body"
+		cc.x.Err = errMidBody
 		cc.abort()
 	case usTunnel:
 		cc.closeAfter = true

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/apimgw/apimgw/netstack/http1"
 )
 
 // Shared by rate-limit, rate-limit-by-key, quota and quota-by-key: APIM's
@@ -32,7 +34,7 @@ func refuseRate(c *Context, retry time.Duration, headerName, varName string) {
 	if varName != "" {
 		c.vars[varName] = IntValue(n)
 	}
-	c.Response.Body = []byte(`{"statusCode":429,"message":"Rate limit is exceeded. Try again in ` + secs + ` seconds."}`)
+	c.Response.Body = http1.AppendErrorBody(nil, 429, "Rate limit is exceeded. Try again in "+secs+" seconds.")
 	c.Response.BodySet = true
 }
 
@@ -54,7 +56,7 @@ func refuseQuota(c *Context, renew time.Duration, bandwidth bool) {
 	c.Response.StatusCode, c.Response.Reason = 403, "Forbidden"
 	c.Response.Headers.Set("Content-Type", "application/json")
 	c.Response.Headers.Set("Retry-After", strconv.FormatInt(ceilSeconds(renew), 10))
-	c.Response.Body = []byte(`{"statusCode":403,"message":"Out of ` + what + ` quota. Quota will be replenished in ` + timeSpan(renew) + `."}`)
+	c.Response.Body = http1.AppendErrorBody(nil, 403, "Out of "+what+" quota. Quota will be replenished in "+timeSpan(renew)+".")
 	c.Response.BodySet = true
 }
 

@@ -1,8 +1,9 @@
 package policy
 
 import (
-	"strconv"
 	"strings"
+
+	"github.com/apimgw/apimgw/netstack/http1"
 )
 
 // check-header refuses the request with failed-check-httpcode and APIM's JSON
@@ -30,7 +31,7 @@ func compileCheckHeader(b *builder, n *Node) {
 		ignoreCase: b.attrBool(n, "ignore-case", false),
 	}
 	msg := b.attrString(n, "failed-check-error-message", true, "")
-	s.body = []byte(`{"statusCode":` + strconv.Itoa(s.code) + `,"message":` + strconv.Quote(msg) + `}`)
+	s.body = http1.AppendErrorBody(nil, s.code, msg)
 	b.onlyChildren(n, "value")
 	for _, v := range n.Children {
 		if v.Name == "value" {

@@ -3,7 +3,11 @@ package policy
 import "strings"
 
 // trace sends a message (and metadata) to the Context's Tracer. The message
-// is a <message> child or, in the older form, the element's text.
+// is a <message> child or, in the older form, the element's text; metadata
+// names and values are literals or expressions, as APIM allows. source and
+// severity are literals (APIM allows no expressions there). With no Tracer
+// (a Context the caller did not give one) the policy does nothing and
+// evaluates nothing.
 func init() {
 	register("trace", inAll, []string{"source", "severity"}, compileTrace)
 }
@@ -11,7 +15,14 @@ func init() {
 type traceStep struct {
 	source, severity string
 	message          prop
-	metadata         []Header
+	metadata         []traceMeta
+	// constMeta is the metadata when every name and value is a literal
+	// (passed as it is, no allocation).
+	constMeta []Header
+}
+
+type traceMeta struct {
+	name, value prop
 }
 
 func compileTrace(b *builder, n *Node) {
@@ -22,6 +33,7 @@ func compileTrace(b *builder, n *Node) {
 	}
 	b.onlyChildren(n, "message", "metadata")
 	seen := false
+	constant := true
 	for _, ch := range n.Children {
 		switch ch.Name {
 		case "message":
@@ -31,7 +43,14 @@ func compileTrace(b *builder, n *Node) {
 		case "metadata":
 			b.checkAttrs(ch, "name", "value")
 			b.noChildren(ch)
-			s.metadata = append(s.metadata, Header{b.attrString(ch, "name", true, ""), b.attrString(ch, "value", true, "")})
+			md := traceMeta{name: b.attrProp(ch, "name", true), value: b.attrProp(ch, "value", true)}
+			constant = constant && md.name.e == nil && md.value.e == nil
+			s.metadata = append(s.metadata, md)
+		}
+	}
+	if constant {
+		for _, md := range s.metadata {
+			s.constMeta = append(s.constMeta, Header{md.name.lit.String(), md.value.lit.String()})
 		}
 	}
 	switch {
@@ -54,6 +73,21 @@ func (s *traceStep) run(c *Context) (flow, error) {
 	if err != nil {
 		return flowNext, err
 	}
-	c.Tracer.Trace(s.source, s.severity, msg, s.metadata)
+	md := s.constMeta
+	if md == nil && len(s.metadata) > 0 {
+		md = make([]Header, 0, len(s.metadata))
+		for i := range s.metadata {
+			name, err := s.metadata[i].name.str(c)
+			if err != nil {
+				return flowNext, err
+			}
+			value, err := s.metadata[i].value.str(c)
+			if err != nil {
+				return flowNext, err
+			}
+			md = append(md, Header{name, value})
+		}
+	}
+	c.Tracer.Trace(s.source, s.severity, msg, md)
 	return flowNext, nil
 }

@@ -1,12 +1,16 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // State holds the counters of rate-limit, rate-limit-by-key, quota,
@@ -17,21 +21,190 @@ import (
 //
 // State is safe for concurrent use; it is sharded so event loops rarely
 // contend. The clock is injected (NewState) so tests control time.
+//
+// Counter keys come from expressions over the request (counter-key), so a
+// client chooses them: the number of live keys per policy is bounded
+// (SetMaxKeys, DefaultMaxKeys), the least recently used key of a policy is
+// evicted to make room, and keys longer than MaxKeyBytes are stored as their
+// SHA-256. An evicted key starts a new window or period at its next call: the
+// bound fails open (see docs/policies.md).
 type State struct {
-	now    func() time.Time
-	seed   maphash.Seed
-	shards [32]stateShard
+	now     func() time.Time
+	seed    maphash.Seed
+	maxKeys atomic.Int64 // per policy
+	shards  [numShards]stateShard
+
+	rateEvictions, quotaEvictions atomic.Uint64
 }
+
+const numShards = 32
+
+// DefaultMaxKeys is how many counter keys one rate-limit(-by-key) or
+// quota(-by-key) policy keeps by default (env.conf policy.rate-limit.max-keys).
+const DefaultMaxKeys = 65536
+
+// MaxKeyBytes is the longest counter key stored as it is; a longer key is
+// stored (and checkpointed) as "\x00sha256:" and its SHA-256 in hex, so a
+// key's memory is bounded whatever the client sends.
+const MaxKeyBytes = 128
 
 type stateShard struct {
 	mu    sync.Mutex
 	rate  map[counterKey]*rateWindow
 	quota map[counterKey]*quotaWindow
 	conc  map[counterKey]int
+	// Per policy identity, the shard's windows from most to least recently
+	// used: the tail is evicted when the policy holds its share of maxKeys.
+	rateLRU, quotaLRU map[string]*lruList
 	// Expired windows are swept when a map outgrows these sizes (then the
 	// size doubles), so memory follows the number of live keys at amortised
 	// constant cost.
 	rateSweepAt, quotaSweepAt int
+}
+
+// lruNode links a window into its policy's list in a shard.
+type lruNode struct {
+	prev, next *lruNode
+	list       *lruList
+	key        counterKey
+}
+
+// lruList is a circular doubly linked list with a sentinel.
+type lruList struct {
+	root lruNode
+	n    int
+}
+
+func newLRU() *lruList {
+	l := &lruList{}
+	l.root.prev, l.root.next = &l.root, &l.root
+	return l
+}
+
+func (l *lruList) pushFront(n *lruNode) {
+	n.list = l
+	n.prev, n.next = &l.root, l.root.next
+	l.root.next.prev = n
+	l.root.next = n
+	l.n++
+}
+
+func (n *lruNode) unlink() {
+	if n.list == nil {
+		return
+	}
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = nil, nil
+	n.list.n--
+	n.list = nil
+}
+
+// touch makes n the most recently used of its list.
+func (n *lruNode) touch() {
+	l := n.list
+	if l == nil || l.root.next == n {
+		return
+	}
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = &l.root, l.root.next
+	l.root.next.prev = n
+	l.root.next = n
+}
+
+// back returns the least recently used node, or nil.
+func (l *lruList) back() *lruNode {
+	if l.n == 0 {
+		return nil
+	}
+	return l.root.prev
+}
+
+// perShard is how many keys of one policy a shard keeps.
+func (s *State) perShard() int {
+	m := s.maxKeys.Load()
+	return int(max(1, (m+numShards-1)/numShards))
+}
+
+// SetMaxKeys bounds the counter keys each rate-limit(-by-key) and
+// quota(-by-key) policy keeps (n <= 0: DefaultMaxKeys). The bound is kept per
+// shard (each of the 32 shards keeps at most ceil(n/32) keys of a policy), so
+// a policy holds at most n rounded up to a multiple of 32. Lowering it takes
+// effect as keys are added. Safe at any time.
+func (s *State) SetMaxKeys(n int) {
+	if n <= 0 {
+		n = DefaultMaxKeys
+	}
+	s.maxKeys.Store(int64(n))
+}
+
+// StateStats are the State's counts, for /metrics.
+type StateStats struct {
+	RateKeys, QuotaKeys           int    // live keys (windows) now
+	RateEvictions, QuotaEvictions uint64 // keys evicted to stay within the bound
+	MaxKeys                       int    // the bound per policy
+}
+
+// Stats counts the live keys and the evictions so far (it locks each shard
+// in turn, briefly).
+func (s *State) Stats() StateStats {
+	st := StateStats{RateEvictions: s.rateEvictions.Load(), QuotaEvictions: s.quotaEvictions.Load(), MaxKeys: int(s.maxKeys.Load())}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.RateKeys += len(sh.rate)
+		st.QuotaKeys += len(sh.quota)
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+// foldKey returns key, or for a key longer than MaxKeyBytes its digest form
+// written into buf (the result views buf: clone it to keep it).
+func foldKey(key string, buf *[8 + 2*sha256.Size]byte) string {
+	if len(key) <= MaxKeyBytes {
+		return key
+	}
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(key), len(key)))
+	copy(buf[:], "\x00sha256:")
+	hex.Encode(buf[8:], sum[:])
+	return unsafe.String(&buf[0], len(buf))
+}
+
+// insertRate stores a new rate window, evicting the policy's least recently
+// used key in this shard when it holds its share. Called with sh.mu held.
+func (s *State) insertRate(sh *stateShard, id, key string, w *rateWindow) {
+	l := sh.rateLRU[id]
+	if l == nil {
+		l = newLRU()
+		sh.rateLRU[id] = l
+	}
+	for limit := s.perShard(); l.n >= limit; {
+		old := l.back()
+		old.unlink()
+		delete(sh.rate, old.key)
+		s.rateEvictions.Add(1)
+	}
+	w.key = newKey(id, key)
+	sh.rate[w.key] = w
+	l.pushFront(&w.lruNode)
+}
+
+// insertQuota is insertRate for quota periods.
+func (s *State) insertQuota(sh *stateShard, id, key string, w *quotaWindow) {
+	l := sh.quotaLRU[id]
+	if l == nil {
+		l = newLRU()
+		sh.quotaLRU[id] = l
+	}
+	for limit := s.perShard(); l.n >= limit; {
+		old := l.back()
+		old.unlink()
+		delete(sh.quota, old.key)
+		s.quotaEvictions.Add(1)
+	}
+	w.key = newKey(id, key)
+	sh.quota[w.key] = w
+	l.pushFront(&w.lruNode)
 }
 
 // sweepFloor is the map size below which no sweeping happens.
@@ -42,12 +215,14 @@ type counterKey struct {
 }
 
 type rateWindow struct {
+	lruNode
 	start  time.Time
 	period time.Duration
 	count  int64
 }
 
 type quotaWindow struct {
+	lruNode
 	start  time.Time
 	period time.Duration
 	calls  int64
@@ -68,6 +243,7 @@ func (sh *stateShard) sweepRate(now time.Time) {
 	}
 	for k, w := range sh.rate {
 		if !now.Before(w.start.Add(w.period)) {
+			w.unlink()
 			delete(sh.rate, k)
 		}
 	}
@@ -80,6 +256,7 @@ func (sh *stateShard) sweepQuota(now time.Time) {
 	}
 	for k, w := range sh.quota {
 		if w.period > 0 && !now.Before(w.start.Add(w.period)) {
+			w.unlink()
 			delete(sh.quota, k)
 		}
 	}
@@ -92,10 +269,13 @@ func NewState(now func() time.Time) *State {
 		now = time.Now
 	}
 	s := &State{now: now, seed: maphash.MakeSeed()}
+	s.maxKeys.Store(DefaultMaxKeys)
 	for i := range s.shards {
 		s.shards[i].rate = map[counterKey]*rateWindow{}
 		s.shards[i].quota = map[counterKey]*quotaWindow{}
 		s.shards[i].conc = map[counterKey]int{}
+		s.shards[i].rateLRU = map[string]*lruList{}
+		s.shards[i].quotaLRU = map[string]*lruList{}
 	}
 	return s
 }
@@ -108,6 +288,8 @@ func (s *State) shard(id, key string) *stateShard {
 // began with the key's first call. With inc 0 it only checks that a call is
 // still allowed (the increment comes later, at Finish).
 func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc int64) (ok bool, remaining int64, retry time.Duration) {
+	var kb [8 + 2*sha256.Size]byte
+	key = foldKey(key, &kb)
 	now := s.now()
 	sh := s.shard(id, key)
 	sh.mu.Lock()
@@ -116,9 +298,12 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 	if w == nil {
 		sh.sweepRate(now)
 		w = &rateWindow{start: now, period: period}
-		sh.rate[newKey(id, key)] = w
-	} else if !now.Before(w.start.Add(period)) {
-		w.start, w.count, w.period = now, 0, period
+		s.insertRate(sh, id, key, w)
+	} else {
+		w.touch()
+		if !now.Before(w.start.Add(period)) {
+			w.start, w.count, w.period = now, 0, period
+		}
 	}
 	need := inc
 	if need == 0 {
@@ -132,6 +317,8 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 }
 
 func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
+	var kb [8 + 2*sha256.Size]byte
+	key = foldKey(key, &kb)
 	now := s.now()
 	sh := s.shard(id, key)
 	sh.mu.Lock()
@@ -141,9 +328,12 @@ func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
 	case w == nil:
 		sh.sweepRate(now)
 		w = &rateWindow{start: now, period: period}
-		sh.rate[newKey(id, key)] = w
+		s.insertRate(sh, id, key, w)
 	case !now.Before(w.start.Add(period)):
+		w.touch()
 		w.start, w.count, w.period = now, 0, period
+	default:
+		w.touch()
 	}
 	w.count += inc
 }
@@ -167,6 +357,8 @@ func quotaPeriod(now, firstStart time.Time, period time.Duration) time.Time {
 // quotaTake checks the quota and counts inc calls (inc may be 0 when the
 // count is deferred). It returns the time until the period renews.
 func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, renew time.Duration) {
+	var kb [8 + 2*sha256.Size]byte
+	key = foldKey(key, &kb)
 	now := s.now()
 	sh := s.shard(id, key)
 	sh.mu.Lock()
@@ -176,9 +368,12 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 	if w == nil {
 		sh.sweepQuota(now)
 		w = &quotaWindow{start: start, period: q.period}
-		sh.quota[newKey(id, key)] = w
-	} else if !w.start.Equal(start) {
-		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
+		s.insertQuota(sh, id, key, w)
+	} else {
+		w.touch()
+		if !w.start.Equal(start) {
+			w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
+		}
 	}
 	renew = time.Duration(1<<62 - 1)
 	if q.period > 0 {
@@ -192,6 +387,8 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 }
 
 func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
+	var kb [8 + 2*sha256.Size]byte
+	key = foldKey(key, &kb)
 	now := s.now()
 	sh := s.shard(id, key)
 	sh.mu.Lock()
@@ -202,9 +399,12 @@ func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
 	case w == nil:
 		sh.sweepQuota(now)
 		w = &quotaWindow{start: start, period: q.period}
-		sh.quota[newKey(id, key)] = w
+		s.insertQuota(sh, id, key, w)
 	case !w.start.Equal(start):
+		w.touch()
 		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
+	default:
+		w.touch()
 	}
 	w.calls += calls
 	w.bytes += bytes
@@ -290,10 +490,17 @@ func (s *State) RestoreQuotas(counters []QuotaCounter) error {
 		}
 	}
 	for _, q := range counters {
-		sh := s.shard(q.Policy, q.Key)
+		var kb [8 + 2*sha256.Size]byte
+		key := foldKey(q.Key, &kb)
+		sh := s.shard(q.Policy, key)
 		sh.mu.Lock()
 		// The period is learnt again at the next call (sweeping skips 0).
-		sh.quota[counterKey{q.Policy, q.Key}] = &quotaWindow{start: q.PeriodStart, calls: q.Calls, bytes: q.Bytes}
+		k := counterKey{q.Policy, key}
+		if old := sh.quota[k]; old != nil {
+			old.start, old.calls, old.bytes = q.PeriodStart, q.Calls, q.Bytes
+		} else {
+			s.insertQuota(sh, q.Policy, key, &quotaWindow{start: q.PeriodStart, calls: q.Calls, bytes: q.Bytes})
+		}
 		sh.mu.Unlock()
 	}
 	return nil

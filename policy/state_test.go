@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +122,135 @@ func TestRuntimeErrorsRedactSecrets(t *testing.T) {
 	var re *RuntimeError
 	if !errors.As(r.Err, &re) || strings.Contains(re.Err.Error(), "SECRET") {
 		t.Fatalf("inner error leaks: %v", re.Err)
+	}
+}
+
+// TestStateBoundsKeys: counter keys are client-controlled, so each policy
+// keeps at most MaxKeys of them; the least recently used go first and each
+// eviction is counted. Memory stays bounded however many keys arrive.
+func TestStateBoundsKeys(t *testing.T) {
+	clk := newClock()
+	st := NewState(clk.now)
+	st.SetMaxKeys(1024)
+	long := strings.Repeat("x", 1000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 100_000
+	for i := 0; i < n; i++ {
+		// 1 KB keys: stored as their digest, so each costs ~200 bytes.
+		st.rateTake("p", long+strconv.Itoa(i), 10, time.Hour, 1)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	s := st.Stats()
+	if s.RateKeys > 1024 || s.RateKeys < 1000 {
+		t.Fatalf("%d live keys for a bound of 1024", s.RateKeys)
+	}
+	if s.RateEvictions != uint64(n-s.RateKeys) {
+		t.Fatalf("%d evictions counted, want %d", s.RateEvictions, n-s.RateKeys)
+	}
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 4<<20 {
+		t.Fatalf("heap grew by %d bytes for %d keys under a bound of 1024", grew, n)
+	}
+	// Another policy has its own bound: p's keys do not evict q's.
+	for i := 0; i < 10; i++ {
+		st.rateTake("q", strconv.Itoa(i), 10, time.Hour, 1)
+	}
+	for i := 0; i < 5000; i++ {
+		st.rateTake("p", "more"+strconv.Itoa(i), 10, time.Hour, 1)
+	}
+	for i := 0; i < 10; i++ {
+		if _, rem, _ := st.rateTake("q", strconv.Itoa(i), 10, time.Hour, 1); rem != 8 {
+			t.Fatalf("q's key %d lost its window to p's keys (remaining %d)", i, rem)
+		}
+	}
+	// The same for quotas.
+	q := &quotaSpec{calls: 10, period: time.Hour, firstStart: quotaEpoch}
+	for i := 0; i < 5000; i++ {
+		st.quotaTake("qp", strconv.Itoa(i), q, 1)
+	}
+	if s := st.Stats(); s.QuotaKeys > 1024 || s.QuotaEvictions != uint64(5000-s.QuotaKeys) {
+		t.Fatalf("quota keys %d, evictions %d", s.QuotaKeys, s.QuotaEvictions)
+	}
+}
+
+// TestStateEvictsLeastRecentlyUsed: a key in use survives a flood of new keys;
+// an evicted key starts a new window at its next call (the bound fails open).
+func TestStateEvictsLeastRecentlyUsed(t *testing.T) {
+	clk := newClock()
+	st := NewState(clk.now)
+	st.SetMaxKeys(64) // two keys per shard
+	for i := 0; i < 3; i++ {
+		st.rateTake("p", "hot", 100, time.Hour, 1)
+	}
+	if ok, _, _ := st.rateTake("p", "idle", 2, time.Hour, 2); !ok {
+		t.Fatal("idle refused")
+	}
+	if ok, _, _ := st.rateTake("p", "idle", 2, time.Hour, 1); ok {
+		t.Fatal("idle's limit of 2 not applied")
+	}
+	for i := 0; i < 10_000; i++ {
+		st.rateTake("p", "flood"+strconv.Itoa(i), 100, time.Hour, 1)
+		st.rateTake("p", "hot", 1e9, time.Hour, 0) // a check keeps it recently used
+	}
+	if _, rem, _ := st.rateTake("p", "hot", 100, time.Hour, 1); rem != 96 {
+		t.Fatalf("the key in use was evicted: remaining %d, want 96", rem)
+	}
+	// idle was evicted by the flood: its next call starts a fresh window.
+	if ok, rem, _ := st.rateTake("p", "idle", 2, time.Hour, 1); !ok || rem != 1 {
+		t.Fatalf("evicted key: ok %v remaining %d, want a new window", ok, rem)
+	}
+	if st.Stats().RateEvictions == 0 {
+		t.Fatal("no eviction counted")
+	}
+}
+
+// TestStateFoldsLongKeys: a key longer than MaxKeyBytes is kept as its
+// SHA-256, the same counter for the same key, checkpointed in that form.
+func TestStateFoldsLongKeys(t *testing.T) {
+	st := NewState(newClock().now)
+	q := &quotaSpec{calls: 2, period: time.Hour, firstStart: quotaEpoch}
+	long := strings.Repeat("k", 5000)
+	st.quotaTake("p", long, q, 1)
+	if ok, _ := st.quotaTake("p", long, q, 1); !ok {
+		t.Fatal("second call refused")
+	}
+	if ok, _ := st.quotaTake("p", long, q, 1); ok {
+		t.Fatal("the long key's quota of 2 not applied")
+	}
+	cs := st.QuotaCounters()
+	if len(cs) != 1 || len(cs[0].Key) != 72 || !strings.HasPrefix(cs[0].Key, "\x00sha256:") || cs[0].Calls != 2 {
+		t.Fatalf("counters %+v", cs)
+	}
+	// Restored after a restart, the digest finds the same counter.
+	st2 := NewState(newClock().now)
+	if err := st2.RestoreQuotas(cs); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st2.quotaTake("p", long, q, 1); ok {
+		t.Fatal("restored long-key quota not applied")
+	}
+	short := strings.Repeat("k", MaxKeyBytes)
+	st.quotaTake("p", short, q, 1)
+	if cs := st.QuotaCounters(); len(cs) != 2 || cs[1].Key != short && cs[0].Key != short {
+		t.Fatalf("a key of MaxKeyBytes is kept as it is: %+v", cs)
+	}
+}
+
+// TestStateRestoreRespectsBound: restoring more checkpointed quotas than the
+// bound keeps the bound.
+func TestStateRestoreRespectsBound(t *testing.T) {
+	st := NewState(newClock().now)
+	st.SetMaxKeys(32)
+	var cs []QuotaCounter
+	for i := 0; i < 1000; i++ {
+		cs = append(cs, QuotaCounter{Policy: "p", Key: strconv.Itoa(i), PeriodStart: quotaEpoch, Calls: 1})
+	}
+	if err := st.RestoreQuotas(cs); err != nil {
+		t.Fatal(err)
+	}
+	if s := st.Stats(); s.QuotaKeys > 32 || s.QuotaEvictions != uint64(1000-s.QuotaKeys) {
+		t.Fatalf("after restore: %+v", s)
 	}
 }

@@ -199,6 +199,8 @@ type Upstream struct {
 
 // Tracer receives the output of the trace policy. Implementations must be safe
 // for the caller's concurrency (one Context is used by one goroutine at a time).
+// The strings and the metadata slice are valid only during the call (they may
+// view the request's buffers or the compiled policy): copy what is kept.
 type Tracer interface {
 	Trace(source, severity, message string, metadata []Header)
 }

@@ -56,6 +56,7 @@ func (c *Config) Changed(prev *Config) []string {
 		{"telemetry.logs.std", c.LogsStd, prev.LogsStd},
 		{"telemetry.logs.std.level", c.LogLevel, prev.LogLevel},
 		{"heartbeat.interval", c.HeartbeatInterval, prev.HeartbeatInterval},
+		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys, prev.RateLimitMaxKeys},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto, prev.ForwardedProto},
 	}
 	var out []string

@@ -29,6 +29,9 @@ const (
 	DefaultHeartbeatInterval  = 60 * time.Second
 	DefaultSnapshotsKeep      = 10
 	DefaultCommitInterval     = 10 * time.Millisecond
+	// DefaultRateLimitMaxKeys is policy.rate-limit.max-keys' default (the
+	// same as policy.DefaultMaxKeys).
+	DefaultRateLimitMaxKeys = 65536
 	// MinQueueMaxBytes is the smallest telemetry queue budget accepted.
 	MinQueueMaxBytes = 1 << 20
 )
@@ -80,6 +83,9 @@ type Config struct {
 	LogLevel string // telemetry.logs.std.level: all, debug, info, warn, error, fatal
 
 	HeartbeatInterval time.Duration // heartbeat.interval, 60s
+	// RateLimitMaxKeys is policy.rate-limit.max-keys: how many counter keys
+	// each rate-limit(-by-key) and quota(-by-key) policy keeps, 65536.
+	RateLimitMaxKeys int
 	// ForwardedProto is Azure's net.server.http.forwarded.proto.enabled.
 	ForwardedProto bool
 
@@ -150,6 +156,7 @@ func defaults(name string) *Config {
 		StorePath:          DefaultStorePath,
 		SnapshotsKeep:      DefaultSnapshotsKeep,
 		QueueMaxBytes:      DefaultQueueMaxBytes,
+		RateLimitMaxKeys:   DefaultRateLimitMaxKeys,
 		CommitInterval:     DefaultCommitInterval,
 		LogsStd:            DefaultLogsStd,
 		LogLevel:           DefaultLogLevel,
@@ -332,6 +339,18 @@ var keys = map[string]keySpec{
 			return fmt.Errorf("%w: %s is below the minimum of 1MiB", ErrInvalidValue, v)
 		}
 		c.QueueMaxBytes = n
+		return nil
+	}},
+	"policy.rate-limit.max-keys": {func(c *Config, v string) error {
+		if v == "" {
+			c.RateLimitMaxKeys = DefaultRateLimitMaxKeys
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10_000_000 {
+			return fmt.Errorf("%w: %q is not a whole number from 1 to 10000000", ErrInvalidValue, clip(v))
+		}
+		c.RateLimitMaxKeys = n
 		return nil
 	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {

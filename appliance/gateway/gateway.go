@@ -51,6 +51,7 @@ type Gateway struct {
 	store    *store.Store
 	state    *policy.State
 	handler  *appliance.Handler
+	tracer   *appliance.TraceLog // the trace policy's output, to the log
 	server   *netstack.Server
 	recorder *status.Recorder
 	host     *status.HostCollector
@@ -131,8 +132,11 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	}
 
 	g.state = policy.NewState(nil)
+	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	g.restoreCounters()
-	g.handler = &appliance.Handler{}
+	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
+	defer g.tracer.Close()
+	g.handler = &appliance.Handler{Tracer: g.tracer}
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
@@ -515,6 +519,7 @@ func (g *Gateway) reload(path string) {
 	g.mu.Unlock()
 	g.level.Set(logLevel(cfg.LogLevel))
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
+	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	if ag := g.currentAgent(); ag != nil {
 		ag.Kick() // a new token is used at once
 	}

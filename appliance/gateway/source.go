@@ -61,6 +61,16 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 			f.Snapshot.History = append(f.Snapshot.History, e)
 		}
 	}
+	if g.state != nil {
+		cs := g.state.Stats()
+		f.Counters = status.PolicyCounters{RateKeys: cs.RateKeys, QuotaKeys: cs.QuotaKeys,
+			RateEvictions: cs.RateEvictions, QuotaEvictions: cs.QuotaEvictions, MaxKeys: cs.MaxKeys}
+	}
+	if g.tracer != nil {
+		for _, c := range g.tracer.Counts() {
+			f.Traces = append(f.Traces, status.TraceCount{Severity: c.Severity, Outcome: c.Outcome, Count: c.Count})
+		}
+	}
 	if qs, err := g.store.QueueStats(); err == nil {
 		f.Telemetry = status.Backlog{Records: uint64(qs.Records), Bytes: uint64(qs.Bytes), MaxBytes: uint64(qs.MaxBytes),
 			Oldest: qs.Oldest, Dropped: qs.Dropped}

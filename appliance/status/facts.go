@@ -54,6 +54,28 @@ type Facts struct {
 	Listeners []Listener `json:"listeners"`
 	// StorePath is the bbolt file; the host facts report the disk it is on.
 	StorePath string `json:"storePath,omitempty"`
+	// Counters is the rate-limit and quota counter pool.
+	Counters PolicyCounters `json:"policyCounters"`
+	// Traces counts the trace policy's output by severity and outcome
+	// ("logged", "below-level", "rate-limited", "queue-full").
+	Traces []TraceCount `json:"traces,omitempty"`
+}
+
+// TraceCount is how many trace policy calls of one severity had one outcome.
+type TraceCount struct {
+	Severity string `json:"severity"`
+	Outcome  string `json:"outcome"`
+	Count    uint64 `json:"count"`
+}
+
+// PolicyCounters sizes the pool of rate-limit and quota counters, whose keys
+// come from requests and are bounded per policy (policy.rate-limit.max-keys).
+type PolicyCounters struct {
+	RateKeys       int    `json:"rateKeys"`
+	QuotaKeys      int    `json:"quotaKeys"`
+	RateEvictions  uint64 `json:"rateEvictions"`
+	QuotaEvictions uint64 `json:"quotaEvictions"`
+	MaxKeys        int    `json:"maxKeysPerPolicy"`
 }
 
 // ControlPlane is the state of the connection to apimcp (hybrid mode).

@@ -153,6 +153,24 @@ func writeMetrics(w io.Writer, r *Report, rec *Recorder) error {
 		p.gauge("apimgw_token_expiry_timestamp_seconds", "Expiry of the gateway token in env.conf.", unixSeconds(f.Token.Expiry))
 	}
 
+	// Rate-limit and quota counters.
+	pc := f.Counters
+	p.family("apimgw_policy_limit_keys", "gauge", "Live rate-limit and quota counter keys, by kind (rate: rate-limit and rate-limit-by-key; quota: quota and quota-by-key).")
+	p.sample("apimgw_policy_limit_keys", float64(pc.RateKeys), "kind", "rate")
+	p.sample("apimgw_policy_limit_keys", float64(pc.QuotaKeys), "kind", "quota")
+	p.family("apimgw_policy_limit_key_evictions_total", "counter", "Counter keys evicted (least recently used first) to keep each policy within policy.rate-limit.max-keys; an evicted key starts a new window.")
+	p.sample("apimgw_policy_limit_key_evictions_total", float64(pc.RateEvictions), "kind", "rate")
+	p.sample("apimgw_policy_limit_key_evictions_total", float64(pc.QuotaEvictions), "kind", "quota")
+	p.gauge("apimgw_policy_limit_max_keys", "Counter keys each rate-limit or quota policy keeps at most (policy.rate-limit.max-keys).", float64(pc.MaxKeys))
+
+	// The trace policy's output (to the log).
+	if len(f.Traces) > 0 {
+		p.family("apimgw_trace_messages_total", "counter", "Trace policy calls, by severity and outcome: logged (to the gateway's log), below-level (under telemetry.logs.std.level), rate-limited, queue-full.")
+		for _, tc := range f.Traces {
+			p.sample("apimgw_trace_messages_total", float64(tc.Count), "severity", tc.Severity, "outcome", tc.Outcome)
+		}
+	}
+
 	// Host.
 	h := r.Host
 	p.gauge("apimgw_host_cpu_busy_ratio", "Busy share of all CPUs between two collections (0-1).", h.CPUPercent/100)

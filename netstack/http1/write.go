@@ -169,25 +169,11 @@ func StatusText(code int) string {
 }
 
 // AppendJSONError appends a complete response that rejects a message: the
-// status, a short JSON body {"statusCode":N,"message":"..."} and, when close is
-// set, "Connection: close". msg must not need JSON escaping beyond quotes and
-// backslashes, which are escaped.
+// status, a short JSON body {"statusCode":N,"message":"..."} (AppendErrorBody)
+// and, when close is set, "Connection: close".
 func AppendJSONError(dst []byte, status int, msg string, close bool) []byte {
 	var body [256]byte
-	b := append(body[:0], `{"statusCode":`...)
-	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, `,"message":"`...)
-	for i := 0; i < len(msg) && len(b) < cap(body)-3; i++ {
-		c := msg[i]
-		if c == '"' || c == '\\' {
-			b = append(b, '\\')
-		}
-		if c < ' ' {
-			c = ' '
-		}
-		b = append(b, c)
-	}
-	b = append(b, `"}`...)
+	b := AppendErrorBody(body[:0], status, msg)
 	dst = AppendStatusLine(dst, status, nil)
 	dst = append(dst, "Content-Type: application/json\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(b)), 10)
