@@ -404,13 +404,18 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	for _, f := range resp.Headers {
 		pc.Response.Headers.Add(str(resp.Bytes(f.Name)), str(resp.Bytes(f.Value)))
 	}
-	res := st.pl.Resume(pc) // the rest of the backend section
-	if res.Outcome == policy.Continue {
-		st.sec = policy.Outbound
-		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
-			return // nothing can have changed the response
+	var res policy.Result
+	if st.failOnStatus(resp.Status) {
+		res = st.runOnStatusError(resp.Status) // forward_options.go
+	} else {
+		res = st.pl.Resume(pc) // the rest of the backend section
+		if res.Outcome == policy.Continue {
+			st.sec = policy.Outbound
+			if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
+				return // nothing can have changed the response
+			}
+			res = st.pl.Run(pc, policy.Outbound)
 		}
-		res = st.pl.Run(pc, policy.Outbound)
 	}
 	for {
 		switch res.Outcome {

@@ -32,8 +32,6 @@ func compileForwardRequest(b *builder, n *Node) {
 	}
 	refuseForwardOption(b, n, "follow-redirects", s.followRedirects, false, "the gateway does not follow backend redirects yet; the 3xx answer is returned to the client")
 	refuseForwardOption(b, n, "buffer-request-body", s.bufferRequestBody, false, "the gateway streams the request body to the backend and cannot resend it on retry yet")
-	refuseForwardOption(b, n, "buffer-response", s.bufferResponse, true, "the gateway cannot yet switch between buffered and streamed backend answers")
-	refuseForwardOption(b, n, "fail-on-error-status-code", s.failOnErrorStatus, false, "the gateway does not yet run on-error for 4xx/5xx backend answers")
 	b.emit(instr{op: opStep, step: s, meta: m, flow: true})
 }
 
