@@ -88,8 +88,9 @@ type Exchange struct {
 	respBody    []byte
 
 	upAddr      string
-	target      []byte // rewritten request target; empty keeps the original
-	method      []byte // rewritten method; empty keeps the original
+	upTLS       *UpstreamTLS // ForwardTLS
+	target      []byte       // rewritten request target; empty keeps the original
+	method      []byte       // rewritten method; empty keeps the original
 	setHeaders  []Field
 	delHeaders  []string
 	setRespHdrs []Field
