@@ -84,6 +84,7 @@ type reqState struct {
 	reqN     uint64
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
+	chosen   *backendEntity // the backend entity this forward went to (backends.go)
 	rec      Record
 }
 
@@ -303,14 +304,19 @@ func refusal(status int) string {
 // forward sends the request to the pipeline's upstream.
 func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	pc := st.pc
-	b := st.backend(pc.Upstream.BaseURL)
+	b := st.pickBackend() // backends.go
 	if b == nil || b.errMsg != "" {
-		st.err = "backend-config"
-		msg := "The API has no backend service URL"
+		if st.err == "" {
+			st.err = "backend-config"
+		}
+		msg, status := "The API has no backend service URL", 502
 		if b != nil {
 			msg = b.errMsg
+			if b.errStatus != 0 {
+				status = b.errStatus
+			}
 		}
-		x.RespondError(502, msg)
+		x.RespondError(status, msg)
 		return
 	}
 	t := append(st.target[:0], b.path...)
@@ -342,7 +348,7 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	if pc.Upstream.Timeout > 0 {
 		x.SetTimeout(pc.Upstream.Timeout)
 	}
-	x.Forward(b.addr)
+	b.forwardTo(x)
 }
 
 // UpstreamFailed runs the on-error section when the backend could not be
@@ -354,6 +360,7 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 		return
 	}
 	pc := st.pc
+	st.backendAnswered(0, "")
 	if st.err == "" {
 		if status == 504 {
 			st.err = "backend-timeout"
@@ -385,7 +392,7 @@ func (st *reqState) backend(raw string) *backendURL {
 		return st.lastBack
 	}
 	st.lastURL = strings.Clone(raw)
-	st.lastBack = parseBackend(st.lastURL)
+	st.lastBack = st.cfg.parseRuntime(st.lastURL)
 	return st.lastBack
 }
 
@@ -403,6 +410,10 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	pc.Response.Headers.Reset()
 	for _, f := range resp.Headers {
 		pc.Response.Headers.Add(str(resp.Bytes(f.Name)), str(resp.Bytes(f.Value)))
+	}
+	if st.chosen != nil {
+		ra, _ := pc.Response.Headers.Get("Retry-After")
+		st.backendAnswered(resp.Status, ra)
 	}
 	var res policy.Result
 	if st.failOnStatus(resp.Status) {
