@@ -299,7 +299,7 @@ func TestBackendPool(t *testing.T) {
 	dead.Close() // nothing listens there any more
 	rule := &wire.CircuitBreaker{Rules: []wire.CircuitBreakerRule{{Name: "r",
 		FailureCondition: wire.FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []wire.StatusCodeRange{{Min: 500, Max: 599}}},
-		TripDuration: "PT1H"}}}
+		TripDuration:     "PT1H"}}}
 	snapshot := func(version uint64, deadOnly bool) *wire.Snapshot {
 		s := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: version,
 			APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
