@@ -203,7 +203,7 @@ func (e *backendEntity) applyCredentials(r *policy.Request) {
 // becomes Upstream.BaseURL and its credentials are set), or the base URL.
 func (st *reqState) pickBackend() *backendURL {
 	pc := st.pc
-	st.chosen = nil
+	st.chosen, st.redirects, st.current = nil, 0, nil
 	id := pc.Upstream.BackendID
 	if id == "" {
 		return st.backend(pc.Upstream.BaseURL)

@@ -110,3 +110,86 @@ func TestBufferResponseFalseStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowRedirects: with follow-redirects="true" the gateway follows the
+// backend's 3xx with .NET HttpClient's rules (APIM's runtime): 301/302 turn
+// POST into a body-less GET, 303 turns everything into GET, 307 keeps the
+// method (a streamed body is not resent: the 307 goes to the client);
+// Authorization does not follow to another host; a loop stops after 50 hops
+// with the last 3xx. Without the attribute the 3xx goes to the client.
+func TestFollowRedirects(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "other "+r.Method+" auth="+r.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	hops := 0
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/base/r301", "/base/plain/r301":
+			http.Redirect(w, r, "final?from=301", 301)
+		case "/base/r302":
+			http.Redirect(w, r, "/base/final", 302)
+		case "/base/r303":
+			http.Redirect(w, r, "/base/final", 303)
+		case "/base/r307":
+			http.Redirect(w, r, "/base/final", 307)
+		case "/base/cross":
+			http.Redirect(w, r, other.URL+"/x", 302)
+		case "/base/loop":
+			hops++
+			http.Redirect(w, r, "/base/loop", 302)
+		default:
+			io.WriteString(w, r.Method+" "+r.URL.RequestURI()+" body="+string(body)+" auth="+r.Header.Get("Authorization"))
+		}
+	}))
+	defer backend.Close()
+	follow := `<policies><inbound/><backend><forward-request follow-redirects="true"/></backend><outbound/><on-error/></policies>`
+	plain := `<policies><inbound/><backend><forward-request/></backend><outbound/><on-error/></policies>`
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "f", Path: "f", ServiceURL: backend.URL + "/base", Protocols: []string{"http"}}}}
+	for _, p := range []string{"r301", "r302", "r303", "r307", "cross", "loop"} {
+		for _, m := range []string{"GET", "POST"} {
+			snap.APIs[0].Operations = append(snap.APIs[0].Operations, wire.Operation{ID: p + m, Method: m, URLTemplate: "/" + p, Policy: follow})
+		}
+	}
+	snap.APIs[0].Operations = append(snap.APIs[0].Operations, wire.Operation{ID: "plain", Method: "GET", URLTemplate: "/plain/r301", Policy: plain})
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path, body string) (int, string) {
+		req, _ := http.NewRequest(method, g.base+"/f"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"GET", "/r301", "", 200, "GET /base/final?from=301 body= auth=Bearer t0ken"},
+		{"POST", "/r302", "payload", 200, "GET /base/final body= auth=Bearer t0ken"},
+		{"POST", "/r303", "payload", 200, "GET /base/final body="},
+		{"GET", "/r307", "", 200, "GET /base/final body="},
+		{"POST", "/r307", "payload", 307, ""}, // the streamed body cannot be resent
+		{"GET", "/cross", "", 200, "other GET auth="},
+		{"GET", "/loop", "", 302, ""},
+		{"GET", "/plain/r301", "", 301, ""},
+	} {
+		status, body := do(c.method, c.path, c.body)
+		if status != c.status || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, status, body, c.status, c.want)
+		}
+	}
+	if hops != maxRedirects+1 {
+		t.Errorf("redirect loop: the backend saw %d requests, want %d", hops, maxRedirects+1)
+	}
+}

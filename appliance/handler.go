@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -85,7 +86,11 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	chosen   *backendEntity // the backend entity this forward went to (backends.go)
-	rec      Record
+	// follow-redirects (forward_options.go): hops so far, and where the
+	// last one went (nil: the forward's own URL).
+	redirects int
+	current   *url.URL
+	rec       Record
 }
 
 var connSeq atomic.Uint64
@@ -414,6 +419,9 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	if st.chosen != nil {
 		ra, _ := pc.Response.Headers.Get("Retry-After")
 		st.backendAnswered(resp.Status, ra)
+	}
+	if h.followRedirect(x, st, resp.Status) {
+		return // forward_options.go
 	}
 	var res policy.Result
 	if st.failOnStatus(resp.Status) {

@@ -30,7 +30,6 @@ func compileForwardRequest(b *builder, n *Node) {
 		bufferResponse:    b.attrBool(n, "buffer-response", true),
 		failOnErrorStatus: b.attrBool(n, "fail-on-error-status-code", false),
 	}
-	refuseForwardOption(b, n, "follow-redirects", s.followRedirects, false, "the gateway does not follow backend redirects yet; the 3xx answer is returned to the client")
 	refuseForwardOption(b, n, "buffer-request-body", s.bufferRequestBody, false, "the gateway streams the request body to the backend and cannot resend it on retry yet")
 	b.emit(instr{op: opStep, step: s, meta: m, flow: true})
 }
