@@ -45,7 +45,8 @@ const maxRedirects = 50
 //     GET; those drop the request body;
 //   - 307 and 308 keep the method and body — unless the body was streamed
 //     to the backend and cannot be sent again (then the 3xx goes to the
-//     client, as it does without follow-redirects);
+//     client, as it does without follow-redirects; buffer-request-body="true"
+//     keeps it);
 //   - https → http is not followed; Authorization is dropped when the host
 //     changes; at most maxRedirects hops, then the last 3xx goes out.
 //
@@ -81,7 +82,7 @@ func (h *Handler) followRedirect(x *netstack.Exchange, st *reqState, status int)
 	switch {
 	case status == 303 && method != "HEAD", (status == 301 || status == 302) && method == "POST":
 		method, dropBody = "GET", true
-	case hasBody && !pc.Request.Buffered:
+	case hasBody && !pc.Request.Buffered && !pc.Upstream.BufferRequestBody:
 		return false // 307/308 with a body already streamed: cannot resend
 	}
 	b := st.backend(next.Scheme + "://" + next.Host)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,5 +192,75 @@ func TestFollowRedirects(t *testing.T) {
 	}
 	if hops != maxRedirects+1 {
 		t.Errorf("redirect loop: the backend saw %d requests, want %d", hops, maxRedirects+1)
+	}
+}
+
+// TestBufferRequestBody: with buffer-request-body="true" a retry around
+// forward-request resends the request body (and a 307 with
+// follow-redirects does); without it the gateway says it cannot resend.
+func TestBufferRequestBody(t *testing.T) {
+	calls := map[string]int{}
+	var mu sync.Mutex
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		calls[r.URL.Path]++
+		n := calls[r.URL.Path]
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/flaky") && n < 3:
+			w.WriteHeader(503)
+		case r.URL.Path == "/move":
+			http.Redirect(w, r, "/moved", 307)
+		default:
+			io.WriteString(w, r.Method+" got "+string(body))
+		}
+	}))
+	defer backend.Close()
+	retry := func(buffer string) string {
+		return `<policies><inbound/><backend><retry condition="@(context.Response.StatusCode == 503)" count="3" interval="0">` +
+			`<forward-request ` + buffer + `/></retry></backend><outbound/><on-error/></policies>`
+	}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "f", Path: "f", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "a", Method: "POST", URLTemplate: "/a/flaky", Policy: retry(`buffer-request-body="true"`)},
+			{ID: "b", Method: "POST", URLTemplate: "/b/flaky", Policy: retry(``)},
+			{ID: "m", Method: "POST", URLTemplate: "/move", Policy: `<policies><inbound/><backend><forward-request follow-redirects="true" buffer-request-body="true"/></backend><outbound/><on-error/></policies>`},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	post := func(path string, body string, chunked bool) (int, string) {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(strings.NewReader(body)) // unknown length: sent chunked
+		}
+		resp, err := http.Post(g.base+"/f"+path, "text/plain", rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := post("/a/flaky", "the payload", false); st != 200 || body != "POST got the payload" {
+		t.Errorf("buffered retry: %d %q", st, body)
+	}
+	mu.Lock()
+	calls["/a/flaky"] = 0
+	mu.Unlock()
+	if st, body := post("/a/flaky", strings.Repeat("chunk ", 10000), true); st != 200 || body != "POST got "+strings.Repeat("chunk ", 10000) {
+		t.Errorf("buffered chunked retry: %d %.60q", st, body)
+	}
+	if st, body := post("/b/flaky", "the payload", false); st != 502 || !strings.Contains(body, "cannot be sent to the backend again") {
+		t.Errorf("unbuffered retry: %d %q", st, body)
+	}
+	if st, body := post("/move", "kept", false); st != 200 || body != "POST got kept" {
+		t.Errorf("307 with a buffered body: %d %q", st, body)
+	}
+	big := strings.Repeat("x", 17<<20)
+	if st, _ := post("/a/flaky", big, false); st != 413 {
+		t.Errorf("over the buffer limit: %d", st)
 	}
 }

@@ -353,6 +353,9 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	if pc.Upstream.Timeout > 0 {
 		x.SetTimeout(pc.Upstream.Timeout)
 	}
+	if pc.Upstream.BufferRequestBody {
+		x.BufferRequestBody() // kept for a retry (forward-request buffer-request-body)
+	}
 	b.forwardTo(x)
 }
 

@@ -89,6 +89,7 @@ type Exchange struct {
 
 	upAddr      string
 	upTLS       *UpstreamTLS // ForwardTLS
+	bufferBody  bool         // BufferRequestBody
 	target      []byte       // rewritten request target; empty keeps the original
 	method      []byte       // rewritten method; empty keeps the original
 	setHeaders  []Field

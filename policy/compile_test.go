@@ -108,8 +108,6 @@ func TestCompileErrors(t *testing.T) {
 			"op.xml", Pos{1, 20}, "include-fragment", ErrFragment, `"zzz" is not defined`},
 		{"required attribute", "<policies><inbound><rate-limit-by-key calls=\"5\" renewal-period=\"60\"/></inbound></policies>",
 			"op.xml", Pos{1, 20}, "rate-limit-by-key", ErrInvalid, `"counter-key" is required`},
-		{"forward-request option not implemented", "<policies><backend><forward-request buffer-request-body=\"true\"/></backend></policies>",
-			"op.xml", Pos{1, 58}, "forward-request", ErrUnsupported, `"buffer-request-body"="true" is not implemented`},
 		{"fragment as policy document", "<fragment/>", "op.xml", Pos{1, 1}, "fragment", ErrUnsupported, "root element must be <policies>"},
 	}
 	for _, tc := range cases {

@@ -30,18 +30,7 @@ func compileForwardRequest(b *builder, n *Node) {
 		bufferResponse:    b.attrBool(n, "buffer-response", true),
 		failOnErrorStatus: b.attrBool(n, "fail-on-error-status-code", false),
 	}
-	refuseForwardOption(b, n, "buffer-request-body", s.bufferRequestBody, false, "the gateway streams the request body to the backend and cannot resend it on retry yet")
 	b.emit(instr{op: opStep, step: s, meta: m, flow: true})
-}
-
-// refuseForwardOption reports an option set to a value the gateway does not
-// implement: the document is refused rather than the option silently ignored.
-func refuseForwardOption(b *builder, n *Node, name string, got, def bool, why string) {
-	if got == def {
-		return
-	}
-	a, _ := n.Attr(name)
-	b.errorAt(n, a.ValuePos, ErrUnsupported, "attribute %q=\"%t\" is not implemented: %s", name, got, why)
 }
 
 func (s *forwardRequest) run(c *Context) (flow, error) {
