@@ -3,6 +3,7 @@ package appliance
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,11 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 		} else {
 			u := parseBackend(b.URL)
 			u.entity = e
+			if h := hostCredential(b.Credentials); h != "" && u.errMsg == "" {
+				// credentials.header Host: the Host header sent, and the
+				// name for SNI and the certificate check.
+				u.host, u.hostname = h, hostOnly(h)
+			}
 			var certs []tls.Certificate
 			if cr := b.Credentials; cr != nil {
 				for _, id := range cr.CertificateIDs {
@@ -87,6 +93,9 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 		}
 		if cr := b.Credentials; cr != nil {
 			for _, name := range sortedKeys(cr.Header) {
+				if strings.EqualFold(name, "host") {
+					continue // applied to the URL above
+				}
 				e.headers = append(e.headers, [2]string{name, strings.Join(cr.Header[name], ",")})
 			}
 			for _, name := range sortedKeys(cr.Query) {
@@ -136,6 +145,27 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 		}
 	}
 	return nil
+}
+
+// hostCredential is a Host header among a backend's credentials, or "".
+func hostCredential(c *wire.BackendCredentials) string {
+	if c == nil {
+		return ""
+	}
+	for name, v := range c.Header {
+		if strings.EqualFold(name, "host") && len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+	}
+	return ""
+}
+
+// hostOnly strips the port (and IPv6 brackets) from a Host value.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return strings.Trim(h, "[]")
 }
 
 func sortedKeys(m map[string][]string) []string {

@@ -74,7 +74,7 @@ func httpsBackend(t *testing.T, tag string, cert tls.Certificate, clientCAs *x50
 		if len(r.TLS.PeerCertificates) > 0 {
 			client = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
-		fmt.Fprintf(w, "tls backend %s client=%s auth=%s q=%s", tag, client, r.Header.Get("Authorization"), r.URL.RawQuery)
+		fmt.Fprintf(w, "tls backend %s client=%s auth=%s q=%s host=%s sni=%s", tag, client, r.Header.Get("Authorization"), r.URL.RawQuery, r.Host, r.TLS.ServerName)
 	}))
 	b.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	if clientCAs != nil {
@@ -206,6 +206,14 @@ func TestHTTPSBackendName(t *testing.T) {
 	}
 	if st, _, body := call(t, "GET", g.base+"/s/unchecked", nil); st != 200 || !strings.Contains(body, "tls backend named") {
 		t.Errorf("name check off: %d %q", st, body)
+	}
+	// A Host header among the credentials is the name sent (SNI) and checked.
+	snap.Backends = append(snap.Backends, wire.Backend{ID: "hosted", URL: b.URL, Protocol: "http",
+		Credentials: &wire.BackendCredentials{Header: map[string][]string{"Host": {"other.test"}}}})
+	snap.APIs[0].Operations = append(snap.APIs[0].Operations, wire.Operation{ID: "hosted", Method: "GET", URLTemplate: "/hosted", Policy: viaBackend("hosted")})
+	g.h.Swap(compileWith(t, snap, Options{}))
+	if st, _, body := call(t, "GET", g.base+"/s/hosted", nil); st != 200 || !strings.Contains(body, "host=other.test sni=other.test") {
+		t.Errorf("Host credential: %d %q", st, body)
 	}
 }
 
