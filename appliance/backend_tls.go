@@ -133,6 +133,11 @@ func verifyPartial(cs tls.ConnectionState, roots *x509.CertPool, host string, ch
 	return nil
 }
 
+// maxRuntimeTLS bounds the shared TLS settings kept for URLs that policies
+// compute (a policy could make a new host per request); beyond it each
+// connection's cached URL gets its own, unpooled across connections.
+const maxRuntimeTLS = 1024
+
 // runtimeTLS returns the shared TLS settings for an https URL computed by a
 // policy at run time (default validation), made once per address and host
 // per Compiled so that its connections are pooled.
@@ -141,8 +146,12 @@ func (c *Compiled) runtimeTLS(b *backendURL) *netstack.UpstreamTLS {
 	if t, ok := c.runtimeTLSs.Load(key); ok {
 		return t.(*netstack.UpstreamTLS)
 	}
-	t, _ := c.runtimeTLSs.LoadOrStore(key, c.upstreamTLS(b, nil, nil))
-	return t.(*netstack.UpstreamTLS)
+	t := c.upstreamTLS(b, nil, nil)
+	if c.runtimeTLSn.Add(1) > maxRuntimeTLS {
+		return t
+	}
+	got, _ := c.runtimeTLSs.LoadOrStore(key, t)
+	return got.(*netstack.UpstreamTLS)
 }
 
 // parseRuntime parses a base URL a policy computed (the connection caches it).

@@ -359,3 +359,23 @@ func TestBackendPool(t *testing.T) {
 		t.Errorf("all members down: %d %q", st, body)
 	}
 }
+
+// TestHTTPSBaseURLFromExpression: an https base URL a policy computes at run
+// time is reached with default validation (the snapshot's trusted CA).
+func TestHTTPSBaseURLFromExpression(t *testing.T) {
+	ca := newPKI(t, "apimgw test CA")
+	leaf, _, _ := issue(t, ca)
+	b := httpsBackend(t, "computed", leaf, nil)
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "c", Method: "GET", URLTemplate: "/c", Policy: `<policies><inbound><set-backend-service base-url="@(&quot;` + b.URL + `&quot; + &quot;/p&quot;)"/></inbound><backend><forward-request/></backend><outbound/><on-error/></policies>`}}}},
+		Certificates: []wire.Certificate{{ID: "ca", CertificatePEM: ca.pem, TrustedCA: true}},
+	}
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snap, Options{}))
+	for i := 0; i < 3; i++ {
+		if st, _, body := call(t, "GET", g.base+"/s/c", nil); st != 200 || !strings.Contains(body, "tls backend computed") {
+			t.Fatalf("computed https URL: %d %q", st, body)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/netstack"
@@ -37,6 +38,7 @@ type Compiled struct {
 
 	trust       *backendTrust             // roots and client certificates for https backends
 	runtimeTLSs sync.Map                  // addr|host → *netstack.UpstreamTLS for URLs policies compute
+	runtimeTLSn atomic.Int64              // entries made (bounded by maxRuntimeTLS)
 	entities    map[string]*backendEntity // backend entities by id (backends.go)
 }
 
