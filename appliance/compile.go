@@ -8,8 +8,11 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
 	"github.com/apimgw/apimgw/wire/urltemplate"
@@ -33,6 +36,11 @@ type Compiled struct {
 	subs     map[[32]byte]*subscription
 	products map[string]*product
 	backends map[string]*backendURL // parsed base URLs, by URL string
+
+	trust       *backendTrust             // roots and client certificates for https backends
+	runtimeTLSs sync.Map                  // addr|host → *netstack.UpstreamTLS for URLs policies compute
+	runtimeTLSn atomic.Int64              // entries made (bounded by maxRuntimeTLS)
+	entities    map[string]*backendEntity // backend entities by id (backends.go)
 }
 
 type apiRoute struct {
@@ -80,6 +88,11 @@ type backendURL struct {
 	path   string // base path without trailing slash
 	https  bool
 	errMsg string // why it cannot be used, if it cannot
+
+	hostname  string                // host without port, for SNI and the certificate name
+	tls       *netstack.UpstreamTLS // https: how to reach it
+	errStatus int                   // the status for errMsg (0: 502)
+	entity    *backendEntity        // the backend entity it belongs to, if any
 }
 
 // CompileError says why a snapshot cannot be served; it names the part.
@@ -91,17 +104,17 @@ type CompileError struct {
 func (e *CompileError) Error() string { return "compile " + e.Where + ": " + e.Err.Error() }
 func (e *CompileError) Unwrap() error { return e.Err }
 
-// Compile checks and compiles a snapshot. state carries rate-limit and quota
-// counters across snapshots (pass the same State every time). It is the dry run
-// the sync agent and standalone mode call before swapping a snapshot in: on any
-// error nothing is served from it.
-func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
+// compile is Compile (see backend_tls.go).
+func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, error) {
 	start := time.Now()
 	if err := snap.Validate(); err != nil {
 		return nil, &CompileError{Where: "snapshot", Err: err}
 	}
 	c := &Compiled{Snapshot: snap, apis: map[string]*apiRoute{}, subs: map[[32]byte]*subscription{},
 		products: map[string]*product{}, backends: map[string]*backendURL{}}
+	if err := c.prepareTrust(snap, o); err != nil {
+		return nil, err
+	}
 
 	opts := policy.Options{NamedValues: map[string]policy.NamedValue{}, Fragments: map[string]policy.Source{},
 		Backends: map[string]string{}, State: state}
@@ -111,9 +124,8 @@ func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
 	for _, f := range snap.PolicyFragments {
 		opts.Fragments[f.ID] = policy.Source{Name: "policyFragments/" + f.ID, XML: []byte(f.Value)}
 	}
-	for _, b := range snap.Backends {
-		opts.Backends[b.ID] = b.URL
-		c.backend(b.URL)
+	if err := c.compileEntities(snap, o, opts.Backends); err != nil { // backends.go
+		return nil, err
 	}
 	cp := policy.NewCompiler(opts)
 	compile := func(scope policy.Scope, name, xml string) (*policy.Policy, error) {
@@ -257,6 +269,9 @@ func (c *Compiled) backend(raw string) *backendURL {
 		return b
 	}
 	b := parseBackend(raw)
+	if b.errMsg == "" && b.https {
+		b.tls = c.upstreamTLS(b, nil, nil)
+	}
 	c.backends[raw] = b
 	return b
 }
@@ -287,9 +302,7 @@ func parseBackend(raw string) *backendURL {
 	b.addr = net.JoinHostPort(host, port)
 	b.host = u.Host
 	b.path = strings.TrimSuffix(u.EscapedPath(), "/")
-	if b.https {
-		b.errMsg = fmt.Sprintf("backend URL %q: https backends are not supported yet", raw)
-	}
+	b.hostname = host
 	return b
 }
 

@@ -27,6 +27,10 @@ func failureKind(err error, status int) string {
 		return "backend-timeout"
 	case errors.Is(err, netstack.ErrUpstreamUnreachable):
 		return "backend-unreachable"
+	case errors.Is(err, netstack.ErrUpstreamTLS):
+		return "backend-tls-error"
+	case errors.Is(err, netstack.ErrRequestBodyTooLarge):
+		return "request-too-large"
 	case errors.Is(err, netstack.ErrClientBodyTimeout):
 		return "client-body-timeout"
 	case errors.Is(err, netstack.ErrClientClosed):

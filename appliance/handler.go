@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -97,9 +98,14 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	match    urltemplate.Match // the operation match's parameter offsets
-	rec      Record
-	tracer   Tracer // Handler.Tracer, for the trace policy (trace.go)
-	trace    Trace
+	chosen   *backendEntity    // the backend entity this forward went to (backends.go)
+	// follow-redirects (forward_options.go): hops so far, and where the
+	// last one went (nil: the forward's own URL).
+	redirects int
+	current   *url.URL
+	rec       Record
+	tracer    Tracer // Handler.Tracer, for the trace policy (trace.go)
+	trace     Trace
 
 	// The last subscription key seen on this connection and its SHA-256:
 	// a keep-alive client sends the same key request after request, so the
@@ -346,14 +352,19 @@ func refusal(status int) string {
 // forward sends the request to the pipeline's upstream.
 func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	pc := st.pc
-	b := st.backend(pc.Upstream.BaseURL)
+	b := st.pickBackend() // backends.go
 	if b == nil || b.errMsg != "" {
-		st.err = "backend-config"
-		msg := "The API has no backend service URL"
+		if st.err == "" {
+			st.err = "backend-config"
+		}
+		msg, status := "The API has no backend service URL", 502
 		if b != nil {
 			msg = b.errMsg
+			if b.errStatus != 0 {
+				status = b.errStatus
+			}
 		}
-		x.RespondError(502, msg)
+		x.RespondError(status, msg)
 		return
 	}
 	t := append(st.target[:0], b.path...)
@@ -385,7 +396,10 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	if pc.Upstream.Timeout > 0 {
 		x.SetTimeout(pc.Upstream.Timeout)
 	}
-	x.Forward(b.addr)
+	if pc.Upstream.BufferRequestBody {
+		x.BufferRequestBody() // kept for a retry (forward-request buffer-request-body)
+	}
+	b.forwardTo(x)
 }
 
 // UpstreamFailed runs the on-error section when the backend could not be
@@ -397,6 +411,7 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 		return
 	}
 	pc := st.pc
+	st.backendAnswered(0, "")
 	if st.err == "" {
 		st.err = failureKind(x.Err, status)
 	}
@@ -425,7 +440,7 @@ func (st *reqState) backend(raw string) *backendURL {
 		return st.lastBack
 	}
 	st.lastURL = strings.Clone(raw)
-	st.lastBack = parseBackend(st.lastURL)
+	st.lastBack = st.cfg.parseRuntime(st.lastURL)
 	return st.lastBack
 }
 
@@ -444,13 +459,25 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	for _, f := range resp.Headers {
 		pc.Response.Headers.Add(str(resp.Bytes(f.Name)), str(resp.Bytes(f.Value)))
 	}
-	res := st.pl.Resume(pc) // the rest of the backend section
-	if res.Outcome == policy.Continue {
-		st.sec = policy.Outbound
-		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
-			return // nothing can have changed the response
+	if st.chosen != nil {
+		ra, _ := pc.Response.Headers.Get("Retry-After")
+		st.backendAnswered(resp.Status, ra)
+	}
+	if h.followRedirect(x, st, resp.Status) {
+		return // forward_options.go
+	}
+	var res policy.Result
+	if st.failOnStatus(resp.Status) {
+		res = st.runOnStatusError(resp.Status) // forward_options.go
+	} else {
+		res = st.pl.Resume(pc) // the rest of the backend section
+		if res.Outcome == policy.Continue {
+			st.sec = policy.Outbound
+			if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
+				return // nothing can have changed the response
+			}
+			res = st.pl.Run(pc, policy.Outbound)
 		}
-		res = st.pl.Run(pc, policy.Outbound)
 	}
 	for {
 		switch res.Outcome {

@@ -310,7 +310,8 @@ func (h *Handler) resolve(segs []string) (route, *collRoute, bool) {
 		return ""
 	}
 	simple := map[string]resourceOps{"apis": apiKind, "products": productKind, "subscriptions": subscriptionKind,
-		"namedValues": namedValueKind, "backends": backendKind, "policyFragments": fragmentKind, "gateways": gatewayKind}
+		"namedValues": namedValueKind, "backends": backendKind, "policyFragments": fragmentKind, "gateways": gatewayKind,
+		"certificates": certificateKind}
 	if n == 0 {
 		return route{}, nil, false
 	}
@@ -358,6 +359,12 @@ func (h *Handler) resolve(segs []string) (route, *collRoute, bool) {
 		g := segs[1]
 		return route{}, &collRoute{ops: gatewayAPIKind, prefix: g + "/", asAPIs: true, armType: gatewayAPIKind.armType,
 			path: func(k string) string { return "/gateways/" + g + "/apis/" + lastSegment(k) }}, true
+	case top == "gateways" && at(2) == "certificateAuthorities" && n == 3:
+		g := segs[1]
+		return route{}, &collRoute{ops: gatewayCAKind, prefix: g + "/", armType: gatewayCAKind.armType,
+			path: func(k string) string { return "/gateways/" + g + "/certificateAuthorities/" + lastSegment(k) }}, true
+	case top == "gateways" && at(2) == "certificateAuthorities" && n == 4:
+		return route{ops: gatewayCAKind, key: join(segs[1], segs[3]), path: "/gateways/" + segs[1] + "/certificateAuthorities/" + segs[3], name: segs[3]}, nil, true
 	case top == "gateways" && at(2) == "apis" && n == 4:
 		return route{ops: gatewayAPIKind, key: join(segs[1], segs[3]), path: "/gateways/" + segs[1] + "/apis/" + segs[3], name: segs[3]}, nil, true
 	}

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/apimgw/apimgw/wire"
 )
 
 // Stored resource types. Their JSON is both what is kept in bbolt and the
@@ -100,12 +102,23 @@ type NamedValue struct {
 	Tags        []string `json:"tags,omitempty"`
 }
 
-// Backend is /backends/{id}.
+// Backend is /backends/{id}: APIM's backend entity (backends.go checks it).
 type Backend struct {
-	URL         string `json:"url"`
+	URL         string `json:"url,omitempty"`
 	Protocol    string `json:"protocol"`
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
+	ResourceID  string `json:"resourceId,omitempty"` // informational (the Azure resource behind it)
+	// Type is "Single" (default) or "Pool".
+	Type           string                 `json:"type,omitempty"`
+	TLS            *wire.BackendTLS       `json:"tls,omitempty"`
+	Credentials    *BackendCredentials    `json:"credentials,omitempty"`
+	CircuitBreaker *BackendCircuitBreaker `json:"circuitBreaker,omitempty"`
+	Pool           *wire.BackendPool      `json:"pool,omitempty"`
+	// Refused when present (not implemented): proxy, properties (Service
+	// Fabric). Kept raw only to name them in the 400.
+	Proxy      any `json:"proxy,omitempty"`
+	Properties any `json:"properties,omitempty"`
 }
 
 // LocationData is a gateway's locationData.
@@ -174,6 +187,9 @@ type model struct {
 	fragments   table[Fragment]
 	gateways    table[Gateway]
 	gatewayAPIs table[Link] // "gateway/api"
+	// certificates and the gateways' trusted CAs ("gateway/certificate").
+	certificates table[Certificate]
+	gatewayCAs   table[CertificateAuthority]
 }
 
 func newModel() *model {
@@ -181,6 +197,7 @@ func newModel() *model {
 		apis: table[API]{}, ops: table[Operation]{}, policies: table[Policy]{}, products: table[Product]{},
 		productAPIs: table[Link]{}, subs: table[Subscription]{}, namedValues: table[NamedValue]{},
 		backends: table[Backend]{}, fragments: table[Fragment]{}, gateways: table[Gateway]{}, gatewayAPIs: table[Link]{},
+		certificates: table[Certificate]{}, gatewayCAs: table[CertificateAuthority]{},
 	}
 }
 
@@ -190,6 +207,7 @@ func (m *model) clone() *model {
 		products: maps.Clone(m.products), productAPIs: maps.Clone(m.productAPIs), subs: maps.Clone(m.subs),
 		namedValues: maps.Clone(m.namedValues), backends: maps.Clone(m.backends), fragments: maps.Clone(m.fragments),
 		gateways: maps.Clone(m.gateways), gatewayAPIs: maps.Clone(m.gatewayAPIs),
+		certificates: maps.Clone(m.certificates), gatewayCAs: maps.Clone(m.gatewayCAs),
 	}
 }
 

@@ -799,23 +799,12 @@ var backendKind = &kind[Backend]{
 	name: "Backend", bucket: bucketBackends, armType: "Microsoft.ApiManagement/service/backends",
 	table:    func(m *model) table[Backend] { return m.backends },
 	newProps: func() *Backend { return &Backend{Protocol: "http"} },
-	check: func(t *txn, key string, old, b *Backend) error {
-		if err := idError(key); err != nil {
-			return err
-		}
-		if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return invalidField("properties.url", "%q is not an absolute http or https URL", b.URL)
-		}
-		if b.Protocol != "http" && b.Protocol != "soap" {
-			return invalidField("properties.protocol", "%q is not http or soap", b.Protocol)
-		}
-		return nil
-	},
+	check:    checkBackend, // backends.go
 	remove: func(t *txn, key string, q url.Values) error {
 		if refs := t.m.referrers(func(r policyRefs) bool { return contains(r.backends, key) }); len(refs) > 0 {
 			return conflict("Backend %q cannot be deleted: it is used by %s.", key, strings.Join(refs, ", "))
 		}
-		return nil
+		return backendInPool(t, key)
 	},
 	render: func(key string, b *Backend) any { return b },
 }
@@ -845,6 +834,9 @@ var gatewayKind = &kind[Gateway]{
 	remove: func(t *txn, key string, q url.Values) error {
 		for _, k := range t.m.gatewayAPIs.keysWithPrefix(key + "/") {
 			del(t, t.m.gatewayAPIs, bucketGatewayAPIs, k)
+		}
+		for _, k := range t.m.gatewayCAs.keysWithPrefix(key + "/") {
+			del(t, t.m.gatewayCAs, bucketGatewayCAs, k)
 		}
 		return nil
 	},

@@ -212,10 +212,7 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		nv := m.namedValues[id].Props
 		snap.NamedValues = append(snap.NamedValues, wire.NamedValue{ID: id, DisplayName: nv.DisplayName, Value: nv.Value, Secret: nv.Secret})
 	}
-	for _, id := range sortedSet(beSet) {
-		b := m.backends[id].Props
-		snap.Backends = append(snap.Backends, wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description})
-	}
+	snapshotBackends(m, gw, beSet, snap) // backends.go
 	return snap
 }
 

@@ -14,26 +14,28 @@ import (
 
 // Bucket names of the control plane's bbolt file (DataFile in the --data dir).
 const (
-	bucketAPIs        = "apis"
-	bucketOps         = "operations"
-	bucketPolicies    = "policies"
-	bucketProducts    = "products"
-	bucketProductAPIs = "productApis"
-	bucketSubs        = "subscriptions"
-	bucketNamedValues = "namedValues"
-	bucketBackends    = "backends"
-	bucketFragments   = "policyFragments"
-	bucketGateways    = "gateways"
-	bucketGatewayAPIs = "gatewayApis"
-	bucketGWVersions  = "gatewayVersions"
-	bucketGWStatus    = "gatewayStatus"
-	bucketTelemetry   = "telemetry"
-	bucketMeta        = "meta"
+	bucketAPIs         = "apis"
+	bucketOps          = "operations"
+	bucketPolicies     = "policies"
+	bucketProducts     = "products"
+	bucketProductAPIs  = "productApis"
+	bucketSubs         = "subscriptions"
+	bucketNamedValues  = "namedValues"
+	bucketBackends     = "backends"
+	bucketFragments    = "policyFragments"
+	bucketGateways     = "gateways"
+	bucketGatewayAPIs  = "gatewayApis"
+	bucketCertificates = "certificates"
+	bucketGatewayCAs   = "gatewayCertificateAuthorities"
+	bucketGWVersions   = "gatewayVersions"
+	bucketGWStatus     = "gatewayStatus"
+	bucketTelemetry    = "telemetry"
+	bucketMeta         = "meta"
 )
 
 var allBuckets = []string{bucketAPIs, bucketOps, bucketPolicies, bucketProducts, bucketProductAPIs, bucketSubs,
 	bucketNamedValues, bucketBackends, bucketFragments, bucketGateways, bucketGatewayAPIs, bucketGWVersions,
-	bucketGWStatus, bucketTelemetry, bucketMeta}
+	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs}
 
 // DataFile is the name of the bbolt file inside the data directory.
 const DataFile = "apimcp.db"
@@ -145,6 +147,8 @@ func (s *Store) load() error {
 			{bucketFragments, func(b *bolt.Bucket) error { return loadTable(b, m.fragments) }},
 			{bucketGateways, func(b *bolt.Bucket) error { return loadTable(b, m.gateways) }},
 			{bucketGatewayAPIs, func(b *bolt.Bucket) error { return loadTable(b, m.gatewayAPIs) }},
+			{bucketCertificates, func(b *bolt.Bucket) error { return loadTable(b, m.certificates) }},
+			{bucketGatewayCAs, func(b *bolt.Bucket) error { return loadTable(b, m.gatewayCAs) }},
 			{bucketGWVersions, func(b *bolt.Bucket) error {
 				return b.ForEach(func(k, v []byte) error {
 					var gv gwVersion
@@ -294,6 +298,10 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 		return marshalEntry(m.gateways, key)
 	case bucketGatewayAPIs:
 		return marshalEntry(m.gatewayAPIs, key)
+	case bucketCertificates:
+		return marshalEntry(m.certificates, key)
+	case bucketGatewayCAs:
+		return marshalEntry(m.gatewayCAs, key)
 	}
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }

@@ -15,6 +15,11 @@ func rawBackend(b testing.TB) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return serveRaw(b, ln)
+}
+
+// serveRaw runs rawBackend's answers on ln.
+func serveRaw(b testing.TB, ln net.Listener) string {
 	b.Cleanup(func() { ln.Close() })
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}")
 	go func() {

@@ -21,6 +21,7 @@ const (
 	csDiscard                  // answered early; reading and dropping the request body
 	csTunnel                   // after 101: bytes both ways
 	csClosing                  // closing once the output is flushed
+	csBuffer                   // reading the whole request body before forwarding (bufferbody.go)
 )
 
 // clientConn is the state of one client connection. It lives on one loop and is
@@ -154,7 +155,7 @@ func (cc *clientConn) expire(now int64) {
 			return
 		}
 		cc.armTimer(tickInterval)
-	case csBody, csDiscard:
+	case csBody, csDiscard, csBuffer:
 		// The client stopped sending its body.
 		cc.x.Err = ErrClientBodyTimeout
 		if !cc.respStarted {
@@ -191,6 +192,8 @@ func (cc *clientConn) onTraffic() gnet.Action {
 		case csDiscard:
 			cc.pumpBody(true)
 			return gnet.None
+		case csBuffer:
+			return cc.bufferTraffic()
 		case csTunnel:
 			buf, _ := cc.c.Next(-1)
 			if len(buf) > 0 && cc.up != nil && !cc.up.closed {
@@ -280,6 +283,9 @@ func (cc *clientConn) decide(headLen int) {
 			if cc.closed {
 				return
 			}
+		}
+		if cc.startBuffering() {
+			return
 		}
 		cc.lp.s.forward(cc)
 		return

@@ -14,6 +14,9 @@ var ErrStopped = errors.New("netstack: engine stopped")
 var (
 	// ErrUpstreamUnreachable: the upstream could not be dialed (502).
 	ErrUpstreamUnreachable = errors.New("netstack: upstream unreachable")
+	// ErrUpstreamTLS: the TLS handshake with an https upstream failed (an
+	// untrusted or mismatched certificate, no common protocol; 502).
+	ErrUpstreamTLS = errors.New("netstack: upstream tls handshake failed")
 	// ErrUpstreamConnectTimeout: dialing the upstream timed out (504).
 	ErrUpstreamConnectTimeout = errors.New("netstack: upstream connect timeout")
 	// ErrUpstreamTimeout: the upstream did not answer, or stopped sending its
@@ -40,6 +43,9 @@ var (
 	// ErrBadRequestBody: the client's request body framing was invalid
 	// (wrapped around the parser's reason).
 	ErrBadRequestBody = errors.New("netstack: bad request body")
+	// ErrRequestBodyTooLarge: a request body to buffer (BufferRequestBody)
+	// was larger than MaxBufferedBody (413).
+	ErrRequestBodyTooLarge = errors.New("netstack: request body too large to buffer")
 	// ErrClientClosed: the client went away before the exchange ended.
 	ErrClientClosed = errors.New("netstack: client closed the connection")
 )

@@ -88,8 +88,10 @@ type Exchange struct {
 	respBody    []byte
 
 	upAddr      string
-	target      []byte // rewritten request target; empty keeps the original
-	method      []byte // rewritten method; empty keeps the original
+	upTLS       *UpstreamTLS // ForwardTLS
+	bufferBody  bool         // BufferRequestBody
+	target      []byte       // rewritten request target; empty keeps the original
+	method      []byte       // rewritten method; empty keeps the original
 	setHeaders  []Field
 	delHeaders  []string
 	setRespHdrs []Field

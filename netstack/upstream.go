@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"context"
 	"errors"
 	"net"
 	"time"
@@ -26,17 +25,19 @@ const (
 type upConn struct {
 	timerNode
 	parking
-	lp      *loop
-	c       gnet.Conn
-	addr    string
-	client  *clientConn
-	state   ustate
-	closed  bool
-	pooled  bool
-	reused  bool // it served an earlier exchange (a stale close is retried)
-	gotData bool // bytes arrived for the current exchange
-	body    http1.Body
-	sentAt  time.Time
+	lp       *loop
+	c        gnet.Conn
+	addr     string       // pool key: the address, or the address and TLS identity
+	dialAddr string       // host:port
+	tls      *UpstreamTLS // nil: plain TCP
+	client   *clientConn
+	state    ustate
+	closed   bool
+	pooled   bool
+	reused   bool // it served an earlier exchange (a stale close is retried)
+	gotData  bool // bytes arrived for the current exchange
+	body     http1.Body
+	sentAt   time.Time
 }
 
 func (uc *upConn) expire(now int64) {
@@ -64,44 +65,31 @@ func (uc *upConn) expire(now int64) {
 // if there is one, else a new one dialed off the loop.
 func (s *Server) forward(cc *clientConn) {
 	lp := cc.lp
-	addr := cc.x.upAddr
-	if list := lp.idle[addr]; len(list) > 0 {
+	key, t := cc.x.upAddr, cc.x.upTLS
+	if t != nil {
+		key = t.key
+	}
+	if list := lp.idle[key]; len(list) > 0 {
 		uc := list[len(list)-1]
-		lp.idle[addr] = list[:len(list)-1]
+		lp.idle[key] = list[:len(list)-1]
 		uc.pooled = false
 		uc.reused = true
 		lp.wheel.stop(&uc.timerNode)
 		uc.attach(cc)
 		return
 	}
-	s.dial(cc, addr)
+	s.dial(cc, key, cc.x.upAddr, t)
 }
 
-func (s *Server) dial(cc *clientConn, addr string) {
+// dial connects to addr (over TLS when t is set) for cc; key is the pool the
+// connection goes back to.
+func (s *Server) dial(cc *clientConn, key, addr string, t *UpstreamTLS) {
 	lp := cc.lp
-	uc := &upConn{lp: lp, addr: addr, client: cc, state: usConnecting}
+	uc := &upConn{lp: lp, addr: key, dialAddr: addr, tls: t, client: cc, state: usConnecting}
 	uc.owner = uc
 	cc.up = uc
 	cc.state = csConnecting
-	timeout := s.cfg.ConnectTimeout
-	go func() {
-		conn, err := net.DialTimeout("tcp", addr, timeout)
-		if err == nil {
-			var ch <-chan gnet.RegisteredResult
-			ch, err = lp.el.Enroll(gnet.NewContext(context.Background(), uc), conn)
-			if err != nil {
-				conn.Close()
-			} else if res := <-ch; res.Err != nil {
-				err = res.Err
-			}
-		}
-		if err != nil {
-			lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				uc.dialFailed(err)
-				return nil
-			}))
-		}
-	}()
+	go s.enrollUpstream(uc, addr, t, s.cfg.ConnectTimeout) // upstream_tls.go
 }
 
 func (uc *upConn) dialFailed(err error) {
@@ -111,6 +99,12 @@ func (uc *upConn) dialFailed(err error) {
 		return
 	}
 	cc.up = nil
+	var he *tlsHandshakeError
+	if errors.As(err, &he) {
+		cc.x.Err = withCause(ErrUpstreamTLS, he.err)
+		cc.upstreamFailed(502, tlsFailure(he.err))
+		return
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		cc.x.Err = ErrUpstreamConnectTimeout
@@ -509,7 +503,7 @@ func (uc *upConn) closedFor(cc *clientConn) {
 			// A pooled connection the upstream had closed: try once more on a
 			// fresh one.
 			cc.retried = true
-			uc.lp.s.dial(cc, uc.addr)
+			uc.lp.s.dial(cc, uc.addr, uc.dialAddr, uc.tls)
 			return
 		}
 		cc.x.Err = ErrUpstreamClosed

@@ -6,14 +6,16 @@ import (
 )
 
 // set-backend-service changes where the request is forwarded: base-url (literal
-// or expression) or backend-id (a backend of the snapshot, resolved at compile
-// time).
+// or expression) or backend-id (a backend entity of the snapshot, checked at
+// compile time; Upstream.BackendID names it, and BaseURL is its URL — "" for
+// a pool, whose member the appliance picks per request).
 func init() {
 	register("set-backend-service", inInbound|inBackend, []string{"base-url", "backend-id"}, compileSetBackendService)
 }
 
 type setBackendService struct {
 	url prop
+	id  string // backend-id; "" for base-url
 }
 
 func validBaseURL(s string) bool {
@@ -47,6 +49,7 @@ func compileSetBackendService(b *builder, n *Node) {
 			b.errorAt(n, a.ValuePos, ErrInvalid, "backend %q is not defined", id)
 		}
 		s.url = prop{set: true, lit: StringValue(u)}
+		s.id = id
 	}
 	b.emit(instr{op: opStep, step: s, meta: m})
 }
@@ -60,5 +63,6 @@ func (s *setBackendService) run(c *Context) (flow, error) {
 		return flowNext, evalErr("base-url %q is not an absolute http(s) URL", u)
 	}
 	c.Upstream.BaseURL = u
+	c.Upstream.BackendID = s.id
 	return flowNext, nil
 }

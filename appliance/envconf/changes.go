@@ -41,6 +41,7 @@ func (c *Config) Changed(prev *Config) []string {
 		{"config.service.auth", tok(c.Token), tok(prev.Token)},
 		{"config.service.endpoint.disableCertificateValidation", c.DisableCertificateValidation, prev.DisableCertificateValidation},
 		{"config.service.ca", c.CAFile, prev.CAFile},
+		{"backend.tls.ca", c.BackendCAFile, prev.BackendCAFile},
 		{"config.service.integration.timeout", c.IntegrationTimeout, prev.IntegrationTimeout},
 		{"config.local.path", c.LocalPath, prev.LocalPath},
 		{"gateway.name", c.GatewayName, prev.GatewayName},

@@ -58,6 +58,9 @@ type Config struct {
 	// CAFile is config.service.ca: a PEM bundle to trust for the control plane
 	// ("" means the system roots).
 	CAFile string
+	// BackendCAFile is backend.tls.ca: a PEM bundle trusted for https
+	// backends in addition to the system roots and the control plane's CAs.
+	BackendCAFile string
 	// IntegrationTimeout bounds one request to the control plane
 	// (config.service.integration.timeout; Azure's TimeSpan or a Go duration).
 	IntegrationTimeout time.Duration
@@ -301,6 +304,7 @@ var keys = map[string]keySpec{
 
 	// apimgw's own keys.
 	"config.service.ca":        {func(c *Config, v string) error { c.CAFile = v; return nil }},
+	"backend.tls.ca":           {func(c *Config, v string) error { c.BackendCAFile = v; return nil }},
 	"config.local.path":        {func(c *Config, v string) error { c.LocalPath = v; return nil }},
 	"listen.http":              {func(c *Config, v string) error { return setAddr(&c.ListenHTTP, v, DefaultListenHTTP, false) }},
 	"listen.https":             {func(c *Config, v string) error { return setAddr(&c.ListenHTTPS, v, "", true) }},

@@ -458,7 +458,7 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 		g.log.Debug("snapshot already served", "version", version, "origin", origin)
 		return nil
 	}
-	compiled, err := appliance.Compile(snap, g.state)
+	compiled, err := appliance.CompileWith(snap, g.state, appliance.Options{BackendCAFile: g.config().BackendCAFile})
 	if err != nil {
 		return err
 	}
@@ -508,10 +508,12 @@ func (g *Gateway) reload(path string) {
 		return
 	}
 	old := g.config()
+	backendCA := false
 	for _, k := range cfg.Changed(old) {
 		if envconf.RestartOnly(k) {
 			g.log.Warn("env.conf: this change takes effect after a restart", "key", k)
 		}
+		backendCA = backendCA || k == "backend.tls.ca"
 	}
 	g.mu.Lock()
 	g.cfg = cfg
@@ -525,6 +527,9 @@ func (g *Gateway) reload(path string) {
 	}
 	if rewatch {
 		g.watch(cfg.LocalPath)
+	}
+	if backendCA {
+		g.recompileForBackendCA() // backend_ca.go
 	}
 	if cfg.LocalPath != "" && (path == "" || path == cfg.LocalPath || cfg.LocalPath != old.LocalPath) {
 		if err := g.loadLocal(cfg.LocalPath); err != nil {

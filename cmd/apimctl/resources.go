@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -155,6 +156,10 @@ func init() {
 			columns: []column{{"NAME", "", nil}, {"URL", "url", nil}, {"PROTOCOL", "protocol", nil}, {"DESCRIPTION", "description", nil}},
 			flags: []flagSpec{{"url", "url", "backend URL", ""}, {"protocol", "protocol", "http or soap", ""},
 				{"title", "title", "title", ""}, {"description", "description", "description", ""}}},
+		{name: "certificate", aliases: []string{"certificates", "cert"}, what: "a certificate", example: "backend-client --file client.pfx --password s3cret", coll: func(string) string { return "/certificates" },
+			columns: []column{{"NAME", "", nil}, {"SUBJECT", "subject", nil}, {"THUMBPRINT", "thumbprint", nil}, {"EXPIRES", "expirationDate", nil}, {"KEY", "hasPrivateKey", nil}},
+			flags: []flagSpec{{"file", "data", "PFX or PEM file (certificate, optionally its key)", "file64"},
+				{"password", "password", "password of the PFX (or of an encrypted PEM key)", ""}}},
 		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, what: "a policy fragment", example: `cors --xml cors-fragment.xml --description "CORS for every API"`, coll: func(string) string { return "/policyFragments" },
 			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
 			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
@@ -332,6 +337,12 @@ func runResource(d *resDef, args []string) int {
 					return usageErr("--%s: %v", f.flag, err)
 				}
 				props[f.prop] = string(b)
+			case "file64": // a binary file (a PFX) sent base64-encoded
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				props[f.prop] = base64.StdEncoding.EncodeToString(b)
 			default:
 				props[f.prop] = v
 			}

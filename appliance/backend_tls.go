@@ -1,0 +1,173 @@
+package appliance
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/apimgw/apimgw/netstack"
+	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// Options tune Compile beyond what the snapshot says.
+type Options struct {
+	// BackendCAFile is env.conf's backend.tls.ca: a PEM bundle trusted for
+	// https backends in addition to the system roots and the CAs the
+	// snapshot marks trusted. "" means none.
+	BackendCAFile string
+	// Breakers keeps circuit-breaker state across snapshots (pass the same
+	// one every time); nil means the process-wide default.
+	Breakers *Breakers
+}
+
+// Compile checks and compiles a snapshot with default Options. state carries
+// rate-limit and quota counters across snapshots (pass the same State every
+// time). It is the dry run the sync agent and standalone mode call before
+// swapping a snapshot in: on any error nothing is served from it.
+func Compile(snap *wire.Snapshot, state *policy.State) (*Compiled, error) {
+	return CompileWith(snap, state, Options{})
+}
+
+// CompileWith is Compile with Options.
+func CompileWith(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, error) {
+	return compile(snap, state, o)
+}
+
+// ErrBackendTLS: the trust or client-certificate material for https
+// backends cannot be used (a bad env.conf bundle, a certificate without its
+// key).
+var ErrBackendTLS = errors.New("appliance: backend tls")
+
+// backendTrust is what every https backend of one Compiled trusts and can
+// present.
+type backendTrust struct {
+	roots   *x509.CertPool
+	clients map[string]tls.Certificate // snapshot certificates with keys, by id
+}
+
+// prepareTrust builds the root pool (system roots + env.conf bundle + the
+// snapshot's trusted CAs) and parses the client certificates.
+func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if o.BackendCAFile != "" {
+		pem, err := os.ReadFile(o.BackendCAFile)
+		if err != nil {
+			return &CompileError{Where: "env.conf backend.tls.ca", Err: fmt.Errorf("%w: %v", ErrBackendTLS, err)}
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return &CompileError{Where: "env.conf backend.tls.ca", Err: fmt.Errorf("%w: %s holds no PEM certificate", ErrBackendTLS, o.BackendCAFile)}
+		}
+	}
+	t := &backendTrust{roots: roots, clients: map[string]tls.Certificate{}}
+	for _, cert := range snap.Certificates {
+		where := "certificates/" + cert.ID
+		if cert.TrustedCA && !roots.AppendCertsFromPEM([]byte(cert.CertificatePEM)) {
+			return &CompileError{Where: where, Err: fmt.Errorf("%w: no PEM certificate to trust", ErrBackendTLS)}
+		}
+		if cert.PrivateKeyPEM != "" {
+			kp, err := tls.X509KeyPair([]byte(cert.CertificatePEM), []byte(cert.PrivateKeyPEM))
+			if err != nil {
+				// The error text of X509KeyPair never contains key material.
+				return &CompileError{Where: where, Err: fmt.Errorf("%w: client certificate: %v", ErrBackendTLS, err)}
+			}
+			t.clients[cert.ID] = kp
+		}
+	}
+	c.trust = t
+	return nil
+}
+
+// upstreamTLS makes the TLS settings for an https backend URL: SNI and the
+// name checked are the URL's host; tls (a backend entity's settings, nil for
+// a plain service URL) may turn the chain or name check off; certs are
+// client certificates to present.
+func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) *netstack.UpstreamTLS {
+	chain, name := true, true
+	if bt != nil {
+		if bt.ValidateCertificateChain != nil {
+			chain = *bt.ValidateCertificateChain
+		}
+		if bt.ValidateCertificateName != nil {
+			name = *bt.ValidateCertificateName
+		}
+	}
+	cfg := &tls.Config{ServerName: b.hostname, RootCAs: c.trust.roots, Certificates: certs}
+	if !chain || !name {
+		// crypto/tls checks both or neither: check what is asked ourselves.
+		cfg.InsecureSkipVerify = true
+		roots, host := c.trust.roots, b.hostname
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			return verifyPartial(cs, roots, host, chain, name)
+		}
+	}
+	return netstack.NewUpstreamTLS(b.addr, cfg)
+}
+
+// verifyPartial checks the chain (without the name) and/or the name
+// (without the chain) of a backend's certificate.
+func verifyPartial(cs tls.ConnectionState, roots *x509.CertPool, host string, chain, name bool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the backend sent no certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	if chain {
+		inter := x509.NewCertPool()
+		for _, ic := range cs.PeerCertificates[1:] {
+			inter.AddCert(ic)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+			return fmt.Errorf("failed to verify certificate: %w", err)
+		}
+	}
+	if name {
+		if err := leaf.VerifyHostname(host); err != nil {
+			return fmt.Errorf("failed to verify certificate: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxRuntimeTLS bounds the shared TLS settings kept for URLs that policies
+// compute (a policy could make a new host per request); beyond it each
+// connection's cached URL gets its own, unpooled across connections.
+const maxRuntimeTLS = 1024
+
+// runtimeTLS returns the shared TLS settings for an https URL computed by a
+// policy at run time (default validation), made once per address and host
+// per Compiled so that its connections are pooled.
+func (c *Compiled) runtimeTLS(b *backendURL) *netstack.UpstreamTLS {
+	key := b.addr + "|" + b.hostname
+	if t, ok := c.runtimeTLSs.Load(key); ok {
+		return t.(*netstack.UpstreamTLS)
+	}
+	t := c.upstreamTLS(b, nil, nil)
+	if c.runtimeTLSn.Add(1) > maxRuntimeTLS {
+		return t
+	}
+	got, _ := c.runtimeTLSs.LoadOrStore(key, t)
+	return got.(*netstack.UpstreamTLS)
+}
+
+// parseRuntime parses a base URL a policy computed (the connection caches it).
+func (c *Compiled) parseRuntime(raw string) *backendURL {
+	b := parseBackend(raw)
+	if b.errMsg == "" && b.https {
+		b.tls = c.runtimeTLS(b)
+	}
+	return b
+}
+
+// forwardTo sends the exchange to b (over TLS for https).
+func (b *backendURL) forwardTo(x *netstack.Exchange) {
+	if b.tls != nil {
+		x.ForwardTLS(b.tls)
+		return
+	}
+	x.Forward(b.addr)
+}

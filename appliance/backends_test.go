@@ -1,0 +1,381 @@
+package appliance
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// pki makes certificates for the TLS backend tests.
+type pki struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  string
+}
+
+func newPKI(t *testing.T, name string) *pki {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &pki{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// issue returns a leaf (server and client usage) for 127.0.0.1 and names,
+// signed by ca, or self-signed when ca is nil; with PEM of cert and key.
+func issue(t *testing.T, ca *pki, names ...string) (tls.Certificate, string, string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "leaf"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: names, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	parent, signer := tmpl, any(key)
+	if ca != nil {
+		parent, signer = ca.cert, ca.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8, _ := x509.MarshalPKCS8PrivateKey(key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k8}))
+}
+
+// httpsBackend answers "tls backend <tag> client=<CN of the client certificate>".
+func httpsBackend(t *testing.T, tag string, cert tls.Certificate, clientCAs *x509.CertPool) *httptest.Server {
+	b := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := "none"
+		if len(r.TLS.PeerCertificates) > 0 {
+			client = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		fmt.Fprintf(w, "tls backend %s client=%s auth=%s q=%s host=%s sni=%s", tag, client, r.Header.Get("Authorization"), r.URL.RawQuery, r.Host, r.TLS.ServerName)
+	}))
+	b.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if clientCAs != nil {
+		b.TLS.ClientCAs, b.TLS.ClientAuth = clientCAs, tls.RequireAndVerifyClientCert
+	}
+	b.Config.ErrorLog = log.New(io.Discard, "", 0)
+	b.StartTLS()
+	t.Cleanup(b.Close)
+	return b
+}
+
+func compileWith(t *testing.T, snap *wire.Snapshot, o Options) *Compiled {
+	t.Helper()
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := CompileWith(snap, policy.NewState(nil), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const onErrorShows = `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/></outbound>` +
+	`<on-error><set-header name="X-On-Error" exists-action="override"><value>ran</value></set-header></on-error></policies>`
+
+func viaBackend(id string) string {
+	return `<policies><inbound><set-backend-service backend-id="` + id + `"/></inbound><backend><forward-request/></backend><outbound/>` +
+		`<on-error><set-header name="X-On-Error" exists-action="override"><value>ran</value></set-header></on-error></policies>`
+}
+
+// TestHTTPSBackends: https service URLs and backend entities over real TLS:
+// a private CA trusted through env.conf's bundle or through the snapshot's
+// trusted CA certificates; untrusted and self-signed certificates refused
+// with a 502 that says why (on-error runs); a self-signed backend accepted
+// when its entity turns validation off.
+func TestHTTPSBackends(t *testing.T) {
+	ca := newPKI(t, "apimgw test CA")
+	leaf, _, _ := issue(t, ca, "backend.test")
+	private := httpsBackend(t, "private", leaf, nil)
+	self, _, _ := issue(t, nil)
+	selfSigned := httpsBackend(t, "self", self, nil)
+
+	bundle := filepath.Join(t.TempDir(), "backend-ca.pem")
+	if err := os.WriteFile(bundle, []byte(ca.pem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	snap := func(trustInSnapshot bool) *wire.Snapshot {
+		s := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+			APIs: []wire.API{{ID: "s", Path: "s", ServiceURL: private.URL, Protocols: []string{"http"}, Policy: onErrorShows,
+				Operations: []wire.Operation{
+					{ID: "private", Method: "GET", URLTemplate: "/private"},
+					{ID: "self", Method: "GET", URLTemplate: "/self", Policy: viaBackend("self-checked")},
+					{ID: "self-off", Method: "GET", URLTemplate: "/self-off", Policy: viaBackend("self-unchecked")},
+					{ID: "chain-only", Method: "GET", URLTemplate: "/chain-only", Policy: viaBackend("self-chain-only")},
+				}}},
+			Backends: []wire.Backend{
+				{ID: "self-checked", URL: selfSigned.URL, Protocol: "http"},
+				{ID: "self-unchecked", URL: selfSigned.URL, Protocol: "http",
+					TLS: &wire.BackendTLS{ValidateCertificateChain: &off, ValidateCertificateName: &off}},
+				{ID: "self-chain-only", URL: selfSigned.URL, Protocol: "http", TLS: &wire.BackendTLS{ValidateCertificateName: &off}},
+			},
+		}
+		if trustInSnapshot {
+			s.Certificates = []wire.Certificate{{ID: "private-ca", CertificatePEM: ca.pem, TrustedCA: true}}
+		}
+		return s
+	}
+	type want struct {
+		path   string
+		status int
+		body   string
+		onErr  string
+	}
+	check := func(name string, c *Compiled, wants []want) {
+		g := startGateway(t, nil)
+		g.h.Swap(c)
+		for _, w := range wants {
+			status, hdr, body := call(t, "GET", g.base+"/s"+w.path, nil)
+			if status != w.status || !strings.Contains(body, w.body) || hdr.Get("X-On-Error") != w.onErr {
+				t.Errorf("%s %s: %d on-error=%q %q; want %d %q containing %q", name, w.path, status, hdr.Get("X-On-Error"), body, w.status, w.onErr, w.body)
+			}
+		}
+	}
+	refusedSelf := want{"/self", 502, "Backend TLS handshake failed", "ran"}
+	check("env.conf bundle", compileWith(t, snap(false), Options{BackendCAFile: bundle}), []want{
+		{"/private", 200, "tls backend private client=none", ""},
+		refusedSelf,
+		{"/self-off", 200, "tls backend self", ""},
+		{"/chain-only", 502, "unknown authority", "ran"}, // chain still checked
+	})
+	check("snapshot CA", compileWith(t, snap(true), Options{}), []want{{"/private", 200, "tls backend private", ""}, refusedSelf})
+	check("untrusted", compileWith(t, snap(false), Options{}), []want{{"/private", 502, "certificate signed by unknown authority", "ran"}})
+
+	// A bad bundle refuses the snapshot with a message naming the key.
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	os.WriteFile(bad, []byte("not a certificate"), 0o600)
+	s := snap(false)
+	s.Seal()
+	if _, err := CompileWith(s, policy.NewState(nil), Options{BackendCAFile: bad}); err == nil || !strings.Contains(err.Error(), "backend.tls.ca") {
+		t.Errorf("bad bundle: %v", err)
+	}
+}
+
+// TestHTTPSBackendName: a certificate from a trusted CA for another name is
+// refused (the name check), and accepted with validateCertificateName off.
+func TestHTTPSBackendName(t *testing.T) {
+	ca := newPKI(t, "apimgw test CA")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"other.test"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	b := httpsBackend(t, "named", tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil)
+	off := false
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "checked", Method: "GET", URLTemplate: "/checked", Policy: viaBackend("checked")},
+			{ID: "unchecked", Method: "GET", URLTemplate: "/unchecked", Policy: viaBackend("unchecked")}}}},
+		Backends: []wire.Backend{{ID: "checked", URL: b.URL, Protocol: "http"},
+			{ID: "unchecked", URL: b.URL, Protocol: "http", TLS: &wire.BackendTLS{ValidateCertificateName: &off}}},
+		Certificates: []wire.Certificate{{ID: "ca", CertificatePEM: ca.pem, TrustedCA: true}},
+	}
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snap, Options{}))
+	if st, _, body := call(t, "GET", g.base+"/s/checked", nil); st != 502 || !strings.Contains(body, "127.0.0.1") {
+		t.Errorf("wrong name: %d %q", st, body)
+	}
+	if st, _, body := call(t, "GET", g.base+"/s/unchecked", nil); st != 200 || !strings.Contains(body, "tls backend named") {
+		t.Errorf("name check off: %d %q", st, body)
+	}
+	// A Host header among the credentials is the name sent (SNI) and checked.
+	snap.Backends = append(snap.Backends, wire.Backend{ID: "hosted", URL: b.URL, Protocol: "http",
+		Credentials: &wire.BackendCredentials{Header: map[string][]string{"Host": {"other.test"}}}})
+	snap.APIs[0].Operations = append(snap.APIs[0].Operations, wire.Operation{ID: "hosted", Method: "GET", URLTemplate: "/hosted", Policy: viaBackend("hosted")})
+	g.h.Swap(compileWith(t, snap, Options{}))
+	if st, _, body := call(t, "GET", g.base+"/s/hosted", nil); st != 200 || !strings.Contains(body, "host=other.test sni=other.test") {
+		t.Errorf("Host credential: %d %q", st, body)
+	}
+}
+
+// TestMTLSBackend: a backend that requires a client certificate gets the
+// one its entity names (credentials.certificateIds); without it the
+// handshake fails with a 502. The snapshot's private key is never in an
+// error message.
+func TestMTLSBackend(t *testing.T) {
+	ca := newPKI(t, "apimgw test CA")
+	leaf, _, _ := issue(t, ca, "backend.test")
+	clientCA := newPKI(t, "client CA")
+	_, clientPEM, clientKey := issue(t, clientCA)
+	pool := x509.NewCertPool()
+	pool.AddCert(clientCA.cert)
+	b := httpsBackend(t, "mtls", leaf, pool)
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "with", Method: "GET", URLTemplate: "/with", Policy: viaBackend("with-cert")},
+			{ID: "without", Method: "GET", URLTemplate: "/without", Policy: viaBackend("without-cert")}}}},
+		Backends: []wire.Backend{
+			{ID: "with-cert", URL: b.URL, Protocol: "http", Credentials: &wire.BackendCredentials{CertificateIDs: []string{"client"}}},
+			{ID: "without-cert", URL: b.URL, Protocol: "http"}},
+		Certificates: []wire.Certificate{{ID: "ca", CertificatePEM: ca.pem, TrustedCA: true},
+			{ID: "client", CertificatePEM: clientPEM, PrivateKeyPEM: clientKey}},
+	}
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snap, Options{}))
+	if st, _, body := call(t, "GET", g.base+"/s/with", nil); st != 200 || !strings.Contains(body, "client=leaf") {
+		t.Errorf("with client certificate: %d %q", st, body)
+	}
+	if st, _, body := call(t, "GET", g.base+"/s/without", nil); st != 502 {
+		t.Errorf("without client certificate: %d %q", st, body)
+	}
+	// A certificate whose key does not match is refused at compile time,
+	// without the key in the message.
+	_, _, otherKey := issue(t, nil)
+	snap.Certificates[1].PrivateKeyPEM = otherKey
+	snap.Seal()
+	_, err := CompileWith(snap, policy.NewState(nil), Options{})
+	if err == nil || !strings.Contains(err.Error(), "certificates/client") || strings.Contains(err.Error(), "PRIVATE KEY") {
+		t.Errorf("mismatched key: %v", err)
+	}
+}
+
+// TestBackendCredentials: header, query and authorization credentials of a
+// backend entity reach the backend.
+func TestBackendCredentials(t *testing.T) {
+	var got http.Header
+	var gotQuery string
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, gotQuery = r.Header.Clone(), r.URL.RawQuery
+	}))
+	defer b.Close()
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "c", Method: "GET", URLTemplate: "/c", Policy: viaBackend("creds")}}}},
+		Backends: []wire.Backend{{ID: "creds", URL: b.URL + "/base", Protocol: "http", Credentials: &wire.BackendCredentials{
+			Header: map[string][]string{"X-Api-Key": {"k1", "k2"}}, Query: map[string][]string{"code": {"c0de"}},
+			Authorization: &wire.BackendAuthorization{Scheme: "Basic", Parameter: "dXNlcjpwdw=="}}}},
+	}
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snap, Options{}))
+	if st, _, body := call(t, "GET", g.base+"/s/c?code=client&keep=1", nil); st != 200 {
+		t.Fatalf("%d %q", st, body)
+	}
+	if got.Get("X-Api-Key") != "k1,k2" || got.Get("Authorization") != "Basic dXNlcjpwdw==" || gotQuery != "keep=1&code=c0de" {
+		t.Errorf("backend saw %v ?%s", got, gotQuery)
+	}
+}
+
+// TestBackendPool: weighted round-robin within the best priority; a member
+// that fails trips its circuit breaker and is skipped; the next priority
+// serves when the first is down; everything down is APIM's 503. The
+// breakers' state survives a new snapshot.
+func TestBackendPool(t *testing.T) {
+	hits := map[string]int{}
+	mu := make(chan struct{}, 1)
+	member := func(tag string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu <- struct{}{}
+			hits[tag]++
+			<-mu
+			io.WriteString(w, "member "+tag)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	a, b, c := member("a"), member("b"), member("c")
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // nothing listens there any more
+	rule := &wire.CircuitBreaker{Rules: []wire.CircuitBreakerRule{{Name: "r",
+		FailureCondition: wire.FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []wire.StatusCodeRange{{Min: 500, Max: 599}}},
+		TripDuration:     "PT1H"}}}
+	snapshot := func(version uint64, deadOnly bool) *wire.Snapshot {
+		s := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: version,
+			APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+				{ID: "p", Method: "GET", URLTemplate: "/p", Policy: viaBackend("pool")},
+				{ID: "d", Method: "GET", URLTemplate: "/d", Policy: viaBackend("deadpool")}}}},
+			Backends: []wire.Backend{
+				{ID: "a", URL: a.URL, Protocol: "http", CircuitBreaker: rule},
+				{ID: "b", URL: b.URL, Protocol: "http", CircuitBreaker: rule},
+				{ID: "c", URL: c.URL, Protocol: "http", CircuitBreaker: rule},
+				{ID: "dead", URL: deadURL, Protocol: "http", CircuitBreaker: rule},
+				{ID: "pool", Type: "Pool", Protocol: "http", Pool: &wire.BackendPool{Services: []wire.PoolService{
+					{ID: "a", Priority: 1, Weight: 3}, {ID: "dead", Priority: 1, Weight: 1}, {ID: "b", Priority: 1, Weight: 1}, {ID: "c", Priority: 2}}}},
+				{ID: "deadpool", Type: "Pool", Protocol: "http", Pool: &wire.BackendPool{Services: []wire.PoolService{{ID: "dead"}}}},
+			}}
+		return s
+	}
+	breakers := NewBreakers()
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snapshot(1, false), Options{Breakers: breakers}))
+	statuses := map[int]int{}
+	for i := 0; i < 15; i++ {
+		st, _, _ := call(t, "GET", g.base+"/s/p", nil)
+		statuses[st]++
+	}
+	// The dead member answers once (502) and is then skipped: of 15 calls,
+	// one 502; a:b share 3:1 of the rest; c (priority 2) gets nothing.
+	if statuses[502] != 1 || statuses[200] != 14 || hits["c"] != 0 || hits["a"] < 2*hits["b"] || hits["b"] == 0 {
+		t.Errorf("statuses %v hits %v", statuses, hits)
+	}
+	// The dead member stays tripped across a snapshot swap.
+	g.h.Swap(compileWith(t, snapshot(2, false), Options{Breakers: breakers}))
+	for i := 0; i < 5; i++ {
+		if st, _, body := call(t, "GET", g.base+"/s/p", nil); st != 200 {
+			t.Errorf("after swap: %d %q", st, body)
+		}
+	}
+	// All of priority 1 tripped: priority 2 serves.
+	now := time.Now().UnixNano()
+	for _, id := range []string{"a", "b"} {
+		g.h.Current().entities[id].breaker.until.Store(now + int64(time.Hour))
+	}
+	if st, _, body := call(t, "GET", g.base+"/s/p", nil); st != 200 || body != "member c" {
+		t.Errorf("priority 2: %d %q", st, body)
+	}
+	// Every member down: APIM's 503.
+	call(t, "GET", g.base+"/s/d", nil) // trips dead (already tripped: 503 at once)
+	st, _, body := call(t, "GET", g.base+"/s/d", nil)
+	if st != 503 || !strings.Contains(body, "Backend pool deadpool is temporarily unavailable") {
+		t.Errorf("all members down: %d %q", st, body)
+	}
+}
+
+// TestHTTPSBaseURLFromExpression: an https base URL a policy computes at run
+// time is reached with default validation (the snapshot's trusted CA).
+func TestHTTPSBaseURLFromExpression(t *testing.T) {
+	ca := newPKI(t, "apimgw test CA")
+	leaf, _, _ := issue(t, ca)
+	b := httpsBackend(t, "computed", leaf, nil)
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "c", Method: "GET", URLTemplate: "/c", Policy: `<policies><inbound><set-backend-service base-url="@(&quot;` + b.URL + `&quot; + &quot;/p&quot;)"/></inbound><backend><forward-request/></backend><outbound/><on-error/></policies>`}}}},
+		Certificates: []wire.Certificate{{ID: "ca", CertificatePEM: ca.pem, TrustedCA: true}},
+	}
+	g := startGateway(t, nil)
+	g.h.Swap(compileWith(t, snap, Options{}))
+	for i := 0; i < 3; i++ {
+		if st, _, body := call(t, "GET", g.base+"/s/c", nil); st != 200 || !strings.Contains(body, "tls backend computed") {
+			t.Fatalf("computed https URL: %d %q", st, body)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package wire
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// validateBackend checks one backend entity's own fields (references to
+// other backends and certificates are checked by Validate).
+func validateBackend(b Backend, bad func(string, ...any)) {
+	switch b.Type {
+	case "", "Single":
+		if u, err := url.Parse(b.URL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("backends[%s].url: %q is not an absolute URL", b.ID, b.URL)
+		}
+		if b.Pool != nil {
+			bad("backends[%s].pool: only a backend of type Pool has members", b.ID)
+		}
+	case "Pool":
+		if b.Pool == nil || len(b.Pool.Services) == 0 {
+			bad("backends[%s].pool.services: a pool needs at least one member", b.ID)
+		} else {
+			for j, m := range b.Pool.Services {
+				if m.ID == b.ID {
+					bad("backends[%s].pool.services[%d]: a pool cannot contain itself", b.ID, j)
+				}
+				if m.Priority < 0 || m.Weight < 0 {
+					bad("backends[%s].pool.services[%d]: priority and weight must not be negative", b.ID, j)
+				}
+			}
+		}
+	default:
+		bad("backends[%s].type: %q is not Single or Pool", b.ID, b.Type)
+	}
+	if cb := b.CircuitBreaker; cb != nil {
+		if len(cb.Rules) != 1 {
+			bad("backends[%s].circuitBreaker.rules: exactly one rule is supported (APIM allows one)", b.ID)
+		}
+		for j, r := range cb.Rules {
+			if r.FailureCondition.Count < 1 {
+				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.count: must be at least 1", b.ID, j)
+			}
+			if _, err := ParseISODuration(r.FailureCondition.Interval); err != nil {
+				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.interval: %v", b.ID, j, err)
+			}
+			if _, err := ParseISODuration(r.TripDuration); err != nil {
+				bad("backends[%s].circuitBreaker.rules[%d].tripDuration: %v", b.ID, j, err)
+			}
+			for k, sr := range r.FailureCondition.StatusCodeRanges {
+				if sr.Min < 100 || sr.Max > 599 || sr.Min > sr.Max {
+					bad("backends[%s].circuitBreaker.rules[%d].failureCondition.statusCodeRanges[%d]: %d-%d is not a range within 100-599", b.ID, j, k, sr.Min, sr.Max)
+				}
+			}
+		}
+	}
+	if c := b.Credentials; c != nil {
+		for name := range c.Header {
+			if name == "" || strings.ContainsAny(name, " \t\r\n:") {
+				bad("backends[%s].credentials.header: %q is not a header name", b.ID, name)
+			}
+		}
+		if a := c.Authorization; a != nil && (a.Scheme == "" || strings.ContainsAny(a.Scheme+a.Parameter, "\r\n")) {
+			bad("backends[%s].credentials.authorization: scheme is required; no line breaks", b.ID)
+		}
+	}
+}
+
+// ParseISODuration reads the ISO 8601 durations APIM's backend entities use
+// (PnDTnHnMnS, e.g. "PT1M", "PT30S", "P1DT2H"; seconds may have a fraction).
+// The result is positive.
+func ParseISODuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%w: %q is not an ISO 8601 duration such as PT30S, PT1M or P1D", ErrInvalidSnapshot, s)
+	if len(s) < 3 || s[0] != 'P' {
+		return 0, bad
+	}
+	rest := s[1:]
+	var d time.Duration
+	inTime := false
+	for len(rest) > 0 {
+		if rest[0] == 'T' {
+			if inTime || len(rest) == 1 {
+				return 0, bad
+			}
+			inTime = true
+			rest = rest[1:]
+			continue
+		}
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 || i == len(rest) || i > 12 {
+			return 0, bad
+		}
+		n, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil {
+			return 0, bad
+		}
+		unit := rest[i]
+		rest = rest[i+1:]
+		if unit != 'S' && n != float64(int64(n)) {
+			return 0, bad // only seconds may have a fraction
+		}
+		var u time.Duration
+		switch {
+		case unit == 'D' && !inTime:
+			u = 24 * time.Hour
+		case unit == 'H' && inTime:
+			u = time.Hour
+		case unit == 'M' && inTime:
+			u = time.Minute
+		case unit == 'S' && inTime:
+			u = time.Second
+		default:
+			return 0, bad
+		}
+		d += time.Duration(n * float64(u))
+	}
+	if d <= 0 {
+		return 0, bad
+	}
+	return d, nil
+}

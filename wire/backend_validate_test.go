@@ -1,0 +1,80 @@
+package wire
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseISODuration(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+	}{
+		{"PT1M", time.Minute}, {"PT30S", 30 * time.Second}, {"PT0.5S", 500 * time.Millisecond},
+		{"P1D", 24 * time.Hour}, {"P1DT2H3M4S", 26*time.Hour + 3*time.Minute + 4*time.Second}, {"PT1H", time.Hour},
+		{"", 0}, {"P", 0}, {"PT", 0}, {"1M", 0}, {"PT1", 0}, {"P1H", 0}, {"PT1D", 0}, {"PT0S", 0}, {"PT1.5M", 0}, {"PTT1S", 0}, {"PT-1S", 0},
+	} {
+		got, err := ParseISODuration(c.in)
+		if c.want == 0 {
+			if err == nil {
+				t.Errorf("%q: %v, want an error", c.in, got)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %v %v, want %v", c.in, got, err, c.want)
+		}
+	}
+}
+
+func FuzzParseISODuration(f *testing.F) {
+	for _, s := range []string{"PT1M", "P1DT2H", "PT0.25S", "PT", "P1.5D"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseISODuration(s)
+		if err == nil && (d <= 0 || !strings.HasPrefix(s, "P")) {
+			t.Fatalf("%q: %v accepted", s, d)
+		}
+	})
+}
+
+func TestValidateBackends(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		b    []Backend
+		cert []Certificate
+		want string // "" means valid
+	}{
+		{"single", []Backend{{ID: "a", URL: "https://a.example", Protocol: "http"}}, nil, ""},
+		{"single without url", []Backend{{ID: "a", Protocol: "http"}}, nil, "backends[a].url"},
+		{"pool", []Backend{{ID: "a", URL: "http://a", Protocol: "http"}, {ID: "p", Type: "Pool", Protocol: "http", Pool: &BackendPool{Services: []PoolService{{ID: "a"}}}}}, nil, ""},
+		{"pool member missing", []Backend{{ID: "p", Type: "Pool", Protocol: "http", Pool: &BackendPool{Services: []PoolService{{ID: "zz"}}}}}, nil, `backend "zz" is not in the snapshot`},
+		{"empty pool", []Backend{{ID: "p", Type: "Pool", Protocol: "http"}}, nil, "at least one member"},
+		{"bad type", []Backend{{ID: "a", Type: "Cluster", URL: "http://a", Protocol: "http"}}, nil, "not Single or Pool"},
+		{"breaker", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []StatusCodeRange{{500, 599}}}, TripDuration: "PT10S"}}}}}, nil, ""},
+		{"breaker bad interval", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Count: 1, Interval: "1m"}, TripDuration: "PT10S"}}}}}, nil, "failureCondition.interval"},
+		{"breaker bad range", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []StatusCodeRange{{600, 500}}}, TripDuration: "PT10S"}}}}}, nil, "statusCodeRanges[0]"},
+		{"client certificate missing", []Backend{{ID: "a", URL: "https://a", Protocol: "http", Credentials: &BackendCredentials{CertificateIDs: []string{"c"}}}}, nil, `certificate "c" is not in the snapshot`},
+		{"client certificate", []Backend{{ID: "a", URL: "https://a", Protocol: "http", Credentials: &BackendCredentials{CertificateIDs: []string{"c"}}}},
+			[]Certificate{{ID: "c", CertificatePEM: "-----BEGIN CERTIFICATE-----\n..."}}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &Snapshot{ProtocolVersion: ProtocolVersion, Version: 1, Backends: c.b, Certificates: c.cert}
+			err := s.Validate()
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
