@@ -54,6 +54,8 @@ type Facts struct {
 	Listeners []Listener `json:"listeners"`
 	// StorePath is the bbolt file; the host facts report the disk it is on.
 	StorePath string `json:"storePath,omitempty"`
+	// Settings are the gateway's settings and where each came from.
+	Settings []Setting `json:"settings,omitempty"`
 }
 
 // ControlPlane is the state of the connection to apimcp (hybrid mode).
