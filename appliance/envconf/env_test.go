@@ -59,7 +59,11 @@ func TestLoadEnvWithoutFile(t *testing.T) {
 		t.Fatalf("WatchPaths = %v", p)
 	}
 	// No file and no variable: the file's error, as before.
-	if _, err := LoadEnv(missing, []string{"PATH=/usr/bin"}); !errors.Is(err, os.ErrNotExist) {
+	if _, err := LoadEnv(missing, []string{"PATH=/usr/bin"}); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "no environment variable is an env.conf key") {
+		t.Fatalf("err = %v", err)
+	}
+	// No file and only a mistyped variable: the error names it.
+	if _, err := LoadEnv(missing, []string{"config.servce.endpoint=https://cp"}); !errors.Is(err, ErrNoSource) || !strings.Contains(err.Error(), "did you mean config.service.endpoint?") {
 		t.Fatalf("err = %v", err)
 	}
 }

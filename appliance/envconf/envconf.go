@@ -162,21 +162,26 @@ func Load(path string) (*Config, error) {
 func LoadEnv(path string, environ []string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) || !hasEnvKey(environ) {
+		if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("envconf: %w", err)
+		}
+		if !hasEnvKey(environ) {
+			return nil, fmt.Errorf("envconf: %w, and no environment variable is an env.conf key (config.service.endpoint, config.service.auth, config.local.path, …)", err)
 		}
 		return parse(path, nil, false, environ)
 	}
 	return parse(path, data, true, environ)
 }
 
-// hasEnvKey reports whether one of the variables is an env.conf key.
+// hasEnvKey reports whether one of the variables is an env.conf key, or
+// looks like a mistyped one (then the error that follows names it).
 func hasEnvKey(environ []string) bool {
-	for _, kv := range environ {
-		if k, _, ok := strings.Cut(kv, "="); ok {
-			if _, known := keys[k]; known {
-				return true
-			}
+	for _, e := range envEntries(environ) {
+		if _, known := keys[e.key]; known {
+			return true
+		}
+		if _, close := suggest(e.key); close {
+			return true
 		}
 	}
 	return false

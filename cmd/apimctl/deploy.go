@@ -165,6 +165,9 @@ data:
   # kubernetes.io/tls Secret); off until then.
   listen.https: ""
   telemetry.logs.std: "json"
+  # Not an env.conf key: the Go runtime's soft memory limit, below the
+  # container's 512Mi so the collector works harder before the kernel kills.
+  GOMEMLIMIT: "384MiB"
 {{- if eq .Replicas 1}}
 ---
 apiVersion: v1
