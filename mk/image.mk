@@ -41,6 +41,6 @@ image: dist-bins image-sboms
 
 test-image: build image
 	./scripts/deps.sh containers
-	cd packaging/image && $(GO) vet . && APIMGW_IMAGE_TESTS=1 APIMGW_BIN=$(CURDIR)/$(BIN) APIMGW_DIST_BIN=$(CURDIR)/dist/bin \
+	cd packaging/image && $(GO) vet . && APIMGW_IMAGE_TESTS=1 APIMGW_BIN=$(CURDIR)/$(BIN) APIMGW_DIST_BIN=$(CURDIR)/dist/bin APIMGW_SBOM_DIR=$(CURDIR)/dist/sbom \
 		APIMGW_IMAGE_TAR=$(CURDIR)/dist/apimgw-image-$(IMAGE_HOST_ARCH).tar APIMGW_IMAGE_REF=apimgw:$(VERSION) \
 		$(GO) test -count=1 -v -timeout 15m .

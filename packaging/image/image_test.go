@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,10 +13,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
-// testOptions builds from the binaries make image cross-built
-// ($APIMGW_DIST_BIN, dist/bin).
+// testOptions builds from the binaries and SBOMs make image made
+// ($APIMGW_DIST_BIN, dist/bin; $APIMGW_SBOM_DIR, dist/sbom).
 func testOptions(t *testing.T) options {
-	return options{arches: []string{"amd64", "arm64"}, binDir: need(t, "APIMGW_DIST_BIN"), outDir: t.TempDir(),
+	return options{arches: []string{"amd64", "arm64"}, binDir: need(t, "APIMGW_DIST_BIN"), sbomDir: need(t, "APIMGW_SBOM_DIR"), outDir: t.TempDir(),
 		version: "1.2.3", revision: "0123456789abcdef0123456789abcdef01234567", source: "https://github.com/apimgw/apimgw",
 		created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), caFile: "/etc/ssl/certs/ca-certificates.crt",
 		zoneinfo: "/usr/share/zoneinfo", maxBytes: 20 << 20, imageName: "apimgw"}
@@ -31,7 +32,7 @@ func TestReproducible(t *testing.T) {
 	if err := build(b); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"apimgw-image-amd64.tar", "apimgw-image-arm64.tar", "apimgw-image-oci/index.json"} {
+	for _, f := range []string{"apimgw-image-amd64.tar", "apimgw-image-arm64.tar", "apimgw-image-oci/index.json", "apimgw-image-arm64.cdx.json"} {
 		x, err1 := os.ReadFile(filepath.Join(a.outDir, f))
 		y, err2 := os.ReadFile(filepath.Join(b.outDir, f))
 		if err1 != nil || err2 != nil || !bytes.Equal(x, y) {
@@ -98,8 +99,11 @@ func TestReproducible(t *testing.T) {
 		if h.Name == "var/lib/apimgw/" && (h.Uid != 65532 || h.Mode != 0o700) {
 			t.Fatalf("store dir %+v", h)
 		}
+		if h.Name == sbomPath {
+			checkSBOM(t, tr)
+		}
 	}
-	for _, want := range []string{"usr/bin/apimgw", "etc/ssl/certs/ca-certificates.crt", "usr/share/zoneinfo/Europe/Berlin", "etc/passwd", "var/lib/apimgw/"} {
+	for _, want := range []string{sbomPath, "usr/bin/apimgw", "etc/ssl/certs/ca-certificates.crt", "usr/share/zoneinfo/Europe/Berlin", "etc/passwd", "var/lib/apimgw/"} {
 		if !seen[want] {
 			t.Errorf("image lacks %s", want)
 		}
@@ -116,5 +120,33 @@ func TestRefusesDynamicBinary(t *testing.T) {
 	o.binDir, o.arches = dir, []string{"amd64"}
 	if err := build(o); err == nil || !bytes.Contains([]byte(err.Error()), []byte("dynamically linked")) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// checkSBOM: the image's SBOM is CycloneDX with the binary's Go modules and
+// the Debian packages, without the fields that differ between builds.
+func checkSBOM(t *testing.T, r io.Reader) {
+	t.Helper()
+	var bom struct {
+		BOMFormat    string `json:"bomFormat"`
+		SerialNumber string `json:"serialNumber"`
+		Metadata     struct {
+			Timestamp string `json:"timestamp"`
+			Component struct {
+				Name string `json:"name"`
+			} `json:"component"`
+		} `json:"metadata"`
+		Components []struct{ Name, Version, Purl string } `json:"components"`
+	}
+	if err := json.NewDecoder(r).Decode(&bom); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, c := range bom.Components {
+		names[c.Name] = c.Version != "" && c.Purl != ""
+	}
+	if bom.BOMFormat != "CycloneDX" || bom.SerialNumber != "" || bom.Metadata.Timestamp != "2026-12-01T00:00:00Z" ||
+		bom.Metadata.Component.Name != "github.com/apimgw/apimgw" || !names["github.com/panjf2000/gnet/v2"] || !names["tzdata"] || !names["ca-certificates"] {
+		t.Fatalf("SBOM: %+v", bom)
 	}
 }
