@@ -229,3 +229,23 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// editDistance is a metric on what the fuzzer finds: zero only for equal
+// strings, symmetric, at most the longer length; and suggest never panics.
+func FuzzEditDistance(f *testing.F) {
+	for _, s := range [][2]string{{"lisen.http", "listen.http"}, {"", "x"}, {"stroe.path", "store.path"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(a) > 200 || len(b) > 200 {
+			return
+		}
+		d := editDistance(a, b)
+		if (d == 0) != (a == b) || d != editDistance(b, a) || d > max(len(a), len(b)) {
+			t.Fatalf("editDistance(%q, %q) = %d (reverse %d)", a, b, d, editDistance(b, a))
+		}
+		if k, ok := suggest(a); ok && k == "" {
+			t.Fatalf("suggest(%q) close but empty", a)
+		}
+	})
+}

@@ -508,3 +508,41 @@ func podmanManifest(t *testing.T, y, secretDir, dataAddr, statusAddr string) str
 	}
 	return strings.Join(out, "\n---\n")
 }
+
+// The status page listens on the container's loopback unless status.listen
+// says otherwise: published with -p, it answers only when asked to.
+func TestStatusFromOutside(t *testing.T) {
+	p := newPodman(t)
+	ref := need(t, envRef)
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		answer bool
+	}{
+		{"default: loopback only", nil, false},
+		{"status.listen=0.0.0.0:8090", []string{"-e", "status.listen=0.0.0.0:8090"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			name := fmt.Sprintf("apimgw-status-%d-%v", os.Getpid(), tc.answer)
+			args := append([]string{"run", "-d", "--name", name, "-p", addr + ":8090", "-e", "config.local.path=/etc/apimgw/snapshot.json"}, tc.env...)
+			p.must(append(args, ref)...)
+			t.Cleanup(func() { p.run("rm", "-f", "-t", "0", name) })
+			var s statusDoc
+			var err error
+			ok := poll(10*time.Second, func() bool { s, err = statusOf(t, addr); return err == nil })
+			if ok != tc.answer {
+				out, _ := p.run("logs", name)
+				t.Fatalf("status page from outside: answered %v (%v), want %v\n%s", ok, err, tc.answer, out)
+			}
+			// Not answering must mean not listening outside, not a dead container.
+			if running := p.must("inspect", "--format", "{{.State.Running}}", name); running != "true" {
+				out, _ := p.run("logs", name)
+				t.Fatalf("the container is not running:\n%s", out)
+			}
+			if ok && s.from("status.listen") != "environment" {
+				t.Fatalf("settings %+v", s.Settings)
+			}
+		})
+	}
+}
