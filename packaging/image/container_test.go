@@ -546,3 +546,28 @@ func TestStatusFromOutside(t *testing.T) {
 		})
 	}
 }
+
+// The OCI layout's index serves each platform: podman picks the image for
+// the architecture asked for.
+func TestOCILayoutPlatforms(t *testing.T) {
+	p := newPodman(t)
+	dir := filepath.Join(filepath.Dir(need(t, envImage)), "apimgw-image-oci")
+	for _, arch := range []string{"amd64", "arm64"} {
+		id := p.must("pull", "-q", "--arch", arch, "oci:"+dir+":latest")
+		got := p.must("image", "inspect", "--format", "{{.Architecture}} {{.Config.User}} {{index .Labels \"org.opencontainers.image.licenses\"}}", id)
+		// Remove only the name the pull gave (the amd64 image is the one
+		// loaded from the archive, with its tags), then the image if that
+		// was its last name.
+		for _, n := range strings.Fields(strings.Trim(p.must("image", "inspect", "--format", "{{.RepoTags}}", id), "[]")) {
+			if strings.Contains(n, "apimgw-image-oci") {
+				p.run("untag", id, n)
+			}
+		}
+		if tags := strings.Trim(p.must("image", "inspect", "--format", "{{.RepoTags}}", id), "[]"); tags == "" {
+			p.run("rmi", id)
+		}
+		if got != arch+" 65532:65532 Apache-2.0" {
+			t.Fatalf("%s from the OCI layout: %q", arch, got)
+		}
+	}
+}
