@@ -59,7 +59,7 @@ func TestDeployDocker(t *testing.T) {
 	if !strings.Contains(errOut, want) {
 		t.Fatalf("stderr %q lacks %q", errOut, want)
 	}
-	// The token works with the control plane: it is a fresh one for gw1.
+	// A gateway the control plane does not know gets no token.
 	code, _, _ = deployCtl(t, "nosuch", "--docker")
 	if code == exitOK {
 		t.Fatal("unknown gateway accepted")
