@@ -527,7 +527,7 @@ func TestStatusFromOutside(t *testing.T) {
 			name := fmt.Sprintf("apimgw-status-%d-%v", os.Getpid(), tc.answer)
 			args := append([]string{"run", "-d", "--name", name, "-p", addr + ":8090", "-e", "config.local.path=/etc/apimgw/snapshot.json"}, tc.env...)
 			p.must(append(args, ref)...)
-			t.Cleanup(func() { p.run("rm", "-f", "-t", "0", name) })
+			t.Cleanup(func() { p.run("rm", "-f", "-v", "-t", "0", name) })
 			var s statusDoc
 			var err error
 			ok := poll(10*time.Second, func() bool { s, err = statusOf(t, addr); return err == nil })
