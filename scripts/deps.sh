@@ -14,6 +14,8 @@ for group in "$@"; do
 	qemu) apt_pkgs+=(qemu-user-static) ;;
 	status) apt_pkgs+=(prometheus chromium) ;;
 	e2e) apt_pkgs+=(python3) ;;
+	image) apt_pkgs+=(ca-certificates tzdata); go_tools+=(github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0) ;;
+	containers) apt_pkgs+=(podman runc catatonit slirp4netns uidmap) ;;
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done

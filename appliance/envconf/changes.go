@@ -27,44 +27,51 @@ func (c *Config) Changed(prev *Config) []string {
 	if prev == nil {
 		prev = &Config{}
 	}
-	tok := func(t *Token) string {
-		if t == nil {
-			return ""
-		}
-		return t.Value()
-	}
-	pairs := []struct {
-		key       string
-		now, then any
-	}{
-		{"config.service.endpoint", c.Endpoint, prev.Endpoint},
-		{"config.service.auth", tok(c.Token), tok(prev.Token)},
-		{"config.service.endpoint.disableCertificateValidation", c.DisableCertificateValidation, prev.DisableCertificateValidation},
-		{"config.service.ca", c.CAFile, prev.CAFile},
-		{"backend.tls.ca", c.BackendCAFile, prev.BackendCAFile},
-		{"config.service.integration.timeout", c.IntegrationTimeout, prev.IntegrationTimeout},
-		{"config.local.path", c.LocalPath, prev.LocalPath},
-		{"gateway.name", c.GatewayName, prev.GatewayName},
-		{"listen.http", c.ListenHTTP, prev.ListenHTTP},
-		{"listen.https.certificate", c.TLSCertFile, prev.TLSCertFile},
-		{"listen.https.key", c.TLSKeyFile, prev.TLSKeyFile},
-		{"listen.https", c.ListenHTTPS, prev.ListenHTTPS},
-		{"status.listen", c.StatusListen, prev.StatusListen},
-		{"store.path", c.StorePath, prev.StorePath},
-		{"store.snapshots.keep", c.SnapshotsKeep, prev.SnapshotsKeep},
-		{"telemetry.queue.max-bytes", c.QueueMaxBytes, prev.QueueMaxBytes},
-		{"telemetry.queue.commit-interval", c.CommitInterval, prev.CommitInterval},
-		{"telemetry.logs.std", c.LogsStd, prev.LogsStd},
-		{"telemetry.logs.std.level", c.LogLevel, prev.LogLevel},
-		{"heartbeat.interval", c.HeartbeatInterval, prev.HeartbeatInterval},
-		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys, prev.RateLimitMaxKeys},
-		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto, prev.ForwardedProto},
-	}
+	now, then := c.values(), prev.values()
 	var out []string
-	for _, p := range pairs {
-		if fmt.Sprint(p.now) != fmt.Sprint(p.then) {
+	for i, p := range now {
+		if fmt.Sprint(p.val) != fmt.Sprint(then[i].val) {
 			out = append(out, p.key)
 		}
 	}
 	return out
+}
+
+type keyValue struct {
+	key string
+	val any
+}
+
+// values lists every key apimgw acts on with its effective value, in a fixed
+// order. The token is its full value (compare only; never print it).
+func (c *Config) values() []keyValue {
+	tok := ""
+	if c.Token != nil {
+		tok = c.Token.Value()
+	}
+	return []keyValue{
+		{"config.service.endpoint", c.Endpoint},
+		{"config.service.auth", tok},
+		{"config.service.auth.file", c.AuthFile},
+		{"config.service.endpoint.disableCertificateValidation", c.DisableCertificateValidation},
+		{"config.service.ca", c.CAFile},
+		{"backend.tls.ca", c.BackendCAFile},
+		{"config.service.integration.timeout", c.IntegrationTimeout},
+		{"config.local.path", c.LocalPath},
+		{"gateway.name", c.GatewayName},
+		{"listen.http", c.ListenHTTP},
+		{"listen.https.certificate", c.TLSCertFile},
+		{"listen.https.key", c.TLSKeyFile},
+		{"listen.https", c.ListenHTTPS},
+		{"status.listen", c.StatusListen},
+		{"store.path", c.StorePath},
+		{"store.snapshots.keep", c.SnapshotsKeep},
+		{"telemetry.queue.max-bytes", c.QueueMaxBytes},
+		{"telemetry.queue.commit-interval", c.CommitInterval},
+		{"telemetry.logs.std", c.LogsStd},
+		{"telemetry.logs.std.level", c.LogLevel},
+		{"heartbeat.interval", c.HeartbeatInterval},
+		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys},
+		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
+	}
 }

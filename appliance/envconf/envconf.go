@@ -66,6 +66,10 @@ type Config struct {
 	IntegrationTimeout time.Duration
 	// LocalPath is config.local.path: standalone mode from a snapshot file.
 	LocalPath string
+	// AuthFile is config.service.auth.file: the token is read from this file
+	// (a mounted Kubernetes Secret) instead of config.service.auth, and
+	// re-read whenever the file changes. "" when unset.
+	AuthFile string
 	// GatewayName is gateway.name, or the token's gateway id when unset.
 	GatewayName string
 
@@ -97,6 +101,13 @@ type Config struct {
 	Ignored []string
 	// Warnings are unknown keys, duplicates and doubtful combinations.
 	Warnings []Warning
+	// Sources says where each key that was set came from (a line of the
+	// file or an environment variable); keys left at their default are
+	// absent. Settings reports them for the status page.
+	Sources map[string]Source
+	// FileRead is false when there was no env.conf and the environment
+	// alone configured the gateway.
+	FileRead bool
 }
 
 // Mode is how the gateway gets its configuration.
@@ -129,23 +140,60 @@ type Warning struct {
 	File string
 	Line int
 	Key  string
-	Msg  string
+	// Env is true when the key came from an environment variable (Key is
+	// its name).
+	Env bool
+	Msg string
 }
 
 func (w Warning) String() string {
+	if w.Env {
+		return fmt.Sprintf("environment variable %s: %s", w.Key, w.Msg)
+	}
 	if w.Line == 0 {
 		return fmt.Sprintf("%s: %s: %s", w.File, w.Key, w.Msg)
 	}
 	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
 }
 
-// Load reads and parses the env.conf at path.
+// Load reads the env.conf at path and the process environment
+// (LoadEnv(path, os.Environ())).
 func Load(path string) (*Config, error) {
+	return LoadEnv(path, os.Environ())
+}
+
+// LoadEnv reads the env.conf at path and then the environment variables in
+// environ ("key=value", as os.Environ gives them) whose names are env.conf
+// keys: a variable overrides the file's line for the same key (Sources and a
+// warning say so). A missing file is no error when at least one variable is
+// a key: that is how a container is configured (docker run --env-file, a
+// Kubernetes ConfigMap through envFrom).
+func LoadEnv(path string, environ []string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("envconf: %w", err)
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("envconf: %w", err)
+		}
+		if !hasEnvKey(environ) {
+			return nil, fmt.Errorf("envconf: %w, and no environment variable is an env.conf key (config.service.endpoint, config.service.auth, config.local.path, …)", err)
+		}
+		return parse(path, nil, false, environ)
 	}
-	return Parse(path, data)
+	return parse(path, data, true, environ)
+}
+
+// hasEnvKey reports whether one of the variables is an env.conf key, or
+// looks like a mistyped one (then the error that follows names it).
+func hasEnvKey(environ []string) bool {
+	for _, e := range envEntries(environ) {
+		if _, known := keys[e.key]; known {
+			return true
+		}
+		if _, close := suggest(e.key); close {
+			return true
+		}
+	}
+	return false
 }
 
 // defaults returns a Config with every default set.
@@ -164,23 +212,37 @@ func defaults(name string) *Config {
 		LogsStd:            DefaultLogsStd,
 		LogLevel:           DefaultLogLevel,
 		HeartbeatInterval:  DefaultHeartbeatInterval,
+		Sources:            map[string]Source{},
 	}
 }
 
 // Parse parses env.conf content; name is used in messages. It returns every
 // line error it finds (joined; each is a *LineError naming name:line), so one
-// run shows all mistakes. On error no Config is returned.
+// run shows all mistakes. On error no Config is returned. The environment is
+// not read (LoadEnv does that).
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, true, nil)
+}
+
+// entry is one key=value from a line of the file or from a variable.
+type entry struct {
+	key, val string
+	src      Source
+}
+
+// parse reads the file's lines (when fileRead) and then the environment's
+// variables, applying them in that order so a variable overrides a line.
+func parse(name string, data []byte, fileRead bool, environ []string) (*Config, error) {
 	c := defaults(name)
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // editors on Windows
+	c.FileRead = fileRead
 	var errs []error
-	fail := func(line int, key string, err error) {
+	fail := func(src Source, key string, err error) {
 		if len(errs) < 50 {
-			errs = append(errs, &LineError{File: name, Line: line, Key: key, Err: err})
+			errs = append(errs, &LineError{File: name, Line: src.Line, Key: key, Env: src.Env, Err: err})
 		}
 	}
-	seen := map[string]int{}
-	var authLine, nameLine int
+	var entries []entry
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // editors on Windows
 	lineNo := 0
 	for len(data) > 0 {
 		lineNo++
@@ -190,8 +252,9 @@ func Parse(name string, data []byte) (*Config, error) {
 		} else {
 			raw, data = data, nil
 		}
+		src := Source{File: name, Line: lineNo}
 		if len(raw) > maxLine {
-			fail(lineNo, "", fmt.Errorf("%w: line is %d bytes long (limit %d)", ErrMalformed, len(raw), maxLine))
+			fail(src, "", fmt.Errorf("%w: line is %d bytes long (limit %d)", ErrMalformed, len(raw), maxLine))
 			continue
 		}
 		line := strings.TrimSpace(string(raw))
@@ -200,49 +263,66 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		eq := strings.IndexByte(line, '=')
 		if eq < 0 {
-			fail(lineNo, "", fmt.Errorf("%w: expected key=value, got %q", ErrMalformed, clip(line)))
+			fail(src, "", fmt.Errorf("%w: expected key=value, got %q", ErrMalformed, clip(line)))
 			continue
 		}
 		key := strings.TrimSpace(line[:eq])
 		val := unquote(strings.TrimSpace(line[eq+1:]))
 		if key == "" {
-			fail(lineNo, "", fmt.Errorf("%w: missing key before '=' in %q", ErrMalformed, clip(line)))
+			fail(src, "", fmt.Errorf("%w: missing key before '=' in %q", ErrMalformed, clip(line)))
 			continue
 		}
 		if !validKey(key) {
-			fail(lineNo, "", fmt.Errorf("%w: key %q may only hold letters, digits and . _ -", ErrMalformed, clip(key)))
+			fail(src, "", fmt.Errorf("%w: key %q may only hold letters, digits and . _ -", ErrMalformed, clip(key)))
 			continue
 		}
-		spec, known := keys[key]
+		entries = append(entries, entry{key, val, src})
+	}
+	entries = append(entries, envEntries(environ)...)
+
+	var guesses []guess
+	for _, e := range entries {
+		spec, known := keys[e.key]
 		if !known {
-			msg := "unknown key, ignored"
-			if k := caseInsensitive(key); k != "" {
-				msg = fmt.Sprintf("unknown key, ignored (keys are case-sensitive: did you mean %s?)", k)
+			// Any variable may be in the environment (PATH, HOME): only
+			// those that look like a mistyped key are worth a word.
+			g, close := suggest(e.key)
+			if e.src.Env && !close {
+				continue
 			}
-			c.Warnings = append(c.Warnings, Warning{File: name, Line: lineNo, Key: key, Msg: msg})
+			msg := "unknown key, ignored"
+			switch {
+			case g != "" && strings.EqualFold(g, e.key):
+				msg = fmt.Sprintf("unknown key, ignored (keys are case-sensitive: did you mean %s?)", g)
+			case g != "":
+				msg = fmt.Sprintf("unknown key, ignored (did you mean %s?)", g)
+				guesses = append(guesses, guess{typed: e.key, meant: g, src: e.src})
+			}
+			c.Warnings = append(c.Warnings, Warning{File: name, Line: e.src.Line, Key: e.key, Env: e.src.Env, Msg: msg})
 			continue
 		}
-		if prev, dup := seen[key]; dup {
-			c.Warnings = append(c.Warnings, Warning{File: name, Line: lineNo, Key: key, Msg: fmt.Sprintf("set again (first on line %d); the last value wins", prev)})
+		if prev, dup := c.Sources[e.key]; dup {
+			msg := fmt.Sprintf("set again (first on line %d); the last value wins", prev.Line)
+			if e.src.Env {
+				msg = fmt.Sprintf("also set on %s; the environment variable wins", prev)
+			}
+			c.Warnings = append(c.Warnings, Warning{File: name, Line: e.src.Line, Key: e.key, Env: e.src.Env, Msg: msg})
+			if e.src.Env {
+				e.src.Over = prev.String()
+			}
 		}
-		seen[key] = lineNo
+		c.Sources[e.key] = e.src
 		if spec.set == nil {
-			c.Ignored = append(c.Ignored, key)
+			c.Ignored = append(c.Ignored, e.key)
 			continue
 		}
-		if err := spec.set(c, val); err != nil {
-			fail(lineNo, key, err)
+		if err := spec.set(c, e.val); err != nil {
+			fail(e.src, e.key, err)
 			continue
-		}
-		switch key {
-		case "config.service.auth":
-			authLine = lineNo
-		case "gateway.name":
-			nameLine = lineNo
 		}
 	}
 	if len(errs) == 0 {
-		errs = c.finish(authLine, nameLine)
+		errs = c.finish(guesses)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -250,14 +330,60 @@ func Parse(name string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// finish applies cross-key rules once every line is read.
-func (c *Config) finish(authLine, nameLine int) []error {
-	var errs []error
-	if c.Endpoint == "" && c.LocalPath == "" {
-		errs = append(errs, &LineError{File: c.File, Err: fmt.Errorf("%w: set config.service.endpoint and config.service.auth (connected to a control plane), or config.local.path (standalone)", ErrNoSource)})
+// envEntries picks the variables of environ whose names could be keys (they
+// hold a '.'; env.conf keys all do), in a fixed order.
+func envEntries(environ []string) []entry {
+	var out []entry
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.Contains(k, ".") || !validKey(k) {
+			continue
+		}
+		out = append(out, entry{key: k, val: unquote(strings.TrimSpace(v)), src: Source{Env: true}})
 	}
-	if c.Endpoint != "" && c.Token == nil && c.LocalPath == "" {
-		errs = append(errs, &LineError{File: c.File, Key: "config.service.auth", Err: fmt.Errorf("%w: required with config.service.endpoint (the gateway token from the control plane)", ErrToken)})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+// finish applies cross-key rules once every line and variable is read.
+// guesses are the unknown keys that look like known ones.
+func (c *Config) finish(guesses []guess) []error {
+	var errs []error
+	if c.AuthFile != "" {
+		if _, both := c.Sources["config.service.auth"]; both && c.Token != nil {
+			errs = append(errs, c.errAt("config.service.auth.file", fmt.Errorf("%w: set either config.service.auth (%s) or config.service.auth.file, not both", ErrInvalidValue, c.Sources["config.service.auth"])))
+		} else if err := c.readAuthFile(); err != nil {
+			errs = append(errs, c.errAt("config.service.auth.file", err))
+		}
+	}
+	if c.Endpoint == "" && c.LocalPath == "" {
+		msg := "set config.service.endpoint and config.service.auth (connected to a control plane), or config.local.path (standalone)"
+		for _, g := range guesses {
+			switch g.meant {
+			case "config.service.endpoint", "config.local.path":
+				msg += fmt.Sprintf("; %s sets %s, which is not a key: did you mean %s?", g.src, g.typed, g.meant)
+			}
+		}
+		errs = append(errs, &LineError{File: c.File, Err: fmt.Errorf("%w: %s", ErrNoSource, msg)})
+	}
+	if c.Endpoint != "" && c.Token == nil && c.LocalPath == "" && c.AuthFile == "" {
+		msg := "required with config.service.endpoint (the gateway token from the control plane), or config.service.auth.file naming a file that holds it"
+		for _, g := range guesses {
+			if strings.HasPrefix(g.meant, "config.service.auth") {
+				msg += fmt.Sprintf("; %s sets %s, which is not a key: did you mean %s?", g.src, g.typed, g.meant)
+			}
+		}
+		errs = append(errs, &LineError{File: c.File, Key: "config.service.auth", Err: fmt.Errorf("%w: %s", ErrToken, msg)})
+	}
+	for _, g := range guesses {
+		// A mistyped listener key leaves the listener on a default that
+		// listens on every interface: say so, it may not be what was meant.
+		if def, wide := allInterfaces[g.meant]; wide {
+			if _, set := c.Sources[g.meant]; !set {
+				c.Warnings = append(c.Warnings, Warning{File: c.File, Line: g.src.Line, Key: g.typed, Env: g.src.Env,
+					Msg: fmt.Sprintf("%s is not set, so it keeps its default %s: listening on all interfaces", g.meant, def)})
+			}
+		}
 	}
 	if c.Endpoint != "" && c.LocalPath != "" {
 		c.Warnings = append(c.Warnings, Warning{File: c.File, Key: "config.local.path", Msg: "set together with config.service.endpoint: standalone mode, the control plane is not asked for config"})
@@ -267,14 +393,56 @@ func (c *Config) finish(authLine, nameLine int) []error {
 		case c.GatewayName == "":
 			c.GatewayName = c.Token.GatewayID
 		case c.GatewayName != c.Token.GatewayID:
-			c.Warnings = append(c.Warnings, Warning{File: c.File, Line: nameLine, Key: "gateway.name",
-				Msg: fmt.Sprintf("%q differs from the token's gateway id %q (line %d); the control plane authenticates the token's id", c.GatewayName, c.Token.GatewayID, authLine)})
+			c.Warnings = append(c.Warnings, Warning{File: c.File, Line: c.Sources["gateway.name"].Line, Key: "gateway.name", Env: c.Sources["gateway.name"].Env,
+				Msg: fmt.Sprintf("%q differs from the token's gateway id %q (%s); the control plane authenticates the token's id", c.GatewayName, c.Token.GatewayID, c.tokenSource())})
 		}
 	}
 	if c.DisableCertificateValidation && c.CAFile != "" {
 		c.Warnings = append(c.Warnings, Warning{File: c.File, Key: "config.service.ca", Msg: "has no effect while config.service.endpoint.disableCertificateValidation is true"})
 	}
 	return errs
+}
+
+// allInterfaces are the listener keys whose default binds every interface.
+var allInterfaces = map[string]string{
+	"listen.http":  DefaultListenHTTP,
+	"listen.https": DefaultListenHTTPS,
+}
+
+// errAt is an error about key, placed where key was set.
+func (c *Config) errAt(key string, err error) error {
+	src := c.Sources[key]
+	return &LineError{File: c.File, Line: src.Line, Key: key, Env: src.Env, Err: err}
+}
+
+// tokenSource says where the token came from, for messages.
+func (c *Config) tokenSource() string {
+	if c.AuthFile != "" {
+		return "file " + c.AuthFile
+	}
+	if src := c.Sources["config.service.auth"]; !src.Env {
+		return fmt.Sprintf("line %d", src.Line)
+	}
+	return "environment"
+}
+
+// readAuthFile reads the token from config.service.auth.file: the whole file,
+// blanks and line ends around it ignored (a Kubernetes Secret's value, or
+// "GatewayKey …" as the portal shows it).
+func (c *Config) readAuthFile() error {
+	data, err := os.ReadFile(c.AuthFile)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrToken, err)
+	}
+	if len(data) > maxLine {
+		return fmt.Errorf("%w: %s is %d bytes; a token is about 130", ErrToken, c.AuthFile, len(data))
+	}
+	t, err := ParseToken(string(data))
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.AuthFile, err)
+	}
+	c.Token = &t
+	return nil
 }
 
 // keySpec says what a key does; set == nil marks an Azure key apimgw accepts
@@ -287,6 +455,10 @@ var keys = map[string]keySpec{
 	// Azure's keys that apimgw honours.
 	"config.service.endpoint": {func(c *Config, v string) error { return setEndpoint(c, v) }},
 	"config.service.auth":     {setAuth},
+	"config.service.auth.file": {func(c *Config, v string) error {
+		c.AuthFile = v // read in finish, once every key is known
+		return nil
+	}},
 	"config.service.endpoint.disableCertificateValidation": {func(c *Config, v string) error {
 		return parseBoolInto(&c.DisableCertificateValidation, v)
 	}},

@@ -20,16 +20,23 @@ var (
 	ErrUnsupported = errors.New("envconf: unsupported setting")
 )
 
-// LineError is an error tied to one line of a file. Line is 0 for errors
+// LineError is an error tied to one line of a file, or to one environment
+// variable. Line is 0 for errors
 // about the file as a whole (a missing required key).
 type LineError struct {
 	File string
 	Line int
 	Key  string // "" for a line that has no key
-	Err  error
+	// Env is true when the value came from the environment variable named
+	// Key, not from the file.
+	Env bool
+	Err error
 }
 
 func (e *LineError) Error() string {
+	if e.Env {
+		return fmt.Sprintf("environment variable %s: %v", e.Key, e.Err)
+	}
 	loc := e.File
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)

@@ -67,3 +67,32 @@ func ExampleNewWatcher() {
 	}
 	defer w.Close()
 }
+
+// A container's configuration: no env.conf, the keys as environment
+// variables (as docker run --env-file passes them).
+func ExampleLoadEnv() {
+	c, err := envconf.LoadEnv("/nonexistent/env.conf", []string{
+		"PATH=/usr/bin",
+		"config.service.endpoint=https://apimcp.example.net",
+		"config.service.auth=GatewayKey edge-1&203001010000&fsnFBO92zYDbDskDGxjNrdmIsdshZv7YMrnCCTWA58T8zVQ+aKI3tfioAAxVQTAjZUfEWDDGwdHZldze6slcZQ==",
+		"lisen.http=:9090",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(c.Endpoint, c.GatewayName, c.ListenHTTP)
+	for _, w := range c.Warnings {
+		fmt.Println("warning:", w)
+	}
+	for _, s := range c.Settings()[:3] {
+		fmt.Printf("%s = %s (%s)\n", s.Key, s.Value, s.From)
+	}
+	// Output:
+	// https://apimcp.example.net edge-1 :8080
+	// warning: environment variable lisen.http: unknown key, ignored (did you mean listen.http?)
+	// warning: environment variable lisen.http: listen.http is not set, so it keeps its default :8080: listening on all interfaces
+	// config.service.endpoint = https://apimcp.example.net (environment)
+	// config.service.auth = GatewayKey edge-1&203001010000&<signature elided> (environment)
+	// config.service.auth.file =  (default)
+}

@@ -69,8 +69,8 @@ type Gateway struct {
 	listeners []status.Listener
 	ready     bool
 
-	watcher      *envconf.Watcher
-	watchedLocal string
+	watcher *envconf.Watcher
+	watched string // the paths the watcher watches, joined
 }
 
 type applied struct {
@@ -201,7 +201,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 		g.checkpointLoop(runCtx)
 	}()
 
-	g.watch(cfg.LocalPath)
+	g.watch(cfg)
 	defer g.stopWatching()
 
 	stopAgent, err := g.startAgent()
@@ -225,11 +225,19 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	}
 }
 
-// watch (re)starts the watcher of env.conf and the standalone snapshot file.
-// It runs on the watcher's goroutine when the snapshot path changes, so the
-// old watcher is closed from a new goroutine (Close waits for callbacks).
-func (g *Gateway) watch(localPath string) {
-	w, err := envconf.NewWatcher([]string{g.opts.ConfigPath, localPath}, func(path string) {
+// watchPaths are the files whose change reloads cfg: env.conf, the token
+// file (config.service.auth.file) and the standalone snapshot file.
+func watchPaths(cfg *envconf.Config) []string {
+	return append(cfg.WatchPaths(), cfg.LocalPath)
+}
+
+// watch (re)starts the watcher of env.conf, the token file and the standalone
+// snapshot file. It runs on the watcher's goroutine when one of those paths
+// changes, so the old watcher is closed from a new goroutine (Close waits for
+// callbacks).
+func (g *Gateway) watch(cfg *envconf.Config) {
+	paths := watchPaths(cfg)
+	w, err := envconf.NewWatcher(paths, func(path string) {
 		g.log.Info("file changed", "path", path)
 		g.reload(path)
 	}, envconf.WatchOptions{Logger: g.log})
@@ -238,7 +246,7 @@ func (g *Gateway) watch(localPath string) {
 	}
 	g.mu.Lock()
 	old := g.watcher
-	g.watcher, g.watchedLocal = w, localPath
+	g.watcher, g.watched = w, strings.Join(paths, "\n")
 	g.mu.Unlock()
 	if old != nil {
 		go old.Close()
@@ -517,7 +525,7 @@ func (g *Gateway) reload(path string) {
 	}
 	g.mu.Lock()
 	g.cfg = cfg
-	rewatch := cfg.LocalPath != g.watchedLocal
+	rewatch := strings.Join(watchPaths(cfg), "\n") != g.watched
 	g.mu.Unlock()
 	g.level.Set(logLevel(cfg.LogLevel))
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
@@ -526,7 +534,7 @@ func (g *Gateway) reload(path string) {
 		ag.Kick() // a new token is used at once
 	}
 	if rewatch {
-		g.watch(cfg.LocalPath)
+		g.watch(cfg)
 	}
 	if backendCA {
 		g.recompileForBackendCA() // backend_ca.go

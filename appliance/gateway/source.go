@@ -22,6 +22,9 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 
 	f := status.Facts{Version: g.opts.Version, GatewayName: cfg.GatewayName, StartedAt: g.started, Activity: activity,
 		Listeners: listeners, StorePath: cfg.StorePath}
+	for _, s := range cfg.Settings() {
+		f.Settings = append(f.Settings, status.Setting{Key: s.Key, Value: s.Value, From: s.From})
+	}
 	switch {
 	case cfg.LocalPath != "":
 		f.Mode = status.ModeStandalone

@@ -59,6 +59,8 @@ type Facts struct {
 	// Traces counts the trace policy's output by severity and outcome
 	// ("logged", "below-level", "rate-limited", "queue-full").
 	Traces []TraceCount `json:"traces,omitempty"`
+	// Settings are the gateway's settings and where each came from.
+	Settings []Setting `json:"settings,omitempty"`
 }
 
 // TraceCount is how many trace policy calls of one severity had one outcome.

@@ -317,6 +317,12 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 </tr>{{end}}
 </table>{{else}}<p class="mute">No snapshot stored yet.</p>{{end}}
 </section>
+<section class="card" id="settings"><h2>Settings</h2>
+{{if .Settings}}<table>
+<tr><th>Key</th><th>Value</th><th>From</th></tr>
+{{range .Settings}}<tr><td><code>{{.Key}}</code></td><td><code>{{.Value}}</code></td><td{{if eq .From "default"}} class="mute"{{end}}>{{.From}}</td></tr>{{end}}
+</table>{{else}}<p class="mute">Not reported.</p>{{end}}
+</section>
 </div>
 </main>
 <footer>Generated {{time .GeneratedAt}} · refreshes every {{.Refresh}}s · <a href="/status.json">status.json</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a> · <a href="/readyz">readyz</a></footer>
