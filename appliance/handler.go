@@ -57,8 +57,9 @@ type Handler struct {
 	OnDone func(*Record)
 	// Ready, if set, is consulted by the probe path in addition to having a config.
 	Ready func() bool
-	// Tracer, if set, receives the trace policy's output (else it is counted
-	// nowhere and dropped); set it before serving.
+	// Tracer, if set, receives the trace policy's output with the request it
+	// came from (nil: trace policies do nothing; the gateway always sets one,
+	// a TraceLog). Set it before serving.
 	Tracer Tracer
 }
 
@@ -368,7 +369,7 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 		st.err = failureKind(x.Err, status)
 	}
 	// The connection's own error and body buffer: a failing backend costs
-	// no allocation here (errkind.go).
+	// no allocation here.
 	st.lastErr = policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
 	pc.LastError = &st.lastErr
 	pc.Response.StatusCode, pc.Response.Reason = status, ""
