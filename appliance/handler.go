@@ -61,8 +61,9 @@ type Handler struct {
 	Ready func() bool
 	// forwardedProto: see SetForwardedProto.
 	forwardedProto atomic.Bool
-	// Tracer, if set, receives the trace policy's output (else it is counted
-	// nowhere and dropped); set it before serving.
+	// Tracer, if set, receives the trace policy's output with the request it
+	// came from (nil: trace policies do nothing; the gateway always sets one,
+	// a TraceLog). Set it before serving.
 	Tracer Tracer
 }
 
@@ -106,6 +107,8 @@ type reqState struct {
 	rec       Record
 	tracer    Tracer // Handler.Tracer, for the trace policy (trace.go)
 	trace     Trace
+	lastErr   policy.RuntimeError // a failed forward's context.LastError
+	errBody   []byte              // its JSON body
 
 	// The last subscription key seen on this connection and its SHA-256:
 	// a keep-alive client sends the same key request after request, so the
@@ -415,12 +418,15 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	if st.err == "" {
 		st.err = failureKind(x.Err, status)
 	}
-	pc.LastError = &policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
+	// The connection's own error and body buffer: a failing backend costs
+	// no allocation here.
+	st.lastErr = policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
+	pc.LastError = &st.lastErr
 	pc.Response.StatusCode, pc.Response.Reason = status, ""
 	pc.Response.Headers.Reset()
 	pc.Response.Headers.Set("Content-Type", "application/json")
-	// A fresh slice: Body may be shared with a compiled policy's constant.
-	pc.Response.Body = appendErrorBody(nil, status, msg)
+	st.errBody = appendErrorBody(st.errBody[:0], status, msg)
+	pc.Response.Body = st.errBody
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
 	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left

@@ -7,3 +7,9 @@ bench-proxy:
 
 bench-netstack-go:
 	$(GO) test -run XXX -bench . -benchtime 20000x ./netstack/
+
+# The one JSON writer of every error body: a short fuzz run (its seeds run in go test).
+TEST_TARGETS += fuzz-json-writer
+.PHONY: fuzz-json-writer
+fuzz-json-writer:
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime 10s ./netstack/http1/

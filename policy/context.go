@@ -53,6 +53,10 @@ type Context struct {
 	// on-error section starts.
 	respHeaders Headers
 	forwarded   bool
+	// errMsg, errBody and errHdr are reused for the 429/403 refusal bodies
+	// and Retry-After (limits.go), so a refusal under a flood does not
+	// allocate.
+	errMsg, errBody, errHdr []byte
 }
 
 // NewContext returns an empty Context.

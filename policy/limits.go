@@ -1,9 +1,9 @@
 package policy
 
 import (
-	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/apimgw/apimgw/netstack/http1"
 )
@@ -20,10 +20,17 @@ func ceilSeconds(d time.Duration) int64 {
 	return s
 }
 
+// scratchInt formats n into the Context's reused header buffer: the string is
+// valid until the next refusal on this Context (the response is sent first).
+func (c *Context) scratchInt(n int64) string {
+	c.errHdr = strconv.AppendInt(c.errHdr[:0], n, 10)
+	return unsafe.String(unsafe.SliceData(c.errHdr), len(c.errHdr))
+}
+
 // refuseRate answers 429 with APIM's body and Retry-After.
 func refuseRate(c *Context, retry time.Duration, headerName, varName string) {
 	n := ceilSeconds(retry)
-	secs := strconv.FormatInt(n, 10)
+	secs := c.scratchInt(n)
 	c.Response.reset()
 	c.Response.StatusCode, c.Response.Reason = 429, "Too Many Requests"
 	c.Response.Headers.Set("Content-Type", "application/json")
@@ -34,16 +41,23 @@ func refuseRate(c *Context, retry time.Duration, headerName, varName string) {
 	if varName != "" {
 		c.vars[varName] = IntValue(n)
 	}
-	c.Response.Body = http1.AppendErrorBody(nil, 429, "Rate limit is exceeded. Try again in "+secs+" seconds.")
+	c.errMsg = append(c.errMsg[:0], "Rate limit is exceeded. Try again in "...)
+	c.errMsg = append(strconv.AppendInt(c.errMsg, n, 10), " seconds."...)
+	c.errBody = http1.AppendErrorBody(c.errBody[:0], 429, unsafe.String(unsafe.SliceData(c.errMsg), len(c.errMsg)))
+	c.Response.Body = c.errBody
 	c.Response.BodySet = true
 }
 
-// timeSpan renders d as .NET's d.hh:mm:ss, the form APIM's quota message uses.
-func timeSpan(d time.Duration) string {
+// appendTimeSpan appends d as .NET's d.hh:mm:ss, the form APIM's quota message
+// uses (rounded up to whole seconds).
+func appendTimeSpan(dst []byte, d time.Duration) []byte {
 	s := int64((d + time.Second - 1) / time.Second)
-	days := s / 86400
+	dst = strconv.AppendInt(dst, s/86400, 10)
 	s %= 86400
-	return fmt.Sprintf("%d.%02d:%02d:%02d", days, s/3600, s/60%60, s%60)
+	two := func(dst []byte, v int64) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
+	dst = two(append(dst, '.'), s/3600)
+	dst = two(append(dst, ':'), s/60%60)
+	return two(append(dst, ':'), s%60)
 }
 
 // refuseQuota answers 403 with APIM's body and Retry-After.
@@ -55,8 +69,11 @@ func refuseQuota(c *Context, renew time.Duration, bandwidth bool) {
 	c.Response.reset()
 	c.Response.StatusCode, c.Response.Reason = 403, "Forbidden"
 	c.Response.Headers.Set("Content-Type", "application/json")
-	c.Response.Headers.Set("Retry-After", strconv.FormatInt(ceilSeconds(renew), 10))
-	c.Response.Body = http1.AppendErrorBody(nil, 403, "Out of "+what+" quota. Quota will be replenished in "+timeSpan(renew)+".")
+	c.Response.Headers.Set("Retry-After", c.scratchInt(ceilSeconds(renew)))
+	c.errMsg = append(append(append(c.errMsg[:0], "Out of "...), what...), " quota. Quota will be replenished in "...)
+	c.errMsg = append(appendTimeSpan(c.errMsg, renew), '.')
+	c.errBody = http1.AppendErrorBody(c.errBody[:0], 403, unsafe.String(unsafe.SliceData(c.errMsg), len(c.errMsg)))
+	c.Response.Body = c.errBody
 	c.Response.BodySet = true
 }
 
