@@ -423,7 +423,7 @@ func (b *builder) policy(n *Node) {
 	}
 	r, ok := registry[n.Name]
 	if !ok {
-		b.errorf(n, ErrUnsupported, "policy <%s> is not supported by this gateway", n.Name)
+		b.unsupportedPolicy(n)
 		return
 	}
 	if !b.anySection && r.sections&(1<<b.sec) == 0 {
