@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/apimgw/apimgw/netstack"
+	"github.com/apimgw/apimgw/netstack/http1"
 	"github.com/apimgw/apimgw/policy"
 )
 
@@ -57,6 +58,10 @@ type Handler struct {
 	OnDone func(*Record)
 	// Ready, if set, is consulted by the probe path in addition to having a config.
 	Ready func() bool
+	// BodyLimit is the most body bytes buffered for a pipeline that reads a
+	// request or response body (env.conf policy.body.max-bytes); 0 means
+	// DefaultBodyLimit.
+	BodyLimit int
 }
 
 // Swap installs a new config (nil: none) and returns the old one.
@@ -85,6 +90,10 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	rec      Record
+
+	// Made once per connection (body.go): the ReadBody callbacks.
+	reqBodyFn  netstack.BodyFunc
+	respBodyFn netstack.BodyFunc
 }
 
 var connSeq atomic.Uint64
@@ -213,6 +222,10 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	pc.RequestID = str(st.reqID)
 	pc.Upstream.BaseURL = api.api.ServiceURL
 	st.sec = policy.Inbound
+	if st.pl.ReadsRequestBody() && req.Framing != http1.NoBody {
+		h.readRequestBody(x, st) // then Run(Inbound)
+		return
+	}
 	h.run(x, st, st.pl.Run(pc, policy.Inbound))
 }
 
@@ -404,10 +417,21 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	for _, f := range resp.Headers {
 		pc.Response.Headers.Add(str(resp.Bytes(f.Name)), str(resp.Bytes(f.Value)))
 	}
+	if st.pl.ReadsResponseBody() && hasBody(x) {
+		h.readResponseBody(x, st) // then outbound
+		return
+	}
+	h.outbound(x, st)
+}
+
+// outbound runs the rest of the backend section and the outbound section on
+// the response (its head, and its body if buffered).
+func (h *Handler) outbound(x *netstack.Exchange, st *reqState) {
+	pc := st.pc
 	res := st.pl.Resume(pc) // the rest of the backend section
 	if res.Outcome == policy.Continue {
 		st.sec = policy.Outbound
-		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
+		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) && !pc.Response.BodyBuffered {
 			return // nothing can have changed the response
 		}
 		res = st.pl.Run(pc, policy.Outbound)
@@ -444,7 +468,7 @@ func (h *Handler) Response(x *netstack.Exchange) {
 // applyResponse sends the upstream's response as outbound left it.
 func (h *Handler) applyResponse(x *netstack.Exchange, st *reqState) {
 	r := &st.pc.Response
-	if r.BodySet {
+	if r.BodySet || r.BodyBuffered {
 		h.respond(x, st)
 		return
 	}

@@ -21,6 +21,7 @@ const (
 	csDiscard                  // answered early; reading and dropping the request body
 	csTunnel                   // after 101: bytes both ways
 	csClosing                  // closing once the output is flushed
+	csReadBody                 // buffering the request body for the handler (ReadBody)
 )
 
 // clientConn is the state of one client connection. It lives on one loop and is
@@ -154,7 +155,7 @@ func (cc *clientConn) expire(now int64) {
 			return
 		}
 		cc.armTimer(tickInterval)
-	case csBody, csDiscard:
+	case csBody, csDiscard, csReadBody:
 		// The client stopped sending its body.
 		cc.x.Err = "client body timeout"
 		if !cc.respStarted {
@@ -190,6 +191,9 @@ func (cc *clientConn) onTraffic() gnet.Action {
 			return gnet.None
 		case csDiscard:
 			cc.pumpBody(true)
+			return gnet.None
+		case csReadBody:
+			cc.readBody()
 			return gnet.None
 		case csTunnel:
 			buf, _ := cc.c.Next(-1)
@@ -268,6 +272,10 @@ func (cc *clientConn) decide(headLen int) {
 		}
 		cc.state = csSuspended
 		cc.lp.wheel.stop(&cc.timerNode)
+		if x.bodyFn != nil {
+			cc.state = csReadBody
+			cc.readBody()
+		}
 		return
 	case decForward:
 		cc.buildRequestHead()

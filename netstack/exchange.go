@@ -105,6 +105,14 @@ type Exchange struct {
 	respStatusSet    bool
 	respStatusCode   int
 	respStatusReason string
+
+	bodyLimit int      // ReadBody
+	bodyFn    BodyFunc // ReadBody: called once the body is buffered
+	inBody    []byte   // ReadBody's buffer, reused by the connection
+
+	respBodyLimit int      // ReadResponseBody
+	respBodyFn    BodyFunc // ReadResponseBody: called once the body is buffered
+	upBody        []byte   // ReadResponseBody's buffer
 }
 
 type decision uint8
@@ -122,7 +130,7 @@ func (x *Exchange) reset() {
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
-		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: x.reqBody[:0], ConnValue: x.ConnValue, Loop: x.Loop}
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: x.reqBody[:0], inBody: keepSmall(x.inBody), upBody: keepSmall(x.upBody), ConnValue: x.ConnValue, Loop: x.Loop}
 }
 
 // Respond answers the request now with status, headers and body. The body is
@@ -252,6 +260,15 @@ func (x *Exchange) Suspend() {
 // If the client has gone away meanwhile, fn is not called.
 func (x *Exchange) Resume(fn func(*Exchange)) {
 	x.conn.resume(x, fn)
+}
+
+// keepSmall empties a body buffer for reuse, dropping one that grew large so
+// that an idle connection does not hold a big body's memory.
+func keepSmall(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
 }
 
 func appendJSONBody(dst []byte, status int, msg string) []byte {

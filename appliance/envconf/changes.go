@@ -14,6 +14,7 @@ var restartOnly = map[string]bool{
 	"store.snapshots.keep":            true,
 	"telemetry.queue.max-bytes":       true,
 	"telemetry.queue.commit-interval": true,
+	"policy.body.max-bytes":           true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -52,6 +53,7 @@ func (c *Config) Changed(prev *Config) []string {
 		{"store.path", c.StorePath, prev.StorePath},
 		{"store.snapshots.keep", c.SnapshotsKeep, prev.SnapshotsKeep},
 		{"telemetry.queue.max-bytes", c.QueueMaxBytes, prev.QueueMaxBytes},
+		{"policy.body.max-bytes", c.BodyMaxBytes, prev.BodyMaxBytes},
 		{"telemetry.queue.commit-interval", c.CommitInterval, prev.CommitInterval},
 		{"telemetry.logs.std", c.LogsStd, prev.LogsStd},
 		{"telemetry.logs.std.level", c.LogLevel, prev.LogLevel},

@@ -131,7 +131,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 
 	g.state = policy.NewState(nil)
 	g.restoreCounters()
-	g.handler = &appliance.Handler{}
+	g.handler = &appliance.Handler{BodyLimit: int(cfg.BodyMaxBytes)}
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
 	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})
