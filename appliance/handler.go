@@ -62,6 +62,11 @@ type Handler struct {
 	// request or response body (env.conf policy.body.max-bytes); 0 means
 	// DefaultBodyLimit.
 	BodyLimit int
+	// CallWorkers is the size of the worker pool that makes send-request
+	// calls off the event loops (0: DefaultCallWorkers).
+	CallWorkers int
+
+	callPool callPool
 }
 
 // Swap installs a new config (nil: none) and returns the old one.
@@ -255,6 +260,9 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 		case policy.Wait:
 			h.wait(x, st, res.Delay)
 			return
+		case policy.Call:
+			h.call(x, st, res, h.run)
+			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
 				h.respond(x, st) // on-error itself failed: its 500 goes out
@@ -381,8 +389,16 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	pc.Response.Body = append(pc.Response.Body[:0:0], `{"statusCode":`+strconv.Itoa(status)+`,"message":"`+msg+`"}`...)
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
-	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left
-	h.respond(x, st)
+	res := st.pl.Run(pc, policy.OnError)
+	for res.Outcome == policy.Call && res.Call.OneWay {
+		// send-one-way-request (error logging): start it and go on. A call
+		// that waits for its answer cannot run here (netstack answers a
+		// failed upstream synchronously): the section ends where it is.
+		h.startOneWay(res.Call)
+		pc.CallDone(nil, nil)
+		res = st.pl.Resume(pc)
+	}
+	h.respond(x, st) // whatever the section returned, answer with the response it left
 }
 
 // backend returns the parsed base URL: from the compiled snapshot, or parsed
@@ -436,6 +452,11 @@ func (h *Handler) outbound(x *netstack.Exchange, st *reqState) {
 		}
 		res = st.pl.Run(pc, policy.Outbound)
 	}
+	h.responsePhase(x, st, res)
+}
+
+// responsePhase acts on a pipeline result after the upstream answered.
+func (h *Handler) responsePhase(x *netstack.Exchange, st *reqState, res policy.Result) {
 	for {
 		switch res.Outcome {
 		case policy.Continue:
@@ -458,6 +479,11 @@ func (h *Handler) outbound(x *netstack.Exchange, st *reqState) {
 		case policy.Wait:
 			// A retry interval before forwarding again.
 			h.wait(x, st, res.Delay)
+			return
+		case policy.Call:
+			// The response is buffered (the pipeline reads it): hold it
+			// while the call is made off the loop.
+			h.call(x, st, res, h.responsePhase)
 			return
 		default:
 			return

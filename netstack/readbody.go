@@ -103,7 +103,8 @@ func (cc *clientConn) bodyRead(tooLarge bool) {
 // ReadResponseBody, called from Response instead of deciding, reads the
 // upstream's whole response body into a buffer of at most limit bytes, then
 // calls fn on the loop, which decides: Respond (send the body, changed or
-// not), or Forward/Suspend to send the request again. Over the limit (or if
+// not), Suspend (work off the loop, then Resume and decide), or Forward to
+// send the request again. Over the limit (or if
 // the upstream fails meanwhile) the upstream connection is dropped and fn gets
 // tooLarge; an upstream failure goes to the FailureHandler as before the head.
 func (x *Exchange) ReadResponseBody(limit int, fn BodyFunc) {
@@ -126,7 +127,17 @@ func (uc *upConn) bufferedBody(cc *clientConn, tooLarge bool) {
 	x.decided = undecided
 	fn(x, body, tooLarge)
 	switch x.decided {
-	case decForward, decSuspend:
+	case decSuspend:
+		// The handler works off the loop (a policy's call) and resumes with
+		// its answer; the upstream's body is read, so it can go back.
+		if up := cc.up; up != nil {
+			cc.up = nil
+			up.release()
+		}
+		cc.state = csSuspended
+		cc.lp.wheel.stop(&cc.timerNode)
+		return
+	case decForward:
 		if up := cc.up; up != nil {
 			cc.up = nil
 			up.release()

@@ -377,6 +377,7 @@ const (
 	flowNext    flow = iota
 	flowRespond      // c.Response is the answer; stop
 	flowForward      // forward now with c.Upstream, then Resume
+	flowCall         // make c.calls.call, then Resume (the step runs again)
 )
 
 // stepper is one compiled policy. run must not retain c.

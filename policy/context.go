@@ -53,6 +53,7 @@ type Context struct {
 	// on-error section starts.
 	respHeaders Headers
 	forwarded   bool
+	calls       callState // send-request (pol_send_request.go)
 }
 
 // NewContext returns an empty Context.
@@ -83,6 +84,7 @@ func (c *Context) Reset() {
 	c.deferred = c.deferred[:0]
 	c.respHeaders.Reset()
 	c.forwarded = false
+	c.calls = callState{}
 }
 
 // Variable returns the context variable name (set-variable or the caller).

@@ -61,9 +61,14 @@ const (
 	// c.Response. (For a failed forward the caller sets c.LastError and its
 	// own 502/504 in c.Response before running on-error.)
 	Fail
+	// Call: a policy (send-request, send-one-way-request) needs the HTTP
+	// request Result.Call made. Do it off the event loop, give the pipeline
+	// the outcome with Context.CallDone, then call Resume. For a one-way
+	// call (Call.OneWay) start it, call CallDone(nil, nil) and Resume at once.
+	Call
 )
 
-var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail"}
+var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail", "call"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -72,6 +77,7 @@ type Result struct {
 	Outcome Outcome
 	Delay   time.Duration // for Wait
 	Err     error         // for Fail: a *RuntimeError
+	Call    *HTTPCall     // for Call
 }
 
 // Has reports whether section s holds any policy (the appliance may skip
@@ -128,6 +134,9 @@ func (p *Pipeline) exec(c *Context) Result {
 			case flowForward:
 				c.forwarded = true
 				return Result{Outcome: Forward}
+			case flowCall:
+				c.pc-- // the step runs again on Resume, to take the response
+				return Result{Outcome: Call, Call: c.calls.call}
 			}
 		case opJump:
 			c.pc += in.arg
