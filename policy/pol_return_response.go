@@ -2,12 +2,15 @@ package policy
 
 // return-response stops the pipeline and answers with the response its
 // children build (set-status, set-header, set-body); outbound is skipped.
+// response-variable-name starts from a response held in a variable (what
+// send-request stored), which the children then change.
 func init() {
-	register("return-response", inAll, nil, compileReturnResponse)
+	register("return-response", inAll, []string{"response-variable-name"}, compileReturnResponse)
 }
 
 type returnResponse struct {
-	steps []stepper
+	steps   []stepper
+	varName string
 }
 
 func compileReturnResponse(b *builder, n *Node) {
@@ -15,7 +18,7 @@ func compileReturnResponse(b *builder, n *Node) {
 	m := b.meta(n)
 	b.onlyChildren(n, "set-status", "set-header", "set-body")
 	steps := b.collect(toResponse, n.Children)
-	b.emit(instr{op: opStep, step: &returnResponse{steps: steps}, meta: m, flow: true})
+	b.emit(instr{op: opStep, step: &returnResponse{steps: steps, varName: b.attrString(n, "response-variable-name", false, "")}, meta: m, flow: true})
 }
 
 // collect compiles children that are plain steps (no control flow) for target
@@ -37,6 +40,18 @@ func (b *builder) collect(t target, children []*Node) []stepper {
 func (r *returnResponse) run(c *Context) (flow, error) {
 	c.Response.reset()
 	c.Response.StatusCode = 200
+	if r.varName != "" {
+		v, ok := c.Variable(r.varName)
+		status, reason, headers, body, isResp := AsResponse(v)
+		if !ok || !isResp {
+			return flowNext, evalErr("return-response: variable %q does not hold a response", r.varName)
+		}
+		c.Response.StatusCode, c.Response.Reason = status, reason
+		for _, h := range headers {
+			c.Response.Headers.Add(h.Name, h.Value)
+		}
+		c.Response.Body, c.Response.BodySet = body, true
+	}
 	for _, s := range r.steps {
 		if _, err := s.run(c); err != nil {
 			return flowNext, err

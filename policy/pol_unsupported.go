@@ -56,10 +56,6 @@ var notImplemented = map[string]string{
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",
 	"emit-metric":                 "emit-metric is not supported yet",
-	"authentication-basic":        "authentication-basic is not supported yet",
-	"cache-lookup-value":          "cache-lookup-value is not supported yet",
-	"cache-store-value":           "cache-store-value is not supported yet",
-	"cache-remove-value":          "cache-remove-value is not supported yet",
 	"set-backend-service-graphql": "GraphQL is not supported",
 }
 

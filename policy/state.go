@@ -21,6 +21,7 @@ type State struct {
 	now    func() time.Time
 	seed   maphash.Seed
 	shards [32]stateShard
+	cache  ValueCache // cache-*-value (cache.go)
 }
 
 type stateShard struct {
