@@ -192,12 +192,23 @@ func (p *Pipeline) exec(c *Context) Result {
 // the client, if on-error does not change it).
 var internalError = []byte(`{"statusCode":500,"message":"Internal server error"}`)
 
+// refusal is an error that carries the response a failing policy leaves
+// (status, reason, JSON body), instead of the generic 500.
+type refusal interface {
+	refusal() (status int, reason string, body []byte)
+}
+
 func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 	c.running = false
 	c.Response.reset()
 	c.Response.StatusCode, c.Response.Reason = 500, "Internal Server Error"
 	c.Response.Headers.Set("Content-Type", "application/json")
 	c.Response.Body, c.Response.BodySet = internalError, true
+	if r, ok := err.(refusal); ok {
+		// A policy that refuses the request through on-error (validate-jwt):
+		// its status and message are the response unless on-error changes it.
+		c.Response.StatusCode, c.Response.Reason, c.Response.Body = r.refusal()
+	}
 	reason := err.Error()
 	for _, sec := range p.secrets {
 		if strings.Contains(reason, sec) {

@@ -56,10 +56,12 @@ func (c *Context) CallDone(resp *CallResponse, err error) {
 }
 
 type callState struct {
-	call *HTTPCall
-	done bool
-	resp *CallResponse
-	err  error
+	call  *HTTPCall
+	done  bool
+	resp  *CallResponse
+	err   error
+	phase uint8  // a step that makes several calls (validate-jwt: configuration, then keys)
+	note  string // what the step keeps between them
 }
 
 const defaultSendTimeout = 60 * time.Second

@@ -44,8 +44,6 @@ var notImplemented = map[string]string{
 	"set-backend-service-dapr":    "Dapr is not supported",
 	"cache-lookup":                "response caching is not supported yet",
 	"cache-store":                 "response caching is not supported yet",
-	"validate-jwt":                "JWT validation is not supported yet",
-	"validate-azure-ad-token":     "JWT validation is not supported yet",
 	"validate-content":            "content validation is not supported yet",
 	"validate-parameters":         "parameter validation is not supported yet",
 	"validate-headers":            "header validation is not supported yet",

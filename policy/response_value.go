@@ -1,5 +1,7 @@
 package policy
 
+import "strings"
+
 // PLACEHOLDER until branch expr's expression library lands: its
 // lib_context.go defines ResponseValue and AsResponse with these signatures
 // (and the IResponse type expressions read: StatusCode, Headers, Body.As<T>()).
@@ -27,3 +29,15 @@ func AsResponse(v Value) (status int, reason string, headers []Header, body []by
 	}
 	return r.StatusCode, r.Reason, r.Headers.List, r.Body, true
 }
+
+// Jwt is a decoded JSON Web Token (PLACEHOLDER: branch expr's lib_jwt.go
+// defines Jwt, ParseJwt and JwtValue; delete these with this file).
+type Jwt struct {
+	Raw string
+}
+
+// ParseJwt decodes a compact JWS (placeholder: keeps the raw text).
+func ParseJwt(s string) (*Jwt, bool) { return &Jwt{Raw: s}, strings.Count(s, ".") == 2 }
+
+// JwtValue wraps a Jwt as an expression value.
+func JwtValue(j *Jwt) Value { return Value{k: kNull, o: j} }

@@ -22,6 +22,7 @@ type State struct {
 	seed   maphash.Seed
 	shards [32]stateShard
 	cache  ValueCache // cache-*-value (cache.go)
+	jwks   jwksCache  // validate-jwt openid-config keys (jwks.go)
 }
 
 type stateShard struct {
