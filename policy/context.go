@@ -28,6 +28,9 @@ type Context struct {
 	Upstream  Upstream
 	// Tracer receives the trace policy's output; nil drops it.
 	Tracer Tracer
+	// OnStep, if set, is told about every policy step run (apimctl policy
+	// run's step trace); nil costs one comparison per step.
+	OnStep func(StepEvent)
 	// Transferred is the number of request and response body bytes, set by
 	// the caller before Finish; quota bandwidth limits count it.
 	Transferred int64
@@ -75,6 +78,7 @@ func (c *Context) Reset() {
 	c.RequestID = ""
 	c.Upstream = Upstream{}
 	c.Tracer = nil
+	c.OnStep = nil
 	c.LastError = nil
 	c.Transferred = 0
 	clear(c.vars)

@@ -123,6 +123,9 @@ func (p *Pipeline) exec(c *Context) Result {
 		switch in.op {
 		case opStep:
 			f, err := in.step.run(c)
+			if c.OnStep != nil {
+				c.OnStep(StepEvent{Section: c.sec, Element: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Flow: f, Err: err})
+			}
 			if err != nil {
 				return p.fail(c, in, err)
 			}

@@ -162,6 +162,7 @@ more:
   import apiops DIR
   gw export --gateway GW [--out FILE]
   policy check FILE...                       (offline)
+  policy run DOC --request REQ.http [--mock URL=FILE]... [--variables K=V]...   (offline)
   version
 See docs/apimctl.md.
 `, strings.Join(names, ", "))
