@@ -9,8 +9,9 @@ func init() {
 }
 
 type returnResponse struct {
-	steps   []stepper
-	varName string
+	steps     []stepper
+	varName   string
+	hasStatus bool // a set-status child: it decides the status
 }
 
 func compileReturnResponse(b *builder, n *Node) {
@@ -18,7 +19,13 @@ func compileReturnResponse(b *builder, n *Node) {
 	m := b.meta(n)
 	b.onlyChildren(n, "set-status", "set-header", "set-body")
 	steps := b.collect(toResponse, n.Children)
-	b.emit(instr{op: opStep, step: &returnResponse{steps: steps, varName: b.attrString(n, "response-variable-name", false, "")}, meta: m, flow: true})
+	rr := &returnResponse{steps: steps, varName: b.attrString(n, "response-variable-name", false, "")}
+	for _, st := range steps {
+		if _, ok := st.(*setStatus); ok {
+			rr.hasStatus = true
+		}
+	}
+	b.emit(instr{op: opStep, step: rr, meta: m, flow: true})
 }
 
 // collect compiles children that are plain steps (no control flow) for target
@@ -38,8 +45,14 @@ func (b *builder) collect(t target, children []*Node) []stepper {
 }
 
 func (r *returnResponse) run(c *Context) (flow, error) {
+	prev, prevReason := c.Response.StatusCode, c.Response.Reason
 	c.Response.reset()
 	c.Response.StatusCode = 200
+	if r.hasStatus && prev != 0 {
+		// set-status's expression may read context.Response.StatusCode: it is
+		// the status of the response being replaced (a 401 in on-error).
+		c.Response.StatusCode, c.Response.Reason = prev, prevReason
+	}
 	if r.varName != "" {
 		v, ok := c.Variable(r.varName)
 		status, reason, headers, body, isResp := AsResponse(v)

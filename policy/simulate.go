@@ -129,9 +129,8 @@ func Simulate(p *Pipeline, c *Context, io SimIO) SimResult {
 				c.Response.Headers.Set("Content-Type", "application/json")
 				c.Response.Body, c.Response.BodySet = []byte(`{"statusCode":502,"message":"Backend service unreachable"}`), true
 				sec = OnError
-				p.Run(c, OnError) // whatever it returns, the response it left goes out
-				c.Finish()
-				return out
+				res = p.Run(c, OnError)
+				continue
 			}
 			c.Response.reset()
 			c.Response.StatusCode, c.Response.Reason = resp.StatusCode, resp.Reason
