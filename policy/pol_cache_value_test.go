@@ -93,3 +93,31 @@ func TestAuthBasicAndReturnResponseVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestEmitMetric(t *testing.T) {
+	st := NewState(nil)
+	pl := compilePipeline(t, Options{State: st}, op(`<policies><inbound>
+<emit-metric name="calls" value="@(context.Request.Headers.GetValueOrDefault(&quot;X-N&quot;, &quot;1&quot;))" namespace="shop">
+  <dimension name="API ID"/><dimension name="Client" value="@(context.Request.Headers.GetValueOrDefault(&quot;X-Client&quot;, &quot;anon&quot;))"/>
+</emit-metric></inbound></policies>`))
+	for _, h := range [][]string{{"X-N", "2", "X-Client", "a"}, {"X-N", "3", "X-Client", "a"}, {"X-Client", "b"}} {
+		if r := pl.Run(newCtx("GET", "/", h...), Inbound); r.Outcome != Continue {
+			t.Fatal(r)
+		}
+	}
+	got := st.EmittedMetrics()
+	if len(got) != 2 || got[0].Sum != 5 || got[0].Count != 2 || got[0].Dimensions[0].Value != "echo" || got[0].Dimensions[1].Value != "a" ||
+		got[1].Sum != 1 || got[1].Namespace != "shop" || got[1].Name != "calls" {
+		t.Fatalf("%+v", got)
+	}
+	for _, bad := range []struct{ doc, want string }{
+		{`<emit-metric name="m"><dimension name="Custom"/></emit-metric>`, "needs a value"},
+		{`<emit-metric/>`, `"name" is required`},
+		{`<emit-metric name="m"><dimension name="a" value="1"/><dimension name="b" value="1"/><dimension name="c" value="1"/><dimension name="d" value="1"/><dimension name="e" value="1"/><dimension name="f" value="1"/></emit-metric>`, "at most 5"},
+	} {
+		err := Check(Options{Offline: true}, "d", []byte("<policies><inbound>"+bad.doc+"</inbound></policies>"))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: %v", bad.doc, err)
+		}
+	}
+}

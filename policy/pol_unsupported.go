@@ -53,7 +53,6 @@ var notImplemented = map[string]string{
 	"xml-to-json":                 "XML to JSON conversion is not supported yet",
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",
-	"emit-metric":                 "emit-metric is not supported yet",
 	"set-backend-service-graphql": "GraphQL is not supported",
 }
 

@@ -18,11 +18,12 @@ import (
 // State is safe for concurrent use; it is sharded so event loops rarely
 // contend. The clock is injected (NewState) so tests control time.
 type State struct {
-	now    func() time.Time
-	seed   maphash.Seed
-	shards [32]stateShard
-	cache  ValueCache // cache-*-value (cache.go)
-	jwks   jwksCache  // validate-jwt openid-config keys (jwks.go)
+	now     func() time.Time
+	seed    maphash.Seed
+	shards  [32]stateShard
+	cache   ValueCache  // cache-*-value (cache.go)
+	jwks    jwksCache   // validate-jwt openid-config keys (jwks.go)
+	metrics metricStore // emit-metric (pol_emit_metric.go)
 }
 
 type stateShard struct {

@@ -54,6 +54,30 @@ type Facts struct {
 	Listeners []Listener `json:"listeners"`
 	// StorePath is the bbolt file; the host facts report the disk it is on.
 	StorePath string `json:"storePath,omitempty"`
+	// Policies are the counters of the policies' own state: the built-in
+	// value cache and emit-metric's metrics.
+	Policies PolicyFacts `json:"policies"`
+}
+
+// PolicyFacts are the built-in cache's counters and the emit-metric series.
+type PolicyFacts struct {
+	CacheEntries   int            `json:"cacheEntries"`
+	CacheBytes     int64          `json:"cacheBytes"`
+	CacheBudget    int64          `json:"cacheBudget"`
+	CacheHits      int64          `json:"cacheHits"`
+	CacheMisses    int64          `json:"cacheMisses"`
+	CacheEvictions int64          `json:"cacheEvictions"`
+	CacheExpired   int64          `json:"cacheExpired"`
+	Metrics        []PolicyMetric `json:"metrics,omitempty"`
+}
+
+// PolicyMetric is one emit-metric series.
+type PolicyMetric struct {
+	Namespace  string      `json:"namespace"`
+	Name       string      `json:"name"`
+	Dimensions [][2]string `json:"dimensions,omitempty"`
+	Sum        float64     `json:"sum"`
+	Count      int64       `json:"count"`
 }
 
 // ControlPlane is the state of the connection to apimcp (hybrid mode).
