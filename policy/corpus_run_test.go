@@ -228,6 +228,9 @@ func TestCorpusRuns(t *testing.T) {
 				{path: "/msg", method: "POST", headers: []string{"Content-Length", "10"}, body: "0123456789", status: 200, backendURL: "http://backend.test/msg"},
 				{path: "/msg", method: "POST", headers: []string{"Content-Length", "300000"}, status: 200, backendURL: "http://bulk.test/big"},
 			}},
+		{name: "list all inbound headers", file: "examples/List all inbound headers.policy.xml",
+			steps: []corpusStep{{path: "/", headers: []string{"X-A", "1", "Accept", "text/plain"}, status: 200, bodyHas: "Accept: text/plain"},
+				{path: "/", headers: []string{"X-Only", "me"}, status: 200, bodyHas: "X-Only: me"}}},
 		{name: "add correlation id", file: "examples/Add correlation id to inbound request.policy.xml",
 			steps: []corpusStep{{path: "/", headers: []string{"correlationid", "given-1"}, status: 200, backendHdr: map[string]string{"correlationid": "given-1"}}}},
 	}
