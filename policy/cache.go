@@ -118,24 +118,30 @@ func (vc *ValueCache) store(key string, v Value, d time.Duration, now time.Time)
 }
 
 func (vc *ValueCache) lookup(key string, now time.Time) (Value, bool) {
+	v, _, ok := vc.lookupEntry(key, now)
+	return v, ok
+}
+
+// lookupEntry is lookup that also returns when the entry expires.
+func (vc *ValueCache) lookupEntry(key string, now time.Time) (Value, time.Time, bool) {
 	vc.mu.Lock()
 	defer vc.mu.Unlock()
 	vc.init()
 	e, ok := vc.items[key]
 	if !ok {
 		vc.stats.Misses++
-		return Value{}, false
+		return Value{}, time.Time{}, false
 	}
 	ce := e.Value.(*cacheEntry)
 	if !now.Before(ce.expires) {
 		vc.remove(e)
 		vc.stats.Expired++
 		vc.stats.Misses++
-		return Value{}, false
+		return Value{}, time.Time{}, false
 	}
 	vc.lru.MoveToFront(e)
 	vc.stats.Hits++
-	return ce.val, true
+	return ce.val, ce.expires, true
 }
 
 func (vc *ValueCache) delete(key string) {

@@ -56,7 +56,8 @@ type Context struct {
 	// on-error section starts.
 	respHeaders Headers
 	forwarded   bool
-	calls       callState // send-request (pol_send_request.go)
+	calls       callState      // send-request (pol_send_request.go)
+	respCache   respCacheState // cache-lookup for cache-store (pol_cache_response.go)
 }
 
 // NewContext returns an empty Context.
@@ -89,6 +90,7 @@ func (c *Context) Reset() {
 	c.respHeaders.Reset()
 	c.forwarded = false
 	c.calls = callState{}
+	c.respCache = respCacheState{}
 }
 
 // Variable returns the context variable name (set-variable or the caller).

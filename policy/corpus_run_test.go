@@ -32,7 +32,7 @@ import (
 // run, and the count must be lowered, so a case never silently stops running.
 
 // wantCorpusPending is how many cases below wait for expression features.
-const wantCorpusPending = 18
+const wantCorpusPending = 19
 
 type corpusStep struct {
 	method, path string
@@ -231,6 +231,8 @@ func TestCorpusRuns(t *testing.T) {
 		{name: "list all inbound headers", file: "examples/List all inbound headers.policy.xml",
 			steps: []corpusStep{{path: "/", headers: []string{"X-A", "1", "Accept", "text/plain"}, status: 200, bodyHas: "Accept: text/plain"},
 				{path: "/", headers: []string{"X-Only", "me"}, status: 200, bodyHas: "X-Only: me"}}},
+		{name: "cache duration from Cache-Control (no cache-lookup: nothing stored)", file: "examples/Set cache duration using response cache control header.policy.xml",
+			steps: []corpusStep{{path: "/cache/30", status: 200}, {path: "/cache/30", status: 200}}},
 		{name: "add correlation id", file: "examples/Add correlation id to inbound request.policy.xml",
 			steps: []corpusStep{{path: "/", headers: []string{"correlationid", "given-1"}, status: 200, backendHdr: map[string]string{"correlationid": "given-1"}}}},
 	}

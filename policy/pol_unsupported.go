@@ -42,8 +42,6 @@ var notImplemented = map[string]string{
 	"proxy":                       "forwarding through an HTTP proxy is not supported",
 	"xsl-transform":               "XSLT is not supported",
 	"set-backend-service-dapr":    "Dapr is not supported",
-	"cache-lookup":                "response caching is not supported yet",
-	"cache-store":                 "response caching is not supported yet",
 	"validate-content":            "content validation is not supported yet",
 	"validate-parameters":         "parameter validation is not supported yet",
 	"validate-headers":            "header validation is not supported yet",
