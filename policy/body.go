@@ -17,11 +17,11 @@ import (
 // Request.Body / Response.Body (Buffered / BodyBuffered set), and expressions
 // and policies read them from there.
 
-// bodyReads says which bodies a compiled document reads.
-type bodyReads uint8
+// bodyNeeds says which bodies a compiled document reads.
+type bodyNeeds uint8
 
 const (
-	readsRequest bodyReads = 1 << iota
+	readsRequest bodyNeeds = 1 << iota
 	readsResponse
 )
 

@@ -37,7 +37,7 @@ func TestReadsBody(t *testing.T) {
 func TestNoteBodyReads(t *testing.T) {
 	for _, c := range []struct {
 		src  string
-		want bodyReads
+		want bodyNeeds
 	}{
 		{`context.Request.Headers.GetValueOrDefault("a")`, 0},
 		{`context.Request.Body.As<string>(preserveContent: true)`, readsRequest},

@@ -94,7 +94,7 @@ type Policy struct {
 	scope    Scope
 	sections [numSections][]instr
 	present  [numSections]bool
-	reads    bodyReads
+	reads    bodyNeeds
 }
 
 // Name is the Source name the Policy was compiled from.
@@ -398,7 +398,7 @@ type builder struct {
 	errs       *ErrorList
 	ordinals   map[string]int
 	fragStack  []string
-	reads      bodyReads // bodies the document's policies read (body.go)
+	reads      bodyNeeds // bodies the document's policies read (body.go)
 }
 
 func (cp *Compiler) newBuilder(doc *Document, errs *ErrorList) *builder {

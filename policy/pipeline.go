@@ -34,7 +34,7 @@ type Pipeline struct {
 	state      *State
 	budget     int
 	secrets    []string // values of secret named values, kept out of errors
-	reads      bodyReads
+	reads      bodyNeeds
 }
 
 // Outcome is what the caller must do after Run or Resume.
