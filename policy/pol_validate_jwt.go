@@ -188,6 +188,14 @@ func (b *builder) signingKey(k *Node, set jwk.Set) {
 	var key jwk.Key
 	var err error
 	nAttr, hasN := k.Attr("n")
+	if b.cp.opts.Offline && (strings.Contains(k.Text, "{{") || hasN && strings.Contains(nAttr.Value, "{{")) {
+		// Checking without a snapshot: the key is a named value we do not
+		// have; a placeholder stands in for it.
+		if key, err = jwk.Import([]byte("offline placeholder signing key")); err == nil {
+			set.AddKey(key)
+		}
+		return
+	}
 	eAttr, hasE := k.Attr("e")
 	switch {
 	case hasN || hasE:
