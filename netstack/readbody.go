@@ -38,6 +38,9 @@ func (cc *clientConn) readBody() {
 			return
 		}
 	}
+	if n := cc.req.ContentLength; len(x.inBody) == 0 && cc.req.Framing == http1.Length && n <= int64(x.bodyLimit) && int64(cap(x.inBody)) < n {
+		x.inBody = make([]byte, 0, n) // one allocation of the announced size
+	}
 	buf, _ := cc.c.Peek(-1)
 	if len(buf) == 0 {
 		cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
