@@ -16,7 +16,9 @@ import (
 // and through one without policies (streamed). The bytes and allocations per
 // request include the test upstream's (it keeps what it reads).
 func BenchmarkBufferedBody(b *testing.B) {
-	b.Run("buffered", func(b *testing.B) { benchBody(b, `<policies><inbound><find-and-replace from="cat" to="dog"/></inbound></policies>`) })
+	b.Run("buffered", func(b *testing.B) {
+		benchBody(b, `<policies><inbound><find-and-replace from="cat" to="dog"/></inbound></policies>`)
+	})
 	b.Run("streamed", func(b *testing.B) { benchBody(b, "") })
 }
 
@@ -67,4 +69,3 @@ func benchBody(b *testing.B, pol string) {
 		roundTrip()
 	}
 }
-
