@@ -17,6 +17,41 @@ import (
 // (env.conf policy.body.max-bytes, 4 MiB).
 const DefaultBodyLimit = 4 << 20
 
+// DefaultBodyBudget bounds the bytes all requests together may buffer for
+// policies when Handler.BodyBudget is 0.
+const DefaultBodyBudget = 256 << 20
+
+const msgBodyBudget = "The gateway is buffering too many bodies for policies; try again later"
+
+// reserveBody counts n bytes against the budget; false if they do not fit.
+func (h *Handler) reserveBody(st *reqState, n int64) bool {
+	budget := h.BodyBudget
+	if budget <= 0 {
+		budget = DefaultBodyBudget
+	}
+	if h.buffered.Add(n) > budget {
+		h.buffered.Add(-n)
+		return false
+	}
+	st.reserved += n
+	return true
+}
+
+func (h *Handler) releaseBody(st *reqState) {
+	if st.reserved != 0 {
+		h.buffered.Add(-st.reserved)
+		st.reserved = 0
+	}
+}
+
+// bodySize is what a body may take: its Content-Length, else the limit.
+func (h *Handler) bodySize(framing http1.Framing, length int64) int64 {
+	if framing == http1.Length && length < int64(h.bodyLimit()) {
+		return length
+	}
+	return int64(h.bodyLimit())
+}
+
 const (
 	msgRequestTooLarge  = "The request body is larger than this gateway buffers for policies ("
 	msgResponseTooLarge = "The backend's response body is larger than this gateway buffers for policies ("
@@ -34,6 +69,12 @@ func (h *Handler) bodyLimit() int {
 func (h *Handler) readRequestBody(x *netstack.Exchange, st *reqState) {
 	if st.reqBodyFn == nil {
 		st.reqBodyFn = func(x *netstack.Exchange, body []byte, tooLarge bool) { h.requestBody(x, st, body, tooLarge) }
+	}
+	if !h.reserveBody(st, h.bodySize(x.Req.Framing, x.Req.ContentLength)) {
+		st.err = "body-budget"
+		x.RespondError(503, msgBodyBudget)
+		x.AppendRespondHeader("Retry-After", "1")
+		return
 	}
 	x.ReadBody(h.bodyLimit(), st.reqBodyFn)
 }
@@ -68,6 +109,11 @@ func hasBody(x *netstack.Exchange) bool {
 func (h *Handler) readResponseBody(x *netstack.Exchange, st *reqState) {
 	if st.respBodyFn == nil {
 		st.respBodyFn = func(x *netstack.Exchange, body []byte, tooLarge bool) { h.responseBody(x, st, body, tooLarge) }
+	}
+	if !h.reserveBody(st, h.bodySize(x.Resp.Framing, x.Resp.ContentLength)) {
+		st.err = "body-budget"
+		h.UpstreamFailed(x, 503, msgBodyBudget)
+		return
 	}
 	x.ReadResponseBody(h.bodyLimit(), st.respBodyFn)
 }

@@ -1,15 +1,20 @@
 package appliance
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
@@ -112,5 +117,85 @@ func TestBodyBuffering(t *testing.T) {
 	// No body-reading policy: streamed, any size.
 	if st, _, got := post("/stream", bytes.Repeat([]byte("cat "), 50<<10)); st != 200 || !strings.HasPrefix(got, "backend saw: cat cat") || len(got) < 200<<10 {
 		t.Errorf("streamed: %d %d bytes", st, len(got))
+	}
+}
+
+// TestBodyBudget: the bytes buffered by all requests together are bounded: a
+// request whose body would pass the budget while another is being buffered
+// gets 503 with Retry-After, and the budget is free again once that one ends.
+func TestBodyBudget(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "got %d", n)
+	}))
+	t.Cleanup(backend.Close)
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "b", Path: "b", ServiceURL: backend.URL, Protocols: []string{"http"},
+			Operations: []wire.Operation{{ID: "rw", Method: "POST", URLTemplate: "/rw", Policy: `<policies><inbound><find-and-replace from="a" to="b"/></inbound></policies>`}}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{BodyLimit: 1 << 20, BodyBudget: 100 << 10}
+	c, err := Compile(snap, policy.NewState(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Swap(c)
+	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	addr := s.Addr().String()
+	body := bytes.Repeat([]byte("x"), 80<<10)
+	head := "POST /b/rw HTTP/1.1\r\nHost: t\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	// The first request sends part of its body and holds the rest.
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	held.Write([]byte(head))
+	held.Write(body[:1024])
+	// Its reservation is made on the loop; poll until a second request is refused.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Post("http://"+addr+"/b/rw", "text/plain", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(got), "buffering too many bodies") {
+				t.Fatalf("503 without Retry-After or message: %v %q", resp.Header, got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused: %d %q", resp.StatusCode, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	held.Write(body[1024:])
+	r := bufio.NewReader(held)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(got) != "got 81920" {
+		t.Fatalf("held request: %d %q", resp.StatusCode, got)
+	}
+	resp2, err := http.Post("http://"+addr+"/b/rw", "text/plain", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != 200 {
+		t.Fatalf("after the held request: %d", resp2.StatusCode)
+	}
+	if n := h.buffered.Load(); n != 0 {
+		t.Fatalf("%d bytes still reserved", n)
 	}
 }

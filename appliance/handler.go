@@ -62,6 +62,11 @@ type Handler struct {
 	// request or response body (env.conf policy.body.max-bytes); 0 means
 	// DefaultBodyLimit.
 	BodyLimit int
+	// BodyBudget bounds the body bytes buffered for policies by all requests
+	// together (0 means DefaultBodyBudget); a request that would exceed it is
+	// answered 503 (a response: 503 through on-error) instead of buffered.
+	BodyBudget int64
+	buffered   atomic.Int64
 	// CallWorkers is the size of the worker pool that makes send-request
 	// calls off the event loops (0: DefaultCallWorkers).
 	CallWorkers int
@@ -95,6 +100,8 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	rec      Record
+
+	reserved int64 // body bytes counted against Handler.BodyBudget (body.go)
 
 	// Made once per connection (body.go): the ReadBody callbacks.
 	reqBodyFn  netstack.BodyFunc
@@ -514,6 +521,7 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		return
 	}
 	pc := st.pc
+	h.releaseBody(st)
 	if st.pl != nil {
 		pc.Transferred = x.BytesIn + x.BytesOut
 		pc.Finish()
