@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/apimgw/apimgw/netstack"
+	"github.com/apimgw/apimgw/netstack/http1"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire/urltemplate"
 )
@@ -65,6 +66,20 @@ type Handler struct {
 	// came from (nil: trace policies do nothing; the gateway always sets one,
 	// a TraceLog). Set it before serving.
 	Tracer Tracer
+	// BodyLimit is the most body bytes buffered for a pipeline that reads a
+	// request or response body (env.conf policy.body.max-bytes); 0 means
+	// DefaultBodyLimit.
+	BodyLimit int
+	// BodyBudget bounds the body bytes buffered for policies by all requests
+	// together (0 means DefaultBodyBudget); a request that would exceed it is
+	// answered 503 (a response: 503 through on-error) instead of buffered.
+	BodyBudget int64
+	buffered   atomic.Int64
+	// CallWorkers is the size of the worker pool that makes send-request
+	// calls off the event loops (0: DefaultCallWorkers).
+	CallWorkers int
+
+	callPool callPool
 }
 
 // SetForwardedProto (env.conf net.server.http.forwarded.proto.enabled) makes
@@ -107,8 +122,12 @@ type reqState struct {
 	rec       Record
 	tracer    Tracer // Handler.Tracer, for the trace policy (trace.go)
 	trace     Trace
-	lastErr   policy.RuntimeError // a failed forward's context.LastError
-	errBody   []byte              // its JSON body
+	reserved  int64 // body bytes counted against Handler.BodyBudget (body.go)
+	// Made once per connection (body.go): the ReadBody callbacks.
+	reqBodyFn  netstack.BodyFunc
+	respBodyFn netstack.BodyFunc
+	lastErr    policy.RuntimeError // a failed forward's context.LastError
+	errBody    []byte              // its JSON body
 
 	// The last subscription key seen on this connection and its SHA-256:
 	// a keep-alive client sends the same key request after request, so the
@@ -265,6 +284,10 @@ func (h *Handler) Serve(x *netstack.Exchange) {
 	pc.RequestID = str(st.reqID)
 	pc.Upstream.BaseURL = api.api.ServiceURL
 	st.sec = policy.Inbound
+	if st.pl.ReadsRequestBody() && req.Framing != http1.NoBody {
+		h.readRequestBody(x, st) // then Run(Inbound)
+		return
+	}
 	h.run(x, st, st.pl.Run(pc, policy.Inbound))
 }
 
@@ -293,6 +316,9 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 			return
 		case policy.Wait:
 			h.wait(x, st, res.Delay)
+			return
+		case policy.Call:
+			h.call(x, st, res, h.run)
 			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
@@ -429,8 +455,16 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	pc.Response.Body = st.errBody
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
-	st.pl.Run(pc, policy.OnError) // whatever it returns, answer with the response it left
-	h.respond(x, st)
+	res := st.pl.Run(pc, policy.OnError)
+	for res.Outcome == policy.Call && res.Call.OneWay {
+		// send-one-way-request (error logging): start it and go on. A call
+		// that waits for its answer cannot run here (netstack answers a
+		// failed upstream synchronously): the section ends where it is.
+		h.startOneWay(res.Call)
+		pc.CallDone(nil, nil)
+		res = st.pl.Resume(pc)
+	}
+	h.respond(x, st) // whatever the section returned, answer with the response it left
 }
 
 // backend returns the parsed base URL: from the compiled snapshot, or parsed
@@ -472,19 +506,34 @@ func (h *Handler) Response(x *netstack.Exchange) {
 	if h.followRedirect(x, st, resp.Status) {
 		return // forward_options.go
 	}
-	var res policy.Result
 	if st.failOnStatus(resp.Status) {
-		res = st.runOnStatusError(resp.Status) // forward_options.go
-	} else {
-		res = st.pl.Resume(pc) // the rest of the backend section
-		if res.Outcome == policy.Continue {
-			st.sec = policy.Outbound
-			if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) {
-				return // nothing can have changed the response
-			}
-			res = st.pl.Run(pc, policy.Outbound)
-		}
+		h.responsePhase(x, st, st.runOnStatusError(resp.Status)) // forward_options.go
+		return
 	}
+	if st.pl.ReadsResponseBody() && hasBody(x) {
+		h.readResponseBody(x, st) // then outbound
+		return
+	}
+	h.outbound(x, st)
+}
+
+// outbound runs the rest of the backend section and the outbound section on
+// the response (its head, and its body if buffered).
+func (h *Handler) outbound(x *netstack.Exchange, st *reqState) {
+	pc := st.pc
+	res := st.pl.Resume(pc) // the rest of the backend section
+	if res.Outcome == policy.Continue {
+		st.sec = policy.Outbound
+		if !st.pl.Has(policy.Outbound) && !st.pl.Has(policy.Inbound) && !pc.Response.BodyBuffered {
+			return // nothing can have changed the response
+		}
+		res = st.pl.Run(pc, policy.Outbound)
+	}
+	h.responsePhase(x, st, res)
+}
+
+// responsePhase acts on a pipeline result after the upstream answered.
+func (h *Handler) responsePhase(x *netstack.Exchange, st *reqState, res policy.Result) {
 	for {
 		switch res.Outcome {
 		case policy.Continue:
@@ -508,6 +557,11 @@ func (h *Handler) Response(x *netstack.Exchange) {
 			// A retry interval before forwarding again.
 			h.wait(x, st, res.Delay)
 			return
+		case policy.Call:
+			// The response is buffered (the pipeline reads it): hold it
+			// while the call is made off the loop.
+			h.call(x, st, res, h.responsePhase)
+			return
 		default:
 			return
 		}
@@ -517,7 +571,7 @@ func (h *Handler) Response(x *netstack.Exchange) {
 // applyResponse sends the upstream's response as outbound left it.
 func (h *Handler) applyResponse(x *netstack.Exchange, st *reqState) {
 	r := &st.pc.Response
-	if r.BodySet {
+	if r.BodySet || r.BodyBuffered {
 		h.respond(x, st)
 		return
 	}
@@ -537,6 +591,7 @@ func (h *Handler) Done(x *netstack.Exchange) {
 		return
 	}
 	pc := st.pc
+	h.releaseBody(st)
 	if st.pl != nil {
 		pc.Transferred = x.BytesIn + x.BytesOut
 		pc.Finish()

@@ -22,3 +22,4 @@ test-policy:
 
 bench-policy:
 	$(GO) test -run '^$$' -bench 'HotPath|Baseline|Compile100' -benchmem -count 5 ./policy
+	$(GO) test -run '^$$' -bench 'BufferedBody' -benchmem -benchtime 300x -count 3 ./appliance

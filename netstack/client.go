@@ -22,6 +22,7 @@ const (
 	csTunnel                   // after 101: bytes both ways
 	csClosing                  // closing once the output is flushed
 	csBuffer                   // reading the whole request body before forwarding (bufferbody.go)
+	csReadBody                 // buffering the request body for the handler (ReadBody)
 )
 
 // clientConn is the state of one client connection. It lives on one loop and is
@@ -155,7 +156,7 @@ func (cc *clientConn) expire(now int64) {
 			return
 		}
 		cc.armTimer(tickInterval)
-	case csBody, csDiscard, csBuffer:
+	case csBody, csDiscard, csBuffer, csReadBody:
 		// The client stopped sending its body.
 		cc.x.Err = ErrClientBodyTimeout
 		if !cc.respStarted {
@@ -194,6 +195,9 @@ func (cc *clientConn) onTraffic() gnet.Action {
 			return gnet.None
 		case csBuffer:
 			return cc.bufferTraffic()
+		case csReadBody:
+			cc.readBody()
+			return gnet.None
 		case csTunnel:
 			buf, _ := cc.c.Next(-1)
 			if len(buf) > 0 && cc.up != nil && !cc.up.closed {
@@ -271,6 +275,10 @@ func (cc *clientConn) decide(headLen int) {
 		}
 		cc.state = csSuspended
 		cc.lp.wheel.stop(&cc.timerNode)
+		if x.bodyFn != nil {
+			cc.state = csReadBody
+			cc.readBody()
+		}
 		return
 	case decForward:
 		cc.buildRequestHead()

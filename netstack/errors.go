@@ -46,6 +46,9 @@ var (
 	// ErrRequestBodyTooLarge: a request body to buffer (BufferRequestBody)
 	// was larger than MaxBufferedBody (413).
 	ErrRequestBodyTooLarge = errors.New("netstack: request body too large to buffer")
+	// ErrResponseBodyTooLarge: an upstream response body buffered for the
+	// handler (ReadResponseBody) was larger than its limit.
+	ErrResponseBodyTooLarge = errors.New("netstack: upstream response body over the buffering limit")
 	// ErrClientClosed: the client went away before the exchange ended.
 	ErrClientClosed = errors.New("netstack: client closed the connection")
 )

@@ -107,6 +107,16 @@ type Exchange struct {
 	respStatusSet    bool
 	respStatusCode   int
 	respStatusReason string
+
+	bodyLimit int      // ReadBody
+	bodyFn    BodyFunc // ReadBody: called once the body is buffered
+	inBody    []byte   // ReadBody's buffer, reused by the connection
+
+	reqBodyAliased bool // reqBody is inBody (SetRequestBody of the buffered body)
+
+	respBodyLimit int      // ReadResponseBody
+	respBodyFn    BodyFunc // ReadResponseBody: called once the body is buffered
+	upBody        []byte   // ReadResponseBody's buffer
 }
 
 type decision uint8
@@ -124,7 +134,7 @@ func (x *Exchange) reset() {
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
-		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: x.reqBody[:0], ConnValue: x.ConnValue, Loop: x.Loop}
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: reqBodyFor(x), inBody: keepSmall(x.inBody), upBody: keepSmall(x.upBody), ConnValue: x.ConnValue, Loop: x.Loop}
 }
 
 // Respond answers the request now with status, headers and body. The body is
@@ -237,6 +247,14 @@ func (x *Exchange) SetResponseStatus(code int, reason string) {
 // and dropped. The bytes are copied.
 func (x *Exchange) SetRequestBody(b []byte) {
 	x.bodySet = true
+	if len(b) > 0 && len(x.inBody) >= len(b) && &b[0] == &x.inBody[0] {
+		// The body ReadBody buffered (unchanged, or cut): no second copy.
+		x.reqBody, x.reqBodyAliased = b, true
+		return
+	}
+	if x.reqBodyAliased {
+		x.reqBody, x.reqBodyAliased = nil, false
+	}
 	x.reqBody = append(x.reqBody[:0], b...)
 }
 
@@ -255,6 +273,24 @@ func (x *Exchange) Suspend() {
 // If the client has gone away meanwhile, fn is not called.
 func (x *Exchange) Resume(fn func(*Exchange)) {
 	x.conn.resume(x, fn)
+}
+
+// reqBodyFor is the request body buffer the next exchange starts with: not
+// one that aliases inBody.
+func reqBodyFor(x *Exchange) []byte {
+	if x.reqBodyAliased {
+		return nil
+	}
+	return keepSmall(x.reqBody)
+}
+
+// keepSmall empties a body buffer for reuse, dropping one that grew large so
+// that an idle connection does not hold a big body's memory.
+func keepSmall(b []byte) []byte {
+	if cap(b) > 64<<10 {
+		return nil
+	}
+	return b[:0]
 }
 
 func appendInt(dst []byte, n int64) []byte {

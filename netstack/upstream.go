@@ -18,6 +18,7 @@ const (
 	usBody              // streaming the response body to the client
 	usTunnel            // after 101
 	usIdle              // in the pool
+	usBuffer            // reading the response body into a buffer (ReadResponseBody)
 )
 
 // upConn is one upstream connection. It lives on the loop of the client that
@@ -54,7 +55,7 @@ func (uc *upConn) expire(now int64) {
 		cc.closeParked()
 		return
 	}
-	if uc.state == usHead && !cc.respStarted {
+	if (uc.state == usHead || uc.state == usBuffer) && !cc.respStarted {
 		cc.upstreamFailed(504, "Backend did not respond in time")
 		return
 	}
@@ -208,7 +209,7 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 		}
 		uc.lp.wbuf = w[:0]
 	}()
-	for consumed < len(buf) || uc.state == usBody {
+	for consumed < len(buf) || uc.state == usBody || uc.state == usBuffer {
 		switch uc.state {
 		case usTunnel:
 			cc.x.BytesOut += int64(len(buf) - consumed)
@@ -246,6 +247,13 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			if s.rh != nil {
 				cc.x.decided = undecided
 				s.rh.Response(&cc.x)
+				if cc.x.decided == decSuspend && cc.x.respBodyFn != nil {
+					// The handler reads the body before deciding.
+					uc.body.Reset(cc.resp.Framing, cc.resp.ContentLength)
+					uc.state = usBuffer
+					uc.armBodyIdle()
+					continue
+				}
 				switch cc.x.decided {
 				case decRespond:
 					// The handler replaced the response: drop the upstream.
@@ -299,6 +307,33 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 				}
 				uc.flushTo(cc, &w)
 				uc.endResponse(cc)
+				return consumed
+			case http1.BodyNeedMore:
+				if consumed < len(buf) && n > 0 {
+					continue
+				}
+				uc.armBodyIdle()
+				return consumed
+			}
+		case usBuffer:
+			n, ev, data, err := uc.body.Next(buf[consumed:])
+			if err != nil {
+				cc.x.Err = withCause(ErrUpstreamInvalid, err)
+				cc.upstreamFailed(502, "Backend returned an invalid response")
+				return len(buf)
+			}
+			consumed += n
+			switch ev {
+			case http1.BodyData:
+				x := &cc.x
+				if len(x.upBody)+len(data) > x.respBodyLimit {
+					x.Err = ErrResponseBodyTooLarge
+					uc.bufferedBody(cc, true)
+					return len(buf)
+				}
+				x.upBody = append(x.upBody, data...)
+			case http1.BodyEnd:
+				uc.bufferedBody(cc, false)
 				return consumed
 			case http1.BodyNeedMore:
 				if consumed < len(buf) && n > 0 {
@@ -417,7 +452,7 @@ func (cc *clientConn) appendResponseHead(w []byte) []byte {
 func (uc *upConn) release() {
 	cc := uc.client
 	uc.client = nil
-	reusable := !uc.closed && !uc.parked && !uc.resuming && uc.c != nil && (uc.state == usConnecting || (uc.state == usBody && uc.body.Done())) &&
+	reusable := !uc.closed && !uc.parked && !uc.resuming && uc.c != nil && (uc.state == usConnecting || ((uc.state == usBody || uc.state == usBuffer) && uc.body.Done())) &&
 		!uc.lp.s.draining.Load()
 	if cc != nil {
 		reusable = reusable && cc.reqDone && cc.resp.KeepAlive
@@ -520,6 +555,14 @@ func (uc *upConn) closedFor(cc *clientConn) {
 		}
 		cc.x.Err = errMidBody
 		cc.abort()
+	case usBuffer:
+		if uc.body.Framing() == http1.CloseDelimited {
+			uc.state = usIdle
+			uc.bufferedBody(cc, false)
+			return
+		}
+		cc.x.Err = errMidBody
+		cc.upstreamFailed(502, "Backend closed the connection")
 	case usTunnel:
 		cc.closeAfter = true
 		cc.finish()

@@ -94,6 +94,7 @@ type Policy struct {
 	scope    Scope
 	sections [numSections][]instr
 	present  [numSections]bool
+	reads    bodyNeeds
 }
 
 // Name is the Source name the Policy was compiled from.
@@ -156,6 +157,7 @@ func (cp *Compiler) CompileDocument(scope Scope, doc *Document) (*Policy, error)
 	if len(errs) > 0 {
 		return nil, cp.redactList(errs)
 	}
+	p.reads = b.reads
 	return p, nil
 }
 
@@ -215,6 +217,11 @@ func (cp *Compiler) redact(s string) string {
 func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	chain := [...]*Policy{global, product, api, operation}
 	pl := &Pipeline{state: cp.opts.State, budget: cp.opts.StepBudget, secrets: cp.secrets}
+	for _, p := range chain {
+		if p != nil {
+			pl.reads |= p.reads
+		}
+	}
 	for s := Section(0); s < numSections; s++ {
 		prog := expand(make([]instr, 0, expandedLen(chain[:], len(chain)-1, s)+1), chain[:], len(chain)-1, s)
 		if s == Backend && !hasForward(prog) {
@@ -370,6 +377,7 @@ const (
 	flowNext    flow = iota
 	flowRespond      // c.Response is the answer; stop
 	flowForward      // forward now with c.Upstream, then Resume
+	flowCall         // make c.calls.call, then Resume (the step runs again)
 )
 
 // stepper is one compiled policy. run must not retain c.
@@ -390,6 +398,7 @@ type builder struct {
 	errs       *ErrorList
 	ordinals   map[string]int
 	fragStack  []string
+	reads      bodyNeeds // bodies the document's policies read (body.go)
 }
 
 func (cp *Compiler) newBuilder(doc *Document, errs *ErrorList) *builder {
@@ -423,7 +432,7 @@ func (b *builder) policy(n *Node) {
 	}
 	r, ok := registry[n.Name]
 	if !ok {
-		b.errorf(n, ErrUnsupported, "policy <%s> is not supported by this gateway", n.Name)
+		b.unsupportedPolicy(n)
 		return
 	}
 	if !b.anySection && r.sections&(1<<b.sec) == 0 {
@@ -617,6 +626,7 @@ func (b *builder) compileValue(n *Node, pos Pos, raw string) prop {
 	if len(t) >= 3 && t[0] == '@' && (t[1] == '(' && t[len(t)-1] == ')' || t[1] == '{' && t[len(t)-1] == '}') {
 		// Make sure the first bracket closes at the end: "@(a) + @(b)" is text.
 		if end, err := scanCode([]byte(t), 2, t[1]); err == nil && end == len(t) {
+			b.noteBodyReads(t)
 			e, ee := compileExpression(t[2:len(t)-1], t[1] == '{')
 			if ee != nil {
 				kind := ErrSyntax

@@ -74,7 +74,7 @@ func TestCompileErrors(t *testing.T) {
 		NamedValues: map[string]NamedValue{"secret": {Value: "TOPSECRET", Secret: true}},
 		Fragments: map[string]Source{
 			"loop": {Name: "fragments/loop.xml", XML: []byte("<fragment>\n  <include-fragment fragment-id=\"loop\"/></fragment>")},
-			"bad":  {Name: "fragments/bad.xml", XML: []byte("<fragment>\n  <send-request mode=\"new\"/></fragment>")},
+			"bad":  {Name: "fragments/bad.xml", XML: []byte("<fragment>\n  <xsl-transform/></fragment>")},
 		},
 	}
 	cases := []struct {
@@ -85,8 +85,8 @@ func TestCompileErrors(t *testing.T) {
 		kind      error
 		msg       string
 	}{
-		{"unknown policy", "<policies>\n <inbound>\n  <cache-lookup vary-by-developer=\"false\"/>\n </inbound>\n</policies>",
-			"op.xml", Pos{3, 3}, "cache-lookup", ErrUnsupported, "not supported"},
+		{"unknown policy", "<policies>\n <inbound>\n  <xml-to-json kind=\"direct\"/>\n </inbound>\n</policies>",
+			"op.xml", Pos{3, 3}, "xml-to-json", ErrUnsupported, "not supported"},
 		{"unknown attribute", "<policies><inbound><set-header name=\"a\" bogus=\"1\"><value>v</value></set-header></inbound></policies>",
 			"op.xml", Pos{1, 41}, "set-header", ErrUnsupported, `attribute "bogus"`},
 		{"policy in wrong section", "<policies><outbound><rate-limit calls=\"1\" renewal-period=\"1\"/></outbound></policies>",
@@ -103,7 +103,7 @@ func TestCompileErrors(t *testing.T) {
 		{"fragment cycle", "<policies><inbound><include-fragment fragment-id=\"loop\"/></inbound></policies>",
 			"fragments/loop.xml", Pos{2, 3}, "include-fragment", ErrFragment, "includes itself"},
 		{"error inside fragment names the fragment", "<policies><inbound><include-fragment fragment-id=\"bad\"/></inbound></policies>",
-			"fragments/bad.xml", Pos{2, 3}, "send-request", ErrUnsupported, "not supported"},
+			"fragments/bad.xml", Pos{2, 3}, "xsl-transform", ErrUnsupported, "not supported"},
 		{"unknown fragment", "<policies><inbound><include-fragment fragment-id=\"zzz\"/></inbound></policies>",
 			"op.xml", Pos{1, 20}, "include-fragment", ErrFragment, `"zzz" is not defined`},
 		{"required attribute", "<policies><inbound><rate-limit-by-key calls=\"5\" renewal-period=\"60\"/></inbound></policies>",

@@ -28,6 +28,9 @@ type Context struct {
 	Upstream  Upstream
 	// Tracer receives the trace policy's output; nil drops it.
 	Tracer Tracer
+	// OnStep, if set, is told about every policy step run (apimctl policy
+	// run's step trace); nil costs one comparison per step.
+	OnStep func(StepEvent)
 	// Transferred is the number of request and response body bytes, set by
 	// the caller before Finish; quota bandwidth limits count it.
 	Transferred int64
@@ -57,6 +60,8 @@ type Context struct {
 	// and Retry-After (limits.go), so a refusal under a flood does not
 	// allocate.
 	errMsg, errBody, errHdr []byte
+	calls                   callState      // send-request (pol_send_request.go)
+	respCache               respCacheState // cache-lookup for cache-store (pol_cache_response.go)
 }
 
 // NewContext returns an empty Context.
@@ -78,6 +83,7 @@ func (c *Context) Reset() {
 	c.RequestID = ""
 	c.Upstream = Upstream{}
 	c.Tracer = nil
+	c.OnStep = nil
 	c.LastError = nil
 	c.Transferred = 0
 	clear(c.vars)
@@ -87,6 +93,8 @@ func (c *Context) Reset() {
 	c.deferred = c.deferred[:0]
 	c.respHeaders.Reset()
 	c.forwarded = false
+	c.calls = callState{}
+	c.respCache = respCacheState{}
 }
 
 // Variable returns the context variable name (set-variable or the caller).

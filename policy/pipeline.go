@@ -34,6 +34,7 @@ type Pipeline struct {
 	state      *State
 	budget     int
 	secrets    []string // values of secret named values, kept out of errors
+	reads      bodyNeeds
 }
 
 // Outcome is what the caller must do after Run or Resume.
@@ -60,9 +61,14 @@ const (
 	// c.Response. (For a failed forward the caller sets c.LastError and its
 	// own 502/504 in c.Response before running on-error.)
 	Fail
+	// Call: a policy (send-request, send-one-way-request) needs the HTTP
+	// request Result.Call made. Do it off the event loop, give the pipeline
+	// the outcome with Context.CallDone, then call Resume. For a one-way
+	// call (Call.OneWay) start it, call CallDone(nil, nil) and Resume at once.
+	Call
 )
 
-var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail"}
+var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail", "call"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -71,6 +77,7 @@ type Result struct {
 	Outcome Outcome
 	Delay   time.Duration // for Wait
 	Err     error         // for Fail: a *RuntimeError
+	Call    *HTTPCall     // for Call
 }
 
 // Has reports whether section s holds any policy (the appliance may skip
@@ -116,6 +123,9 @@ func (p *Pipeline) exec(c *Context) Result {
 		switch in.op {
 		case opStep:
 			f, err := in.step.run(c)
+			if c.OnStep != nil {
+				c.OnStep(StepEvent{Section: c.sec, Element: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Flow: f, Err: err})
+			}
 			if err != nil {
 				return p.fail(c, in, err)
 			}
@@ -127,6 +137,9 @@ func (p *Pipeline) exec(c *Context) Result {
 			case flowForward:
 				c.forwarded = true
 				return Result{Outcome: Forward}
+			case flowCall:
+				c.pc-- // the step runs again on Resume, to take the response
+				return Result{Outcome: Call, Call: c.calls.call}
 			}
 		case opJump:
 			c.pc += in.arg
@@ -182,12 +195,23 @@ func (p *Pipeline) exec(c *Context) Result {
 // the client, if on-error does not change it).
 var internalError = []byte(`{"statusCode":500,"message":"Internal server error"}`)
 
+// refusal is an error that carries the response a failing policy leaves
+// (status, reason, JSON body), instead of the generic 500.
+type refusal interface {
+	refusal() (status int, reason string, body []byte)
+}
+
 func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 	c.running = false
 	c.Response.reset()
 	c.Response.StatusCode, c.Response.Reason = 500, "Internal Server Error"
 	c.Response.Headers.Set("Content-Type", "application/json")
 	c.Response.Body, c.Response.BodySet = internalError, true
+	if r, ok := err.(refusal); ok {
+		// A policy that refuses the request through on-error (validate-jwt):
+		// its status and message are the response unless on-error changes it.
+		c.Response.StatusCode, c.Response.Reason, c.Response.Body = r.refusal()
+	}
 	reason := err.Error()
 	for _, sec := range p.secrets {
 		if strings.Contains(reason, sec) {

@@ -52,6 +52,12 @@ func (s *setHeader) run(c *Context) (flow, error) {
 	if s.target == toResponse {
 		h = &c.Response.Headers
 	}
+	return s.apply(c, h)
+}
+
+// apply changes the header list h (the request's, the response's, or a
+// send-request's).
+func (s *setHeader) apply(c *Context, h *Headers) (flow, error) {
 	name, err := s.name.str(c)
 	if err != nil {
 		return flowNext, err

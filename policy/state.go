@@ -35,6 +35,9 @@ type State struct {
 	shards  [numShards]stateShard
 
 	rateEvictions, quotaEvictions atomic.Uint64
+	cache                         ValueCache  // cache-*-value (cache.go)
+	jwks                          jwksCache   // validate-jwt openid-config keys (jwks.go)
+	metrics                       metricStore // emit-metric (pol_emit_metric.go)
 }
 
 const numShards = 32

@@ -27,6 +27,7 @@ type Value struct {
 	i int64
 	s string
 	a []string
+	o any // placeholder for branch expr's objects (IResponse until it lands: response_value.go)
 }
 
 // Value constructors for callers that preset context variables.

@@ -162,10 +162,14 @@ type Response struct {
 	// BodySet is true when a policy replaced the body (set-body, return-response):
 	// the appliance must send Body instead of streaming the backend's body.
 	BodySet bool
+	// BodyBuffered is true when the appliance read the backend's body into
+	// Body (the pipeline reads it, Pipeline.ReadsResponseBody): the appliance
+	// must send Body, since the backend's body is consumed.
+	BodyBuffered bool
 }
 
 func (r *Response) reset() {
-	r.StatusCode, r.Reason, r.Body, r.BodySet = 0, "", nil, false
+	r.StatusCode, r.Reason, r.Body, r.BodySet, r.BodyBuffered = 0, "", nil, false, false
 	r.Headers.Reset()
 }
 

@@ -14,6 +14,7 @@ var restartOnly = map[string]bool{
 	"store.snapshots.keep":            true,
 	"telemetry.queue.max-bytes":       true,
 	"telemetry.queue.commit-interval": true,
+	"policy.body.max-bytes":           true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -67,6 +68,7 @@ func (c *Config) values() []keyValue {
 		{"store.path", c.StorePath},
 		{"store.snapshots.keep", c.SnapshotsKeep},
 		{"telemetry.queue.max-bytes", c.QueueMaxBytes},
+		{"policy.body.max-bytes", c.BodyMaxBytes},
 		{"telemetry.queue.commit-interval", c.CommitInterval},
 		{"telemetry.logs.std", c.LogsStd},
 		{"telemetry.logs.std.level", c.LogLevel},

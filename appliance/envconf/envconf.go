@@ -25,6 +25,7 @@ const (
 	DefaultLogsStd            = "text"
 	DefaultLogLevel           = "info"
 	DefaultQueueMaxBytes      = 256 << 20
+	DefaultBodyMaxBytes       = 4 << 20
 	DefaultIntegrationTimeout = 100 * time.Second // Azure's 00:01:40
 	DefaultHeartbeatInterval  = 60 * time.Second
 	DefaultSnapshotsKeep      = 10
@@ -93,6 +94,9 @@ type Config struct {
 	// RateLimitMaxKeys is policy.rate-limit.max-keys: how many counter keys
 	// each rate-limit(-by-key) and quota(-by-key) policy keeps, 65536.
 	RateLimitMaxKeys int
+	// BodyMaxBytes is policy.body.max-bytes: the most request or response
+	// body bytes buffered for policies that read a body (4 MiB).
+	BodyMaxBytes int64
 	// ForwardedProto is Azure's net.server.http.forwarded.proto.enabled.
 	ForwardedProto bool
 
@@ -213,6 +217,7 @@ func defaults(name string) *Config {
 		LogLevel:           DefaultLogLevel,
 		HeartbeatInterval:  DefaultHeartbeatInterval,
 		Sources:            map[string]Source{},
+		BodyMaxBytes:       DefaultBodyMaxBytes,
 	}
 }
 
@@ -531,6 +536,21 @@ var keys = map[string]keySpec{
 	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {
 		return parseDurationInto(&c.CommitInterval, v, time.Millisecond, 10*time.Second)
+	}},
+	"policy.body.max-bytes": {func(c *Config, v string) error {
+		if v == "" {
+			c.BodyMaxBytes = DefaultBodyMaxBytes
+			return nil
+		}
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		if n < 1<<10 || n > 1<<30 {
+			return fmt.Errorf("%w: %s is not between 1KiB and 1GiB", ErrInvalidValue, v)
+		}
+		c.BodyMaxBytes = n
+		return nil
 	}},
 	"heartbeat.interval": {func(c *Config, v string) error {
 		return parseDurationInto(&c.HeartbeatInterval, v, time.Second, time.Hour)

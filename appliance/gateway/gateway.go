@@ -136,7 +136,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.restoreCounters()
 	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
 	defer g.tracer.Close()
-	g.handler = &appliance.Handler{Tracer: g.tracer}
+	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes)}
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)

@@ -38,6 +38,18 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 	if cfg.Token != nil {
 		f.Token = &status.Token{GatewayID: cfg.Token.GatewayID, Expiry: cfg.Token.Expiry}
 	}
+	if g.state != nil {
+		cs := g.state.CacheStats()
+		f.Policies = status.PolicyFacts{CacheEntries: cs.Entries, CacheBytes: cs.Bytes, CacheBudget: cs.Budget, CacheHits: cs.Hits,
+			CacheMisses: cs.Misses, CacheEvictions: cs.Evictions, CacheExpired: cs.Expired}
+		for _, m := range g.state.EmittedMetrics() {
+			pm := status.PolicyMetric{Namespace: m.Namespace, Name: m.Name, Sum: m.Sum, Count: m.Count}
+			for _, d := range m.Dimensions {
+				pm.Dimensions = append(pm.Dimensions, [2]string{d.Name, d.Value})
+			}
+			f.Policies.Metrics = append(f.Policies.Metrics, pm)
+		}
+	}
 	compiled := g.handler.Current()
 	f.Ready = ready && compiled != nil
 	switch {

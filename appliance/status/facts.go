@@ -61,6 +61,9 @@ type Facts struct {
 	Traces []TraceCount `json:"traces,omitempty"`
 	// Settings are the gateway's settings and where each came from.
 	Settings []Setting `json:"settings,omitempty"`
+	// Policies are the counters of the policies' own state: the built-in
+	// value cache and emit-metric's metrics.
+	Policies PolicyFacts `json:"policies"`
 }
 
 // TraceCount is how many trace policy calls of one severity had one outcome.
@@ -78,6 +81,27 @@ type PolicyCounters struct {
 	RateEvictions  uint64 `json:"rateEvictions"`
 	QuotaEvictions uint64 `json:"quotaEvictions"`
 	MaxKeys        int    `json:"maxKeysPerPolicy"`
+}
+
+// PolicyFacts are the built-in cache's counters and the emit-metric series.
+type PolicyFacts struct {
+	CacheEntries   int            `json:"cacheEntries"`
+	CacheBytes     int64          `json:"cacheBytes"`
+	CacheBudget    int64          `json:"cacheBudget"`
+	CacheHits      int64          `json:"cacheHits"`
+	CacheMisses    int64          `json:"cacheMisses"`
+	CacheEvictions int64          `json:"cacheEvictions"`
+	CacheExpired   int64          `json:"cacheExpired"`
+	Metrics        []PolicyMetric `json:"metrics,omitempty"`
+}
+
+// PolicyMetric is one emit-metric series.
+type PolicyMetric struct {
+	Namespace  string      `json:"namespace"`
+	Name       string      `json:"name"`
+	Dimensions [][2]string `json:"dimensions,omitempty"`
+	Sum        float64     `json:"sum"`
+	Count      int64       `json:"count"`
 }
 
 // ControlPlane is the state of the connection to apimcp (hybrid mode).

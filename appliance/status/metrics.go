@@ -91,6 +91,32 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
+// metricLabels are an emit-metric series' labels: namespace, metric, and each
+// dimension under a Prometheus-safe name ("API ID" becomes api_id).
+func metricLabels(m PolicyMetric) []string {
+	out := []string{"namespace", m.Namespace, "metric", m.Name}
+	for _, d := range m.Dimensions {
+		out = append(out, promLabel(d[0]), d[1])
+	}
+	return out
+}
+
+func promLabel(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' && i > 0) {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 || b[0] == '_' && len(b) > 1 && b[1] == '_' {
+		return "dim_" + string(b)
+	}
+	if string(b) == "namespace" || string(b) == "metric" {
+		return "dim_" + string(b)
+	}
+	return string(b)
+}
+
 // writeMetrics writes every family of /metrics.
 func writeMetrics(w io.Writer, r *Report, rec *Recorder) error {
 	bw := bufio.NewWriter(w)
@@ -124,6 +150,26 @@ func writeMetrics(w io.Writer, r *Report, rec *Recorder) error {
 			}
 			p.sample("apimgw_request_duration_seconds_sum", s.Sum, "api", s.API, "operation", s.Operation, "status", code)
 			p.sample("apimgw_request_duration_seconds_count", float64(s.Count), "api", s.API, "operation", s.Operation, "status", code)
+		}
+	}
+
+	// Policies' own state: the value cache and emit-metric.
+	pf := &f.Policies
+	p.gauge("apimgw_policy_cache_entries", "Entries in the built-in cache of cache-store-value.", float64(pf.CacheEntries))
+	p.gauge("apimgw_policy_cache_bytes", "Bytes held by the built-in cache (keys, values, overhead).", float64(pf.CacheBytes))
+	p.gauge("apimgw_policy_cache_budget_bytes", "Byte budget of the built-in cache.", float64(pf.CacheBudget))
+	p.counter("apimgw_policy_cache_hits_total", "cache-lookup-value hits.", float64(pf.CacheHits))
+	p.counter("apimgw_policy_cache_misses_total", "cache-lookup-value misses (expired entries included).", float64(pf.CacheMisses))
+	p.counter("apimgw_policy_cache_evictions_total", "Entries evicted to stay within the cache's byte budget.", float64(pf.CacheEvictions))
+	p.counter("apimgw_policy_cache_expired_total", "Entries dropped because their duration passed.", float64(pf.CacheExpired))
+	if len(pf.Metrics) > 0 {
+		p.family("apimgw_emitted_metric_sum", "counter", "Sum of the values emit-metric added, by namespace, metric and dimensions.")
+		for _, m := range pf.Metrics {
+			p.sample("apimgw_emitted_metric_sum", m.Sum, metricLabels(m)...)
+		}
+		p.family("apimgw_emitted_metric_count", "counter", "Number of values emit-metric added, by namespace, metric and dimensions.")
+		for _, m := range pf.Metrics {
+			p.sample("apimgw_emitted_metric_count", float64(m.Count), metricLabels(m)...)
 		}
 	}
 

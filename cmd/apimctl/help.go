@@ -235,7 +235,7 @@ func allCommands() []string {
 	for _, g := range []struct {
 		name string
 		subs []string
-	}{{"import", importKinds}, {"policies", policiesSubs}, {"report", reportKinds}, {"policy", []string{"check"}}} {
+	}{{"import", importKinds}, {"policies", policiesSubs}, {"report", reportKinds}, {"policy", []string{"check", "run"}}} {
 		for _, s := range g.subs {
 			out = append(out, g.name+" "+s)
 		}
@@ -295,7 +295,10 @@ func init() {
 		Example: "apimctl policies set --api hybrid --operation test --xml rate-limit.xml"})
 	registerHelp("report", Help{Usage: "report byApi|byOperation|bySubscription|byGateway|byTime [flags]", Summary: "Prints the telemetry gateways uploaded, summed per API, operation, subscription, gateway or time bucket.",
 		Example: "apimctl report byApi --from 2026-05-01T00:00:00Z"})
-	registerHelp("policy", Help{Usage: "policy check FILE...", Summary: "Checks policy documents offline.", Example: "apimctl policy check policy.xml"})
+	registerHelp("policy", Help{Usage: "policy check|run ...", Summary: "Checks policy documents, or runs one against a described request, offline.", Example: "apimctl policy check policy.xml"})
+	registerHelp("policy run", Help{Usage: "policy run DOC --request REQ.http [--mock URL=FILE]... [--variables K=V]... [--named-value NAME=VALUE]... [--fragment ID=FILE]... [--backend-url URL]",
+		Summary: "Runs a policy document against the request in REQ.http, answering the backend and send-request calls with the mocks, and prints the calls, the request sent to the backend, the response, the variables and a step trace.",
+		Example: "apimctl policy run policy.xml --request get.http --mock http://backend.local/=resp.json --variables user=ann"})
 	registerHelp("policy check", Help{Usage: "policy check [--named-value NAME=VALUE]... [--fragment ID=FILE]... FILE...",
 		Summary: "Checks APIM policy documents (<policies> or <fragment>) without a control plane: \"FILE: OK\" or one line per error, FILE:LINE:COL: <element>: reason. Exit 0 if every file compiles, 1 if any does not.",
 		Example: "apimctl policy check --named-value backend-key=x --fragment cors=cors.xml policy.xml"})

@@ -25,12 +25,23 @@ and prints, per file, "FILE: OK" or one line per error with its position:
   FILE:LINE:COL: <element>: reason
 Named values, backends and fragments that are not given are accepted as
 placeholders. Exit status: 0 if every file compiles, 1 if any does not, 2 on
-usage errors.`)
+usage errors.
+
+       apimctl policy run DOC --request REQ.http [--mock URL=FILE]... [--variables K=V]...
+              [--named-value NAME=VALUE]... [--fragment ID=FILE]... [--backend-url URL]
+
+Runs a policy document against the request described in REQ.http, answering
+the backend and send-request calls with the mocks, and prints the request sent
+to the backend, the response, the variables and a step trace (see
+docs/apimctl.md).`)
 }
 
 func runPolicyTo(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "run" {
+		return runPolicyRun(args[1:], stdout, stderr)
+	}
 	if helpWanted(args) {
-		printGroup(stdout, "policy", []string{"policy check"})
+		printGroup(stdout, "policy", []string{"policy check", "policy run"})
 		return exitOK
 	}
 	if len(args) == 0 || args[0] != "check" {
