@@ -130,10 +130,7 @@ func countOps(t *testing.T, data []byte) int {
 
 // TestCorpus reads every document of ../shared/corpus/openapi in place.
 func TestCorpus(t *testing.T) {
-	dir := "../../../shared/corpus/openapi"
-	if _, err := os.Stat(dir); err != nil {
-		dir = "/work/shared/corpus/openapi"
-	}
+	dir := sharedDir(t, "corpus/openapi")
 	files, _ := filepath.Glob(filepath.Join(dir, "*.*"))
 	real, _ := filepath.Glob(filepath.Join(dir, "real", "*.*"))
 	files = append(files, real...)
@@ -176,13 +173,7 @@ func TestCorpus(t *testing.T) {
 }
 
 func corpusAPIOps(t *testing.T) string {
-	for _, d := range []string{"../../../shared/corpus/apiops-sample", "/work/shared/corpus/apiops-sample"} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	t.Skip("apiops corpus not present")
-	return ""
+	return sharedDir(t, "corpus/apiops-sample")
 }
 
 func TestReadAPIOpsCorpus(t *testing.T) {
