@@ -73,6 +73,9 @@ func testSnapshot(serviceURL string) *wire.Snapshot {
 	return s
 }
 
+// gatewayLoops is the event-loop count of startGateway's server.
+const gatewayLoops = 2
+
 type gw struct {
 	h    *Handler
 	base string
@@ -96,7 +99,7 @@ func startGateway(t testing.TB, snap *wire.Snapshot) *gw {
 		}
 		g.h.Swap(c)
 	}
-	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g.h)
+	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: gatewayLoops, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g.h)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
