@@ -42,6 +42,7 @@ type storedRecord struct {
 	totalUs, backendUs, bytesIn, bytesOut          int64
 	cache                                          string
 	hasBackend                                     bool
+	method, pathTemplate, clientIP                 string // for reports/byRequest
 }
 
 func appendString(b []byte, s string) []byte {
@@ -88,6 +89,7 @@ func decodeRecord(b []byte) (storedRecord, error) {
 		b = b[w:]
 	}
 	r.gateway, r.api, r.operation, r.product, r.subscription, r.cache = strs[0], strs[1], strs[2], strs[3], strs[4], strs[8]
+	r.method, r.pathTemplate, r.clientIP = strs[5], strs[6], strs[7]
 	r.status, r.backendStatus = int(ints[0]), int(ints[1])
 	r.totalUs, r.backendUs, r.bytesIn, r.bytesOut = ints[2], ints[3], ints[4], ints[5]
 	r.hasBackend = r.backendStatus != 0 || r.backendUs > 0
