@@ -23,7 +23,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := storedRecord{gateway: "gw9", api: "echo", operation: "get", product: "p", subscription: "s", status: 503, backendStatus: 504,
-		totalUs: 123456, backendUs: 100000, bytesIn: 7, bytesOut: 1 << 40, cache: "hit", hasBackend: true}
+		totalUs: 123456, backendUs: 100000, bytesIn: 7, bytesOut: 1 << 40, cache: "hit", hasBackend: true, method: "GET", pathTemplate: "/x", clientIP: "::1"}
 	if got != want {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
