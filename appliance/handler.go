@@ -85,6 +85,7 @@ type reqState struct {
 	lastURL  string // per-connection cache of a base URL parsed at run time
 	lastBack *backendURL
 	rec      Record
+	ipBuf    [48]byte // rec.ClientIP's bytes (an IPv6 address with a zone fits)
 }
 
 var connSeq atomic.Uint64
@@ -473,7 +474,8 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	}
 	r := &st.rec
 	*r = Record{Loop: x.Loop, Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
-		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
+		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err,
+		ClientIP: str(x.Remote.Addr().Unmap().AppendTo(st.ipBuf[:0]))}
 	if r.Error == "" && x.Err != "" {
 		r.Error = backendError(x.Err)
 	}

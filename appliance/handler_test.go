@@ -87,7 +87,7 @@ func startGateway(t testing.TB, snap *wire.Snapshot) *gw {
 	g := &gw{h: &Handler{}}
 	g.h.OnDone = func(r *Record) {
 		c := *r // a Record's strings are valid only during OnDone: copy them
-		c.Method, c.PathTemplate = strings.Clone(c.Method), strings.Clone(c.PathTemplate)
+		c.Method, c.PathTemplate, c.ClientIP = strings.Clone(c.Method), strings.Clone(c.PathTemplate), strings.Clone(c.ClientIP)
 		g.mu.Lock()
 		g.recs = append(g.recs, c)
 		g.mu.Unlock()
@@ -226,7 +226,8 @@ func TestHandlerRoutingAndSubscriptions(t *testing.T) {
 		t.Errorf("record of an unrouted request: %+v", notFound)
 	}
 	r := g.recs[0]
-	if r.API != "hybrid" || r.Operation != "test" || r.Product != "unlimited" || r.Subscription != "sub1" || r.Status != 200 || r.BackendStatus != 200 {
+	if r.API != "hybrid" || r.Operation != "test" || r.Product != "unlimited" || r.Subscription != "sub1" || r.Status != 200 || r.BackendStatus != 200 ||
+		r.ClientIP != "127.0.0.1" {
 		t.Errorf("record: %+v", r)
 	}
 }
