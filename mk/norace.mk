@@ -10,7 +10,7 @@ TEST_TARGETS += test-norace
 
 NORACE := \
 	netstack=TestProxyFastPathAllocs,TestIdleConnectionMemory,TestSlowUpstreamUpload,TestSlowClientDownload \
-	appliance=TestHandlerPipelineAllocs,TestHandlerPipelineAllocsTelemetry \
+	appliance=TestHandlerPipelineAllocs,TestHandlerPipelineAllocsTelemetry,TestRouterMatchAllocs \
 	appliance/telemetry=TestOnDoneDoesNotAllocate \
 	appliance/status=TestObserveDoesNotAllocate \
 	policy=TestHotPathAllocations,TestQueryAndBackendURL \
