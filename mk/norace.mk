@@ -14,7 +14,8 @@ NORACE := \
 	appliance/telemetry=TestOnDoneDoesNotAllocate \
 	appliance/status=TestObserveDoesNotAllocate \
 	policy=TestHotPathAllocations,TestQueryAndBackendURL \
-	store=TestAppendDoesNotAllocate
+	store=TestAppendDoesNotAllocate \
+	wire/urltemplate=TestMatchAllocs
 
 .PHONY: test-norace
 test-norace: build

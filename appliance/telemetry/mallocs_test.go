@@ -8,9 +8,8 @@ import (
 	"strings"
 )
 
-// This file is the same in every package that counts allocations (netstack,
-// appliance, appliance/telemetry, appliance/status, policy, store); only the
-// package clause differs.
+// This file is the same in every package that counts allocations (every
+// mallocs_test.go of the repository); only the package clause differs.
 
 // notCounted lists the functions whose allocations mallocs leaves out, the
 // only ones: those made by a clock, not by the code under test — each netstack
