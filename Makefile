@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)+$(COMMIT)
 BIN := bin
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: all build run stop test test-go vet fmtcheck bench package clean help
+.PHONY: all build run stop test test-go test-fresh vet fmtcheck bench package clean help
 
 # Each area adds its own targets in mk/<area>.mk: TEST_TARGETS run after the Go
 # tests in `make test`, BENCH_TARGETS in `make bench`, PACKAGE_TARGETS in
@@ -24,6 +24,7 @@ help:
 	@echo "make run      control plane, gateway and a sample backend on loopback (scripts/run.sh --help)"
 	@echo "make stop     stop what make run (or scripts/run.sh start) started"
 	@echo "make test     every test (installs what it needs)"
+	@echo "make test-fresh  .ci/run in a fresh clone of HEAD, no cache of this machine used"
 	@echo "make build    bin/apimgw bin/apimcp bin/apimctl"
 	@echo "make bench    benchmarks against nginx (installs nginx and wrk)"
 	@echo "make package  .deb and .rpm for amd64 and arm64 into dist/"
@@ -57,6 +58,14 @@ test:
 	$(MAKE) vet fmtcheck
 	$(MAKE) test-go
 	@for t in $(TEST_TARGETS); do $(MAKE) $$t || exit 1; done
+
+# `bash .ci/run` (make test, CI=true) in a fresh clone of the committed HEAD
+# with ../shared beside it and every cache the build and tests make pointed at
+# empty directories (scripts/test-fresh.sh says which). FRESH_CMD replaces
+# the command, e.g. FRESH_CMD='make build' to check the mechanics.
+FRESH_CMD ?=
+test-fresh:
+	./scripts/test-fresh.sh $(FRESH_CMD)
 
 bench: build
 	./scripts/deps.sh bench

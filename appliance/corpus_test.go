@@ -14,15 +14,9 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
-// corpusDir finds ../shared/corpus (beside the repository, as in CI).
+// corpusDir is ../shared/corpus/<sub> beside the repository (see sharedDir).
 func corpusDir(t *testing.T, sub string) string {
-	for _, d := range []string{filepath.Join("..", "..", "shared", "corpus", sub), filepath.Join("/work/shared/corpus", sub)} {
-		if _, err := os.Stat(d); err == nil {
-			return d
-		}
-	}
-	t.Fatalf("corpus %s not found beside the repository (../shared/corpus/%s): the routing corpus test needs it", sub, sub)
-	return ""
+	return sharedDir(t, "corpus/"+sub)
 }
 
 var (

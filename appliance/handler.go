@@ -120,7 +120,8 @@ type reqState struct {
 	redirects int
 	current   *url.URL
 	rec       Record
-	tracer    Tracer // Handler.Tracer, for the trace policy (trace.go)
+	ipBuf     [48]byte // rec.ClientIP's bytes (an IPv6 address with a zone fits)
+	tracer    Tracer   // Handler.Tracer, for the trace policy (trace.go)
 	trace     Trace
 	reserved  int64 // body bytes counted against Handler.BodyBudget (body.go)
 	// Made once per connection (body.go): the ReadBody callbacks.
@@ -601,7 +602,8 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	}
 	r := &st.rec
 	*r = Record{Loop: x.Loop, Time: x.Start, Status: x.Status, BackendStatus: x.UpstreamStatus, Total: time.Since(x.Start),
-		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err}
+		Backend: x.UpstreamTime, BytesIn: x.BytesIn, BytesOut: x.BytesOut, Error: st.err,
+		ClientIP: str(x.Remote.Addr().Unmap().AppendTo(st.ipBuf[:0]))}
 	if r.Error == "" && x.Err != nil {
 		r.Error = failureKind(x.Err, 0)
 	}

@@ -76,6 +76,9 @@ func testSnapshot(serviceURL string) *wire.Snapshot {
 	return s
 }
 
+// gatewayLoops is the event-loop count of startGateway's server.
+const gatewayLoops = 2
+
 type gw struct {
 	h    *Handler
 	base string
@@ -87,7 +90,7 @@ func startGateway(t testing.TB, snap *wire.Snapshot) *gw {
 	g := &gw{h: &Handler{}}
 	g.h.OnDone = func(r *Record) {
 		c := *r // a Record's strings are valid only during OnDone: copy them
-		c.Method, c.PathTemplate = strings.Clone(c.Method), strings.Clone(c.PathTemplate)
+		c.Method, c.PathTemplate, c.ClientIP = strings.Clone(c.Method), strings.Clone(c.PathTemplate), strings.Clone(c.ClientIP)
 		g.mu.Lock()
 		g.recs = append(g.recs, c)
 		g.mu.Unlock()
@@ -99,7 +102,7 @@ func startGateway(t testing.TB, snap *wire.Snapshot) *gw {
 		}
 		g.h.Swap(c)
 	}
-	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g.h)
+	s := netstack.New(netstack.Config{Addr: "127.0.0.1:0", Loops: gatewayLoops, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, g.h)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +229,8 @@ func TestHandlerRoutingAndSubscriptions(t *testing.T) {
 		t.Errorf("record of an unrouted request: %+v", notFound)
 	}
 	r := g.recs[0]
-	if r.API != "hybrid" || r.Operation != "test" || r.Product != "unlimited" || r.Subscription != "sub1" || r.Status != 200 || r.BackendStatus != 200 {
+	if r.API != "hybrid" || r.Operation != "test" || r.Product != "unlimited" || r.Subscription != "sub1" || r.Status != 200 || r.BackendStatus != 200 ||
+		r.ClientIP != "127.0.0.1" {
 		t.Errorf("record: %+v", r)
 	}
 }

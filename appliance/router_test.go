@@ -350,8 +350,8 @@ func TestRouterMatchAllocs(t *testing.T) {
 		}
 	}
 	run()
-	if n := testing.AllocsPerRun(200, run); n != 0 {
-		t.Errorf("routing allocates %.1f times per round, want 0", n)
+	if n, where := mallocs(1000, run); n != 0 {
+		t.Errorf("routing: %d allocations in 1000 rounds, want 0:\n%s", n, where)
 	}
 }
 

@@ -553,9 +553,13 @@ var reportKinds = map[string]string{"byApi": "api", "byOperation": "operation", 
 	"byGateway": "gateway", "byTime": "time"}
 
 func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request, which string) {
+	if which == "byRequest" {
+		h.serveRequestReport(w, r)
+		return
+	}
 	by, ok := reportKinds[which]
 	if !ok {
-		writeError(w, notFound("Report %q does not exist (byApi, byOperation, bySubscription, byGateway, byTime).", which))
+		writeError(w, notFound("Report %q does not exist (byApi, byOperation, bySubscription, byGateway, byTime, byRequest).", which))
 		return
 	}
 	q := r.URL.Query()

@@ -60,7 +60,9 @@ test-units: build
 	./packaging/test/units-check.sh $(CURDIR)/$(BIN)
 
 # lintian and rpm -qp on every package; then the amd64 packages in a fresh
-# Debian root (packaging/test/debian-root.sh, cached): the deb installed with
+# Debian root (packaging/test/debian-root.sh: debootstrap from this machine's apt
+# mirror, cached under a name keyed by the script's content; each test checks
+# the root's / is root 0755): the deb installed with
 # dpkg and started as the unit would start it (install-test.sh); the rpm
 # installed, upgraded and erased with rpm (rpm-test.sh); and the debs installed
 # and started by a real systemd in a booted container, apimcp as the control

@@ -16,7 +16,7 @@ import (
 // memory is not Go heap and is not counted.
 func TestIdleConnectionMemory(t *testing.T) {
 	if raceEnabled || testing.Short() {
-		t.Skip("memory figures are meaningless under the race detector")
+		t.Skip("memory figures are meaningless under the race detector; make test runs this test without -race (test-norace)")
 	}
 	// Both ends live in this process: 2 fds per connection. 10,000
 	// connections, or as many as the hard fd limit allows.
@@ -26,7 +26,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	n := min(10000, int(lim.Cur-1000)/2)
 	if n < 1000 {
-		t.Skipf("fd limit %d too low", lim.Cur)
+		cannotTest(t, "the fd limit %d is too low for 1,000 connections", lim.Cur)
 	}
 	s := startProxy(t, bigHandler{[]byte("ok")}, Config{Loops: 2})
 	addr := s.Addr().(interface{ AddrPort() netip.AddrPort }).AddrPort()

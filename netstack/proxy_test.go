@@ -424,7 +424,7 @@ func TestProxyPipelining(t *testing.T) {
 func TestProxyExpectContinue(t *testing.T) {
 	_, _, _, base := setup(t)
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed (make test installs it)")
+		cannotTest(t, "curl not installed (make test installs it)")
 	}
 	out, err := exec.Command("curl", "-sS", "-H", "Expect: 100-continue", "--data-binary", strings.Repeat("x", 5000),
 		"-w", " %{http_code}", base+"/sha").CombinedOutput()

@@ -115,33 +115,10 @@ func TestReadErrors(t *testing.T) {
 	}
 }
 
-// corpusDir finds ../shared/corpus/apim-policy-snippets relative to the repository
-// root, walking up from the test's working directory.
+// corpusDir is ../shared/corpus/apim-policy-snippets beside the repository
+// root (see sharedDir).
 func corpusDir(t testing.TB) string {
-	c := filepath.Join(repoRoot(t), "..", "shared", "corpus", "apim-policy-snippets")
-	if st, err := os.Stat(c); err != nil || !st.IsDir() {
-		t.Skipf("corpus directory %s is absent; skipping the corpus test", c)
-	}
-	return c
-}
-
-// repoRoot walks up from the working directory to the directory with go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("corpus: repository root (go.mod) not found above the working directory")
-		}
-		dir = parent
-	}
-	return dir
+	return sharedDir(t, "corpus/apim-policy-snippets")
 }
 
 func corpusFiles(t testing.TB) []string {

@@ -28,8 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	echo "deps.sh: installing ${missing[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Another apt or dpkg (a second test run, unattended-upgrades) may hold
+	# the lock: wait for it rather than fail.
+	lock=(-o DPkg::Lock::Timeout=600)
+	$sudo apt-get "${lock[@]}" update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 gobin="$(go env GOPATH)/bin"

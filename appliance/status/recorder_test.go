@@ -137,8 +137,9 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	r := NewRecorder(1, nil)
 	sh := r.Shard(0)
 	sh.Observe("petstore", "getPet", 200, time.Millisecond) // create the series
-	if n := testing.AllocsPerRun(1000, func() { sh.Observe("petstore", "getPet", 200, 3*time.Millisecond) }); n != 0 {
-		t.Fatalf("Observe allocates %v times per call on an existing series", n)
+	const n = 5000
+	if got, where := mallocs(n, func() { sh.Observe("petstore", "getPet", 200, 3*time.Millisecond) }); got != 0 {
+		t.Fatalf("Observe: %d allocations in %d calls on an existing series, want 0:\n%s", got, n, where)
 	}
 }
 

@@ -64,10 +64,7 @@ func TestCompilerValidator(t *testing.T) {
 // TestAPIOpsPoliciesCompile reports which sample APIOps policies the
 // compiler accepts; it fails only if one is refused without a position.
 func TestAPIOpsPoliciesCompile(t *testing.T) {
-	dir := "/work/shared/corpus/apiops-sample"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("corpus not present")
-	}
+	dir := sharedDir(t, "corpus/apiops-sample")
 	v := compilerValidator{}
 	doc := controlplane.PolicyDoc{Scope: "api", NamedValues: map[string]string{"environment-name": "x", "allowed-ip-address": "10.0.0.1",
 		"intranet-proxy-url": "http://127.0.0.1", "rewrite-search-term": "y"}, Fragments: map[string]string{}, Backends: map[string]string{"backend1": "http://127.0.0.1", "backend2": "http://127.0.0.1"}}
@@ -79,8 +76,14 @@ func TestAPIOpsPoliciesCompile(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "policy.xml"))
 	more, _ := filepath.Glob(filepath.Join(dir, "apis", "*", "operations", "*", "policy.xml"))
 	files = append(append(files, filepath.Join(dir, "policy.xml")), more...)
+	if len(files) < 10 {
+		t.Fatalf("only %d policy.xml files under %s, want the sample's 10 or more", len(files), dir)
+	}
 	for _, f := range files {
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		d := doc
 		d.Name, d.XML = f, string(b)
 		if strings.Contains(f, "policy fragments") {

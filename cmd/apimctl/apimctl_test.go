@@ -241,18 +241,12 @@ func TestImportOpenAPIAndAPIOps(t *testing.T) {
 	if code, _ := ctl(t, "import", "openapi", small, "--api", "x"); code != exitUsage {
 		t.Fatal("missing --path accepted")
 	}
-	if code, _ := ctl(t, "import", "openapi", "/work/shared/corpus/openapi/webhook-example.yaml", "--api", "w", "--path", "w"); code == 0 {
+	if code, _ := ctl(t, "import", "openapi", filepath.Join(sharedDir(t, "corpus/openapi"), "webhook-example.yaml"), "--api", "w", "--path", "w"); code == 0 {
 		t.Fatal("webhook-only document imported")
 	}
 
 	// APIOps: the sample folder, read in place; a second import changes nothing.
-	dir := "../../../shared/corpus/apiops-sample"
-	if _, err := os.Stat(dir); err != nil {
-		dir = "/work/shared/corpus/apiops-sample"
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("apiops corpus not present")
-	}
+	dir := sharedDir(t, "corpus/apiops-sample")
 	out = mustCtl(t, "import", "apiops", dir)
 	if !strings.Contains(out, "34 resources: 34 created") {
 		t.Fatalf("apiops import: %s", out)

@@ -18,6 +18,11 @@ base=$("$here/debian-root.sh")
 root=$(mktemp -d /var/tmp/apimgw-boot.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 tar -C "$root" -xzf "$base"
+# The root directory must be root 0755, or no user but root (apimgw) can
+# load libc in it; a root tarball from an older debian-root.sh must not pass.
+root_mode=$(stat -c '%U:%G %a' "$root")
+[ "$root_mode" = "root:root 755" ] || { echo "FAIL the Debian root's / is '$root_mode', want 'root:root 755' (from $base)"; exit 1; }
+echo "ok   the Debian root's / is root:root 755"
 cp "$deb" "$root/var/tmp/apimgw.deb"
 cp "$mcp" "$root/var/tmp/apimcp.deb"
 cp "$ctl" "$root/var/tmp/apimctl.deb"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real install test of the amd64 apimgw deb, in a throw-away Debian 12 root
-# (see debian-root.sh; cached under /var/cache/apimgw-test) so the test machine
+# (see debian-root.sh; cached under /var/cache/apimgw-test, keyed by its content) so the test machine
 # itself is never touched:
 #   1. dpkg -i: user, group, /var/lib/apimgw (apimgw:apimgw 0750), env.conf
 #      (root:apimgw 0640, a conffile), unit file; no systemctl call without
@@ -32,6 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$base"
+# The root directory must be root 0755, or no user but root (apimgw) can
+# load libc in it; a root tarball from an older debian-root.sh must not pass.
+root_mode=$(stat -c '%U:%G %a' "$root")
+[ "$root_mode" = "root:root 755" ] || { echo "FAIL the Debian root's / is '$root_mode', want 'root:root 755' (from $base)"; exit 1; }
+echo "ok   the Debian root's / is root:root 755"
 rm -rf "$root/run/systemd" # no systemd here: the scripts must not call systemctl
 in_root() { chroot "$root" "$@"; }
 
@@ -53,6 +58,8 @@ if out=$(in_root dpkg -i /tmp/apimgw.deb 2>&1); then ok "dpkg -i"; else bad "dpk
 grep -i systemctl <<<"$out" && bad "maintainer scripts called systemctl without systemd"
 in_root getent passwd apimgw | grep -q ':/var/lib/apimgw:/usr/sbin/nologin$' && ok "system user apimgw" || bad "user apimgw: $(in_root getent passwd apimgw)"
 uid=$(in_root id -u apimgw)
+in_root setpriv --reuid=apimgw --regid=apimgw --init-groups /bin/true && ok "apimgw can run a program in the root" ||
+	bad "user apimgw cannot run /bin/true in the root (modes of /, /usr, /lib?)"
 [ "$uid" -lt 1000 ] || bad "apimgw uid $uid is not a system uid"
 want_stat() { # PATH "owner group mode"
 	got=$(in_root stat -c '%U %G %a' "$1" 2>/dev/null || echo missing)
