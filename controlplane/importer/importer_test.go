@@ -2,9 +2,11 @@ package importer
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,6 +80,74 @@ func TestParseOpenAPI31Duplicates(t *testing.T) {
 	}
 }
 
+// TestParseOpenAPISameShape: paths that differ only in parameter names or
+// case match the same requests; the second is skipped with a warning (the
+// management API would refuse it with 409), and mixed templates import.
+func TestParseOpenAPISameShape(t *testing.T) {
+	doc := "openapi: 3.0.0\npaths:\n  /items/{id}: {get: {operationId: byId}}\n  /Items/{key}: {get: {operationId: byKey}, put: {operationId: putKey}}\n  /files/{name}.json: {get: {operationId: file}}\n"
+	api, err := ParseOpenAPI("doc", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, op := range api.Operations {
+		got = append(got, op.ID+" "+op.Method+" "+op.URLTemplate)
+	}
+	want := []string{"byKey GET /Items/{key}", "putKey PUT /Items/{key}", "file GET /files/{name}.json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("operations %q, want %q", got, want)
+	}
+	if w := strings.Join(api.Warnings, "\n"); !strings.Contains(w, "paths./items/{id}.get: skipped, same method and URL template as paths./Items/{key}.get") {
+		t.Fatalf("warnings: %s", w)
+	}
+}
+
+// TestParseOpenAPIRequiredQuery: required query parameters become part of
+// the URL template, as APIM's import makes them (API import restrictions:
+// "Converts the query string parameters to template parameters"); optional
+// ones do not; a name a path parameter already has is left out, with a
+// warning.
+func TestParseOpenAPIRequiredQuery(t *testing.T) {
+	doc := `openapi: 3.0.0
+paths:
+  /items:
+    get:
+      operationId: list
+      parameters:
+        - {name: status, in: query, required: true, schema: {type: string, enum: [open, closed]}}
+        - {name: page, in: query, schema: {type: integer}}
+        - {name: limit, in: query, required: true, schema: {type: integer}}
+  /items/{id}:
+    get:
+      operationId: one
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer}}
+        - {name: id, in: query, required: true}
+`
+	api, err := ParseOpenAPI("doc", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Operation{}
+	for _, op := range api.Operations {
+		got[op.ID] = op
+	}
+	list := got["list"]
+	if list.URLTemplate != "/items?status={status}&limit={limit}" {
+		t.Fatalf("list template %q", list.URLTemplate)
+	}
+	want := []TemplateParameter{{Name: "status", Type: "string", Required: true, Values: []string{"open", "closed"}}, {Name: "limit", Type: "integer", Required: true}}
+	if !reflect.DeepEqual(list.TemplateParameters, want) {
+		t.Fatalf("list parameters %+v, want %+v", list.TemplateParameters, want)
+	}
+	if one := got["one"]; one.URLTemplate != "/items/{id}" || len(one.TemplateParameters) != 1 || one.TemplateParameters[0].Type != "integer" {
+		t.Fatalf("one: %+v", one)
+	}
+	if w := strings.Join(api.Warnings, "\n"); !strings.Contains(w, `paths./items/{id}.get: required query parameter "id" has the name of a path parameter`) {
+		t.Fatalf("warnings: %s", w)
+	}
+}
+
 func TestParseOpenAPIErrors(t *testing.T) {
 	cases := []struct {
 		name, doc string
@@ -94,6 +164,7 @@ func TestParseOpenAPIErrors(t *testing.T) {
 		{"dangling ref", "openapi: 3.0.0\npaths: {/a: {get: {parameters: [{$ref: '#/components/parameters/nope'}]}}}", ErrRef, "points nowhere"},
 		{"ref cycle", "openapi: 3.0.0\npaths: {/a: {$ref: '#/paths/~1b'}, /b: {$ref: '#/paths/~1a'}}", ErrRef, "too long"},
 		{"dup param", "openapi: 3.0.0\npaths: {'/a/{x}/{x}': {get: {}}}", ErrNotOpenAPI, "appears twice"},
+		{"unroutable path", "openapi: 3.0.0\npaths: {'/a/{x}{y}': {get: {}}}", ErrNotOpenAPI, "paths./a/{x}{y}.get: urltemplate: invalid URL template"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,23 +176,47 @@ func TestParseOpenAPIErrors(t *testing.T) {
 	}
 }
 
-// countOps counts (path, method) pairs independently of the importer.
+// countOps counts the operations the importer should make, independently of
+// it: (method, path without fragment, required query parameter names) —
+// APIM makes required query parameters part of the URL template, so they
+// tell operations apart.
 func countOps(t *testing.T, data []byte) int {
 	var doc struct {
-		Paths map[string]map[string]any `yaml:"paths"`
+		Paths      map[string]map[string]any `yaml:"paths"`
+		Components struct {
+			Parameters map[string]map[string]any `yaml:"parameters"`
+		} `yaml:"components"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
+	}
+	requiredQuery := func(lists ...any) string {
+		var names []string
+		for _, l := range lists {
+			arr, _ := l.([]any)
+			for _, x := range arr {
+				m, _ := x.(map[string]any)
+				if ref, ok := m["$ref"].(string); ok {
+					m = doc.Components.Parameters[strings.TrimPrefix(ref, "#/components/parameters/")]
+				}
+				if m["in"] == "query" && m["required"] == true {
+					names = append(names, fmt.Sprint(m["name"]))
+				}
+			}
+		}
+		sort.Strings(names)
+		return strings.Join(names, "&")
 	}
 	seen := map[string]bool{}
 	for p, item := range doc.Paths {
 		if i := strings.IndexByte(p, '#'); i >= 0 {
 			p = p[:i]
 		}
-		for m := range item {
+		for m, op := range item {
 			switch m {
 			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
-				seen[strings.ToUpper(m)+" "+strings.ToLower(p)] = true
+				opMap, _ := op.(map[string]any)
+				seen[strings.ToUpper(m)+" "+strings.ToLower(p)+"?"+requiredQuery(item["parameters"], opMap["parameters"])] = true
 			}
 		}
 	}
