@@ -879,13 +879,57 @@ func (cc *compiler) compileCast(n *node) (evalFn, typ, *exprError) {
 	if primitive(xt) && primitive(t) && xt != t && !(isNumericT(xt) && isNumericT(t)) {
 		return nil, "", errUnsupportedAt(n.off, "cannot cast %s to %s", xt, n.op)
 	}
+	width := intWidth(n.op)
 	return func(c *Context) (Value, error) {
 		v, err := eval1(c, x)
 		if err != nil {
 			return Value{}, err
 		}
-		return castTo(v, t)
+		r, err := castTo(v, t)
+		if err == nil && width != 0 && r.k == kInt {
+			r.i = truncInt(r.i, width)
+		}
+		return r, err
 	}, t, nil
+}
+
+// intWidth is the width of a C# integer type that casts truncate to
+// (unchecked conversion); 0 for long and non-integers.
+func intWidth(name string) int {
+	switch stripNamespace(name) {
+	case "byte", "Byte":
+		return 8
+	case "sbyte", "SByte":
+		return -8
+	case "short", "Int16":
+		return -16
+	case "ushort", "UInt16", "char", "Char":
+		return 16
+	case "int", "Int32":
+		return -32
+	case "uint", "UInt32":
+		return 32
+	}
+	return 0
+}
+
+// truncInt wraps i to an integer type (negative width: signed).
+func truncInt(i int64, width int) int64 {
+	switch width {
+	case 8:
+		return int64(uint8(i))
+	case -8:
+		return int64(int8(i))
+	case 16:
+		return int64(uint16(i))
+	case -16:
+		return int64(int16(i))
+	case 32:
+		return int64(uint32(i))
+	case -32:
+		return int64(int32(i))
+	}
+	return i
 }
 
 func (cc *compiler) compileIsAs(n *node) (evalFn, typ, *exprError) {

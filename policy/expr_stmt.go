@@ -935,6 +935,15 @@ func (cc *compiler) compileNew(n *node) (evalFn, typ, *exprError) {
 			en.val = f
 		}
 		en.name = e.name
+		if n.op == "<anonymous>" && en.name == "" && e.val != nil && e.key == nil && len(e.args) == 0 {
+			// Projection initializer: new { exp, x.Name } names members after them.
+			switch e.val.k {
+			case nIdent, nMember:
+				en.name = e.val.op
+			default:
+				return nil, "", errSyntaxAt(e.off, "an anonymous type member needs a name (Name = value)")
+			}
+		}
 		if en.name != "" && n.op != "<anonymous>" {
 			if ti := lookupType(string(t)); ti.prop(en.name) == nil || ti.prop(en.name).set == nil {
 				return nil, "", errUnsupportedAt(e.off, "%s.%s cannot be set in an object initializer", n.op, en.name)
