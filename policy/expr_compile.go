@@ -45,7 +45,15 @@ type bodyReads struct{ request, response bool }
 // the response body (Body.As<T>(), AsFormUrlEncodedContent()).
 func (e *expr) ReadsBody() (request, response bool) { return e.reads.request, e.reads.response }
 
-func (e *expr) eval(c *Context) (Value, error) {
+func (e *expr) eval(c *Context) (v Value, err error) {
+	defer func() {
+		// A library bug must fail the request, not the gateway; the fuzz
+		// tests treat this error as a failure.
+		if r := recover(); r != nil {
+			c.x.stack = c.x.stack[:0]
+			v, err = Value{}, evalErr("internal error in the expression library: %v", r)
+		}
+	}()
 	c.steps = 0
 	if c.budget <= 0 {
 		c.budget = DefaultStepBudget
@@ -58,7 +66,7 @@ func (e *expr) eval(c *Context) (Value, error) {
 		c.x.loc = c.x.loc[:e.nloc]
 		clear(c.x.loc)
 	}
-	v, err := e.fn(c)
+	v, err = e.fn(c)
 	if err != nil {
 		var th *thrown
 		if errors.As(err, &th) {
@@ -83,7 +91,6 @@ func compileExpression(src string, block bool) (*expr, *exprError) {
 		return nil, errSyntaxAt(0, "%v", err)
 	}
 	cc := &compiler{}
-	cc.push()
 	var fn evalFn
 	var t typ
 	var ee *exprError
@@ -100,7 +107,8 @@ func compileExpression(src string, block bool) (*expr, *exprError) {
 
 // compiler holds the lexical scopes of locals while one expression compiles.
 type compiler struct {
-	scopes []map[string]*local
+	vars   []namedLocal // locals in scope, innermost last
+	scopes []int        // start of each scope in vars
 	nloc   int
 	reads  bodyReads
 	loops  int
@@ -120,13 +128,21 @@ type localFunc struct {
 	ret    typ
 }
 
-func (cc *compiler) push() { cc.scopes = append(cc.scopes, map[string]*local{}) }
-func (cc *compiler) pop()  { cc.scopes = cc.scopes[:len(cc.scopes)-1] }
+type namedLocal struct {
+	name string
+	l    *local
+}
+
+func (cc *compiler) push() { cc.scopes = append(cc.scopes, len(cc.vars)) }
+func (cc *compiler) pop() {
+	cc.vars = cc.vars[:cc.scopes[len(cc.scopes)-1]]
+	cc.scopes = cc.scopes[:len(cc.scopes)-1]
+}
 
 func (cc *compiler) lookup(name string) *local {
-	for i := len(cc.scopes) - 1; i >= 0; i-- {
-		if l, ok := cc.scopes[i][name]; ok {
-			return l
+	for i := len(cc.vars) - 1; i >= 0; i-- {
+		if cc.vars[i].name == name {
+			return cc.vars[i].l
 		}
 	}
 	return nil
@@ -141,7 +157,7 @@ func (cc *compiler) declare(off int, name string, t typ) (*local, *exprError) {
 	}
 	l := &local{slot: cc.nloc, t: t}
 	cc.nloc++
-	cc.scopes[len(cc.scopes)-1][name] = l
+	cc.vars = append(cc.vars, namedLocal{name, l})
 	return l, nil
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,8 +34,7 @@ type token struct {
 	off   int
 	text  string // identifier, punctuation, or the raw literal
 	val   string // decoded string literal
-	num   int64
-	f     float64
+	num   int64  // integer literal; a real literal's float64 bits
 	parts []interpPart
 }
 
@@ -420,7 +420,7 @@ func (l *lexer) number(off int, s string) (token, error) {
 		if err != nil {
 			return token{}, errSyntaxAt(off, "malformed numeric literal %q", s[:k])
 		}
-		return token{k: tFloat, off: off, text: s[:k], f: f}, nil
+		return token{k: tFloat, off: off, text: s[:k], num: int64(math.Float64bits(f))}, nil
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {

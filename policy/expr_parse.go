@@ -1228,7 +1228,7 @@ func (p *parser) parsePrimary() (*node, error) {
 	case tInt:
 		return &node{k: nLit, off: t.off, lit: IntValue(t.num)}, nil
 	case tFloat:
-		return &node{k: nLit, off: t.off, lit: doubleValue(t.f)}, nil
+		return &node{k: nLit, off: t.off, lit: Value{k: kDouble, i: t.num}}, nil
 	case tString:
 		return &node{k: nLit, off: t.off, lit: StringValue(t.val)}, nil
 	case tInterp:

@@ -1020,6 +1020,9 @@ func (cc *compiler) compileNew(n *node) (evalFn, typ, *exprError) {
 				if add == nil {
 					return Value{}, evalErr("%s has no Add method for a collection initializer", runtimeType(obj))
 				}
+				if len(items) < add.min || add.max >= 0 && len(items) > add.max {
+					return Value{}, evalErr("%s.Add takes %s, found %d", runtimeType(obj), argRange(add.min, add.max), len(items))
+				}
 				if _, err := add.fn(c, obj, items, ""); err != nil {
 					return Value{}, err
 				}

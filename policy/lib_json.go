@@ -76,7 +76,15 @@ func jsonPrimitive(v Value) (Value, bool) {
 
 // toJSON converts a value to a token for adding it to a container: tokens
 // that already have a parent are copied, as Newtonsoft does.
-func toJSON(c *Context, v Value) (*jNode, error) {
+func toJSON(c *Context, v Value) (*jNode, error) { return toJSONDepth(c, v, 0) }
+
+func toJSONDepth(c *Context, v Value, depth int) (*jNode, error) {
+	if depth > 128 {
+		return nil, &thrown{typ: "JsonSerializationException", msg: "Self referencing loop detected (or nesting deeper than 128)."}
+	}
+	if err := c.tick(); err != nil {
+		return nil, err
+	}
 	switch v.k {
 	case kNull, kBool, kInt, kDouble, kString:
 		return newJValue(v), nil
@@ -96,7 +104,7 @@ func toJSON(c *Context, v Value) (*jNode, error) {
 	case *seq:
 		a := &jNode{kind: jArray}
 		for _, it := range o.items {
-			n, err := toJSON(c, it)
+			n, err := toJSONDepth(c, it, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -106,7 +114,7 @@ func toJSON(c *Context, v Value) (*jNode, error) {
 	case *dictionary:
 		obj := &jNode{kind: jObject}
 		for i, k := range o.keys {
-			n, err := toJSON(c, o.vals[i])
+			n, err := toJSONDepth(c, o.vals[i], depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -123,7 +131,19 @@ func toJSON(c *Context, v Value) (*jNode, error) {
 	return newJValue(str(v.String())), nil
 }
 
+// adopt returns n, or a copy of it when adding n under j would make a cycle
+// (n is j or one of its ancestors).
+func (j *jNode) adopt(n *jNode) *jNode {
+	for p := j; p != nil; p = p.parent {
+		if p == n {
+			return n.clone()
+		}
+	}
+	return n
+}
+
 func (j *jNode) add(n *jNode) {
+	n = j.adopt(n)
 	n.parent = j
 	j.items = append(j.items, n)
 }
@@ -139,6 +159,7 @@ func (j *jNode) prop(name string) *jNode {
 
 // set sets property name of an object to n (replacing its value in place).
 func (j *jNode) set(name string, n *jNode) {
+	n = j.adopt(n)
 	if p := j.prop(name); p != nil {
 		n.parent = p
 		p.items[0] = n
@@ -581,6 +602,7 @@ func jsonSetIndex(c *Context, v, k, x Value) error {
 		if k.k != kInt || k.i < 0 || k.i >= int64(len(j.items)) {
 			return evalErr("index %s is outside the array of length %d", k.String(), len(j.items))
 		}
+		n = j.adopt(n)
 		n.parent = j
 		j.items[k.i] = n
 		return nil
@@ -632,6 +654,7 @@ func jsonAddContent(c *Context, j *jNode, x Value) error {
 			if o.parent != nil {
 				o = o.clone()
 			}
+			o = j.adopt(o)
 			if j.prop(o.name) != nil {
 				return &thrown{typ: "ArgumentException", msg: "Can not add property " + o.name + " to Newtonsoft.Json.Linq.JObject. Property with the same name already exists on object."}
 			}
@@ -845,6 +868,7 @@ func init() {
 		if err != nil {
 			return Value{}, err
 		}
+		n = j.adopt(n)
 		n.parent = j
 		j.items = append(j.items[:a[0].i], append([]*jNode{n}, j.items[a[0].i:]...)...)
 		return Value{}, nil
@@ -886,6 +910,7 @@ func init() {
 		}
 		switch j.kind {
 		case jProperty:
+			n = j.adopt(n)
 			n.parent = j
 			j.items[0] = n
 			return nil

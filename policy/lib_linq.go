@@ -190,8 +190,11 @@ func init() {
 	}
 	lin("Select", 1, 1, "IEnumerable", func(c *Context, items, a []Value) (Value, error) {
 		out := make([]Value, len(items))
+		l, isLambda := a[0].o.(*lambda)
+		if a[0].k != kObject || !isLambda {
+			return Value{}, evalErr("Select takes a lambda (x => …), found %s", runtimeType(a[0]))
+		}
 		for i, x := range items {
-			l := a[0].o.(*lambda)
 			var r Value
 			var err error
 			if len(l.slots) == 2 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 // This file is System.String, StringBuilder, Regex and .NET composite
@@ -711,15 +712,20 @@ func init() {
 			ch := " "
 			if len(a) == 2 {
 				ch = a[1].String()
+				if ch == "" {
+					return Value{}, evalErr("PadLeft/PadRight: the padding character is empty")
+				}
+				_, size := utf8.DecodeRuneInString(ch)
+				ch = ch[:size]
 			}
 			if n > 1<<20 {
 				return Value{}, ErrBudget
 			}
-			for len(s) < n {
+			if k := n - utf8.RuneCountInString(s); k > 0 {
 				if left {
-					s = ch + s
+					s = strings.Repeat(ch, k) + s
 				} else {
-					s += ch
+					s += strings.Repeat(ch, k)
 				}
 			}
 			return str(s), c.charge(len(s))
