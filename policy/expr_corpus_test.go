@@ -1,7 +1,15 @@
 package policy
 
 import (
+	"crypto"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"time"
+
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 	"strings"
 	"testing"
 )
@@ -205,5 +214,66 @@ func TestCorpusIPFilterBehindAppGateway(t *testing.T) {
 		if got, _ := c.Request.Headers.Get("X-Forwarded-For"); status == 200 && got != xff {
 			t.Errorf("X-Forwarded-For %s: restored as %q", xff, got)
 		}
+	}
+}
+
+// The client-assertion block of "Get OAuth2 access token from AAD using
+// client id and certificate using key vault manage identity.xml" (lines
+// 44-91), run unchanged against a PKCS#12 certificate made here: the RS256
+// signature must verify with the certificate's public key.
+func TestCorpusCertificateClientAssertion(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(corpusDir(t), "examples", "Get OAuth2 access token from AAD using client id and certificate using key vault manage identity.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	start := strings.Index(s, `<set-variable name="signedClientAssertion" value="@{`)
+	end := strings.Index(s[start:], `}" />`)
+	if start < 0 || end < 0 {
+		t.Fatal("client assertion block not found in the corpus document")
+	}
+	block := s[start+len(`<set-variable name="signedClientAssertion" value="@{`) : start+end]
+	e, ee := compileExpression(block, true)
+	if ee != nil {
+		t.Fatalf("compile: %s at %d", ee.msg, ee.off)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "client"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pfx, err := pkcs12.Modern.Encode(key, cert, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCtx("GET", "/")
+	c.SetVariable("authorizationServer", StringValue("https://login.example/token"))
+	c.SetVariable("clientId", StringValue("client-1"))
+	c.SetVariable("keyVaultCertBase64", StringValue(base64.StdEncoding.EncodeToString(pfx)))
+	c.budget = DefaultStepBudget
+	v, err := e.eval(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(v.String(), ".")
+	if len(parts) != 3 {
+		t.Fatalf("assertion %q", v.String())
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, h[:], sig); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if !strings.Contains(string(claims), `"iss": "client-1"`) || !strings.Contains(string(claims), `"aud": "https://login.example/token"`) {
+		t.Fatalf("claims %s", claims)
 	}
 }

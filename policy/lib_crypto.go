@@ -571,6 +571,60 @@ func init() {
 		copy(dst[di:di+n], src[si:si+n])
 		return Value{}, nil
 	})
+	arr.sm("Exists", 2, 2, tyBool, func(c *Context, a []Value, _ string) (Value, error) {
+		items, err := enumerate(c, a[0])
+		if err != nil {
+			return Value{}, err
+		}
+		for _, x := range items {
+			ok, err := predicate(c, a[1], x)
+			if err != nil || ok {
+				return BoolValue(ok), err
+			}
+		}
+		return BoolValue(false), nil
+	})
+	arr.sm("TrueForAll", 2, 2, tyBool, func(c *Context, a []Value, _ string) (Value, error) {
+		items, err := enumerate(c, a[0])
+		if err != nil {
+			return Value{}, err
+		}
+		for _, x := range items {
+			ok, err := predicate(c, a[1], x)
+			if err != nil || !ok {
+				return BoolValue(false), err
+			}
+		}
+		return BoolValue(true), nil
+	})
+	arr.sm("Find", 2, 2, tyAny, func(c *Context, a []Value, _ string) (Value, error) {
+		items, err := enumerate(c, a[0])
+		if err != nil {
+			return Value{}, err
+		}
+		for _, x := range items {
+			ok, err := predicate(c, a[1], x)
+			if err != nil {
+				return Value{}, err
+			}
+			if ok {
+				return x, nil
+			}
+		}
+		return Value{}, nil
+	})
+	arr.sm("IndexOf", 2, 2, tyInt, func(c *Context, a []Value, _ string) (Value, error) {
+		items, err := enumerate(c, a[0])
+		if err != nil {
+			return Value{}, err
+		}
+		for i, x := range items {
+			if looseEqual(x, a[1]) {
+				return IntValue(int64(i)), nil
+			}
+		}
+		return IntValue(-1), nil
+	})
 	arr.sm("Reverse", 1, 1, tyVoid, func(c *Context, a []Value, _ string) (Value, error) {
 		b, err := bytesArg("array", a[0])
 		if err != nil {
