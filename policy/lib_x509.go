@@ -36,12 +36,12 @@ func (*rsaValue) String() string   { return "System.Security.Cryptography.RSACng
 
 type hashName string
 
-func (hashName) typeName() string  { return "HashAlgorithmName" }
+func (hashName) typeName() string { return "HashAlgorithmName" }
 func (h hashName) String() string { return string(h) }
 
 type rsaPadding string
 
-func (rsaPadding) typeName() string  { return "RSASignaturePadding" }
+func (rsaPadding) typeName() string { return "RSASignaturePadding" }
 func (p rsaPadding) String() string { return string(p) }
 
 func cryptoHash(h Value) (crypto.Hash, error) {
@@ -138,8 +138,12 @@ func init() {
 	xc.p("SerialNumber", tyString, func(c *Context, v Value) (Value, error) {
 		return str(strings.ToUpper(cert(v).cert.SerialNumber.Text(16))), nil
 	})
-	xc.p("NotBefore", "DateTime", func(c *Context, v Value) (Value, error) { return objValue(dateTime{t: cert(v).cert.NotBefore.UTC()}), nil })
-	xc.p("NotAfter", "DateTime", func(c *Context, v Value) (Value, error) { return objValue(dateTime{t: cert(v).cert.NotAfter.UTC()}), nil })
+	xc.p("NotBefore", "DateTime", func(c *Context, v Value) (Value, error) {
+		return objValue(dateTime{t: cert(v).cert.NotBefore.UTC()}), nil
+	})
+	xc.p("NotAfter", "DateTime", func(c *Context, v Value) (Value, error) {
+		return objValue(dateTime{t: cert(v).cert.NotAfter.UTC()}), nil
+	})
 	xc.p("HasPrivateKey", tyBool, func(c *Context, v Value) (Value, error) { return BoolValue(cert(v).key != nil), nil })
 	xc.m("GetCertHash", 0, 0, "byte[]", func(c *Context, v Value, a []Value, _ string) (Value, error) {
 		s := sha1.Sum(cert(v).cert.Raw)
