@@ -511,3 +511,18 @@ var exprTable9 = exprTable{block: false, cases: []exprCase{
 	{`context.Variables.Count`, "4"},
 	{`context.Tracing`, "False"},
 }}
+
+func TestLastErrorReasonFromPolicies(t *testing.T) {
+	c := newCtx("GET", "/")
+	c.LastError = &RuntimeError{Source: "forward-request", File: "apis/echo/operations/get", Section: Backend,
+		Reason: "x", Err: ReasonError("BackendConnectionFailure", "Error occured while calling backend service.", nil)}
+	e, ee := compileExpression(`context.LastError.Source + "|" + context.LastError.Reason + "|" + context.LastError.Message + "|" + context.LastError.Scope + "|" + context.LastError.Section`, false)
+	if ee != nil {
+		t.Fatal(ee.msg)
+	}
+	c.budget = 100
+	v, err := e.eval(c)
+	if err != nil || v.String() != "forward-request|BackendConnectionFailure|Error occured while calling backend service.|operation|backend" {
+		t.Fatalf("%q %v", v.String(), err)
+	}
+}

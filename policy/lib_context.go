@@ -367,7 +367,7 @@ func init() {
 	le := regType("ILastError")
 	le.p("Source", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).LastError.Source), nil })
 	le.p("Reason", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorReason(ctxOf(v).LastError)), nil })
-	le.p("Message", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).LastError.Reason), nil })
+	le.p("Message", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorMessage(ctxOf(v).LastError)), nil })
 	le.p("Scope", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorScope(ctxOf(v).LastError)), nil })
 	le.p("Section", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).LastError.Section.String()), nil })
 	le.p("Path", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorPath(ctxOf(v).LastError)), nil })
@@ -401,21 +401,67 @@ func init() {
 	registerBody()
 }
 
+// ReasonError is an error a policy returns to name APIM's
+// context.LastError.Reason (e.g. "BackendConnectionFailure") and Message for
+// its failure; it wraps kind (ErrEval if nil) for errors.Is.
+func ReasonError(reason, message string, kind error) error {
+	if kind == nil {
+		kind = ErrEval
+	}
+	return &reasonErr{reason: reason, msg: message, kind: kind}
+}
+
+type reasonErr struct {
+	reason, msg string
+	kind        error
+}
+
+func (e *reasonErr) Error() string { return e.msg }
+func (e *reasonErr) Unwrap() error { return e.kind }
+
 // lastErrorReason is APIM's LastError.Reason code for the failures this
 // gateway raises.
 func lastErrorReason(e *RuntimeError) string {
+	var re *reasonErr
 	switch {
+	case errors.As(e.Err, &re):
+		return re.reason
 	case errors.Is(e.Err, ErrEval), errors.Is(e.Err, ErrBudget):
 		return "ExpressionValueEvaluationFailure"
 	}
-	return e.Source
+	return ""
 }
 
-func lastErrorScope(e *RuntimeError) string {
-	if e.File == "" {
-		return ""
+// lastErrorMessage is LastError.Message: APIM's "Expression evaluation
+// failed. …" for expressions, the policy's message otherwise.
+func lastErrorMessage(e *RuntimeError) string {
+	var re *reasonErr
+	if errors.As(e.Err, &re) {
+		return re.msg
 	}
-	return "operation"
+	if d, found := strings.CutPrefix(e.Reason, ErrEval.Error()+": "); found {
+		return "Expression evaluation failed. " + d
+	}
+	if errors.Is(e.Err, ErrBudget) {
+		return "Expression evaluation failed. The expression exceeded its step or memory budget."
+	}
+	return e.Reason
+}
+
+// lastErrorScope infers the scope from the document name the appliance gives
+// (global, products/…, apis/…, apis/…/operations/…).
+func lastErrorScope(e *RuntimeError) string {
+	switch f := e.File; {
+	case strings.Contains(f, "/operations/"):
+		return "operation"
+	case strings.HasPrefix(f, "apis/"):
+		return "api"
+	case strings.HasPrefix(f, "products/"):
+		return "product"
+	case strings.HasPrefix(f, "global"):
+		return "global"
+	}
+	return ""
 }
 
 func lastErrorPath(e *RuntimeError) string { return e.Section.String() }
