@@ -552,6 +552,11 @@ func (cc *compiler) finishCall(n *node, m *method, recv evalFn, name, targ, what
 				return nil, "", errUnsupportedAt(n.off, "%s: %s", what, msg)
 			}
 		}
+		if m.checkArgs != nil {
+			if i, msg := m.checkArgs(n.args); msg != "" {
+				return nil, "", errUnsupportedAt(n.args[i].off, "%s: %s", what, msg)
+			}
+		}
 	}
 	if outSlot >= 0 {
 		args = args[:len(args)-1]

@@ -904,6 +904,11 @@ func (cc *compiler) compileNew(n *node) (evalFn, typ, *exprError) {
 			return nil, "", errUnsupportedAt(n.off, "new %s: %s", n.op, msg)
 		}
 	}
+	if ctor.checkArgs != nil {
+		if i, msg := ctor.checkArgs(n.args); msg != "" {
+			return nil, "", errUnsupportedAt(n.args[i].off, "new %s: %s", n.op, msg)
+		}
+	}
 	type entry struct {
 		args []evalFn
 		key  evalFn

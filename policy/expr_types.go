@@ -57,6 +57,9 @@ type method struct {
 	params   []string                          // parameter names, for named arguments
 	out      bool                              // the last parameter is an out parameter (result in c.x.out)
 	check    func(args []typ, targ string) string
+	// checkArgs looks at the argument syntax (a literal regular expression
+	// is validated at compile time); it returns the offending argument.
+	checkArgs func(args []*node) (int, string)
 	fn       func(c *Context, recv Value, a []Value, targ string) (Value, error)
 }
 

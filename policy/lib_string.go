@@ -991,6 +991,26 @@ func init() {
 		}
 		return Value{k: kStrings, a: re.Split(a[0].String(), -1)}, nil
 	})
+	// Literal patterns are checked when the document compiles.
+	literalPattern := func(at int) func(args []*node) (int, string) {
+		return func(args []*node) (int, string) {
+			if at >= len(args) || args[at].k != nLit || args[at].lit.k != kString {
+				return 0, ""
+			}
+			p := args[at].lit.s
+			if msg := unsupportedRegex(p); msg != "" {
+				return at, "regular expression " + strconv.Quote(p) + ": " + msg + " is not supported (patterns use RE2 semantics)"
+			}
+			if _, err := regexp.Compile(strings.ReplaceAll(p, "(?<", "(?P<")); err != nil {
+				return at, "regular expression " + strconv.Quote(p) + ": " + err.Error()
+			}
+			return 0, ""
+		}
+	}
+	for _, name := range []string{"IsMatch", "Match", "Matches", "Replace", "Split"} {
+		rx.smethods[name].checkArgs = literalPattern(1)
+	}
+	rx.ctor.checkArgs = literalPattern(0)
 	rx.sm("Escape", 1, 1, tyString, func(c *Context, a []Value, _ string) (Value, error) {
 		return str(regexp.QuoteMeta(a[0].String())), nil
 	})
