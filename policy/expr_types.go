@@ -60,7 +60,7 @@ type method struct {
 	// checkArgs looks at the argument syntax (a literal regular expression
 	// is validated at compile time); it returns the offending argument.
 	checkArgs func(args []*node) (int, string)
-	fn       func(c *Context, recv Value, a []Value, targ string) (Value, error)
+	fn        func(c *Context, recv Value, a []Value, targ string) (Value, error)
 }
 
 type typeInfo struct {
