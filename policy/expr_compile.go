@@ -580,7 +580,7 @@ func (cc *compiler) finishCall(n *node, m *method, recv evalFn, name, targ, what
 			if err != nil {
 				return Value{}, err
 			}
-			if v.k == kNull {
+			if v.k == kNull && !nullReceiver[name] {
 				if n.x.nullCond {
 					return Value{}, nil
 				}
@@ -618,6 +618,10 @@ func (cc *compiler) finishCall(n *node, m *method, recv evalFn, name, targ, what
 		return r, err
 	}, rt, nil
 }
+
+// nullReceiver are APIM's extension methods on string, which C# lets a null
+// receiver call: null.AsJwt() is null, null.TryParseJwt(out j) is false.
+var nullReceiver = map[string]bool{"AsJwt": true, "AsBasic": true, "TryParseJwt": true, "TryParseBasic": true}
 
 func argRange(min, max int) string {
 	switch {

@@ -94,6 +94,29 @@ func TestExpressionContextMembers(t *testing.T) {
 	runExprTable(t, exprTable9.block, exprTable9.cases)
 }
 
+// The examples of Microsoft's "API Management policy expressions" page.
+func TestExpressionAPIMReferenceExamples(t *testing.T) {
+	runExprTable(t, false, []exprCase{
+		{`true`, "True"},
+		{`(1+1).ToString()`, "2"},
+		{`"Hi There".Length`, "8"},
+		{`Regex.Match(context.Request.Headers.GetValueOrDefault("Cache-Control","max-age=60"), @"max-age=(?<maxAge>\d+)").Groups["maxAge"]?.Value`, "60"},
+		{`context.Variables.ContainsKey("maxAge") ? int.Parse((string)context.Variables["maxAge"]) : 3600`, "3600"},
+	})
+	runExprTable(t, true, []exprCase{
+		{`string[] value;
+if (context.Request.Headers.TryGetValue("Authorization", out value))
+{
+    if(value != null && value.Length > 0)
+    {
+        return Encoding.UTF8.GetString(Convert.FromBase64String(value[0].Substring(6)));
+    }
+}
+return null;`, "alice:s3cret"},
+		{`object n; return context.Variables.TryGetValue("n", out n) ? n : -1;`, "5"},
+	})
+}
+
 func TestExpressionFormBody(t *testing.T) {
 	e, ee := compileExpression(`context.Request.Body.AsFormUrlEncodedContent(preserveContent: true)["code"].Single() + context.Request.Body.AsFormUrlEncodedContent(true)["state"][0]`, false)
 	if ee != nil {

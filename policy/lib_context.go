@@ -302,6 +302,11 @@ func init() {
 		}
 		return ""
 	}
+	vars.m("TryGetValue", 2, 2, tyBool, func(c *Context, v Value, a []Value, _ string) (Value, error) {
+		x, found := (*Context)(v.o.(*varsView)).vars[a[0].s]
+		c.x.out = x
+		return BoolValue(found), nil
+	}, "key", "value").out = true
 	vars.index = func(c *Context, v, k Value) (Value, error) {
 		x, found := (*Context)(v.o.(*varsView)).vars[k.s]
 		if !found {
@@ -482,6 +487,20 @@ func dict(ti *typeInfo, hs func(c *Context, v Value) *Headers) {
 		}
 		return str(s), nil
 	}, "headerName", "defaultValue").check = keyIsString
+	ti.m("TryGetValue", 2, 2, tyBool, func(c *Context, v Value, a []Value, _ string) (Value, error) {
+		var out []string
+		for _, f := range hs(c, v).List {
+			if strings.EqualFold(f.Name, a[0].s) {
+				out = append(out, f.Value)
+			}
+		}
+		c.x.out = Value{}
+		if out == nil {
+			return BoolValue(false), nil
+		}
+		c.x.out = Value{k: kStrings, a: out}
+		return BoolValue(true), nil
+	}, "key", "value").out = true
 	ti.index = func(c *Context, v, k Value) (Value, error) {
 		h := hs(c, v)
 		var out []string
@@ -539,6 +558,17 @@ func params(ti *typeInfo, multi bool, ps func(v Value) *Params) {
 		}
 		return str(s), nil
 	}, "name", "defaultValue").check = keyIsString
+	ti.m("TryGetValue", 2, 2, tyBool, func(c *Context, v Value, a []Value, _ string) (Value, error) {
+		s, found := ps(v).Get(a[0].s)
+		c.x.out = Value{}
+		if found {
+			c.x.out = str(s)
+			if multi {
+				c.x.out = Value{k: kStrings, a: []string{s}}
+			}
+		}
+		return BoolValue(found), nil
+	}, "key", "value").out = true
 	ti.index = func(c *Context, v, k Value) (Value, error) {
 		s, found := ps(v).Get(k.s)
 		if !found {
