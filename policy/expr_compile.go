@@ -842,6 +842,21 @@ func (cc *compiler) compileBinary(n *node) (evalFn, typ, *exprError) {
 	case op == "+" && (xt == tyBool || yt == tyBool) && (primitive(xt) && primitive(yt)):
 		return nil, "", errUnsupportedAt(n.off, "+ is not defined on %s and %s", xt, yt)
 	}
+	if xt == tyInt && yt == tyInt {
+		if f := intOp(op); f != nil {
+			// Both sides are statically int: skip the dynamic dispatch.
+			return func(c *Context) (Value, error) {
+				v, w, err := eval2(c, x, y)
+				if err != nil {
+					return Value{}, err
+				}
+				if v.k == kInt && w.k == kInt {
+					return f(v.i, w.i), nil
+				}
+				return arith(c, op, v, w)
+			}, rt, nil
+		}
+	}
 	return func(c *Context) (Value, error) {
 		v, w, err := eval2(c, x, y)
 		if err != nil {
@@ -849,6 +864,27 @@ func (cc *compiler) compileBinary(n *node) (evalFn, typ, *exprError) {
 		}
 		return arith(c, op, v, w)
 	}, rt, nil
+}
+
+// intOp is the int fast path of an operator that cannot fail.
+func intOp(op string) func(a, b int64) Value {
+	switch op {
+	case "+":
+		return func(a, b int64) Value { return Value{k: kInt, i: a + b} }
+	case "-":
+		return func(a, b int64) Value { return Value{k: kInt, i: a - b} }
+	case "*":
+		return func(a, b int64) Value { return Value{k: kInt, i: a * b} }
+	case "<":
+		return func(a, b int64) Value { return Value{k: kBool, b: a < b} }
+	case ">":
+		return func(a, b int64) Value { return Value{k: kBool, b: a > b} }
+	case "<=":
+		return func(a, b int64) Value { return Value{k: kBool, b: a <= b} }
+	case ">=":
+		return func(a, b int64) Value { return Value{k: kBool, b: a >= b} }
+	}
+	return nil
 }
 
 func (cc *compiler) compileCond(n *node) (evalFn, typ, *exprError) {

@@ -434,8 +434,6 @@ func isType(v Value, t typ) bool {
 	return isA(rt, t)
 }
 
-// toString is C#'s Convert.ToString / string concatenation of a value.
-func toString(v Value) string { return v.String() }
 
 // arith applies a binary arithmetic, comparison or bitwise operator.
 func arith(c *Context, op string, v, w Value) (Value, error) {

@@ -104,7 +104,6 @@ func ctxOf(v Value) *Context {
 	return nil
 }
 
-func ok(v Value) (Value, error) { return v, nil }
 
 // requestURL renders context.Request.Url: scheme://host[:port]/path?query.
 func requestURL(c *Context) string {
@@ -214,12 +213,7 @@ func init() {
 	req.p("OriginalUrl", "IUrl", func(c *Context, v Value) (Value, error) { return objValue((*reqOrigURLView)(ctxOf(v))), nil })
 	req.p("Headers", "IHeaders", func(c *Context, v Value) (Value, error) { return objValue((*reqHeaders)(ctxOf(v))), nil })
 	req.p("MatchedParameters", "IParams", func(c *Context, v Value) (Value, error) { return objValue((*reqMatched)(ctxOf(v))), nil })
-	req.p("Body", "IMessageBody", func(c *Context, v Value) (Value, error) {
-		if ctxOf(v).Request.Body == nil && !ctxOf(v).Request.Buffered {
-			return objValue((*reqBody)(ctxOf(v))), nil
-		}
-		return objValue((*reqBody)(ctxOf(v))), nil
-	})
+	req.p("Body", "IMessageBody", func(c *Context, v Value) (Value, error) { return objValue((*reqBody)(ctxOf(v))), nil })
 	req.p("IpAddress", tyString, func(c *Context, v Value) (Value, error) {
 		ip := ctxOf(v).Request.ClientIP
 		if !ip.IsValid() {
