@@ -434,7 +434,6 @@ func isType(v Value, t typ) bool {
 	return isA(rt, t)
 }
 
-
 // arith applies a binary arithmetic, comparison or bitwise operator.
 func arith(c *Context, op string, v, w Value) (Value, error) {
 	if xn, ok := v.o.(xNamespace); ok && v.k == kObject && op == "+" && w.k == kString {

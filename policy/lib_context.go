@@ -104,7 +104,6 @@ func ctxOf(v Value) *Context {
 	return nil
 }
 
-
 // requestURL renders context.Request.Url: scheme://host[:port]/path?query.
 func requestURL(c *Context) string {
 	var b strings.Builder
