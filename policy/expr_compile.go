@@ -193,7 +193,7 @@ func str(s string) Value { return Value{k: kString, s: s} }
 func (cc *compiler) compile(n *node) (evalFn, typ, *exprError) {
 	switch n.k {
 	case nLit:
-		return constFn(n.lit), typOf(n.lit), nil
+		return constFn(n.litValue()), typOf(n.litValue()), nil
 	case nIdent:
 		return cc.compileIdent(n)
 	case nMember:

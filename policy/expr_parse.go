@@ -40,7 +40,7 @@ type node struct {
 	k        nodeKind
 	off      int
 	op       string
-	lit      Value
+	lit      *Value // nLit; nil is the null literal
 	x, y, z  *node
 	args     []*node
 	argNames []string
@@ -1226,17 +1226,17 @@ func (p *parser) parsePrimary() (*node, error) {
 	t := p.adv()
 	switch t.k {
 	case tInt:
-		return &node{k: nLit, off: t.off, lit: IntValue(t.num)}, nil
+		return &node{k: nLit, off: t.off, lit: litPtr(IntValue(t.num))}, nil
 	case tFloat:
-		return &node{k: nLit, off: t.off, lit: Value{k: kDouble, i: t.num}}, nil
+		return &node{k: nLit, off: t.off, lit: litPtr(Value{k: kDouble, i: t.num})}, nil
 	case tString:
-		return &node{k: nLit, off: t.off, lit: StringValue(t.val)}, nil
+		return &node{k: nLit, off: t.off, lit: litPtr(StringValue(t.val))}, nil
 	case tInterp:
 		return &node{k: nInterp, off: t.off, parts: t.parts}, nil
 	case tIdent:
 		switch t.text {
 		case "true", "false":
-			return &node{k: nLit, off: t.off, lit: BoolValue(t.text == "true")}, nil
+			return &node{k: nLit, off: t.off, lit: litPtr(BoolValue(t.text == "true"))}, nil
 		case "null":
 			return &node{k: nLit, off: t.off}, nil
 		case "new":
@@ -1459,4 +1459,14 @@ func (p *parser) parseInit() ([]initEntry, error) {
 	}
 	p.adv()
 	return out, nil
+}
+
+func litPtr(v Value) *Value { return &v }
+
+// litValue is a literal node's value.
+func (n *node) litValue() Value {
+	if n.lit == nil {
+		return Value{}
+	}
+	return *n.lit
 }

@@ -994,10 +994,10 @@ func init() {
 	// Literal patterns are checked when the document compiles.
 	literalPattern := func(at int) func(args []*node) (int, string) {
 		return func(args []*node) (int, string) {
-			if at >= len(args) || args[at].k != nLit || args[at].lit.k != kString {
+			if at >= len(args) || args[at].k != nLit || args[at].litValue().k != kString {
 				return 0, ""
 			}
-			p := args[at].lit.s
+			p := args[at].litValue().s
 			if msg := unsupportedRegex(p); msg != "" {
 				return at, "regular expression " + strconv.Quote(p) + ": " + msg + " is not supported (patterns use RE2 semantics)"
 			}
