@@ -553,3 +553,48 @@ func TestLastErrorReasonFromPolicies(t *testing.T) {
 		t.Fatalf("%q %v", v.String(), err)
 	}
 }
+
+func TestExpressionLibraryMore(t *testing.T) {
+	runExprTable(t, false, []exprCase{
+		{`XElement.Parse("<a x=\"1\"><b>t</b><c/></a>").ToString()`, `<a x="1"><b>t</b><c /></a>`},
+		{`new XElement("r", new XAttribute("k", "v"), new XElement("c", "t")).ToString()`, `<r k="v"><c>t</c></r>`},
+		{`XDocument.Parse("<a><b><c>1</c></b><c>2</c></a>").Root.Elements().Count()`, "2"},
+		{`JObject.Parse("{\"a b\":{\"c\":[5]}}").SelectToken("['a b'].c[0]").ToString()`, "5"},
+		{`JObject.Parse("{\"a\":{\"b\":[1,{\"c\":2}]}}").SelectToken("a.b[1].c").Path`, "a.b[1].c"},
+		{`JsonConvert.DeserializeObject<JObject>("{\"x\":1}")["x"].Value<int>()`, "1"},
+		{`JsonConvert.SerializeObject("q\"uote")`, `"q\"uote"`},
+		{`JsonConvert.SerializeObject(new[] { "a", "b" })`, `["a","b"]`},
+		{`JObject.Parse("{\"f\":1.0,\"n\":null,\"t\":true}").ToString(Formatting.None)`, `{"f":1.0,"n":null,"t":true}`},
+		{`TimeSpan.Parse("1.02:03:04").TotalMinutes`, "1563.0666666666666"},
+		{`DateTime.TryParse("nope", out var d) ? "y" : "n"`, "n"},
+		{`"a,b,c,d".Split(new[] { ',' }, 2)[1]`, "b,c,d"},
+		{`string.Format("[{0,4}|{1,-3}]", 7, "x")`, "[   7|x  ]"},
+		{`Guid.Parse("0f8fad5b-d9cb-469f-a165-70867728950e").ToString("B")`, "{0f8fad5b-d9cb-469f-a165-70867728950e}"},
+		{`new StringBuilder("b").Insert(0, "a").AppendLine("c").Replace("\n", "!").ToString()`, "abc!"},
+		{`Math.Round(1.26, 1) + Convert.ToString(5, 2)`, "1.3101"},
+		{`System.Web.HttpUtility.UrlDecode("a+b%26")`, "a b&"},
+		{`Encoding.Unicode.GetString(Encoding.Unicode.GetBytes("hé"))`, "hé"},
+		{`Regex.Matches("a1b2c3", @"\d").Count()`, "3"},
+		{`string.Join("|", Regex.Split("a1b22c", @"\d+"))`, "a|b|c"},
+		{`Regex.Match("a1b2", @"\d").NextMatch().Value`, "2"},
+		{`new Uri(new Uri("https://h/a/b").ToString()).AbsoluteUri`, "https://h/a/b"},
+		{`new Uri("https://h/a/b", "../c").AbsolutePath`, "/c"},
+		{`"a,b".Split(',').Concat("c".Split(',')).Reverse().ElementAt(0)`, "c"},
+		{`"ab,cd".Split(',').SelectMany(s => s.ToCharArray()).Count()`, "4"},
+		{`"a=1;b=2".Split(';').ToDictionary(p => p.Split('=')[0], p => p.Split('=')[1])["b"]`, "2"},
+		{`new DateTime(2024, 3, 9, 7, 5, 3, 42).ToString("yyyy-MM-ddTHH:mm:ss.fffK")`, "2024-03-09T07:05:03.042Z"},
+		{`new DateTime(2024, 3, 9).ToString("dddd d MMMM yy")`, "Saturday 9 March 24"},
+		{`DateTimeOffset.Parse("2024-01-02T03:04:05+02:00").ToUnixTimeSeconds()`, "1704157445"},
+		{`new TimeSpan(0, 0, 90) + TimeSpan.FromMinutes(1) == TimeSpan.FromSeconds(150)`, "True"},
+		{`(context.Variables["n"] ?? 0).ToString() + context.Variables.GetValueOrDefault<int>("n", 1)`, "55"},
+	})
+	runExprTable(t, true, []exprCase{
+		{`var d = new Dictionary<string, int>(); d.Add("a", 1); int v; return d.TryGetValue("a", out v) ? v + 1 : 0;`, "2"},
+		{`var l = new List<int> { 3, 1, 2 }; l.Remove(1); l.Add(9); return string.Join(",", l.OrderBy(x => x)) + ":" + l.IndexOf(9);`, "2,3,9:2"},
+		{`var x = XDocument.Parse("<a><b v=\"1\"/><b v=\"2\"/></a>"); return string.Join(",", x.Descendants("b").Select(e => e.Attribute("v").Value));`, "1,2"},
+		{`var doc = new XmlDocument(); doc.LoadXml("<a><b>1</b><c><b>2</b></c></a>"); return doc.SelectNodes("//b").Count() + doc.DocumentElement.SelectSingleNode("c/b").InnerText;`, "22"},
+		{`var o = new JObject(); foreach (var h in context.Request.Headers) { if (h.Key.StartsWith("A")) o[h.Key] = string.Join(",", (string[])h.Value); } return o.ToString(Formatting.None);`, `{"Accept":"text/plain","Authorization":"Basic YWxpY2U6czNjcmV0"}`},
+		{`var s = 0; foreach (var p in JObject.Parse("{\"a\":1,\"b\":2}").Properties()) { s += (int)p.Value; } return s;`, "3"},
+		{`try { JObject.Parse("{bad"); return "no"; } catch (JsonReaderException e) { return "json"; } catch (Exception e) { return "other"; }`, "json"},
+	})
+}

@@ -730,7 +730,7 @@ func (p *parser) parseSwitch() (*stmt, error) {
 // namespaces are stripped from qualified type names: System.Text.Encoding is
 // Encoding.
 var namespaces = []string{"System.Security.Cryptography.X509Certificates.", "System.Security.Cryptography.", "System.Text.RegularExpressions.",
-	"System.Text.", "System.Collections.Generic.", "System.Linq.", "System.Xml.Linq.", "System.Xml.", "System.Net.", "System.IO.",
+	"System.Text.", "System.Web.", "System.Collections.Generic.", "System.Linq.", "System.Xml.Linq.", "System.Xml.", "System.Net.", "System.IO.",
 	"Newtonsoft.Json.Linq.", "Newtonsoft.Json.", "System.Globalization.", "System."}
 
 func stripNamespace(s string) string {
