@@ -1085,16 +1085,19 @@ func (cc *compiler) compileInterp(n *node) (evalFn, typ, *exprError) {
 			if err != nil {
 				return v, err
 			}
+			if err := chargeString(c, v); err != nil {
+				return Value{}, err
+			}
 			s := v.String()
 			if p.fmt != "" {
 				if s, err = formatValue(v, p.fmt); err != nil {
 					return Value{}, err
 				}
 			}
+			if err := c.charge(len(s) + abs(p.align)); err != nil {
+				return Value{}, err
+			}
 			b.WriteString(pad(s, p.align))
-		}
-		if err := c.charge(b.Len()); err != nil {
-			return Value{}, err
 		}
 		return str(b.String()), nil
 	}, tyString, nil

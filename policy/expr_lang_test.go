@@ -181,6 +181,31 @@ func TestExpressionMemoryBudget(t *testing.T) {
 	}
 }
 
+// Large results are charged before they are built: a JSON array holding one
+// big string many times, a Replace that multiplies its input, a wide join.
+func TestExpressionMemoryAmplification(t *testing.T) {
+	for _, src := range []string{
+		`var s = new string('x', 1000000); var a = new JArray(); for (var i = 0; i < 200; i++) { a.Add(s); } return a.ToString();`,
+		`var s = new string('x', 1000000); return s.Replace("x", "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");`,
+		`var s = new string('x', 1000000); var l = new List<string>(); for (var i = 0; i < 100; i++) { l.Add(""); } return string.Join(s, l);`,
+		`var b = new byte[9000000000]; return 1;`,
+		`var s = new string('x', 10000000); return $"{s}{s}{s}{s}{s}{s}{s}{s}";`,
+	} {
+		e, ee := compileExpression(src, true)
+		if ee != nil {
+			t.Fatalf("%s: %s", src, ee.msg)
+		}
+		c := newCtx("GET", "/")
+		c.budget = DefaultStepBudget
+		if _, err := e.eval(c); !errors.Is(err, ErrBudget) {
+			t.Errorf("%s: %v, want ErrBudget", src[:40], err)
+		}
+	}
+	if _, ee := compileExpression(`$"{1,100000000}"`, false); ee == nil || !strings.Contains(ee.msg, "too wide") {
+		t.Errorf("huge alignment: %v", ee)
+	}
+}
+
 func TestExpressionThrowBecomesPolicyError(t *testing.T) {
 	p := compilePipeline(t, Options{}, op(`<policies><inbound><set-variable name="v" value="@{ throw new Exception(&quot;nope&quot;); }"/></inbound><on-error><set-variable name="m" value="@(context.LastError.Message + &quot;|&quot; + context.LastError.Source + &quot;|&quot; + context.LastError.Reason)"/></on-error></policies>`))
 	c := newCtx("GET", "/")

@@ -282,6 +282,9 @@ func (l *lexer) interp(off, skip int, verbatim bool) (token, error) {
 				if spec[0] == ',' {
 					a, f, _ := strings.Cut(spec[1:], ":")
 					n, err := strconv.Atoi(strings.TrimSpace(a))
+					if err == nil && (n > 1<<16 || n < -(1<<16)) {
+						return token{}, errUnsupportedAt(off+j+1+k, "interpolation alignment %d is too wide", n)
+					}
 					if err != nil {
 						return token{}, errSyntaxAt(off+j+1+k, "interpolation alignment %q is not an integer", a)
 					}

@@ -1084,6 +1084,9 @@ func (cc *compiler) compileArray(n *node) (evalFn, typ, *exprError) {
 			if s.k != kInt || s.i < 0 {
 				return Value{}, evalErr("array size must be a non-negative int")
 			}
+			if s.i > DefaultMemoryBudget {
+				return Value{}, ErrBudget
+			}
 			if err := c.charge(int(s.i) * 8); err != nil {
 				return Value{}, err
 			}

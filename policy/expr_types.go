@@ -17,6 +17,15 @@ type object interface {
 	String() string
 }
 
+// chargeString charges the rendering of an object before it is rendered
+// (a JSON tree referencing one large string many times renders large).
+func chargeString(c *Context, v Value) error {
+	if j, ok := v.o.(*jNode); ok && v.k == kObject {
+		return c.charge(j.size())
+	}
+	return nil
+}
+
 // DefaultMemoryBudget bounds the bytes one evaluation may build (strings,
 // JSON, arrays); exceeding it fails the request like the step budget.
 const DefaultMemoryBudget = 64 << 20
@@ -440,6 +449,12 @@ func arith(c *Context, op string, v, w Value) (Value, error) {
 		return objValue(xName{ns: string(xn), local: w.s}), nil
 	}
 	if op == "+" && (v.k == kString || w.k == kString) {
+		if err := chargeString(c, v); err != nil {
+			return Value{}, err
+		}
+		if err := chargeString(c, w); err != nil {
+			return Value{}, err
+		}
 		s := v.String() + w.String()
 		if err := c.charge(len(s)); err != nil {
 			return Value{}, err
@@ -592,9 +607,15 @@ func init() {
 			}
 			if f, ok := a[0].o.(formatting); ok && a[0].k == kObject {
 				if j, ok := v.o.(*jNode); ok && v.k == kObject {
+					if err := c.charge(j.size()); err != nil {
+						return Value{}, err
+					}
 					return str(j.render(bool(f))), nil
 				}
 			}
+		}
+		if err := chargeString(c, v); err != nil {
+			return Value{}, err
 		}
 		return str(v.String()), nil
 	}, "format")

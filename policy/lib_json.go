@@ -87,6 +87,9 @@ func toJSONDepth(c *Context, v Value, depth int) (*jNode, error) {
 	}
 	switch v.k {
 	case kNull, kBool, kInt, kDouble, kString:
+		if err := c.charge(len(v.s) + 16); err != nil {
+			return nil, err
+		}
 		return newJValue(v), nil
 	case kStrings:
 		a := &jNode{kind: jArray}
@@ -98,6 +101,9 @@ func toJSONDepth(c *Context, v Value, depth int) (*jNode, error) {
 	switch o := v.o.(type) {
 	case *jNode:
 		if o.parent != nil {
+			if err := c.charge(o.size()); err != nil {
+				return nil, err
+			}
 			return o.clone(), nil
 		}
 		return o, nil
@@ -137,6 +143,25 @@ func (j *jNode) adopt(n *jNode) *jNode {
 	for p := j; p != nil; p = p.parent {
 		if p == n {
 			return n.clone()
+		}
+	}
+	return n
+}
+
+// size is an upper bound of the token's indented rendering, computed without
+// rendering it; it stops counting past the memory budget.
+func (j *jNode) size() int {
+	n := 16 + len(j.name) + len(j.v.s)*2
+	for _, p := range j.props {
+		n += p.size()
+		if n > DefaultMemoryBudget {
+			return n
+		}
+	}
+	for _, it := range j.items {
+		n += it.size()
+		if n > DefaultMemoryBudget {
+			return n
 		}
 	}
 	return n
@@ -687,11 +712,10 @@ func serializeObject(c *Context, v Value, indent bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := n.render(indent)
-	if err := c.charge(len(s)); err != nil {
+	if err := c.charge(n.size()); err != nil {
 		return "", err
 	}
-	return s, nil
+	return n.render(indent), nil
 }
 
 func init() {
@@ -749,6 +773,9 @@ func init() {
 		return objValue(&seq{items: items}), err
 	})
 	tok.m("DeepClone", 0, 0, "JToken", func(c *Context, v Value, a []Value, _ string) (Value, error) {
+		if err := c.charge(jnode(v).size()); err != nil {
+			return Value{}, err
+		}
 		return objValue(jnode(v).clone()), nil
 	})
 	tok.m("Remove", 0, 1, tyAny, func(c *Context, v Value, a []Value, _ string) (Value, error) {
@@ -845,6 +872,9 @@ func init() {
 		o, ok := a[0].o.(*jNode)
 		if !ok || j.kind != jObject || o.kind != jObject {
 			return Value{}, evalErr("Merge takes two JObjects")
+		}
+		if err := c.charge(o.size()); err != nil {
+			return Value{}, err
 		}
 		for _, p := range o.props {
 			j.set(p.name, p.items[0].clone())

@@ -203,7 +203,7 @@ func formatComposite(c *Context, f string, args []Value) (string, error) {
 			if is, as, ok := strings.Cut(idxS, ","); ok {
 				idxS = is
 				n, err := strconv.Atoi(strings.TrimSpace(as))
-				if err != nil {
+				if err != nil || n > 1<<16 || n < -(1<<16) {
 					return "", &thrown{typ: "FormatException", msg: "Input string was not in a correct format."}
 				}
 				align = n
@@ -221,6 +221,9 @@ func formatComposite(c *Context, f string, args []Value) (string, error) {
 					return "", err
 				}
 			}
+			if err := c.charge(len(s) + abs(align)); err != nil {
+				return "", err
+			}
 			b.WriteString(pad(s, align))
 			continue
 		}
@@ -233,7 +236,14 @@ func formatComposite(c *Context, f string, args []Value) (string, error) {
 		}
 		b.WriteByte(ch)
 	}
-	return b.String(), c.charge(b.Len())
+	return b.String(), nil
+}
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
 }
 
 // formatValue is ToString(format) for numbers, dates, time spans and Guids.
@@ -270,6 +280,9 @@ func formatNumber(v Value, f string) (string, error) {
 		} else {
 			spec = 0
 		}
+	}
+	if prec > 100 {
+		return "", &thrown{typ: "FormatException", msg: "Format precision " + f[1:] + " is too large (at most 100)."}
 	}
 	switch spec {
 	case 'D', 'd':
@@ -324,7 +337,7 @@ func formatNumber(v Value, f string) (string, error) {
 		return s, nil
 	}
 	// Custom numeric format: 0, #, . and literal text.
-	if strings.ContainsAny(f, "0#") {
+	if strings.ContainsAny(f, "0#") && len(f) <= 100 {
 		intPart, fracPart, _ := strings.Cut(f, ".")
 		minFrac := strings.Count(fracPart, "0")
 		maxFrac := minFrac + strings.Count(fracPart, "#")
@@ -667,6 +680,11 @@ func init() {
 			return Value{}, &thrown{typ: "ArgumentException", msg: "String cannot be of zero length. (Parameter 'oldValue')"}
 		}
 		nw := a[1].String()
+		if n := strings.Count(s, old); n > 0 && len(nw) > len(old) {
+			if err := c.charge(n * (len(nw) - len(old))); err != nil {
+				return Value{}, err
+			}
+		}
 		var out string
 		if len(a) == 3 && ignoreCase(a[2]) {
 			re := regexp.MustCompile("(?i)" + regexp.QuoteMeta(old))
@@ -674,7 +692,7 @@ func init() {
 		} else {
 			out = strings.ReplaceAll(s, old, nw)
 		}
-		return str(out), c.charge(len(out))
+		return str(out), nil
 	})
 	lower := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToLower(s)), nil }
 	upper := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToUpper(s)), nil }
@@ -807,11 +825,18 @@ func init() {
 			parts = items
 		}
 		ss := make([]string, len(parts))
+		size := len(sep) * len(parts)
 		for i, p := range parts {
+			if err := chargeString(c, p); err != nil {
+				return Value{}, err
+			}
 			ss[i] = p.String()
+			size += len(ss[i])
 		}
-		out := strings.Join(ss, sep)
-		return str(out), c.charge(len(out))
+		if err := c.charge(size); err != nil {
+			return Value{}, err
+		}
+		return str(strings.Join(ss, sep)), nil
 	})
 	st.sm("Concat", 1, -1, tyString, func(c *Context, a []Value, _ string) (Value, error) {
 		parts := a
@@ -824,9 +849,16 @@ func init() {
 		}
 		var b strings.Builder
 		for _, p := range parts {
-			b.WriteString(p.String())
+			if err := chargeString(c, p); err != nil {
+				return Value{}, err
+			}
+			s := p.String()
+			if err := c.charge(len(s)); err != nil {
+				return Value{}, err
+			}
+			b.WriteString(s)
 		}
-		return str(b.String()), c.charge(b.Len())
+		return str(b.String()), nil
 	})
 	st.sm("Equals", 2, 3, tyBool, func(c *Context, a []Value, _ string) (Value, error) {
 		if a[0].k == kNull || a[1].k == kNull {
@@ -874,6 +906,9 @@ func init() {
 		})
 	}
 	sbm("Append", 1, 1, func(c *Context, b *stringBuilder, a []Value) error {
+		if err := chargeString(c, a[0]); err != nil {
+			return err
+		}
 		s := a[0].String()
 		b.b.WriteString(s)
 		return c.charge(len(s))
@@ -981,8 +1016,16 @@ func init() {
 		if err != nil {
 			return Value{}, err
 		}
-		out := re.ReplaceAllString(s, dotnetReplacement(a[2].String()))
-		return str(out), c.charge(len(out))
+		repl := a[2].String()
+		est := len(s) + len(re.FindAllStringIndex(s, -1))*len(repl)
+		if strings.Contains(repl, "$") {
+			est += len(re.FindAllStringIndex(s, -1)) * len(s)
+		}
+		if err := c.charge(est); err != nil {
+			return Value{}, err
+		}
+		out := re.ReplaceAllString(s, dotnetReplacement(repl))
+		return str(out), nil
 	})
 	rx.sm("Split", 2, 3, tyStrings, func(c *Context, a []Value, _ string) (Value, error) {
 		re, err := getRe(a, 1)
