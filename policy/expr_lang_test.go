@@ -620,6 +620,7 @@ func TestExpressionLibraryMore(t *testing.T) {
 		{`var doc = new XmlDocument(); doc.LoadXml("<a><b>1</b><c><b>2</b></c></a>"); return doc.SelectNodes("//b").Count() + doc.DocumentElement.SelectSingleNode("c/b").InnerText;`, "22"},
 		{`var o = new JObject(); foreach (var h in context.Request.Headers) { if (h.Key.StartsWith("A")) o[h.Key] = string.Join(",", (string[])h.Value); } return o.ToString(Formatting.None);`, `{"Accept":"text/plain","Authorization":"Basic YWxpY2U6czNjcmV0"}`},
 		{`var s = 0; foreach (var p in JObject.Parse("{\"a\":1,\"b\":2}").Properties()) { s += (int)p.Value; } return s;`, "3"},
+		{`try { return JObject.FromObject(new { { "x" } }).ToString(); } catch (ArgumentException e) { return "refused"; }`, "refused"},
 		{`try { JObject.Parse("{bad"); return "no"; } catch (JsonReaderException e) { return "json"; } catch (Exception e) { return "other"; }`, "json"},
 	})
 }

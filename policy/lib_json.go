@@ -695,14 +695,22 @@ func jsonAddContent(c *Context, j *jNode, x Value) error {
 			return nil
 		}
 	}
-	items, err := enumerate(c, x)
-	if err == nil {
-		for _, it := range items {
-			if err := jsonAddContent(c, j, it); err != nil {
-				return err
+	if x.k == kObject {
+		if _, isTok := x.o.(*jNode); !isTok {
+			// An enumerable of properties (Properties(), a List<JProperty>).
+			items, err := enumerate(c, x)
+			if err == nil {
+				for _, it := range items {
+					if p, ok := it.o.(*jNode); it.k != kObject || !ok || p.kind != jProperty {
+						return &thrown{typ: "ArgumentException", msg: "Can not add " + runtimeType(it) + " to Newtonsoft.Json.Linq.JObject."}
+					}
+					if err := jsonAddContent(c, j, it); err != nil {
+						return err
+					}
+				}
+				return nil
 			}
 		}
-		return nil
 	}
 	return &thrown{typ: "ArgumentException", msg: "Can not add " + runtimeType(x) + " to Newtonsoft.Json.Linq.JObject."}
 }
