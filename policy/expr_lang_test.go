@@ -539,11 +539,12 @@ var exprTable8 = exprTable{block: false, cases: []exprCase{
 }}
 
 var exprTable9 = exprTable{block: false, cases: []exprCase{
-	{`context.Request.Url.Host + ":" + context.Request.Url.Port + context.Request.Url.Path + context.Request.Url.QueryString`, "gw.example.com:8443/items/42?q=search"},
-	{`context.Request.Url.Scheme`, "https"},
-	{`context.Request.OriginalUrl.ToString()`, "https://gw.example.com/items/42?q=search"},
+	{`context.Request.Url.Host + ":" + context.Request.Url.Port + context.Request.Url.Path + context.Request.Url.QueryString`, "backend.test:80/items/42?q=search"},
+	{`context.Request.Url.Scheme + "|" + context.Request.Url.ToString()`, "http|http://backend.test/items/42?q=search"},
+	{`context.Request.OriginalUrl.ToString()`, "https://gw.example.com:8443/echo/items/42?q=search"},
+		{`context.Request.OriginalUrl.Host + context.Request.OriginalUrl.Port + context.Request.OriginalUrl.Path`, "gw.example.com8443/echo/items/42"},
 	{`context.Request.Url.Query.GetValueOrDefault("q", "")`, "search"},
-	{`context.Request.Url.Host.Contains("example")`, "True"},
+	{`context.Request.OriginalUrl.Host.Contains("example") && context.Request.Url.Host.Contains("backend")`, "True"},
 	{`context.Api.ServiceUrl.Host`, "backend.test"},
 	{`context.Deployment.Region + "/" + context.Deployment.ServiceName + "/" + context.Deployment.GatewayId`, "West Europe/contoso/gw-1"},
 	{`context.User == null`, "True"},
@@ -623,4 +624,18 @@ func TestExpressionLibraryMore(t *testing.T) {
 		{`try { return JObject.FromObject(new { { "x" } }).ToString(); } catch (ArgumentException e) { return "refused"; }`, "refused"},
 		{`try { JObject.Parse("{bad"); return "no"; } catch (JsonReaderException e) { return "json"; } catch (Exception e) { return "other"; }`, "json"},
 	})
+}
+
+// context.Request.Url is the URL the request goes to, so it follows
+// set-backend-service (APIM's semantics; OriginalUrl keeps the gateway URL).
+func TestRequestURLFollowsBackend(t *testing.T) {
+	p := compilePipeline(t, Options{}, op(`<policies><inbound><set-backend-service base-url="https://hello-weu.example.net/v1/"/>
+		<set-variable name="u" value="@(context.Request.Url.ToString() + &quot;|&quot; + context.Request.OriginalUrl.Host)"/></inbound></policies>`))
+	c := newCtx("GET", "/hello", "Host", "gw.example")
+	if r := p.Run(c, Inbound); r.Outcome != Continue {
+		t.Fatalf("%+v", r)
+	}
+	if v, _ := c.Variable("u"); v.String() != "https://hello-weu.example.net/v1/hello|gw.example" {
+		t.Fatalf("%q", v.String())
+	}
 }

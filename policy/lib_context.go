@@ -46,9 +46,9 @@ func (*reqView) String() string            { return "IRequest" }
 func (*respView) typeName() string         { return "IResponse" }
 func (*respView) String() string           { return "IResponse" }
 func (v *reqURLView) typeName() string     { return "IUrl" }
-func (v *reqURLView) String() string       { return requestURL((*Context)(v)) }
+func (v *reqURLView) String() string       { return requestURL((*Context)(v), false) }
 func (v *reqOrigURLView) typeName() string { return "IUrl" }
-func (v *reqOrigURLView) String() string   { return requestURL((*Context)(v)) }
+func (v *reqOrigURLView) String() string   { return requestURL((*Context)(v), true) }
 func (*reqHeaders) typeName() string       { return "IHeaders" }
 func (*reqHeaders) String() string         { return "IHeaders" }
 func (*respHeaders) typeName() string      { return "IHeaders" }
@@ -104,27 +104,70 @@ func ctxOf(v Value) *Context {
 	return nil
 }
 
-// requestURL renders context.Request.Url: scheme://host[:port]/path?query.
-func requestURL(c *Context) string {
+// urlParts are the parts of context.Request.Url (original false) — the URL
+// the request goes to: the backend service URL (Upstream.BaseURL, changed by
+// set-backend-service) plus the operation path and query, as in APIM — or of
+// context.Request.OriginalUrl: the gateway URL the client called (Host
+// header, X-Forwarded-Proto or https, the API path suffix).
+func urlParts(c *Context, original bool) (scheme, host string, port int64, base, path string) {
+	if !original && c.Upstream.BaseURL != "" {
+		u := c.Upstream.BaseURL
+		scheme, rest, found := strings.Cut(u, "://")
+		if !found {
+			scheme, rest = "https", u
+		}
+		hostport, basePath := rest, ""
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			hostport, basePath = rest[:i], strings.TrimSuffix(rest[i:], "/")
+		}
+		host, port = splitHostPort(hostport, strings.ToLower(scheme))
+		return strings.ToLower(scheme), host, port, basePath, c.Request.Path
+	}
+	scheme = requestScheme(c)
+	h, _ := c.Request.Headers.Get("Host")
+	host, port = splitHostPort(h, scheme)
+	if original && c.ID.APIPath != "" {
+		base = "/" + strings.Trim(c.ID.APIPath, "/")
+	}
+	return scheme, host, port, base, c.Request.Path
+}
+
+func splitHostPort(h, scheme string) (string, int64) {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		if n, err := strconv.Atoi(h[i+1:]); err == nil {
+			return h[:i], int64(n)
+		}
+	}
+	if scheme == "http" {
+		return h, 80
+	}
+	return h, 443
+}
+
+func urlOf(v Value) (*Context, bool) {
+	switch o := v.o.(type) {
+	case *reqURLView:
+		return (*Context)(o), false
+	case *reqOrigURLView:
+		return (*Context)(o), true
+	}
+	return nil, false
+}
+
+// requestURL renders a request URL: scheme://host[:port]/path?query.
+func requestURL(c *Context, original bool) string {
+	scheme, host, port, base, path := urlParts(c, original)
 	var b strings.Builder
-	b.WriteString(requestScheme(c))
-	b.WriteString("://")
-	b.WriteString(requestHost(c))
-	b.WriteString(c.Request.Path)
+	b.WriteString(scheme + "://" + host)
+	if !(scheme == "http" && port == 80 || scheme == "https" && port == 443) {
+		b.WriteString(":" + strconv.FormatInt(port, 10))
+	}
+	b.WriteString(base + path)
 	if len(c.Request.Query.List) > 0 {
 		b.WriteByte('?')
 		b.Write(AppendQuery(nil, &c.Request.Query))
 	}
 	return b.String()
-}
-
-// requestHost is the Host header without its port.
-func requestHost(c *Context) string {
-	h, _ := c.Request.Headers.Get("Host")
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		return h[:i]
-	}
-	return h
 }
 
 // requestScheme is X-Forwarded-Proto when a front end set it, else https (the
@@ -134,19 +177,6 @@ func requestScheme(c *Context) string {
 		return strings.ToLower(p)
 	}
 	return "https"
-}
-
-func requestPort(c *Context) int64 {
-	h, _ := c.Request.Headers.Get("Host")
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		if n, err := strconv.Atoi(h[i+1:]); err == nil {
-			return int64(n)
-		}
-	}
-	if requestScheme(c) == "http" {
-		return 80
-	}
-	return 443
 }
 
 func sub(c *Context) (*Context, error) {
@@ -223,10 +253,25 @@ func init() {
 	req.p("Certificate", "X509Certificate2", func(c *Context, v Value) (Value, error) { return Value{}, nil })
 
 	url := regType("IUrl")
-	url.p("Scheme", tyString, func(c *Context, v Value) (Value, error) { return str(requestScheme(ctxOf(v))), nil })
-	url.p("Host", tyString, func(c *Context, v Value) (Value, error) { return str(requestHost(ctxOf(v))), nil })
-	url.p("Port", tyInt, func(c *Context, v Value) (Value, error) { return IntValue(requestPort(ctxOf(v))), nil })
-	url.p("Path", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).Request.Path), nil })
+	url.p("Scheme", tyString, func(c *Context, v Value) (Value, error) {
+		scheme, _, _, _, _ := urlParts(urlOf(v))
+		return str(scheme), nil
+	})
+	url.p("Host", tyString, func(c *Context, v Value) (Value, error) {
+		_, host, _, _, _ := urlParts(urlOf(v))
+		return str(host), nil
+	})
+	url.p("Port", tyInt, func(c *Context, v Value) (Value, error) {
+		_, _, port, _, _ := urlParts(urlOf(v))
+		return IntValue(port), nil
+	})
+	url.p("Path", tyString, func(c *Context, v Value) (Value, error) {
+		_, _, _, base, path := urlParts(urlOf(v))
+		if base == "" {
+			return str(path), nil
+		}
+		return str(base + path), nil
+	})
 	url.p("Query", "IQuery", func(c *Context, v Value) (Value, error) { return objValue((*reqQuery)(ctxOf(v))), nil })
 	url.p("QueryString", tyString, func(c *Context, v Value) (Value, error) {
 		q := &ctxOf(v).Request.Query
