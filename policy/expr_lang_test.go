@@ -542,7 +542,7 @@ var exprTable9 = exprTable{block: false, cases: []exprCase{
 	{`context.Request.Url.Host + ":" + context.Request.Url.Port + context.Request.Url.Path + context.Request.Url.QueryString`, "backend.test:80/items/42?q=search"},
 	{`context.Request.Url.Scheme + "|" + context.Request.Url.ToString()`, "http|http://backend.test/items/42?q=search"},
 	{`context.Request.OriginalUrl.ToString()`, "https://gw.example.com:8443/echo/items/42?q=search"},
-		{`context.Request.OriginalUrl.Host + context.Request.OriginalUrl.Port + context.Request.OriginalUrl.Path`, "gw.example.com8443/echo/items/42"},
+	{`context.Request.OriginalUrl.Host + context.Request.OriginalUrl.Port + context.Request.OriginalUrl.Path`, "gw.example.com8443/echo/items/42"},
 	{`context.Request.Url.Query.GetValueOrDefault("q", "")`, "search"},
 	{`context.Request.OriginalUrl.Host.Contains("example") && context.Request.Url.Host.Contains("backend")`, "True"},
 	{`context.Api.ServiceUrl.Host`, "backend.test"},
