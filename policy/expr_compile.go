@@ -489,6 +489,9 @@ func (cc *compiler) compileCall(n *node) (evalFn, typ, *exprError) {
 		m := ti.method(callee.op)
 		if m == nil {
 			if ti.prop(callee.op) != nil {
+				if pt := lookupType(string(ti.prop(callee.op).t)); pt != nil && pt.index != nil {
+					return nil, "", errUnsupportedAt(callee.off, "%s.%s is a property, not a method (index it: %s[…], or call %s.GetValueOrDefault(…))", rt, callee.op, callee.op, callee.op)
+				}
 				return nil, "", errUnsupportedAt(callee.off, "%s.%s is a property, not a method", rt, callee.op)
 			}
 			return nil, "", errUnsupportedAt(callee.off, "method %s.%s( ) is not supported", rt, callee.op)

@@ -233,6 +233,7 @@ func TestExpressionLanguageCompileErrors(t *testing.T) {
 		{`1 +`, "where a value was expected"},
 		{`x`, `the name "x" does not exist`},
 		{`typeof(string)`, "typeof is not supported"},
+		{`context.Request.MatchedParameters("id")`, "is a property, not a method (index it: MatchedParameters[…]"},
 		{`Regex.IsMatch("abab", @"(ab)\1")`, `backreference \1 is not supported (patterns use RE2 semantics)`},
 		{`new Regex("(?<=a)b")`, "lookbehind (?<=) is not supported"},
 		{`Regex.Match("a", "(")`, "missing closing )"},
