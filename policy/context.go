@@ -37,8 +37,16 @@ type Context struct {
 	// LastError is set when a section fails (Result Fail) and is what the
 	// on-error section sees.
 	LastError *RuntimeError
+	// Deployment is what context.Deployment reports (region, service name,
+	// gateway id); the appliance fills it from its configuration.
+	Deployment Deployment
+	// Start is when the request arrived (context.Timestamp, context.Elapsed);
+	// the zero time means "now" at evaluation.
+	Start time.Time
 
 	vars map[string]Value
+	// x is the expression evaluator's reusable scratch space.
+	x exprState
 
 	// Execution state, owned by the pipeline.
 	pipe     *Pipeline
@@ -85,6 +93,7 @@ func (c *Context) Reset() {
 	c.Tracer = nil
 	c.OnStep = nil
 	c.LastError = nil
+	c.Start = time.Time{}
 	c.Transferred = 0
 	clear(c.vars)
 	c.pipe, c.sec, c.pc, c.running, c.steps, c.delay = nil, 0, 0, false, 0, 0

@@ -13,9 +13,11 @@ const (
 	kInt
 	kString
 	kStrings // string[] (the result of Split)
+	kDouble  // double; the bits are in i
+	kObject  // a .NET object of the expression library (JObject, DateTime, byte[]…); in o
 )
 
-var kindNames = [...]string{"null", "bool", "int", "string", "string[]"}
+var kindNames = [...]string{"null", "bool", "int", "string", "string[]", "double", "object"}
 
 func (k kind) String() string { return kindNames[k] }
 
@@ -27,7 +29,7 @@ type Value struct {
 	i int64
 	s string
 	a []string
-	o any // placeholder for branch expr's objects (IResponse until it lands: response_value.go)
+	o object
 }
 
 // Value constructors for callers that preset context variables.
@@ -53,6 +55,8 @@ func (v Value) String() string {
 		return v.s
 	case kStrings:
 		return "System.String[]"
+	case kDouble, kObject:
+		return valueString(v)
 	}
 	return ""
 }
@@ -78,6 +82,8 @@ func (v Value) equal(w Value) bool {
 		return v.s == w.s
 	case kStrings:
 		return len(v.a) == len(w.a) && (len(v.a) == 0 || &v.a[0] == &w.a[0])
+	case kDouble, kObject:
+		return valueEqual(v, w)
 	}
 	return false
 }
