@@ -534,6 +534,15 @@ var keys = map[string]keySpec{
 		c.RateLimitMaxKeys = n
 		return nil
 	}},
+	// Shared counters through Redis are promised (docs/interfaces.md) but not
+	// built yet: refused rather than ignored, since replicas that believe they
+	// share a limit would each allow all of it. Empty means local counters.
+	"policy.rate-limit.redis.url": {func(c *Config, v string) error {
+		if v == "" {
+			return nil
+		}
+		return fmt.Errorf("%w: rate-limit and quota counters shared through Redis are not supported by this version; remove the key (each replica then counts on its own)", ErrInvalidValue)
+	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {
 		return parseDurationInto(&c.CommitInterval, v, time.Millisecond, 10*time.Second)
 	}},

@@ -370,3 +370,23 @@ func TestChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisURLRefused: a replica told to share counters through Redis must
+// not start believing it does (the key is not implemented yet).
+func TestRedisURLRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "env.conf")
+	if err := os.WriteFile(path, []byte("config.local.path=/x.json\npolicy.rate-limit.redis.url=redis://127.0.0.1:6379/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "policy.rate-limit.redis.url") || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("Load = %v, want a refusal naming the key", err)
+	}
+	if err := os.WriteFile(path, []byte("config.local.path=/x.json\npolicy.rate-limit.redis.url=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatalf("empty value (local counters): %v", err)
+	}
+}
