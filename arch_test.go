@@ -32,6 +32,7 @@ var rules = map[string]rule{
 	"wire/urltemplate":   {ours: []string{"wire/urltemplate"}, thirdParty: []string{}},
 	"systemd":            {ours: []string{"systemd"}, thirdParty: []string{"github.com/coreos/go-systemd/v22"}},
 	"internal/testalloc": {ours: []string{"internal/testalloc"}, thirdParty: []string{}},
+	"internal/testenv":   {ours: []string{"internal/testenv"}, thirdParty: []string{}},
 	"":                   {ours: []string{""}}, // the module root itself
 }
 

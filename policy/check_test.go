@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/apimgw/apimgw/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -49,7 +51,7 @@ func TestCorpusGolden(t *testing.T) {
 	}
 	// docs/policies.md reports the same count.
 	line := "compiled " + itoa(ok) + " of " + itoa(len(files)) + " documents"
-	if d, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "policies.md")); err != nil || !bytes.Contains(d, []byte(line)) {
+	if d, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "policies.md")); err != nil || !bytes.Contains(d, []byte(line)) {
 		t.Errorf("docs/policies.md does not say %q (%v): update it with the corpus results", line, err)
 	}
 	if !bytes.Equal(out.Bytes(), want) {
