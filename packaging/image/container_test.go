@@ -552,6 +552,16 @@ func TestStatusFromOutside(t *testing.T) {
 func TestOCILayoutPlatforms(t *testing.T) {
 	p := newPodman(t)
 	dir := filepath.Join(filepath.Dir(need(t, envImage)), "apimgw-image-oci")
+	// podman names an image pulled from oci:PATH after PATH, and a name must
+	// be lower case: reach the layout through a lower-case link (a checkout
+	// in /var/tmp/apimgw-fresh.IUwYBg failed without it).
+	link := filepath.Join(os.TempDir(), fmt.Sprintf("apimgw-oci-%d", os.Getpid()))
+	os.Remove(link)
+	t.Cleanup(func() { os.Remove(link) })
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	dir = link
 	for _, arch := range []string{"amd64", "arm64"} {
 		id := p.must("pull", "-q", "--arch", arch, "oci:"+dir+":latest")
 		got := p.must("image", "inspect", "--format", "{{.Architecture}} {{.Config.User}} {{index .Labels \"org.opencontainers.image.licenses\"}}", id)
