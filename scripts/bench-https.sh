@@ -25,7 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median
 
 # A private CA and a backend certificate for IP 127.0.0.1 (apimgw's URL is
 # https://127.0.0.1:port, checked against the IP) and DNS backend.test (what
@@ -40,27 +40,6 @@ openssl x509 -req -in "$work/backend.csr" -CA "$work/ca.pem" -CAkey "$work/ca.ke
 
 BACKEND=$(free_port)
 NGINX=$(free_port)
-nginx_conf() { # name workers body
-	cat >"$work/$1.conf" <<NGX
-worker_processes $2;
-pid $work/$1.pid;
-error_log $work/$1-error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-	access_log off;
-	client_body_temp_path $work/$1-body;
-	proxy_temp_path $work/$1-proxy;
-	fastcgi_temp_path $work/$1-fcgi;
-	uwsgi_temp_path $work/$1-uwsgi;
-	scgi_temp_path $work/$1-scgi;
-	keepalive_requests 1000000;
-	keepalive_timeout 120s;
-	$3
-}
-NGX
-	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
-}
 nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND ssl; ssl_certificate $work/backend.pem; ssl_certificate_key $work/backend.key; ssl_session_cache shared:SSL:1m; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"
 nginx_conf nginx-proxy 2 "upstream be { server 127.0.0.1:$BACKEND; keepalive 128; } server { listen 127.0.0.1:$NGINX; location / { proxy_pass https://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_ssl_session_reuse on; proxy_ssl_verify on; proxy_ssl_name backend.test; proxy_ssl_server_name on; proxy_ssl_trusted_certificate $work/ca.pem; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme; } }"
 sleep 0.3
@@ -89,16 +68,6 @@ pids+=($!)
 GATEWAY_PID=$!
 sleep 1
 
-cpu_ticks() {
-	local total=0 p
-	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-		[ -r "/proc/$p/stat" ] || continue
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$total"
-}
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
 declare -A PORT PID URLPATH HDR
 PORT[apimgw-gateway-https]=$GATEWAY; PID[apimgw-gateway-https]=$GATEWAY_PID; URLPATH[apimgw-gateway-https]=/bench; HDR[apimgw-gateway-https]="Ocp-Apim-Subscription-Key: $KEY"

@@ -43,32 +43,11 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median
 wait_http() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "bench-hybrid: $1 did not answer" >&2; return 1; }
 BACKEND=$(free_port) NGINX=$(free_port) HAPROXY=$(free_port) CP=$(free_port)
 GW_SA=$(free_port) GW_SA_STATUS=$(free_port) GW=$(free_port) GW_STATUS=$(free_port)
 
-nginx_conf() { # name workers body
-	cat >"$work/$1.conf" <<NGX
-worker_processes $2;
-pid $work/$1.pid;
-error_log $work/$1-error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-	access_log off;
-	client_body_temp_path $work/$1-body;
-	proxy_temp_path $work/$1-proxy;
-	fastcgi_temp_path $work/$1-fcgi;
-	uwsgi_temp_path $work/$1-uwsgi;
-	scgi_temp_path $work/$1-scgi;
-	keepalive_requests 1000000;
-	keepalive_timeout 120s;
-	$3
-}
-NGX
-	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
-}
 nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"
 nginx_conf nginx-proxy 2 "upstream be { server 127.0.0.1:$BACKEND; keepalive 128; } server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }"
 cat >"$work/haproxy.cfg" <<HAP
@@ -143,16 +122,6 @@ for p in "$GW" "$GW_SA"; do
 	done
 done
 
-cpu_ticks() { # pid and its children
-	local total=0 p
-	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-		[ -r "/proc/$p/stat" ] || continue
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$total"
-}
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 backlog() { curl -fsS "http://127.0.0.1:$GW_STATUS/status.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["telemetry"]["records"])'; }
 drain() { # wait until the gateway's queue is empty (apimcp running)
 	for _ in $(seq 600); do [ "$(backlog)" = 0 ] && return 0; sleep 0.1; done

@@ -27,31 +27,10 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median
 BACKEND=$(free_port)
 NGINX=$(free_port)
 
-nginx_conf() { # name workers body
-	cat >"$work/$1.conf" <<NGX
-worker_processes $2;
-pid $work/$1.pid;
-error_log $work/$1-error.log warn;
-worker_rlimit_nofile 65536;
-events { worker_connections 20000; }
-http {
-	access_log off;
-	client_body_temp_path $work/$1-body;
-	proxy_temp_path $work/$1-proxy;
-	fastcgi_temp_path $work/$1-fcgi;
-	uwsgi_temp_path $work/$1-uwsgi;
-	scgi_temp_path $work/$1-scgi;
-	keepalive_requests 1000000;
-	keepalive_timeout 120s;
-	$3
-}
-NGX
-	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
-}
 nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"
 nginx_conf nginx-proxy 2 "upstream be { server 127.0.0.1:$BACKEND; keepalive 128; } server { listen 127.0.0.1:$NGINX; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }"
 sleep 0.3
@@ -64,15 +43,6 @@ pids+=($!)
 FWD_PID=$!
 sleep 0.5
 
-# CPU ticks (user+system) of a process and its children (nginx workers).
-cpu_ticks() {
-	local total=0 p
-	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-		[ -r "/proc/$p/stat" ] || continue
-		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-	done
-	echo "$total"
-}
 rss_kib() { # pid and children
 	local total=0 p
 	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
@@ -81,10 +51,6 @@ rss_kib() { # pid and children
 	done
 	echo "$total"
 }
-to_ms() { # wrk latency like 1.23ms, 456.00us, 1.20s
-	awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'
-}
-median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 
 # The full gateway in standalone mode.
 GATEWAY=$(free_port)

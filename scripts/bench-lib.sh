@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Helpers the benchmark drivers (scripts/bench-*.sh) share. Source it after
+# setting $work, the run's temporary directory.
+
+# free_port prints a free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# nginx_conf NAME WORKERS BODY writes $work/NAME.conf (an http block holding
+# BODY, its files under $work) and starts nginx with it.
+nginx_conf() {
+	cat >"$work/$1.conf" <<NGX
+worker_processes $2;
+pid $work/$1.pid;
+error_log $work/$1-error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http {
+	access_log off;
+	client_body_temp_path $work/$1-body;
+	proxy_temp_path $work/$1-proxy;
+	fastcgi_temp_path $work/$1-fcgi;
+	uwsgi_temp_path $work/$1-uwsgi;
+	scgi_temp_path $work/$1-scgi;
+	keepalive_requests 1000000;
+	keepalive_timeout 120s;
+	$3
+}
+NGX
+	nginx -c "$work/$1.conf" -e "$work/$1-error.log"
+}
+
+# cpu_ticks PID prints the CPU ticks (user+system) of a process and its
+# children (nginx workers).
+cpu_ticks() {
+	local total=0 p
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		[ -r "/proc/$p/stat" ] || continue
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+
+# to_ms prints a wrk latency (1.23ms, 456.00us, 1.20s) in milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
+
+# median prints the median of the numbers on standard input, one a line.
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
