@@ -500,7 +500,16 @@ func (cc *clientConn) buildRequestHead() {
 	if len(x.target) > 0 {
 		target = x.target
 	}
-	out = http1.AppendRequestLine(out, method, target)
+	if x.upProxy != nil {
+		out = appendProxyRequestLine(out, method, x.proxyOrigin, target) // upstream_proxy.go
+		if x.upProxy.auth != "" {
+			out = append(out, "Proxy-Authorization: "...)
+			out = append(out, x.upProxy.auth...)
+			out = append(out, "\r\n"...)
+		}
+	} else {
+		out = http1.AppendRequestLine(out, method, target)
+	}
 	xff := cc.xff[:0]
 	hadCL := false
 	if x.replaceHdrs {

@@ -69,6 +69,8 @@ func (s *Server) forward(cc *clientConn) {
 	key, t := cc.x.upAddr, cc.x.upTLS
 	if t != nil {
 		key = t.key
+	} else if p := cc.x.upProxy; p != nil {
+		key = p.key
 	}
 	if list := lp.idle[key]; len(list) > 0 {
 		uc := list[len(list)-1]
@@ -100,6 +102,12 @@ func (uc *upConn) dialFailed(err error) {
 		return
 	}
 	cc.up = nil
+	var pe *proxyError
+	if errors.As(err, &pe) {
+		cc.x.Err = withCause(ErrUpstreamUnreachable, pe)
+		cc.upstreamFailed(502, pe.msg)
+		return
+	}
 	var he *tlsHandshakeError
 	if errors.As(err, &he) {
 		cc.x.Err = withCause(ErrUpstreamTLS, he.err)
