@@ -271,7 +271,7 @@ func (cc *clientConn) decide(headLen int) {
 	case decSuspend:
 		if headLen > 0 {
 			cc.req.Own()
-			cc.c.Discard(headLen)
+			discardRead(cc.c, headLen)
 		}
 		cc.state = csSuspended
 		cc.lp.wheel.stop(&cc.timerNode)
@@ -283,7 +283,7 @@ func (cc *clientConn) decide(headLen int) {
 	case decForward:
 		cc.buildRequestHead()
 		if headLen > 0 {
-			cc.c.Discard(headLen)
+			discardRead(cc.c, headLen)
 		}
 		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody && !cc.continued {
 			cc.continued = true
@@ -302,7 +302,7 @@ func (cc *clientConn) decide(headLen int) {
 	}
 	// decRespond
 	if headLen > 0 {
-		cc.c.Discard(headLen)
+		discardRead(cc.c, headLen)
 	}
 	cc.writeResponse()
 	if cc.closed {
@@ -424,7 +424,7 @@ func (cc *clientConn) pumpBody(discard bool) {
 		if discard {
 			if cc.state == csDiscard {
 				if cc.drained += n; cc.drained > maxDrain {
-					cc.c.Discard(consumed)
+					discardRead(cc.c, consumed)
 					cc.closeAfter = true
 					cc.finish()
 					return
@@ -468,7 +468,7 @@ func (cc *clientConn) pumpBody(discard bool) {
 	}
 out:
 	cc.x.BytesIn += int64(consumed)
-	cc.c.Discard(consumed)
+	discardRead(cc.c, consumed)
 	if !discard && len(w) > 0 && cc.up != nil && !cc.up.closed {
 		up.Write(w)
 	}

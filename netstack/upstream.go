@@ -189,7 +189,7 @@ func (uc *upConn) onTraffic() gnet.Action {
 		uc.gotData = true
 	}
 	consumed := uc.process(cc, buf)
-	uc.c.Discard(consumed)
+	discardRead(uc.c, consumed)
 	if uc.state == usBody && !uc.closed && uc.client == cc && !cc.closed && cc.reqDone &&
 		cc.c.OutboundBuffered() > highWater && uc.c.InboundBuffered() == 0 && uc.c.OutboundBuffered() == 0 {
 		if action, ok := uc.park(uc.lp, uc.c, uc); ok {
