@@ -412,6 +412,20 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }
 
+// catchUp brings the model up to the backend's revision before a
+// management read on a shared backend, so a client that wrote through one
+// apimcp reads its write through any other (one cheap revision query when
+// nothing changed). When the database cannot be reached the read is served
+// from the model last loaded.
+func (s *Store) catchUp() {
+	if !s.be.shared() {
+		return
+	}
+	if err := s.refresh(); err != nil {
+		s.opts.Logger.Debug("controlplane: read served from the last loaded configuration", "err", err)
+	}
+}
+
 // snapshotModel returns the current model (read-only).
 func (s *Store) snapshotModel() *model { return s.cur.Load() }
 
