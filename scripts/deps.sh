@@ -16,6 +16,7 @@ for group in "$@"; do
 	e2e) apt_pkgs+=(python3) ;;
 	image) apt_pkgs+=(ca-certificates tzdata); go_tools+=(github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0) ;;
 	containers) apt_pkgs+=(podman runc catatonit slirp4netns uidmap) ;;
+	postgres) apt_pkgs+=(postgresql util-linux) ;; # initdb, postgres; setpriv (run as nobody when root)
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done
