@@ -37,6 +37,8 @@ type State struct {
 	rateEvictions, quotaEvictions atomic.Uint64
 	cache                         ValueCache  // cache-*-value (cache.go)
 	jwks                          jwksCache   // validate-jwt openid-config keys (jwks.go)
+	tokens                        tokenCache  // authentication-managed-identity (tokens.go)
+	certs                         certCache   // authentication-certificate body certificates (pol_authentication_certificate.go)
 	metrics                       metricStore // emit-metric (pol_emit_metric.go)
 }
 
