@@ -45,8 +45,6 @@ var notImplemented = map[string]string{
 	"validate-parameters":         "parameter validation is not supported yet",
 	"validate-headers":            "header validation is not supported yet",
 	"validate-status-code":        "status-code validation is not supported yet",
-	"json-to-xml":                 "JSON to XML conversion is not supported yet",
-	"xml-to-json":                 "XML to JSON conversion is not supported yet",
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",
 	"set-backend-service-graphql": "GraphQL is not supported",
