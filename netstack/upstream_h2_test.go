@@ -223,6 +223,29 @@ func TestUpstreamH2Bodies(t *testing.T) {
 			}
 		}()
 	}
+	// A chunked upload (no length known): the engine re-chunks it, the
+	// bridge turns the chunks into DATA frames.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pr, pw := io.Pipe()
+		go func() {
+			for i := 0; i < 64; i++ {
+				pw.Write(bytes.Repeat([]byte{'c'}, 64<<10))
+			}
+			pw.Close()
+		}()
+		resp, err := c.Post(base+"/echo", "application/octet-stream", pr)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n != 64*64<<10 {
+			t.Errorf("chunked echo: %d bytes back, want %d", n, 64*64<<10)
+		}
+	}()
 	wg.Wait()
 	if n := conns.Load(); n != 1 {
 		t.Errorf("backend saw %d connections, want 1", n)

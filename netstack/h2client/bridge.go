@@ -147,6 +147,9 @@ func (b *bridge) pumpBody(call *Call) bool {
 			}
 			return true
 		case http1.BodyNeedMore:
+			if n > 0 && len(b.buf) > 0 {
+				continue // a framing line was used up: go on with the rest
+			}
 			if b.fill() != nil {
 				return false
 			}
