@@ -28,6 +28,7 @@ var rules = map[string]rule{
 	"store":              {ours: []string{"store", "wire"}, thirdParty: []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	"netstack":           {ours: []string{"netstack"}, thirdParty: []string{"github.com/panjf2000/gnet/v2", "golang.org/x/sys"}},
 	"netstack/http1":     {ours: []string{"netstack/http1"}, thirdParty: []string{}},
+	"netstack/h2client":  {ours: []string{"netstack/h2client", "netstack/http1"}, thirdParty: []string{"golang.org/x/net/http2"}},
 	"wire":               {ours: []string{"wire"}, thirdParty: []string{}},
 	"wire/urltemplate":   {ours: []string{"wire/urltemplate"}, thirdParty: []string{}},
 	"systemd":            {ours: []string{"systemd"}, thirdParty: []string{"github.com/coreos/go-systemd/v22"}},
@@ -136,16 +137,17 @@ func TestImportDirections(t *testing.T) {
 
 func TestRuleMatching(t *testing.T) {
 	for path, want := range map[string]string{
-		"netstack/http1":   "netstack/http1",
-		"netstack":         "netstack",
-		"netstack/pool":    "netstack",
-		"appliance/status": "appliance",
-		"cmd/apimgw":       "cmd",
-		"storeish":         "",
-		"controlplane/arm": "controlplane",
-		"wire":             "wire",
-		"wire/urltemplate": "wire/urltemplate",
-		"policy/expr":      "policy",
+		"netstack/http1":    "netstack/http1",
+		"netstack":          "netstack",
+		"netstack/pool":     "netstack",
+		"netstack/h2client": "netstack/h2client",
+		"appliance/status":  "appliance",
+		"cmd/apimgw":        "cmd",
+		"storeish":          "",
+		"controlplane/arm":  "controlplane",
+		"wire":              "wire",
+		"wire/urltemplate":  "wire/urltemplate",
+		"policy/expr":       "policy",
 	} {
 		if got, _ := ruleFor(path); got != want {
 			t.Errorf("ruleFor(%q) = %q, want %q", path, got, want)

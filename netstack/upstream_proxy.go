@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/apimgw/apimgw/netstack/h2client"
 )
 
 // Upstream forward proxies (APIM's backend proxy: url, username, password).
@@ -62,6 +64,10 @@ func (t *UpstreamTLS) Via(p *UpstreamProxy) *UpstreamTLS {
 	c := *t
 	c.proxy = p
 	c.key = t.addr + "|tls#" + strconv.FormatUint(upTLSSeq.Add(1), 10) + "|via " + p.addr
+	if t.h2 != nil { // HTTP/2 connections dial through the tunnel too
+		c.h2 = &h2Upstream{mode: t.h2.mode, h2c: t.h2.h2c}
+		c.h2.pool = h2client.NewPool(h2client.Config{}, c.dialH2)
+	}
 	return &c
 }
 

@@ -32,8 +32,9 @@ import (
 type UpstreamTLS struct {
 	addr   string
 	key    string
-	config *tls.Config
+	config *tls.Config    // nil for h2c
 	proxy  *UpstreamProxy // Via: reached through a CONNECT tunnel
+	h2     *h2Upstream    // nil: HTTP/1.1 (upstream_h2.go)
 }
 
 var upTLSSeq atomic.Uint64
@@ -136,7 +137,9 @@ func (s *Server) enrollUpstream(uc *upConn, addr string, t *UpstreamTLS, timeout
 	lp := uc.lp
 	var conn net.Conn
 	var err error
-	if t != nil {
+	if t != nil && t.h2 != nil {
+		conn, err = s.dialH2Bridge(t, timeout)
+	} else if t != nil {
 		conn, err = s.dialTLS(t, timeout)
 	} else {
 		conn, err = net.DialTimeout("tcp", addr, timeout)
