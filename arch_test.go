@@ -28,6 +28,7 @@ var rules = map[string]rule{
 	"store":              {ours: []string{"store", "wire"}, thirdParty: []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	"netstack":           {ours: []string{"netstack"}, thirdParty: []string{"github.com/panjf2000/gnet/v2", "golang.org/x/sys"}},
 	"netstack/http1":     {ours: []string{"netstack/http1"}, thirdParty: []string{}},
+	"netstack/http2":     {ours: []string{"netstack/http2"}, thirdParty: []string{"golang.org/x/net/http2", "golang.org/x/net/http/httpguts"}},
 	"wire":               {ours: []string{"wire"}, thirdParty: []string{}},
 	"wire/urltemplate":   {ours: []string{"wire/urltemplate"}, thirdParty: []string{}},
 	"systemd":            {ours: []string{"systemd"}, thirdParty: []string{"github.com/coreos/go-systemd/v22"}},
@@ -134,6 +135,7 @@ func TestImportDirections(t *testing.T) {
 func TestRuleMatching(t *testing.T) {
 	for path, want := range map[string]string{
 		"netstack/http1":   "netstack/http1",
+		"netstack/http2":   "netstack/http2",
 		"netstack":         "netstack",
 		"netstack/pool":    "netstack",
 		"appliance/status": "appliance",
