@@ -36,6 +36,7 @@ type clientConn struct {
 	c               gnet.Conn
 	remote          netip.AddrPort
 	tls             bool // bridged from a TLS connection (ServeTLS)
+	h2              bool // an HTTP/2 stream's exchange (h2.go): not a connection of its own
 	state           cstate
 	closed          bool
 	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
@@ -769,7 +770,9 @@ func (cc *clientConn) onCloseState() {
 	cc.lp.wheel.stop(&cc.timerNode)
 	delete(cc.lp.clients, cc)
 	cc.queueRelease()
-	cc.lp.s.conns.Add(-1)
+	if !cc.h2 {
+		cc.lp.s.conns.Add(-1)
+	}
 	if cc.inExchange {
 		if cc.x.Err == nil && cc.x.Status == 0 {
 			cc.x.Err = ErrClientClosed

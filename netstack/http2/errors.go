@@ -40,3 +40,13 @@ func (e *ConnError) Error() string {
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }
+
+// The error codes callers use (RFC 9113 §7).
+const (
+	ErrCodeNo       = http2.ErrCodeNo
+	ErrCodeProtocol = http2.ErrCodeProtocol
+	ErrCodeInternal = http2.ErrCodeInternal
+	ErrCodeCancel   = http2.ErrCodeCancel
+	ErrCodeRefused  = http2.ErrCodeRefusedStream
+	ErrCodeCalm     = http2.ErrCodeEnhanceYourCalm
+)
