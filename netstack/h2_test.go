@@ -2,15 +2,21 @@ package netstack
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2Clients returns Go net/http clients that speak HTTP/2 to s: h2c with
@@ -152,4 +158,184 @@ func TestH2Proxy(t *testing.T) {
 	if n := s.Active(); n != 0 {
 		t.Fatalf("%d exchanges still active", n)
 	}
+}
+
+// h2Raw is a raw HTTP/2 client on a TCP connection (h2c, prior knowledge).
+type h2Raw struct {
+	t    *testing.T
+	conn net.Conn
+	fr   *http2.Framer
+	enc  *hpack.Encoder
+	hbuf bytes.Buffer
+}
+
+func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2Raw {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	r := &h2Raw{t: t, conn: conn}
+	r.fr = http2.NewFramer(conn, conn)
+	r.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	r.enc = hpack.NewEncoder(&r.hbuf)
+	io.WriteString(conn, http2.ClientPreface)
+	r.fr.WriteSettings(settings...)
+	return r
+}
+
+func (r *h2Raw) get(id uint32, path string) {
+	r.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "test"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.hbuf.Bytes(), EndStream: true, EndHeaders: true})
+}
+
+// until reads frames until fn says stop, within d.
+func (r *h2Raw) until(d time.Duration, fn func(http2.Frame) bool) {
+	r.t.Helper()
+	r.conn.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			r.t.Fatalf("reading frames: %v", err)
+		}
+		if fn(f) {
+			return
+		}
+	}
+}
+
+// h2Buffered sums the response bytes the server holds for its h2 streams.
+func h2Buffered(s *Server) (total int) {
+	var mu sync.Mutex
+	s.forEachLoop(func(lp *loop) {
+		for hc := range lp.h2 {
+			for id := range hc.streams {
+				mu.Lock()
+				total += hc.h.Buffered(id)
+				mu.Unlock()
+			}
+		}
+	})
+	return total
+}
+
+// A client that opens no window and asks for 8 MiB: the server sends no
+// DATA, holds a bounded part of the body (the upstream is parked), and
+// resets the stream once it made no progress for the body timeout.
+func TestH2ZeroWindowStall(t *testing.T) {
+	b := newBackend(t)
+	h := &testHandler{upstream: b.Listener.Addr().String()}
+	s := startProxy(t, h, Config{BodyIdleTimeout: 500 * time.Millisecond})
+	r := dialH2(t, s.Addr().String(), http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	r.get(1, "/big")
+	r.fr.WriteSettingsAck()
+	start := time.Now()
+	var got http2.ErrCode = 99
+	r.until(10*time.Second, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			if len(f.Data()) > 0 {
+				t.Fatalf("DATA into a zero window: %d bytes", len(f.Data()))
+			}
+		case *http2.RSTStreamFrame:
+			got = f.ErrCode
+			return true
+		case *http2.MetaHeadersFrame:
+			// The head goes out (it is not flow-controlled); meanwhile the
+			// server's buffer stays bounded.
+			time.Sleep(300 * time.Millisecond)
+			if n := h2Buffered(s); n > highWater/h2Scale+256<<10 {
+				t.Fatalf("server holds %d bytes for a stalled stream", n)
+			}
+		}
+		return false
+	})
+	if got != http2.ErrCodeCancel {
+		t.Fatalf("reset with %v", got)
+	}
+	if time.Since(start) < 500*time.Millisecond {
+		t.Fatal("reset before the body timeout")
+	}
+	if s.Parks() == 0 {
+		t.Fatal("the upstream was never parked")
+	}
+	eventually(t, func() bool { return s.Active() == 0 })
+}
+
+// Shutdown: GOAWAY names the last stream; a stream in flight finishes.
+func TestH2ShutdownDrains(t *testing.T) {
+	b := newBackend(t)
+	h := &testHandler{upstream: b.Listener.Addr().String()}
+	s := startProxy(t, h, Config{})
+	r := dialH2(t, s.Addr().String())
+	r.fr.WriteSettingsAck()
+	r.get(1, "/delay")
+	eventually(t, func() bool { return s.Active() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	var goAway *http2.GoAwayFrame
+	var body []byte
+	r.until(10*time.Second, func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			goAway = f
+		case *http2.DataFrame:
+			body = append(body, f.Data()...)
+			return f.StreamEnded()
+		}
+		return false
+	})
+	if goAway == nil || goAway.LastStreamID != 1 || goAway.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("goaway %v", goAway)
+	}
+	if string(body) != "delayed" {
+		t.Fatalf("body %q", body)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rapid reset through the engine: the connection ends with
+// ENHANCE_YOUR_CALM and no exchange is left behind.
+func TestH2RapidResetEngine(t *testing.T) {
+	b := newBackend(t)
+	h := &testHandler{upstream: b.Listener.Addr().String()}
+	s := startProxy(t, h, Config{})
+	r := dialH2(t, s.Addr().String())
+	go func() {
+		for id := uint32(1); id < 4000; id += 2 {
+			r.get(id, "/delay")
+			if r.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+				return
+			}
+		}
+	}()
+	var code http2.ErrCode = 99
+	r.until(10*time.Second, func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			code = g.ErrCode
+			return true
+		}
+		return false
+	})
+	if code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("goaway %v", code)
+	}
+	eventually(t, func() bool { return s.Active() == 0 && s.Conns() == 0 })
+}
+
+func eventually(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 10 s")
 }
