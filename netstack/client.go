@@ -247,6 +247,12 @@ func (cc *clientConn) readHead() bool {
 		cc.reject(err.(*http1.Error))
 		return false
 	}
+	if cc.req.ConnUpgrade && http1.EqualFold(cc.req.Bytes(cc.req.Upgrade), "h2c") {
+		// Upgrade: h2c is not honoured (RFC 9113 §3.1; h2.go): the request
+		// is served as HTTP/1.1 and the upgrade not forwarded, so no backend
+		// can switch the connection to an HTTP/2 tunnel past the policies.
+		cc.req.ConnUpgrade, cc.req.Upgrade = false, http1.Span{}
+	}
 	cc.gen++
 	cc.x.reset()
 	cc.x.Remote = cc.remote

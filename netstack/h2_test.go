@@ -339,3 +339,13 @@ func eventually(t *testing.T, ok func() bool) {
 	}
 	t.Fatal("condition not met within 10 s")
 }
+
+// Upgrade: h2c is ignored: served as HTTP/1.1, and neither the upgrade nor
+// HTTP2-Settings reaches the backend (no h2c smuggling past the policies).
+func TestH2cUpgradeIgnored(t *testing.T) {
+	_, _, s, _ := setup(t)
+	got := rawExchange(t, s.Addr().String(), "GET /echo-headers HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 200") || strings.Contains(got, "Upgrade") || strings.Contains(got, "Http2-Settings") {
+		t.Fatalf("answer:\n%s", got)
+	}
+}
