@@ -51,6 +51,8 @@ type h2conn struct {
 	closing bool  // close once the output is flushed
 	closeBy int64 // closing: give up waiting at this time
 	idleAt  int64 // when the last stream ended (for IdleTimeout)
+	busy    bool  // streams were open since idleAt
+	served  bool  // a request arrived (before: HeaderTimeout applies)
 	fn      func(*http2.Event)
 }
 
@@ -123,10 +125,15 @@ func (hc *h2conn) after() {
 		hc.closeWhenFlushed()
 		return
 	}
-	if len(hc.streams) == 0 && hc.timerNode.when == 0 {
-		hc.idleAt = time.Now().UnixNano()
-		hc.armTimer(hc.lp.s.cfg.IdleTimeout)
-	} else if len(hc.streams) > 0 && hc.timerNode.when == 0 {
+	if len(hc.streams) == 0 {
+		if hc.busy {
+			hc.busy = false
+			hc.idleAt = time.Now().UnixNano()
+		}
+		if hc.timerNode.when == 0 {
+			hc.armTimer(hc.lp.s.cfg.IdleTimeout)
+		}
+	} else if hc.timerNode.when == 0 {
 		hc.armTimer(h2Tick)
 	}
 }
@@ -165,13 +172,23 @@ func (hc *h2conn) expire(now int64) {
 		return
 	}
 	if len(hc.streams) == 0 {
-		// Idle (or no preface in time): a graceful GOAWAY, then close.
-		if now-hc.idleAt >= int64(hc.lp.s.cfg.IdleTimeout) || hc.h.Streams() == 0 {
+		// Idle for IdleTimeout (or no request within HeaderTimeout of
+		// connecting): a graceful GOAWAY, then close.
+		if hc.busy {
+			hc.busy, hc.idleAt = false, now
+		}
+		limit := int64(hc.lp.s.cfg.IdleTimeout)
+		if !hc.served {
+			limit = int64(hc.lp.s.cfg.HeaderTimeout)
+		}
+		if now-hc.idleAt >= limit {
 			hc.h.Shutdown()
 			hc.flushOut()
 			hc.closeWhenFlushed()
 			return
 		}
+		hc.lp.wheel.arm(&hc.timerNode, hc.idleAt+limit)
+		return
 	}
 	// Streams that wait for window and made no progress for a body
 	// timeout are reset (zero-window stall).
@@ -221,6 +238,7 @@ func (hc *h2conn) event(ev *http2.Event) {
 // openStream starts the exchange of a new stream.
 func (hc *h2conn) openStream(ev *http2.Event) {
 	lp := hc.lp
+	hc.busy, hc.served = true, true
 	if hc.timerNode.when == 0 || len(hc.streams) == 0 {
 		hc.armTimer(h2Tick)
 	}

@@ -349,3 +349,30 @@ func TestH2cUpgradeIgnored(t *testing.T) {
 		t.Fatalf("answer:\n%s", got)
 	}
 }
+
+// An idle h2 connection gets GOAWAY(NO_ERROR) after IdleTimeout and is
+// closed; one that never sends a request is closed after HeaderTimeout.
+func TestH2IdleTimeout(t *testing.T) {
+	_, h, _, _ := setup(t)
+	s := startProxy(t, h, Config{IdleTimeout: 300 * time.Millisecond, HeaderTimeout: 200 * time.Millisecond})
+	for _, withRequest := range []bool{true, false} {
+		r := dialH2(t, s.Addr().String())
+		r.fr.WriteSettingsAck()
+		if withRequest {
+			r.get(1, "/direct")
+		}
+		start := time.Now()
+		var g *http2.GoAwayFrame
+		r.until(5*time.Second, func(f http2.Frame) bool {
+			g, _ = f.(*http2.GoAwayFrame)
+			return g != nil
+		})
+		if g.ErrCode != http2.ErrCodeNo || time.Since(start) < 150*time.Millisecond {
+			t.Fatalf("request %v: goaway %v after %v", withRequest, g, time.Since(start))
+		}
+		if _, err := r.fr.ReadFrame(); err == nil {
+			t.Fatalf("request %v: the connection stays open after GOAWAY", withRequest)
+		}
+	}
+	eventually(t, func() bool { return s.Conns() == 0 })
+}
