@@ -29,6 +29,7 @@ var rules = map[string]rule{
 	"netstack":           {ours: []string{"netstack"}, thirdParty: []string{"github.com/panjf2000/gnet/v2", "golang.org/x/sys"}},
 	"netstack/http1":     {ours: []string{"netstack/http1"}, thirdParty: []string{}},
 	"netstack/h2client":  {ours: []string{"netstack/h2client", "netstack/http1"}, thirdParty: []string{"golang.org/x/net/http2"}},
+	"netstack/http2":     {ours: []string{"netstack/http2"}, thirdParty: []string{"golang.org/x/net/http2", "golang.org/x/net/http/httpguts"}},
 	"wire":               {ours: []string{"wire"}, thirdParty: []string{}},
 	"wire/urltemplate":   {ours: []string{"wire/urltemplate"}, thirdParty: []string{}},
 	"systemd":            {ours: []string{"systemd"}, thirdParty: []string{"github.com/coreos/go-systemd/v22"}},
@@ -148,6 +149,7 @@ func TestRuleMatching(t *testing.T) {
 		"wire":              "wire",
 		"wire/urltemplate":  "wire/urltemplate",
 		"policy/expr":       "policy",
+		"netstack/http2":    "netstack/http2",
 	} {
 		if got, _ := ruleFor(path); got != want {
 			t.Errorf("ruleFor(%q) = %q, want %q", path, got, want)

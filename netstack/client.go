@@ -36,6 +36,7 @@ type clientConn struct {
 	c               gnet.Conn
 	remote          netip.AddrPort
 	tls             bool // bridged from a TLS connection (ServeTLS)
+	h2              bool // an HTTP/2 stream's exchange (h2.go): not a connection of its own
 	state           cstate
 	closed          bool
 	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
@@ -245,6 +246,12 @@ func (cc *clientConn) readHead() bool {
 	if err != nil {
 		cc.reject(err.(*http1.Error))
 		return false
+	}
+	if cc.req.ConnUpgrade && http1.EqualFold(cc.req.Bytes(cc.req.Upgrade), "h2c") {
+		// Upgrade: h2c is not honoured (RFC 9113 §3.1; h2.go): the request
+		// is served as HTTP/1.1 and the upgrade not forwarded, so no backend
+		// can switch the connection to an HTTP/2 tunnel past the policies.
+		cc.req.ConnUpgrade, cc.req.Upgrade = false, http1.Span{}
 	}
 	cc.gen++
 	cc.x.reset()
@@ -778,7 +785,9 @@ func (cc *clientConn) onCloseState() {
 	cc.lp.wheel.stop(&cc.timerNode)
 	delete(cc.lp.clients, cc)
 	cc.queueRelease()
-	cc.lp.s.conns.Add(-1)
+	if !cc.h2 {
+		cc.lp.s.conns.Add(-1)
+	}
 	if cc.inExchange {
 		if cc.x.Err == nil && cc.x.Status == 0 {
 			cc.x.Err = ErrClientClosed

@@ -7,6 +7,9 @@ set -euo pipefail
 apt_pkgs=()
 go_tools=()
 for group in "$@"; do
+	# HTTP/2: h2spec in make test (TestH2Spec), h2load beside nginx in make bench.
+	if [ "$group" = test ]; then go_tools+=(github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible); fi
+	if [ "$group" = bench ]; then apt_pkgs+=(nghttp2-client); fi
 	case "$group" in
 	test) apt_pkgs+=(curl tinyproxy-bin) ;;
 	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl) ;;
