@@ -172,6 +172,32 @@ func TestPGCrossReplicaLongPoll(t *testing.T) {
 	}
 }
 
+// TestPGPollFallback: a replica whose LISTEN connection is gone for good
+// still learns of changes made through another one, by polling the revision
+// (PollInterval).
+func TestPGPollFallback(t *testing.T) {
+	a := newTestServer(t)
+	a.seed()
+	b := a.replica()
+	be := b.store.be.(*pgBackend)
+	be.cancel() // the listener ends and is not restarted
+	<-be.done
+	tok := a.token("gw1", time.Hour)
+	for i := 0; i < 3; i++ {
+		etag := b.gwGet(tok, wire.PathConfig).header.Get("ETag")
+		lag, r := longPollLag(t, b, tok, etag, func() {
+			a.must(200, "PUT", "/apis/echo", props(map[string]any{"path": "echo", "displayName": fmt.Sprint("poll", i)}))
+		})
+		if r.status != 200 || decodeSnap(t, r.body).APIs[0].DisplayName != fmt.Sprint("poll", i) {
+			t.Fatalf("change %d without LISTEN: %d", i, r.status)
+		}
+		// PollInterval is 1 s: the change is seen at the next tick.
+		if lag > 2*time.Second {
+			t.Fatalf("change %d without LISTEN took %v", i, lag)
+		}
+	}
+}
+
 func terminateListeners(t *testing.T, url string) {
 	t.Helper()
 	ctx := context.Background()
