@@ -242,18 +242,23 @@ func (b *pgBackend) deleteStatus(gw string) error {
 	return err
 }
 
-func (b *pgBackend) getStatus(gw string) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), pgOpTimeout)
+func (b *pgBackend) allStatuses() (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgRevisionTimeout)
 	defer cancel()
-	var v string
-	err := b.pool.QueryRow(ctx, "SELECT status::text FROM apimcp_gateway_status WHERE gateway = $1", gw).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
+	rows, err := b.pool.Query(ctx, "SELECT gateway, status::text FROM apimcp_gateway_status")
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return []byte(v), true, nil
+	defer rows.Close()
+	out := map[string][]byte{}
+	var gw, v string
+	for rows.Next() {
+		if err := rows.Scan(&gw, &v); err != nil {
+			return nil, err
+		}
+		out[gw] = []byte(v)
+	}
+	return out, rows.Err()
 }
 
 // ingest inserts the batch in one statement; the primary key makes a record

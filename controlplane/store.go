@@ -71,6 +71,7 @@ type Store struct {
 	cur    atomic.Pointer[model]
 	hub    *hub
 	status *statusBook
+	shared sharedStatus // statuses stored by every process (shared backend)
 	closed atomic.Bool
 	stop   chan struct{} // closed by Close: ends the follower
 	done   chan struct{} // closed when the follower has ended (nil: none)
