@@ -346,6 +346,27 @@ func TestPGHeartbeatAtOtherReplica(t *testing.T) {
 	}
 }
 
+// TestPGTokenFromOtherReplica: a gateway created, and its token generated,
+// through one replica is served by the other at once, before any
+// notification could have arrived: an unknown gateway makes it catch up.
+func TestPGTokenFromOtherReplica(t *testing.T) {
+	a := newTestServer(t)
+	a.seed()
+	b := a.replica()
+	for i := 0; i < 10; i++ {
+		gw := fmt.Sprint("fresh", i)
+		a.must(201, "PUT", "/gateways/"+gw, nil)
+		a.must(201, "PUT", "/gateways/"+gw+"/apis/echo", nil)
+		tok := a.token(gw, time.Hour)
+		if r := b.gwGet(tok, wire.PathConfig); r.status != 200 {
+			t.Fatalf("%s at the other replica right after creation: %d %s", gw, r.status, r.body)
+		}
+	}
+	if r := b.gwGet("fresh0&209901010000&AAAA", wire.PathConfig); r.status != 401 {
+		t.Fatalf("bad token: %d", r.status)
+	}
+}
+
 // TestPGMigrations: replicas starting at once on an empty database migrate
 // it once; a database of a newer schema is refused with a message saying
 // so, and left unchanged.
