@@ -549,9 +549,11 @@ func (st *h2stream) Close() error {
 				st.respDone = true
 			case !st.respDone:
 				hc.h.ResetStream(st.id, http2.ErrCodeInternal)
-			case !st.inEnd:
-				// Answered before the request body was through: ask the
-				// client to stop sending (RFC 9113 §8.1).
+			case !st.inEnd && hc.h.Buffered(st.id) == 0:
+				// Answered (and all sent) before the request body was
+				// through: ask the client to stop sending (RFC 9113 §8.1).
+				// With response bytes still waiting for window the stream
+				// stays until they are out; the body is dropped meanwhile.
 				hc.h.ResetStream(st.id, http2.ErrCodeNo)
 			}
 			if hc.streams[st.id] == st {
