@@ -310,7 +310,8 @@ type h2stream struct {
 	waiting bool     // on the loop's parked list for owed credit
 
 	// Response side: HTTP/1.1 bytes written by the engine, parsed back.
-	out      []byte
+	out      []byte // unparsed response bytes (or, during Write, the caller's)
+	inPlace  bool   // out is the caller's slice
 	resp     http1.Head
 	body     http1.Body
 	rstate   uint8
@@ -333,7 +334,11 @@ const (
 
 // addHead writes the request head as HTTP/1.1.
 func (st *h2stream) addHead(req *http2.Request, end bool) {
-	b := st.in[:0]
+	size := len(req.Method) + len(req.Path) + len(req.Authority) + 64
+	for _, f := range req.Fields {
+		size += len(f.Name) + len(f.Value) + 4
+	}
+	b := make([]byte, 0, size)
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, req.Path...)
@@ -576,7 +581,15 @@ func (st *h2stream) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	hc := st.hc
-	st.out = append(st.out, b...)
+	n := len(b)
+	if len(st.out) == 0 {
+		// Nothing left over: parse b where it is (only an incomplete rest is
+		// copied, below).
+		st.out = b
+		st.inPlace = true
+	} else {
+		st.out = append(st.out, b...)
+	}
 	pos := 0
 	for (pos < len(st.out) || st.rstate == rsBody) && !st.respDone {
 		switch st.rstate {
@@ -629,12 +642,19 @@ func (st *h2stream) Write(b []byte) (int, error) {
 		}
 	}
 out:
-	if st.respDone {
+	switch {
+	case st.respDone:
 		st.rstate = rsDone
 		st.out = nil
-	} else {
+	case st.inPlace:
+		st.out = append([]byte(nil), st.out[pos:]...)
+		if len(st.out) == 0 {
+			st.out = nil
+		}
+	default:
 		st.out = append(st.out[:0], st.out[pos:]...)
 	}
+	st.inPlace = false
 	hc.flushOut()
-	return len(b), nil
+	return n, nil
 }
