@@ -8,7 +8,9 @@
 # Prints a Markdown table: req/s, p50/p99 (from h2load's per-request log),
 # CPU of the proxy per 100k requests.
 #
-# Environment: ROUNDS (5), REQUESTS (100000 per round).
+# Then memory per idle h2 connection beside nginx's.
+#
+# Environment: ROUNDS (5), REQUESTS (100000 per round), IDLE (2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -98,3 +100,58 @@ done
 awk -v a="$(median <"$work/apimgw-gateway-h2.rps")" -v b="$(median <"$work/nginx-h2.rps")" 'BEGIN{printf "\napimgw-gateway-h2 / nginx-h2 requests/s: %.2f\n", a/b}'
 echo
 echo "(machine: $(nproc) cores; $(uname -m); h2load -c8 -m8 -t2 -n$REQUESTS: 64 streams over 8 TLS connections; HTTP/1.1 keep-alive to an nginx backend on the same machine)"
+
+# Memory per idle h2 connection: IDLE TLS connections (ALPN h2), one request
+# each, then held; the growth of the proxy's RSS (nginx: master and workers)
+# divided by IDLE. Kernel socket memory is not in RSS, for either.
+IDLE=${IDLE:-2000}
+cat >"$work/idle.py" <<'PY'
+import socket, ssl, sys, time
+port, n, path, key, hold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+def lit(idx, val):  # literal without indexing, indexed name (RFC 7541 6.2.2)
+    v = val.encode(); return bytes([idx, len(v)]) + v
+name, v = b"ocp-apim-subscription-key", key.encode()
+block = bytes([0x82, 0x87]) + lit(4, path) + lit(1, "127.0.0.1") + bytes([0, len(name)]) + name + bytes([len(v)]) + v
+def frame(t, flags, sid, payload): return len(payload).to_bytes(3, "big") + bytes([t, flags]) + sid.to_bytes(4, "big") + payload
+req = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(4, 1, 0, b"") + frame(1, 5, 1, block)
+conns = []
+for i in range(n):
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)))
+    assert t.selected_alpn_protocol() == "h2", "no h2"
+    t.sendall(req)
+    buf, done = b"", False
+    while not done:
+        chunk = t.recv(65536)
+        assert chunk, "closed"
+        buf += chunk
+        while len(buf) >= 9:
+            ln = int.from_bytes(buf[:3], "big")
+            if len(buf) < 9 + ln: break
+            typ, flags, sid = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff
+            assert typ not in (3, 7), "reset or goaway"
+            if sid == 1 and typ in (0, 1) and flags & 1: done = True
+            buf = buf[9 + ln:]
+    conns.append(t)
+print("open", len(conns), flush=True)
+time.sleep(hold)
+PY
+rss_kib() { local total=0 p; for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do total=$((total + $(awk '/^VmRSS:/{print $2}' "/proc/$p/status"))); done; echo "$total"; }
+declare -A IDLEPORT IDLEPATH
+IDLEPORT[apimgw-gateway-h2]=$GATEWAY; IDLEPATH[apimgw-gateway-h2]=/bench
+IDLEPORT[nginx-h2]=$NGINX; IDLEPATH[nginx-h2]=/
+echo
+echo "| proxy | idle h2 connections (TLS) | RSS before KiB | RSS with them KiB | per connection |"
+echo "|---|---|---|---|---|"
+for n in "${names[@]}"; do
+	before=$(rss_kib "${PID[$n]}")
+	python3 "$work/idle.py" "${IDLEPORT[$n]}" "$IDLE" "${IDLEPATH[$n]}" "$KEY" 8 >"$work/idle-$n.out" &
+	ipid=$!
+	for _ in $(seq 600); do grep -q '^open' "$work/idle-$n.out" 2>/dev/null && break; kill -0 "$ipid" 2>/dev/null || break; sleep 0.2; done
+	grep -q '^open' "$work/idle-$n.out" || { echo "bench-h2: idle connections to $n failed" >&2; wait "$ipid" || true; exit 1; }
+	sleep 2
+	with=$(rss_kib "${PID[$n]}")
+	wait "$ipid" || true
+	awk -v n="$n" -v c="$IDLE" -v b="$before" -v w="$with" 'BEGIN{printf "| %s | %d | %d | %d | %.1f KiB |\n", n, c, b, w, (w-b)/c}'
+done
