@@ -200,7 +200,9 @@ func (hc *h2conn) expire(now int64) {
 			continue
 		}
 		if now-st.stallSince >= limit {
-			st.cc.x.Err = ErrFlowControl
+			if st.cc.exchState != nil {
+				st.cc.x.Err = ErrFlowControl
+			}
 			hc.h.ResetStream(id, http2.ErrCodeCancel)
 			st.gone()
 		}
@@ -227,7 +229,7 @@ func (hc *h2conn) event(ev *http2.Event) {
 		}
 	case http2.EventReset:
 		if st := hc.streams[ev.Stream]; st != nil {
-			if st.cc.x.Err == nil && st.cc.inExchange {
+			if st.cc.inExchange && st.cc.exchState != nil && st.cc.x.Err == nil {
 				st.cc.x.Err = ErrClientClosed
 			}
 			st.gone()
@@ -270,7 +272,7 @@ func (hc *h2conn) onClose() {
 	delete(hc.lp.h2, hc)
 	hc.lp.s.conns.Add(-1)
 	for _, st := range hc.streams {
-		if st.cc.inExchange && st.cc.x.Err == nil && st.cc.x.Status == 0 {
+		if st.cc.inExchange && st.cc.exchState != nil && st.cc.x.Err == nil && st.cc.x.Status == 0 {
 			st.cc.x.Err = ErrClientClosed
 		}
 		st.gone()
