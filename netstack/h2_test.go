@@ -473,3 +473,63 @@ func TestH2SlowUpstreamUpload(t *testing.T) {
 		t.Fatalf("upstream got %d bytes", n)
 	}
 }
+
+// bodyHandler buffers the request body (ReadBody), answers with its size
+// and first bytes, or with a replaced body forwarded upstream
+// (BufferRequestBody + SetRequestBody); the response body is read too
+// (ReadResponseBody) and sent on with a header naming its length.
+type bodyHandler struct{ upstream string }
+
+func (h *bodyHandler) Serve(x *Exchange) {
+	switch string(x.Req.Bytes(x.Req.Target)) {
+	case "/read":
+		x.ReadBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+			x.Respond(200, "", nil, []byte(fmt.Sprintf("read %d %v", len(body), tooLarge)))
+		})
+	case "/replace":
+		x.ReadBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+			x.SetRequestBody([]byte("replaced:" + string(body[:3])))
+			x.SetTarget([]byte("/sha"))
+			x.Forward(h.upstream)
+		})
+	default:
+		x.Forward(h.upstream)
+	}
+}
+
+func (h *bodyHandler) Response(x *Exchange) {
+	x.ReadResponseBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+		x.Respond(x.Resp.Status, "", []Field{{"X-Upstream-Length", fmt.Sprint(len(body))}}, body)
+	})
+}
+
+// Body-buffering policies (ReadBody, SetRequestBody, ReadResponseBody) work
+// for h2 streams as for HTTP/1.1.
+func TestH2BufferedBodies(t *testing.T) {
+	b := newBackend(t)
+	s := startProxy(t, &bodyHandler{upstream: b.Listener.Addr().String()}, Config{})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	post := func(path string, body io.Reader) (string, http.Header) {
+		t.Helper()
+		resp, err := c.Post("http://"+s.Addr().String()+path, "text/plain", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return string(got), resp.Header
+	}
+	if got, _ := post("/read", strings.NewReader(strings.Repeat("r", 300000))); got != "read 300000 false" {
+		t.Fatalf("read: %q", got)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.Write([]byte("abcdef")); pw.Close() }()
+	got, hdr := post("/replace", pr)
+	sum := sha256.Sum256([]byte("replaced:abc"))
+	if want := fmt.Sprintf("%d %s", len("replaced:abc"), hex.EncodeToString(sum[:])); got != want || hdr.Get("X-Upstream-Length") != fmt.Sprint(len(want)) {
+		t.Fatalf("replace: %q %v, want %q", got, hdr, want)
+	}
+}
