@@ -8,7 +8,8 @@ apt_pkgs=()
 go_tools=()
 for group in "$@"; do
 	case "$group" in
-	test) apt_pkgs+=(curl) ;;
+	test) apt_pkgs+=(curl redis-server) ;;
+	redis) apt_pkgs+=(redis-server) ;;
 	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl) ;;
 	packaging) apt_pkgs+=(lintian rpm cpio debootstrap systemd-container bc); go_tools+=(github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2) ;;
 	qemu) apt_pkgs+=(qemu-user-static) ;;
