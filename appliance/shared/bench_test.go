@@ -108,6 +108,7 @@ func BenchmarkSharedOvershoot(b *testing.B) {
 				over += passed - 10
 			}
 			b.ReportMetric(float64(over)/float64(b.N), "overshoot/op")
+			b.ReportMetric(float64(reps[0].sc.Stats().RoundTrip.Microseconds()), "roundtrip-µs")
 		})
 		b.Run(fmt.Sprintf("burst/N=%d", n), func(b *testing.B) {
 			over := 0
