@@ -90,6 +90,7 @@ func TestRedisReplicasShareLimit(t *testing.T) {
 	a, c := replicaOf(t, b.URL, srv.URL(), 10), replicaOf(t, b.URL, srv.URL(), 10)
 	eventually(t, 10*time.Second, "both replicas share counters", func() bool { return a.sharing(t) && c.sharing(t) })
 	passed, refused := 0, 0
+	admitted := map[*daemon]int{}
 	for i := 0; i < 30; i++ {
 		d := a
 		if i%2 == 1 {
@@ -98,11 +99,19 @@ func TestRedisReplicasShareLimit(t *testing.T) {
 		switch st := statusOf(t, d.data+"/echo/x"); st {
 		case 200:
 			passed++
+			admitted[d]++
 		case 429:
 			refused++
 		default:
 			t.Fatalf("request %d: status %d", i, st)
 		}
+		// Requests spaced by more than a Redis round trip (a loaded CI
+		// machine may delay one beyond two HTTP exchanges): the replica's
+		// increments have reached Redis before the next request.
+		want := fmt.Sprint(admitted[d])
+		eventually(t, 5*time.Second, "the replica's increments answered by Redis", func() bool {
+			return d.metric(t, `apimgw_shared_counter_updates_total{outcome="sent"}`) == want
+		})
 	}
 	t.Logf("two replicas, limit 10/min: %d passed, %d refused", passed, refused)
 	if passed < 10 || passed > 11 {
