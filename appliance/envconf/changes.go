@@ -18,6 +18,7 @@ var restartOnly = map[string]bool{
 	// The Redis connection is opened once, at start.
 	"policy.rate-limit.redis.url":           true,
 	"policy.rate-limit.redis.password.file": true,
+	"policy.rate-limit.redis.ca":            true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -79,6 +80,7 @@ func (c *Config) values() []keyValue {
 		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys},
 		{"policy.rate-limit.redis.url", c.RedisURL},
 		{"policy.rate-limit.redis.password.file", c.RedisPasswordFile},
+		{"policy.rate-limit.redis.ca", c.RedisCAFile},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
 	}
 }

@@ -101,6 +101,9 @@ type Config struct {
 	// RedisPasswordFile is policy.rate-limit.redis.password.file: the Redis
 	// password is read from this file (it wins over one in the URL).
 	RedisPasswordFile string
+	// RedisCAFile is policy.rate-limit.redis.ca: a PEM bundle trusted for a
+	// rediss:// Redis instead of the system roots.
+	RedisCAFile string
 	// BodyMaxBytes is policy.body.max-bytes: the most request or response
 	// body bytes buffered for policies that read a body (4 MiB).
 	BodyMaxBytes int64
@@ -556,6 +559,10 @@ var keys = map[string]keySpec{
 	}},
 	"policy.rate-limit.redis.password.file": {func(c *Config, v string) error {
 		c.RedisPasswordFile = v
+		return nil
+	}},
+	"policy.rate-limit.redis.ca": {func(c *Config, v string) error {
+		c.RedisCAFile = v
 		return nil
 	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {

@@ -390,7 +390,7 @@ func TestRedisKeys(t *testing.T) {
 		{url: "redis://h:6379/zero", bad: "database"},
 		{url: "redis://h:6379/0?dial_timeout=1", bad: "query"},
 	} {
-		body := "config.local.path=/x.json\npolicy.rate-limit.redis.url=" + tc.url + "\npolicy.rate-limit.redis.password.file=/run/secrets/redis\n"
+		body := "config.local.path=/x.json\npolicy.rate-limit.redis.url=" + tc.url + "\npolicy.rate-limit.redis.password.file=/run/secrets/redis\npolicy.rate-limit.redis.ca=/etc/apimgw/redis-ca.pem\n"
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +404,7 @@ func TestRedisKeys(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tc.url, err)
 		}
-		if c.RedisURL != tc.url || c.RedisPasswordFile != "/run/secrets/redis" {
+		if c.RedisURL != tc.url || c.RedisPasswordFile != "/run/secrets/redis" || c.RedisCAFile != "/etc/apimgw/redis-ca.pem" {
 			t.Errorf("%q: RedisURL %q, RedisPasswordFile %q", tc.url, c.RedisURL, c.RedisPasswordFile)
 		}
 		for _, st := range c.Settings() {

@@ -2,6 +2,7 @@ package shared
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ type Options struct {
 	// PasswordFile, when set, holds the password (a trailing newline is
 	// ignored); it wins over a password in the URL.
 	PasswordFile string
+	// CAFile, for rediss://, is a PEM bundle trusted instead of the system
+	// roots (a private CA).
+	CAFile string
 	// Queue bounds the updates waiting to be sent (DefaultQueue if 0). An
 	// update that finds it full is counted locally only.
 	Queue int
@@ -151,6 +155,20 @@ func clientOptions(o Options) (*redis.Options, error) {
 			return nil, fmt.Errorf("%w: password file: %v", ErrConfig, err)
 		}
 		ro.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if o.CAFile != "" {
+		if ro.TLSConfig == nil {
+			return nil, fmt.Errorf("%w: a CA file is for rediss:// (TLS), not %s", ErrConfig, Addr(o.URL))
+		}
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA file: %v", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrConfig, o.CAFile)
+		}
+		ro.TLSConfig.RootCAs = pool
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
 	ro.ContextTimeoutEnabled = true
