@@ -8,17 +8,19 @@ apt_pkgs=()
 go_tools=()
 for group in "$@"; do
 	case "$group" in
-	test) apt_pkgs+=(curl redis-server) ;;
-	redis) apt_pkgs+=(redis-server) ;;
+	test) apt_pkgs+=(curl) ;;
 	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl) ;;
 	packaging) apt_pkgs+=(lintian rpm cpio debootstrap systemd-container bc); go_tools+=(github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2) ;;
 	qemu) apt_pkgs+=(qemu-user-static) ;;
 	status) apt_pkgs+=(prometheus chromium) ;;
 	e2e) apt_pkgs+=(python3) ;;
+	redis) apt_pkgs+=(redis-server) ;;
 	image) apt_pkgs+=(ca-certificates tzdata); go_tools+=(github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0) ;;
 	containers) apt_pkgs+=(podman runc catatonit slirp4netns uidmap) ;;
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
+	# Shared counters: the Redis tests run in test-go (internal/testredis).
+	if [ "$group" = test ]; then apt_pkgs+=(redis-server); fi
 done
 
 missing=()
