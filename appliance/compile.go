@@ -37,9 +37,11 @@ type Compiled struct {
 	products map[string]*product
 	backends map[string]*backendURL // parsed base URLs, by URL string
 
-	trust       *backendTrust             // roots and client certificates for https backends
-	runtimeTLSs sync.Map                  // addr|host → *netstack.UpstreamTLS for URLs policies compute
-	runtimeTLSn atomic.Int64              // entries made (bounded by maxRuntimeTLS)
+	trust       *backendTrust // roots and client certificates for https backends
+	runtimeTLSs sync.Map      // addr|host → *netstack.UpstreamTLS for URLs policies compute
+	runtimeTLSn atomic.Int64  // entries made (bounded by maxRuntimeTLS)
+	certTLSs    sync.Map      // addr|host|certificate → *netstack.UpstreamTLS (client_cert.go)
+	certTLSn    atomic.Int64
 	entities    map[string]*backendEntity // backend entities by id (backends.go)
 }
 
@@ -93,6 +95,9 @@ type backendURL struct {
 	tls       *netstack.UpstreamTLS // https: how to reach it
 	errStatus int                   // the status for errMsg (0: 502)
 	entity    *backendEntity        // the backend entity it belongs to, if any
+	// tlsSettings are the backend entity's TLS checks (nil: default), for
+	// connections that also present a policy's client certificate.
+	tlsSettings *wire.BackendTLS
 }
 
 // CompileError says why a snapshot cannot be served; it names the part.
@@ -117,7 +122,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 	}
 
 	opts := policy.Options{NamedValues: map[string]policy.NamedValue{}, Fragments: map[string]policy.Source{},
-		Backends: map[string]string{}, State: state}
+		Backends: map[string]string{}, State: state, Certificates: c.policyCertificates()}
 	for _, nv := range snap.NamedValues {
 		opts.NamedValues[nv.DisplayName] = policy.NamedValue{Value: nv.Value, Secret: nv.Secret}
 	}

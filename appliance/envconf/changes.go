@@ -5,16 +5,18 @@ import "fmt"
 // restartOnly are the keys whose new value takes effect only at the next
 // start: they size or bind resources opened once (listeners, the store).
 var restartOnly = map[string]bool{
-	"listen.http":                     true,
-	"listen.https":                    true,
-	"listen.https.certificate":        true,
-	"listen.https.key":                true,
-	"status.listen":                   true,
-	"store.path":                      true,
-	"store.snapshots.keep":            true,
-	"telemetry.queue.max-bytes":       true,
-	"telemetry.queue.commit-interval": true,
-	"policy.body.max-bytes":           true,
+	"listen.http":                      true,
+	"listen.https":                     true,
+	"listen.https.certificate":         true,
+	"listen.https.key":                 true,
+	"status.listen":                    true,
+	"store.path":                       true,
+	"store.snapshots.keep":             true,
+	"telemetry.queue.max-bytes":        true,
+	"telemetry.queue.commit-interval":  true,
+	"policy.body.max-bytes":            true,
+	"policy.managed-identity.protocol": true,
+	"policy.managed-identity.endpoint": true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -75,5 +77,7 @@ func (c *Config) values() []keyValue {
 		{"heartbeat.interval", c.HeartbeatInterval},
 		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
+		{"policy.managed-identity.protocol", c.IdentityProtocol},
+		{"policy.managed-identity.endpoint", c.IdentityEndpoint},
 	}
 }
