@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/policy"
@@ -74,6 +75,7 @@ type TokenSource struct {
 	cfg      IdentityConfig
 	mu       sync.Mutex
 	inflight map[policy.TokenRequest]*tokenFetch
+	joined   atomic.Int64 // requests that waited for another's fetch
 }
 
 type tokenFetch struct {
@@ -125,6 +127,7 @@ func (s *TokenSource) Token(ctx context.Context, req policy.TokenRequest) (polic
 	s.mu.Lock()
 	if f := s.inflight[req]; f != nil {
 		s.mu.Unlock()
+		s.joined.Add(1)
 		select {
 		case <-f.done:
 			return f.tok, f.err

@@ -210,3 +210,44 @@ func httpGet(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestTokenSourceSharesFetches: requests for the same token while one is
+// being fetched wait for it instead of asking the endpoint again.
+func TestTokenSourceSharesFetches(t *testing.T) {
+	var hits atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-release
+		io.WriteString(w, tokenJSON("shared", time.Now().Add(time.Hour).Unix()))
+	}))
+	t.Cleanup(srv.Close)
+	src, err := NewTokenSource(IdentityConfig{Endpoint: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	got := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			tok, err := src.Token(context.Background(), policy.TokenRequest{Resource: "r"})
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- tok.AccessToken
+		}()
+	}
+	for hits.Load() == 0 || src.joined.Load() < n-1 {
+		time.Sleep(time.Millisecond) // until one fetches and the others wait for it
+	}
+	close(release)
+	for i := 0; i < n; i++ {
+		if s := <-got; s != "shared" {
+			t.Fatalf("request %d: %q", i, s)
+		}
+	}
+	if h := hits.Load(); h != 1 {
+		t.Fatalf("%d fetches for %d concurrent requests, want 1", h, n)
+	}
+}
