@@ -178,14 +178,14 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 	}
 	bearer := ""
 	if s.mi != nil {
-		tok, wait, err := s.mi.acquire(c)
+		_, b, wait, err := s.mi.acquire(c)
 		if wait {
 			return flowCall, nil // the token first; then this runs again
 		}
 		if err != nil {
 			return flowNext, err
 		}
-		bearer = tok
+		bearer = b
 	}
 	call := &HTTPCall{Method: s.method, OneWay: s.oneWay, Timeout: defaultSendTimeout, Policy: "send-request"}
 	if s.oneWay {
@@ -229,7 +229,7 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 		}
 	}
 	if bearer != "" {
-		h.Set("Authorization", "Bearer "+bearer)
+		h.Set("Authorization", bearer)
 	}
 	call.Headers = h.List
 	if s.cert != nil {
