@@ -122,7 +122,7 @@ func compileSend(b *builder, n *Node, oneWay bool) {
 				b.errorf(ch, ErrInvalid, "<set-method> needs a literal method (APIM allows no expression here)")
 			}
 		case "set-header":
-			b.checkAttrs(ch, "name", "exists-action")
+			b.checkAttrs(ch, "name", "exists-action", "id")
 			name, action, values := compileNamedValues(b, ch)
 			s.headers = append(s.headers, &setHeader{name: name, action: action, values: values})
 		case "set-body":
