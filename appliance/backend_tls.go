@@ -103,6 +103,15 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 // (sharedTLS), so a new snapshot keeps their pooled connections and TLS
 // sessions.
 func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) *netstack.UpstreamTLS {
+	key, t := c.sharedUpstreamTLS(b, bt, certs)
+	b.tlsKey = key
+	return t
+}
+
+// sharedUpstreamTLS is upstreamTLS without recording the identity in b: it
+// returns the identity's key and its shared settings. Request-time callers
+// (a policy's client certificate) use it, since b is shared by requests.
+func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) (string, *netstack.UpstreamTLS) {
 	chain, name := true, true
 	if bt != nil {
 		if bt.ValidateCertificateChain != nil {
@@ -120,8 +129,8 @@ func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.C
 			h.Write(der)
 		}
 	}
-	b.tlsKey = hex.EncodeToString(h.Sum(nil))
-	return sharedTLS.get(b.tlsKey, func() *netstack.UpstreamTLS {
+	key := hex.EncodeToString(h.Sum(nil))
+	return key, sharedTLS.get(key, func() *netstack.UpstreamTLS {
 		return c.newUpstreamTLS(b, chain, name, certs)
 	})
 }

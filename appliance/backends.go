@@ -85,7 +85,7 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 			case u.errMsg != "":
 				c.Warnings = append(c.Warnings, where+": "+u.errMsg+" (calls answer 502)")
 			case u.https:
-				u.tls = c.upstreamTLS(u, b.TLS, certs)
+				u.tls, u.tlsSettings = c.upstreamTLS(u, b.TLS, certs), b.TLS
 			case len(certs) > 0:
 				c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
 			}

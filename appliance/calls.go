@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,11 @@ type callPool struct {
 	once   sync.Once
 	jobs   chan func()
 	client *http.Client
+	certs  certClients // per client certificate (client_cert.go)
+	tokens struct {
+		once sync.Once
+		src  *TokenSource
+	}
 }
 
 func (h *Handler) calls() *callPool {
@@ -70,8 +76,10 @@ func (p *callPool) submit(job func()) bool {
 	}
 }
 
-// do makes one call, reading at most limit response body bytes.
-func (p *callPool) do(call *policy.HTTPCall, limit int) (*policy.CallResponse, error) {
+// do makes one call, reading at most limit response body bytes; https
+// targets are checked against roots (the backends' trust: system roots,
+// backend.tls.ca, the snapshot's trusted CAs; nil: system roots).
+func (p *callPool) do(call *policy.HTTPCall, limit int, roots *x509.CertPool) (*policy.CallResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), call.Timeout)
 	defer cancel()
 	var body io.Reader
@@ -89,7 +97,7 @@ func (p *callPool) do(call *policy.HTTPCall, limit int) (*policy.CallResponse, e
 		}
 		req.Header.Add(f.Name, f.Value)
 	}
-	resp, err := p.client.Do(req)
+	resp, err := p.clientFor(roots, call.ClientCert).Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("%s to %s timed out after %s", call.Policy, call.URL, call.Timeout)
@@ -121,7 +129,10 @@ func (p *callPool) do(call *policy.HTTPCall, limit int) (*policy.CallResponse, e
 // worker (and net/http's writer) still read them.
 func cloneCall(c *policy.HTTPCall) *policy.HTTPCall {
 	out := &policy.HTTPCall{Method: strings.Clone(c.Method), URL: strings.Clone(c.URL), Body: bytes.Clone(c.Body),
-		Timeout: c.Timeout, OneWay: c.OneWay, Policy: c.Policy, Headers: make([]policy.Header, len(c.Headers))}
+		Timeout: c.Timeout, OneWay: c.OneWay, Policy: c.Policy, Headers: make([]policy.Header, len(c.Headers)), ClientCert: c.ClientCert}
+	if c.Token != nil {
+		out.Token = &policy.TokenRequest{Resource: strings.Clone(c.Token.Resource), ClientID: strings.Clone(c.Token.ClientID)}
+	}
 	for i, f := range c.Headers {
 		out.Headers[i] = policy.Header{Name: strings.Clone(f.Name), Value: strings.Clone(f.Value)}
 	}
@@ -129,10 +140,10 @@ func cloneCall(c *policy.HTTPCall) *policy.HTTPCall {
 }
 
 // startOneWay starts a send-one-way-request call (a full queue drops it).
-func (h *Handler) startOneWay(call *policy.HTTPCall) {
+func (h *Handler) startOneWay(call *policy.HTTPCall, roots *x509.CertPool) {
 	p, limit := h.calls(), h.bodyLimit()
 	call = cloneCall(call)
-	p.submit(func() { p.do(call, limit) })
+	p.submit(func() { p.do(call, limit, roots) })
 }
 
 // call makes the pipeline's call off the loop and continues with next (the
@@ -140,16 +151,20 @@ func (h *Handler) startOneWay(call *policy.HTTPCall) {
 // one-way call is started and the pipeline goes on at once.
 func (h *Handler) call(x *netstack.Exchange, st *reqState, res policy.Result, next func(*netstack.Exchange, *reqState, policy.Result)) {
 	p, call, limit := h.calls(), cloneCall(res.Call), h.bodyLimit()
+	if call.Token != nil {
+		h.token(x, st, call, next)
+		return
+	}
 	if call.OneWay {
-		h.startOneWay(call)
+		h.startOneWay(call, st.cfg.trust.roots)
 		st.pc.CallDone(nil, nil)
 		next(x, st, st.pl.Resume(st.pc))
 		return
 	}
 	x.Suspend()
-	pc := st.pc
+	pc, roots := st.pc, st.cfg.trust.roots
 	ok := p.submit(func() {
-		resp, err := p.do(call, limit)
+		resp, err := p.do(call, limit, roots)
 		x.Resume(func(x *netstack.Exchange) {
 			pc.CallDone(resp, err)
 			next(x, st, st.pl.Resume(pc))
@@ -159,4 +174,35 @@ func (h *Handler) call(x *netstack.Exchange, st *reqState, res policy.Result, ne
 		pc.CallDone(nil, ErrCallQueueFull)
 		x.Resume(func(x *netstack.Exchange) { next(x, st, st.pl.Resume(pc)) })
 	}
+}
+
+// token fetches the managed-identity token the pipeline asked for
+// (authentication-managed-identity) on a call worker and resumes with it.
+func (h *Handler) token(x *netstack.Exchange, st *reqState, call *policy.HTTPCall, next func(*netstack.Exchange, *reqState, policy.Result)) {
+	p, src := h.calls(), h.tokenSource()
+	x.Suspend()
+	pc := st.pc
+	ok := p.submit(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), call.Timeout)
+		tok, err := src.Token(ctx, *call.Token)
+		cancel()
+		x.Resume(func(x *netstack.Exchange) {
+			pc.TokenDone(tok, err)
+			next(x, st, st.pl.Resume(pc))
+		})
+	})
+	if !ok {
+		pc.TokenDone(policy.Token{}, ErrCallQueueFull)
+		x.Resume(func(x *netstack.Exchange) { next(x, st, st.pl.Resume(pc)) })
+	}
+}
+
+// tokenSource is Handler.Tokens, or the default (Azure IMDS) made once.
+func (h *Handler) tokenSource() *TokenSource {
+	if h.Tokens != nil {
+		return h.Tokens
+	}
+	t := &h.callPool.tokens
+	t.once.Do(func() { t.src, _ = NewTokenSource(IdentityConfig{}) })
+	return t.src
 }

@@ -91,6 +91,9 @@ type backendURL struct {
 	entity    *backendEntity          // the backend entity it belongs to, if any
 	proxy     *netstack.UpstreamProxy // the backend entity's proxy, if any (backend_proxy.go)
 	tlsKey    string                  // digest of tls's identity (backend_tls.go sharedTLS)
+	// tlsSettings are the backend entity's TLS checks (nil: default), for
+	// connections that also present a policy's client certificate.
+	tlsSettings *wire.BackendTLS
 }
 
 // CompileError says why a snapshot cannot be served; it names the part.
@@ -115,7 +118,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 	}
 
 	opts := policy.Options{NamedValues: map[string]policy.NamedValue{}, Fragments: map[string]policy.Source{},
-		Backends: map[string]string{}, State: state}
+		Backends: map[string]string{}, State: state, Certificates: c.policyCertificates()}
 	for _, nv := range snap.NamedValues {
 		opts.NamedValues[nv.DisplayName] = policy.NamedValue{Value: nv.Value, Secret: nv.Secret}
 	}

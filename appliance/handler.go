@@ -78,6 +78,10 @@ type Handler struct {
 	// CallWorkers is the size of the worker pool that makes send-request
 	// calls off the event loops (0: DefaultCallWorkers).
 	CallWorkers int
+	// Tokens fetches managed-identity tokens for
+	// authentication-managed-identity (env.conf policy.managed-identity.*);
+	// nil means Azure IMDS at its default address. Set it before serving.
+	Tokens *TokenSource
 
 	callPool callPool
 }
@@ -420,6 +424,7 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 		x.AppendReplaceHeader(f.Name, f.Value)
 	}
 	x.AppendReplaceHeader("Host", b.host)
+
 	if pc.Request.Buffered {
 		x.SetRequestBody(pc.Request.Body) // set-body replaced it
 	}
@@ -428,6 +433,12 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	}
 	if pc.Upstream.BufferRequestBody {
 		x.BufferRequestBody() // kept for a retry (forward-request buffer-request-body)
+	}
+	if cert := pc.Upstream.ClientCert; cert != nil && b.https {
+		// authentication-certificate (client_cert.go); on an http backend
+		// a client certificate has nothing to do, as in APIM.
+		x.ForwardTLS(st.cfg.clientCertTLS(b, cert))
+		return
 	}
 	b.forwardTo(x)
 }
@@ -447,7 +458,11 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	}
 	// The connection's own error and body buffer: a failing backend costs
 	// no allocation here.
-	st.lastErr = policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err}
+	st.lastErr = policy.RuntimeError{Source: "forward-request", File: "(backend)", Section: policy.Backend, Reason: msg, Err: x.Err,
+		Code: "BackendConnectionFailure"}
+	if status == 504 {
+		st.lastErr.Code = "Timeout" // APIM's Reason for forward-request timeouts
+	}
 	pc.LastError = &st.lastErr
 	pc.Response.StatusCode, pc.Response.Reason = status, ""
 	pc.Response.Headers.Reset()
@@ -456,16 +471,19 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 	pc.Response.Body = st.errBody
 	pc.Response.BodySet = true
 	st.sec = policy.OnError
-	res := st.pl.Run(pc, policy.OnError)
-	for res.Outcome == policy.Call && res.Call.OneWay {
-		// send-one-way-request (error logging): start it and go on. A call
-		// that waits for its answer cannot run here (netstack answers a
-		// failed upstream synchronously): the section ends where it is.
-		h.startOneWay(res.Call)
-		pc.CallDone(nil, nil)
-		res = st.pl.Resume(pc)
+	h.afterFailure(x, st, st.pl.Run(pc, policy.OnError))
+}
+
+// afterFailure acts on the on-error section's result after a failed
+// forward: a send-request there is made off the loop (the exchange is
+// suspended, netstack answers on Resume), a one-way call is started, and
+// whatever else the section returned, the response it left is the answer.
+func (h *Handler) afterFailure(x *netstack.Exchange, st *reqState, res policy.Result) {
+	if res.Outcome == policy.Call {
+		h.call(x, st, res, h.afterFailure)
+		return
 	}
-	h.respond(x, st) // whatever the section returned, answer with the response it left
+	h.respond(x, st)
 }
 
 // backend returns the parsed base URL: from the compiled snapshot, or parsed

@@ -688,6 +688,13 @@ func (cc *clientConn) upstreamFailed(status int, msg string) {
 	x := &cc.x
 	x.decided = undecided
 	fh.UpstreamFailed(x, status, msg)
+	if x.decided == decSuspend {
+		// The handler works off the loop (an on-error send-request) and
+		// answers on Resume.
+		cc.state = csSuspended
+		cc.lp.wheel.stop(&cc.timerNode)
+		return
+	}
 	if x.decided != decRespond {
 		x.RespondError(status, msg)
 	}

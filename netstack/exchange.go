@@ -34,7 +34,8 @@ type DoneHandler interface {
 // upstream fails before its response head (unreachable 502, timeout 504,
 // invalid response 502): UpstreamFailed runs on the loop with the status and
 // message the engine would send, and may answer with x.Respond (an on-error
-// section); if it does not, the engine's JSON error goes out.
+// section), or Suspend and answer on Resume (work off the loop); if it does
+// neither, the engine's JSON error goes out.
 type FailureHandler interface {
 	UpstreamFailed(x *Exchange, status int, msg string)
 }

@@ -1,16 +1,23 @@
 package policy
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +25,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // Corpus documents run end to end (policy.Simulate, as apimctl policy run
@@ -49,6 +57,8 @@ type corpusStep struct {
 	product      string // the caller's product (default "Starter")
 	bodyLacks    string
 	backendHas   map[string]string // substrings of headers on the last request to the backend
+	tokens       int               // managed-identity tokens fetched so far in this case
+	clientCertCN string            // the client certificate authentication-certificate chose
 }
 
 type corpusCase struct {
@@ -67,6 +77,8 @@ type standIns struct {
 	jobPolls  int
 	oneWay    []string
 	backend4x bool
+	mi        int    // managed-identity tokens issued
+	pfx       []byte // the certificate Key Vault holds (PKCS#12, no password)
 }
 
 func (s *standIns) serve(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +92,27 @@ func (s *standIns) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]string{"issuer": base, "jwks_uri": base + "/discovery/keys"})
 	case strings.HasSuffix(u, "/discovery/keys"):
 		w.Write(s.jwks)
+	case strings.HasPrefix(u, "http://169.254.169.254/metadata/identity/oauth2/token"):
+		// Azure IMDS: Metadata: true, api-version and resource in the query.
+		q, _ := url.Parse(u)
+		if r.Header.Get("Metadata") != "true" || q.Query().Get("api-version") != "2018-02-01" {
+			http.Error(w, `{"error":"invalid_request"}`, 400)
+			return
+		}
+		s.mi++
+		io.WriteString(w, `{"access_token":"mi-`+q.Query().Get("resource")+`-`+strconv.Itoa(s.mi)+`","expires_on":"`+
+			strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)+`","resource":"`+q.Query().Get("resource")+`","token_type":"Bearer"}`)
+	case strings.HasPrefix(u, "https://msikvtest.vault.azure.net/"):
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer mi-https://vault.azure.net-") {
+			http.Error(w, `{"error":{"code":"Unauthorized"}}`, 401)
+			return
+		}
+		value := "s3cret"
+		if strings.Contains(u, "/secrets/mycert/") {
+			value = base64.StdEncoding.EncodeToString(s.pfx)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"value": value, "id": u})
 	case strings.HasPrefix(u, "https://idp.test/token"):
 		s.token++
 		w.Header().Set("Content-Type", "application/json")
@@ -129,6 +162,7 @@ func TestCorpusRuns(t *testing.T) {
 	set.AddKey(pub)
 	si := &standIns{}
 	si.jwks, _ = json.Marshal(set)
+	_, si.pfx = kvCertificate(t)
 	srv := httptest.NewServer(http.HandlerFunc(si.serve))
 	defer srv.Close()
 	exp := time.Now().Add(time.Hour).Unix()
@@ -234,6 +268,30 @@ func TestCorpusRuns(t *testing.T) {
 				{path: "/", headers: []string{"X-Only", "me"}, status: 200, bodyHas: "X-Only: me"}}},
 		{name: "cache duration from Cache-Control (no cache-lookup: nothing stored)", file: "examples/Set cache duration using response cache control header.policy.xml",
 			steps: []corpusStep{{path: "/cache/30", status: 200}, {path: "/cache/30", status: 200}}},
+		{name: "managed identity to Service Bus", file: "examples/Authenticate using Managed Identity to access Service Bus.xml",
+			named: map[string]string{"serviceBusNamespace": "sb1"},
+			steps: []corpusStep{
+				{path: "/", method: "POST", status: 200, tokens: 1, backendURL: "https://sb1.servicebus.windows.net/",
+					backendHdr: map[string]string{"Authorization": "mi-https://servicebus.azure.net-1"}},
+				{path: "/", method: "POST", status: 200, tokens: 1, backendHdr: map[string]string{"Authorization": "mi-https://servicebus.azure.net-1"}},
+			}},
+		{name: "managed identity to Event Hub", file: "examples/Authenticate using Managed Identity to access Event Hub.xml",
+			named: map[string]string{"eventHubNamespace": "eh1", "eventhubname": "orders"},
+			steps: []corpusStep{{path: "/", method: "POST", status: 200, tokens: 1, backendURL: "https://eh1.servicebus.windows.net/orders/messages",
+				backendHdr: map[string]string{"Authorization": "Bearer mi-https://eventhubs.azure.net-1"}}}},
+		{name: "managed identity to a storage account (send-request)", file: "examples/Authenticate using Managed Identity to access Storage Account.xml",
+			named: map[string]string{"storageaccountname": "acct", "blobtoread": "b.json"},
+			steps: []corpusStep{{path: "/", status: 200, tokens: 1, calls: 1, bodyHas: `"authorization": "Bearer mi-https://storage.azure.com-1"`}}},
+		{name: "Key Vault secret with managed identity, then cached", file: "examples/Look up Key Vault secret using Managed Service Identity.policy.xml",
+			steps: []corpusStep{
+				{path: "/", status: 200, tokens: 1, calls: 1, bodyHas: `"value":"s3cret"`},
+				{path: "/", status: 200, tokens: 1, calls: 1, bodyHas: `"value":"s3cret"`},
+			}},
+		{name: "Key Vault certificate as the backend's client certificate", file: "examples/Look up Key Vault certificate using Managed Service Identity and call backend.policy.xml",
+			steps: []corpusStep{
+				{path: "/orders", status: 200, tokens: 1, calls: 1, backendURL: "http://backend.test/orders", clientCertCN: "kv-client"},
+				{path: "/orders", status: 200, tokens: 1, calls: 1, clientCertCN: "kv-client"},
+			}},
 		{name: "add correlation id", file: "examples/Add correlation id to inbound request.policy.xml",
 			steps: []corpusStep{{path: "/", headers: []string{"correlationid", "given-1"}, status: 200, backendHdr: map[string]string{"correlationid": "given-1"}}}},
 	}
@@ -269,8 +327,9 @@ func TestCorpusRuns(t *testing.T) {
 		pl := cp.Link(nil, nil, nil, p)
 		calls := 0
 		si.mu.Lock()
-		si.token, si.jobPolls = 0, 0
+		si.token, si.jobPolls, si.mi = 0, 0, 0
 		si.mu.Unlock()
+		tokens := 0
 		for i, st := range tc.steps {
 			c := newCtx(orDefault(st.method, "GET"), st.path)
 			c.Request.Headers.Reset()
@@ -295,6 +354,10 @@ func TestCorpusRuns(t *testing.T) {
 					calls++
 					return viaLoopback(srv.URL, k.Method, k.URL, k.Headers, k.Body)
 				},
+				Token: func(r TokenRequest) (Token, error) {
+					tokens++
+					return imdsToken(srv.URL, r)
+				},
 			})
 			where := tc.name + " step " + itoa(i+1)
 			if c.Response.StatusCode != st.status {
@@ -308,6 +371,18 @@ func TestCorpusRuns(t *testing.T) {
 			}
 			if st.calls != calls {
 				t.Errorf("%s: %d calls so far, want %d", where, calls, st.calls)
+			}
+			if st.tokens != tokens {
+				t.Errorf("%s: %d managed-identity tokens fetched so far, want %d", where, tokens, st.tokens)
+			}
+			if st.clientCertCN != "" {
+				got := "none"
+				if cc := c.Upstream.ClientCert; cc != nil && cc.Leaf != nil {
+					got = cc.Leaf.Subject.CommonName
+				}
+				if got != st.clientCertCN {
+					t.Errorf("%s: client certificate %s, want CN %s", where, got, st.clientCertCN)
+				}
 			}
 			if len(st.backendHdr) > 0 || len(st.backendHas) > 0 || st.backendURL != "" {
 				if len(res.Forwarded) == 0 {
@@ -407,4 +482,47 @@ func viaLoopback(standIn, method, rawURL string, headers []Header, body []byte) 
 		}
 	}
 	return out, nil
+}
+
+// imdsToken asks the stand-in IMDS for a token, as the appliance's token
+// source does (GET with Metadata: true), and reads the token JSON.
+func imdsToken(standIn string, r TokenRequest) (Token, error) {
+	q := url.Values{"api-version": {"2018-02-01"}, "resource": {r.Resource}}
+	if r.ClientID != "" {
+		q.Set("client_id", r.ClientID)
+	}
+	resp, err := viaLoopback(standIn, "GET", "http://169.254.169.254/metadata/identity/oauth2/token?"+q.Encode(), []Header{{"Metadata", "true"}}, nil)
+	if err != nil {
+		return Token{}, err
+	}
+	if resp.StatusCode != 200 {
+		return Token{}, errors.New("IMDS answered " + strconv.Itoa(resp.StatusCode))
+	}
+	var t struct {
+		AccessToken string `json:"access_token"`
+		ExpiresOn   string `json:"expires_on"`
+	}
+	if err := json.Unmarshal(resp.Body, &t); err != nil {
+		return Token{}, err
+	}
+	sec, _ := strconv.ParseInt(t.ExpiresOn, 10, 64)
+	return Token{AccessToken: t.AccessToken, ExpiresOn: time.Unix(sec, 0)}, nil
+}
+
+// kvCertificate is a client certificate as Key Vault returns it for a
+// certificate's secret: PKCS#12 without a password.
+func kvCertificate(t *testing.T) (*x509.Certificate, []byte) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "kv-client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pfx, err := pkcs12.Modern.Encode(key, cert, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, pfx
 }

@@ -83,7 +83,7 @@ func compileMISpec(b *builder, n *Node) *miSpec {
 }
 
 func (s *authMI) run(c *Context) (flow, error) {
-	tok, wait, err := s.mi.acquire(c)
+	tok, bearer, wait, err := s.mi.acquire(c)
 	if wait {
 		return flowCall, nil
 	}
@@ -97,49 +97,52 @@ func (s *authMI) run(c *Context) (flow, error) {
 		c.SetVariable(s.mi.varName, str(tok))
 		return flowNext, nil
 	}
-	c.Request.Headers.Set("Authorization", "Bearer "+tok)
+	c.Request.Headers.Set("Authorization", bearer)
 	return flowNext, nil
 }
 
-// acquire returns the token: from the cache, or from the token request
-// this step made (wait true: return flowCall; the step runs again on
-// Resume). "" with a nil error means ignore-error let a failure pass.
-func (m *miSpec) acquire(c *Context) (tok string, wait bool, err error) {
+// acquire returns the token and "Bearer <token>": from the cache, or from
+// the token request this step made (wait true: return flowCall; the step
+// runs again on Resume). "" with a nil error means ignore-error let a
+// failure pass.
+func (m *miSpec) acquire(c *Context) (tok, bearer string, wait bool, err error) {
 	resource, err := m.resource.str(c)
 	if err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
 	resource = strings.TrimSpace(resource)
 	if resource == "" {
-		return "", false, evalErr("authentication-managed-identity: resource is empty")
+		return "", "", false, evalErr("authentication-managed-identity: resource is empty")
 	}
 	tc, now := &c.pipe.state.tokens, c.pipe.state.now()
-	key := m.clientID + "\x00" + resource
+	key := resource
+	if m.clientID != "" {
+		key = m.clientID + "\x00" + resource // (no allocation for the usual system identity)
+	}
 	if c.calls.done && c.calls.phase == phaseToken {
 		cs := c.calls
 		c.calls = callState{}
 		if cs.err == nil && cs.token.AccessToken != "" {
-			tc.put(key, cs.token, now)
-			return cs.token.AccessToken, false, nil
+			return cs.token.AccessToken, tc.put(key, cs.token, now), false, nil
 		}
 		detail := "the token endpoint gave no token"
 		if cs.err != nil {
 			detail = cs.err.Error()
 		}
-		if held, ok := tc.failed(key, now); ok {
-			return held, false, nil // the last good token, until it expires
+		if held, hb, ok := tc.failed(key, now); ok {
+			return held, hb, false, nil // the last good token, until it expires
 		}
 		if m.ignoreError {
-			return "", false, nil
+			return "", "", false, nil
 		}
-		return "", false, &miError{msg: "Unable to obtain a managed identity access token for resource '" + resource + "': " + detail}
+		return "", "", false, &miError{msg: "Unable to obtain a managed identity access token for resource '" + resource + "': " + detail}
 	}
-	if held, fetch := tc.lookup(key, now); !fetch {
-		return held, false, nil
+	if held, hb, fetch := tc.lookup(key, now); !fetch {
+		return held, hb, false, nil
 	}
 	c.calls = callState{call: &HTTPCall{Policy: "authentication-managed-identity", Timeout: tokenTimeout,
 		Token: &TokenRequest{Resource: resource, ClientID: m.clientID}}, phase: phaseToken}
-	return "", true, nil
+	return "", "", true, nil
 }
 
 // miError fails the pipeline with Source authentication-managed-identity

@@ -122,7 +122,7 @@ func compileSend(b *builder, n *Node, oneWay bool) {
 				b.errorf(ch, ErrInvalid, "<set-method> needs a literal method (APIM allows no expression here)")
 			}
 		case "set-header":
-			b.checkAttrs(ch, "name", "exists-action")
+			b.checkAttrs(ch, "name", "exists-action", "id")
 			name, action, values := compileNamedValues(b, ch)
 			s.headers = append(s.headers, &setHeader{name: name, action: action, values: values})
 		case "set-body":
@@ -178,14 +178,14 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 	}
 	bearer := ""
 	if s.mi != nil {
-		tok, wait, err := s.mi.acquire(c)
+		_, b, wait, err := s.mi.acquire(c)
 		if wait {
 			return flowCall, nil // the token first; then this runs again
 		}
 		if err != nil {
 			return flowNext, err
 		}
-		bearer = tok
+		bearer = b
 	}
 	call := &HTTPCall{Method: s.method, OneWay: s.oneWay, Timeout: defaultSendTimeout, Policy: "send-request"}
 	if s.oneWay {
@@ -229,7 +229,7 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 		}
 	}
 	if bearer != "" {
-		h.Set("Authorization", "Bearer "+bearer)
+		h.Set("Authorization", bearer)
 	}
 	call.Headers = h.List
 	if s.cert != nil {

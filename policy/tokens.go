@@ -27,28 +27,29 @@ type tokenCache struct {
 
 type tokenEntry struct {
 	tok       Token
+	bearer    string // "Bearer " + the token, made once
 	refreshAt time.Time
 	nextTry   time.Time // after a failed refresh
 }
 
-// lookup returns the cached token and whether a fetch is needed first: no
-// valid token (fetch), or one due for refresh whose retry time has come
-// (fetch; a failure falls back to it).
-func (tc *tokenCache) lookup(key string, now time.Time) (string, bool) {
+// lookup returns the cached token (and its Authorization value) and
+// whether a fetch is needed first: no valid token (fetch), or one due for
+// refresh whose retry time has come (fetch; a failure falls back to it).
+func (tc *tokenCache) lookup(key string, now time.Time) (tok, bearer string, fetch bool) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	e := tc.entries[key]
 	if e == nil || !now.Before(e.tok.ExpiresOn) {
-		return "", true
+		return "", "", true
 	}
 	if now.Before(e.refreshAt) || now.Before(e.nextTry) {
-		return e.tok.AccessToken, false
+		return e.tok.AccessToken, e.bearer, false
 	}
-	return "", true
+	return "", "", true
 }
 
-// put stores a fetched token.
-func (tc *tokenCache) put(key string, t Token, now time.Time) {
+// put stores a fetched token and returns its Authorization value.
+func (tc *tokenCache) put(key string, t Token, now time.Time) string {
 	life := t.ExpiresOn.Sub(now)
 	margin := tokenRefresh
 	if life < 2*tokenRefresh {
@@ -69,18 +70,20 @@ func (tc *tokenCache) put(key string, t Token, now time.Time) {
 		}
 		delete(tc.entries, victim)
 	}
-	tc.entries[key] = &tokenEntry{tok: t, refreshAt: t.ExpiresOn.Add(-margin)}
+	e := &tokenEntry{tok: t, bearer: "Bearer " + t.AccessToken, refreshAt: t.ExpiresOn.Add(-margin)}
+	tc.entries[key] = e
+	return e.bearer
 }
 
 // failed records a failed fetch and returns the token held if it is still
 // valid (kept while the endpoint is unreachable, until it expires).
-func (tc *tokenCache) failed(key string, now time.Time) (string, bool) {
+func (tc *tokenCache) failed(key string, now time.Time) (string, string, bool) {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	e := tc.entries[key]
 	if e == nil || !now.Before(e.tok.ExpiresOn) {
-		return "", false
+		return "", "", false
 	}
 	e.nextTry = now.Add(tokenRetry)
-	return e.tok.AccessToken, true
+	return e.tok.AccessToken, e.bearer, true
 }

@@ -19,6 +19,8 @@ var restartOnly = map[string]bool{
 	"policy.rate-limit.redis.url":           true,
 	"policy.rate-limit.redis.password.file": true,
 	"policy.rate-limit.redis.ca":            true,
+	"policy.managed-identity.protocol":      true,
+	"policy.managed-identity.endpoint":      true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -82,5 +84,7 @@ func (c *Config) values() []keyValue {
 		{"policy.rate-limit.redis.password.file", c.RedisPasswordFile},
 		{"policy.rate-limit.redis.ca", c.RedisCAFile},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
+		{"policy.managed-identity.protocol", c.IdentityProtocol},
+		{"policy.managed-identity.endpoint", c.IdentityEndpoint},
 	}
 }

@@ -30,6 +30,9 @@ const (
 	DefaultHeartbeatInterval  = 60 * time.Second
 	DefaultSnapshotsKeep      = 10
 	DefaultCommitInterval     = 10 * time.Millisecond
+	// DefaultIdentityProtocol is policy.managed-identity.protocol's default:
+	// Azure's Instance Metadata Service.
+	DefaultIdentityProtocol = "imds"
 	// DefaultRateLimitMaxKeys is policy.rate-limit.max-keys' default (the
 	// same as policy.DefaultMaxKeys).
 	DefaultRateLimitMaxKeys = 65536
@@ -109,6 +112,12 @@ type Config struct {
 	BodyMaxBytes int64
 	// ForwardedProto is Azure's net.server.http.forwarded.proto.enabled.
 	ForwardedProto bool
+	// IdentityProtocol and IdentityEndpoint are policy.managed-identity.protocol
+	// (imds, arc or app-service; "imds") and policy.managed-identity.endpoint
+	// (the token endpoint; "" means the protocol's default): where
+	// authentication-managed-identity gets its tokens.
+	IdentityProtocol string
+	IdentityEndpoint string
 
 	// Ignored lists the Azure keys present in the file that apimgw accepts
 	// for compatibility but does not act on, in file order.
@@ -228,6 +237,7 @@ func defaults(name string) *Config {
 		HeartbeatInterval:  DefaultHeartbeatInterval,
 		Sources:            map[string]Source{},
 		BodyMaxBytes:       DefaultBodyMaxBytes,
+		IdentityProtocol:   DefaultIdentityProtocol,
 	}
 }
 
@@ -581,6 +591,21 @@ var keys = map[string]keySpec{
 			return fmt.Errorf("%w: %s is not between 1KiB and 1GiB", ErrInvalidValue, v)
 		}
 		c.BodyMaxBytes = n
+		return nil
+	}},
+	"policy.managed-identity.protocol": {func(c *Config, v string) error {
+		return oneOf(&c.IdentityProtocol, v, DefaultIdentityProtocol, "imds", "arc", "app-service")
+	}},
+	"policy.managed-identity.endpoint": {func(c *Config, v string) error {
+		if v == "" {
+			c.IdentityEndpoint = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: %q is not an http:// or https:// URL", ErrInvalidValue, clip(v))
+		}
+		c.IdentityEndpoint = v
 		return nil
 	}},
 	"heartbeat.interval": {func(c *Config, v string) error {

@@ -149,6 +149,11 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	defer g.tracer.Close()
 	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes)}
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
+	tokens, err := appliance.NewTokenSource(appliance.IdentityConfig{Protocol: cfg.IdentityProtocol, Endpoint: cfg.IdentityEndpoint})
+	if err != nil {
+		return err
+	}
+	g.handler.Tokens = tokens // authentication-managed-identity
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
 	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})

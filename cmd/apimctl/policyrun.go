@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apimgw/apimgw/policy"
 )
@@ -127,12 +128,25 @@ func runPolicyRun(args []string, stdout, stderr io.Writer) int {
 	res := policy.Simulate(pl, c, policy.SimIO{
 		Forward: func(r *policy.SentRequest) (*policy.CallResponse, error) { return answer(r.Method, r.URL) },
 		Call:    func(k *policy.HTTPCall) (*policy.CallResponse, error) { return answer(k.Method, k.URL) },
+		Token: func(r policy.TokenRequest) (policy.Token, error) {
+			// authentication-managed-identity: answered by a --mock of the
+			// IMDS URL the gateway would call (token JSON in the body).
+			resp, err := answer("GET", imdsURL(r))
+			if err != nil {
+				return policy.Token{}, err
+			}
+			return mockToken(resp)
+		},
 	})
 
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	for i, k := range res.Calls {
 		fmt.Fprintf(w, "== call %d (%s) ==\n", i+1, k.Policy)
+		if k.Token != nil {
+			writeMessage(w, "GET "+imdsURL(*k.Token), []policy.Header{{Name: "Metadata", Value: "true"}}, nil)
+			continue
+		}
 		writeMessage(w, k.Method+" "+k.URL, k.Headers, k.Body)
 	}
 	for i, r := range res.Forwarded {
@@ -273,4 +287,34 @@ func findMock(mocks map[string]*policy.CallResponse, u string) *policy.CallRespo
 		}
 	}
 	return nil
+}
+
+// imdsURL is the Azure IMDS token URL the gateway's default token source
+// calls for r.
+func imdsURL(r policy.TokenRequest) string {
+	q := url.Values{"api-version": {"2018-02-01"}, "resource": {r.Resource}}
+	if r.ClientID != "" {
+		q.Set("client_id", r.ClientID)
+	}
+	return "http://169.254.169.254/metadata/identity/oauth2/token?" + q.Encode()
+}
+
+// mockToken reads a mocked token endpoint answer: token JSON with
+// access_token and expires_on (Unix seconds; an hour from now if absent).
+func mockToken(resp *policy.CallResponse) (policy.Token, error) {
+	if resp.StatusCode != 200 {
+		return policy.Token{}, fmt.Errorf("the token endpoint mock answered %d", resp.StatusCode)
+	}
+	var t struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresOn   json.RawMessage `json:"expires_on"`
+	}
+	if err := json.Unmarshal(resp.Body, &t); err != nil || t.AccessToken == "" {
+		return policy.Token{}, fmt.Errorf("the token endpoint mock is not token JSON with an access_token")
+	}
+	exp := time.Now().Add(time.Hour)
+	if n, err := strconv.ParseInt(strings.Trim(string(t.ExpiresOn), `"`), 10, 64); err == nil {
+		exp = time.Unix(n, 0)
+	}
+	return policy.Token{AccessToken: t.AccessToken, ExpiresOn: exp}, nil
 }

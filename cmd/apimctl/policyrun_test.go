@@ -74,3 +74,26 @@ func TestPolicyRun(t *testing.T) {
 		t.Errorf("bad document: %d %s", code, out)
 	}
 }
+
+// TestPolicyRunManagedIdentity: the managed-identity token is answered by a
+// mock of the IMDS URL, and the run shows the call and the header.
+func TestPolicyRunManagedIdentity(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	doc := write("doc.xml", `<policies><inbound><authentication-managed-identity resource="https://vault.azure.net"/></inbound></policies>`)
+	req := write("req.http", "GET https://gw.test/s HTTP/1.1\n\n")
+	tok := write("token.json", `{"access_token":"eyJ.mock","expires_on":"4102444800"}`)
+	var out, errb bytes.Buffer
+	runPolicyTo([]string{"run", doc, "--request", req, "--mock", "http://169.254.169.254/metadata/identity/oauth2/token=" + tok, "--mock", "http://backend.local/=" + tok}, &out, &errb)
+	for _, want := range []string{"GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net", "Authorization: Bearer eyJ.mock"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s%s", want, out.String(), errb.String())
+		}
+	}
+}
