@@ -109,3 +109,53 @@ func TestBodyConversionsThroughTheHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestMockResponseThroughTheHandler: mock-response answers with the
+// operation's documented example from the snapshot, without calling the
+// backend.
+func TestMockResponseThroughTheHandler(t *testing.T) {
+	hits := 0
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	t.Cleanup(backend.Close)
+	responses := []wire.OperationResponse{
+		{StatusCode: 200, Representations: []wire.Representation{
+			{ContentType: "application/json", Example: `{"id":42}`, ExampleName: "default"},
+			{ContentType: "application/xml", Example: `<id>42</id>`, ExampleName: "default"}}},
+		{StatusCode: 404, Representations: []wire.Representation{{ContentType: "application/problem+json", Example: `{"title":"gone"}`}}},
+	}
+	mock := func(attrs string) string {
+		return `<policies><inbound><base/><mock-response ` + attrs + `/></inbound><backend><base/></backend><outbound><base/></outbound></policies>`
+	}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "m", Path: "m", ServiceURL: backend.URL, Protocols: []string{"http"},
+			Policy: `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/></outbound></policies>`,
+			Operations: []wire.Operation{
+				{ID: "first", Method: "GET", URLTemplate: "/first", Policy: mock(""), Responses: responses},
+				{ID: "xml", Method: "GET", URLTemplate: "/xml", Policy: mock(`content-type="application/xml"`), Responses: responses},
+				{ID: "gone", Method: "GET", URLTemplate: "/gone", Policy: mock(`status-code="404"`), Responses: responses},
+				{ID: "none", Method: "GET", URLTemplate: "/none", Policy: mock(`content-type="text/plain"`)},
+			}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	for _, tc := range []struct {
+		path   string
+		status int
+		ct     string
+		body   string
+	}{
+		{"/first", 200, "application/json", `{"id":42}`},
+		{"/xml", 200, "application/xml", `<id>42</id>`},
+		{"/gone", 404, "application/problem+json", `{"title":"gone"}`},
+		{"/none", 200, "text/plain", ``},
+	} {
+		status, hdr, body := call(t, "GET", g.base+"/m"+tc.path, nil)
+		if status != tc.status || hdr.Get("Content-Type") != tc.ct || body != tc.body {
+			t.Errorf("%s: %d %q %q, want %d %q %q", tc.path, status, hdr.Get("Content-Type"), body, tc.status, tc.ct, tc.body)
+		}
+	}
+	if hits != 0 {
+		t.Errorf("the backend was called %d times", hits)
+	}
+}

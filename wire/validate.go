@@ -107,6 +107,17 @@ func (s *Snapshot) Validate() error {
 					bad("%s.urlTemplate: parameter {%s} is not in templateParameters", ow, n)
 				}
 			}
+			for k, r := range o.Responses {
+				rw := fmt.Sprintf("%s.responses[%d]", ow, k)
+				if r.StatusCode < 100 || r.StatusCode > 599 {
+					bad("%s.statusCode: %d is not an HTTP status code (100-599)", rw, r.StatusCode)
+				}
+				for l, rep := range r.Representations {
+					if strings.TrimSpace(rep.ContentType) == "" {
+						bad("%s.representations[%d].contentType: is required", rw, l)
+					}
+				}
+			}
 		}
 	}
 	products := map[string]bool{}

@@ -447,5 +447,8 @@ func OperationBody(op Operation) any {
 	if op.Description != "" {
 		p["description"] = op.Description
 	}
+	if len(op.Responses) > 0 {
+		p["responses"] = op.Responses
+	}
 	return props{"properties": p}
 }

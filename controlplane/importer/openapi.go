@@ -33,6 +33,9 @@ type Operation struct {
 	Method             string
 	URLTemplate        string
 	TemplateParameters []TemplateParameter
+	// Responses are the documented responses with their examples
+	// (responses.go), for mock-response.
+	Responses []Response
 }
 
 // TemplateParameter is a path parameter of an operation.
@@ -158,6 +161,9 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 			op.TemplateParameters, err = templateParams(full, params, where)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotOpenAPI, name, err)
+			}
+			if op.Responses, err = p.responses(opMap["responses"], where, api); err != nil {
+				return nil, err
 			}
 			api.Operations = append(api.Operations, op)
 		}

@@ -1,0 +1,96 @@
+package importer
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// An operation's responses, from OpenAPI's responses object to ARM's
+// properties.responses: each numeric status code with its media types and
+// their examples (OpenAPI's example becomes ARM's "default" example, its
+// examples keep their names). Schemas are not imported (the control plane has
+// no schemas resource); ranges ("2XX") and "default" have no ARM form and are
+// skipped with a warning.
+
+// Response is ARM's ResponseContract as the importer writes it.
+type Response struct {
+	StatusCode      int              `json:"statusCode"`
+	Description     string           `json:"description,omitempty"`
+	Representations []Representation `json:"representations"`
+}
+
+// Representation is ARM's RepresentationContract (content type and examples).
+type Representation struct {
+	ContentType string             `json:"contentType"`
+	Examples    map[string]Example `json:"examples,omitempty"`
+}
+
+// Example is ARM's ParameterExampleContract.
+type Example struct {
+	Summary     string `json:"summary,omitempty"`
+	Description string `json:"description,omitempty"`
+	Value       any    `json:"value"`
+}
+
+func (p *parser) responses(v any, where string, api *API) ([]Response, error) {
+	m, _ := v.(map[string]any)
+	codes := make([]string, 0, len(m))
+	for k := range m {
+		codes = append(codes, k)
+	}
+	sort.Strings(codes)
+	var out []Response
+	for _, code := range codes {
+		rw := where + ".responses." + code
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 100 || n > 599 {
+			api.Warnings = append(api.Warnings, fmt.Sprintf("%s: not imported (ARM responses need a status code 100-599)", rw))
+			continue
+		}
+		rv, err := p.deref(m[code], rw)
+		if err != nil {
+			return nil, err
+		}
+		rm, _ := rv.(map[string]any)
+		r := Response{StatusCode: n, Description: str(rm["description"]), Representations: []Representation{}}
+		content, _ := rm["content"].(map[string]any)
+		types := make([]string, 0, len(content))
+		for ct := range content {
+			types = append(types, ct)
+		}
+		sort.Strings(types)
+		for _, ct := range types {
+			mt, err := p.deref(content[ct], rw+".content."+ct)
+			if err != nil {
+				return nil, err
+			}
+			mm, _ := mt.(map[string]any)
+			rep := Representation{ContentType: ct}
+			if ex, ok := mm["example"]; ok {
+				rep.Examples = map[string]Example{"default": {Value: ex}}
+			}
+			exs, _ := mm["examples"].(map[string]any)
+			for name, e := range exs {
+				ev, err := p.deref(e, rw+".content."+ct+".examples."+name)
+				if err != nil {
+					return nil, err
+				}
+				em, _ := ev.(map[string]any)
+				if _, ok := em["value"]; !ok {
+					if ext := str(em["externalValue"]); ext != "" {
+						api.Warnings = append(api.Warnings, fmt.Sprintf("%s.content.%s.examples.%s: externalValue %s is not fetched; example not imported", rw, ct, name, ext))
+					}
+					continue
+				}
+				if rep.Examples == nil {
+					rep.Examples = map[string]Example{}
+				}
+				rep.Examples[name] = Example{Summary: str(em["summary"]), Description: str(em["description"]), Value: em["value"]}
+			}
+			r.Representations = append(r.Representations, rep)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
