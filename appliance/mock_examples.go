@@ -6,10 +6,15 @@ import (
 )
 
 // setResponseExamples gives an operation's pipelines its documented
-// responses (wire.Operation.Responses), which mock-response answers with.
+// responses (wire.Operation.Responses): mock-response answers with them,
+// validate-status-code checks against them.
 func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 	var ex []policy.ResponseExample
 	for _, r := range o.Responses {
+		if len(r.Representations) == 0 {
+			// Documented without content (204): validate-status-code knows it.
+			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode})
+		}
 		for _, rep := range r.Representations {
 			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, ContentType: rep.ContentType, Body: rep.Example})
 		}

@@ -159,3 +159,36 @@ func TestMockResponseThroughTheHandler(t *testing.T) {
 		t.Errorf("the backend was called %d times", hits)
 	}
 }
+
+// TestValidateStatusCodeThroughTheHandler: the operation's documented
+// responses from the snapshot decide; an undocumented backend status is
+// replaced by 502 without the backend's body.
+func TestValidateStatusCodeThroughTheHandler(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := 200
+		if strings.HasSuffix(r.URL.Path, "/boom") {
+			code = 500
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, "stack trace of the backend")
+	}))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/><validate-status-code unspecified-status-code-action="prevent"/></outbound><on-error><base/></on-error></policies>`
+	responses := []wire.OperationResponse{{StatusCode: 200, Representations: []wire.Representation{{ContentType: "text/plain"}}}}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "v", Path: "v", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
+			{ID: "boom", Method: "GET", URLTemplate: "/boom", Policy: pol, Responses: responses},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	if status, _, body := call(t, "GET", g.base+"/v/ok", nil); status != 200 || body != "stack trace of the backend" {
+		t.Errorf("documented 200: %d %q", status, body)
+	}
+	status, _, body := call(t, "GET", g.base+"/v/boom", nil)
+	if status != 502 || strings.Contains(body, "stack trace") || !strings.Contains(body, "Response status code 500 is not allowed by the API schema.") {
+		t.Errorf("undocumented 500: %d %q", status, body)
+	}
+}

@@ -15,8 +15,9 @@ func init() {
 }
 
 // ResponseExample is one documented response representation of an operation
-// (ARM's responses[].representations[] with the example chosen): what
-// mock-response answers with.
+// (ARM's responses[].representations[] with the example chosen; a response
+// documented without content is one entry with an empty ContentType): what
+// mock-response answers with and validate-status-code checks against.
 type ResponseExample struct {
 	StatusCode  int
 	ContentType string
