@@ -192,3 +192,37 @@ func TestValidateStatusCodeThroughTheHandler(t *testing.T) {
 		t.Errorf("undocumented 500: %d %q", status, body)
 	}
 }
+
+// TestValidateHeadersThroughTheHandler: documented response headers from the
+// snapshot; an undocumented one is refused with 502 before it reaches the
+// client.
+func TestValidateHeadersThroughTheHandler(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Rate", "5")
+		if strings.HasSuffix(r.URL.Path, "/leak") {
+			w.Header().Set("X-Internal-Host", "db-7")
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/>` +
+		`<validate-headers specified-header-action="prevent" unspecified-header-action="prevent"><header name="Content-Type" action="ignore"/><header name="Content-Length" action="ignore"/><header name="Date" action="ignore"/></validate-headers>` +
+		`</outbound><on-error><base/></on-error></policies>`
+	responses := []wire.OperationResponse{{StatusCode: 200, Headers: []wire.TemplateParameter{{Name: "X-Rate", Type: "integer", Required: true}}}}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "h", Path: "h", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
+			{ID: "leak", Method: "GET", URLTemplate: "/leak", Policy: pol, Responses: responses},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	if status, hdr, body := call(t, "GET", g.base+"/h/ok", nil); status != 200 || body != "ok" || hdr.Get("X-Rate") != "5" {
+		t.Errorf("documented headers: %d %q %v", status, body, hdr)
+	}
+	status, hdr, body := call(t, "GET", g.base+"/h/leak", nil)
+	if status != 502 || hdr.Get("X-Internal-Host") != "" || !strings.Contains(body, "Response header 'X-Internal-Host' is not specified in the API schema.") {
+		t.Errorf("undocumented header: %d %q %v", status, body, hdr)
+	}
+}

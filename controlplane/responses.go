@@ -55,6 +55,17 @@ func checkResponses(rs []OperationResponse) error {
 			return invalidField(f+".statusCode", "%d is already described by responses[%d]", r.StatusCode, j)
 		}
 		seen[r.StatusCode] = i
+		names := map[string]int{}
+		for k, h := range r.Headers {
+			hf := fmt.Sprintf("%s.headers[%d].name", f, k)
+			if strings.TrimSpace(h.Name) == "" {
+				return invalidField(hf, "is required")
+			}
+			if l, dup := names[strings.ToLower(h.Name)]; dup {
+				return invalidField(hf, "%q is already described by headers[%d]", h.Name, l)
+			}
+			names[strings.ToLower(h.Name)] = k
+		}
 		types := map[string]int{}
 		for k, rep := range r.Representations {
 			rf := fmt.Sprintf("%s.representations[%d]", f, k)
@@ -84,6 +95,9 @@ func wireResponses(rs []OperationResponse) []wire.OperationResponse {
 	out := make([]wire.OperationResponse, 0, len(rs))
 	for _, r := range rs {
 		wr := wire.OperationResponse{StatusCode: r.StatusCode, Description: r.Description}
+		for _, h := range r.Headers {
+			wr.Headers = append(wr.Headers, wire.TemplateParameter{Name: h.Name, Type: h.Type, Required: h.Required, Description: h.Description, Values: h.Values})
+		}
 		for _, rep := range r.Representations {
 			w := wire.Representation{ContentType: rep.ContentType, SchemaID: rep.SchemaID, TypeName: rep.TypeName}
 			w.ExampleName, w.Example = chooseExample(rep)

@@ -46,7 +46,7 @@ func TestOperationResponses(t *testing.T) {
 			map[string]any{"contentType": "text/plain", "sample": "old style"},
 			map[string]any{"contentType": "application/octet-stream", "schemaId": "s1", "typeName": "Blob"},
 		}},
-		map[string]any{"statusCode": 204, "description": "no content"},
+		map[string]any{"statusCode": 204, "description": "no content", "headers": []any{map[string]any{"name": "X-Rate", "type": "integer", "required": true}}},
 	}}))
 	// Read back as written.
 	got := ts.must(200, "GET", "/apis/echo/operations/xml", nil).json(t)
@@ -81,6 +81,9 @@ func TestOperationResponses(t *testing.T) {
 	if len(x.Responses) != 2 || len(x.Responses[0].Representations) != len(want) || x.Responses[1].StatusCode != 204 {
 		t.Fatalf("xml responses %+v", x.Responses)
 	}
+	if h := x.Responses[1].Headers; len(h) != 1 || h[0].Name != "X-Rate" || h[0].Type != "integer" || !h[0].Required {
+		t.Errorf("204 headers %+v", h)
+	}
 	for i, w := range want {
 		if g := x.Responses[0].Representations[i]; g != w {
 			t.Errorf("representation %d: %+v, want %+v", i, g, w)
@@ -98,6 +101,8 @@ func TestOperationResponses(t *testing.T) {
 		{[]any{map[string]any{"statusCode": 200, "representations": []any{map[string]any{"contentType": "a/b"}, map[string]any{"contentType": "A/B"}}}}, "properties.responses[0].representations[1].contentType"},
 		{[]any{map[string]any{"statusCode": 200, "representations": []any{map[string]any{"contentType": "a/b", "examples": map[string]any{"e": map[string]any{"externalValue": "https://example.com/e.json"}}}}}},
 			"properties.responses[0].representations[0].examples.e.externalValue"},
+		{[]any{map[string]any{"statusCode": 200, "headers": []any{map[string]any{"name": "A"}, map[string]any{"name": "a"}}}}, "properties.responses[0].headers[1].name"},
+		{[]any{map[string]any{"statusCode": 200, "headers": []any{map[string]any{"type": "string"}}}}, "properties.responses[0].headers[0].name"},
 		{"not a list", ""},
 	}
 	for _, b := range bad {

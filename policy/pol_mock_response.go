@@ -23,6 +23,17 @@ type ResponseExample struct {
 	ContentType string
 	// Body is the example ("" when the representation has none).
 	Body string
+	// Headers are the response's documented headers (validate-headers);
+	// every entry of one status code has the same.
+	Headers []HeaderDef
+}
+
+// HeaderDef is a documented header: ARM's ParameterContract.
+type HeaderDef struct {
+	Name     string
+	Type     string // string, integer, number, boolean; "" = any
+	Required bool
+	Values   []string // allowed values; none = any
 }
 
 // SetResponseExamples gives p the documented responses of its operation, in

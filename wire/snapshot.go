@@ -116,6 +116,8 @@ type OperationResponse struct {
 	StatusCode      int              `json:"statusCode"`
 	Description     string           `json:"description,omitempty"`
 	Representations []Representation `json:"representations,omitempty"`
+	// Headers are the documented response headers (validate-headers).
+	Headers []TemplateParameter `json:"headers,omitempty"`
 }
 
 // Representation is one content type of a documented response.

@@ -117,6 +117,11 @@ func (s *Snapshot) Validate() error {
 						bad("%s.representations[%d].contentType: is required", rw, l)
 					}
 				}
+				for l, h := range r.Headers {
+					if strings.TrimSpace(h.Name) == "" {
+						bad("%s.headers[%d].name: is required", rw, l)
+					}
+				}
 			}
 		}
 	}

@@ -15,9 +15,10 @@ import (
 
 // Response is ARM's ResponseContract as the importer writes it.
 type Response struct {
-	StatusCode      int              `json:"statusCode"`
-	Description     string           `json:"description,omitempty"`
-	Representations []Representation `json:"representations"`
+	StatusCode      int                 `json:"statusCode"`
+	Description     string              `json:"description,omitempty"`
+	Representations []Representation    `json:"representations"`
+	Headers         []TemplateParameter `json:"headers,omitempty"`
 }
 
 // Representation is ARM's RepresentationContract (content type and examples).
@@ -54,6 +55,34 @@ func (p *parser) responses(v any, where string, api *API) ([]Response, error) {
 		}
 		rm, _ := rv.(map[string]any)
 		r := Response{StatusCode: n, Description: str(rm["description"]), Representations: []Representation{}}
+		hdrs, _ := rm["headers"].(map[string]any)
+		hnames := make([]string, 0, len(hdrs))
+		for h := range hdrs {
+			hnames = append(hnames, h)
+		}
+		sort.Strings(hnames)
+		for _, h := range hnames {
+			hv, err := p.deref(hdrs[h], rw+".headers."+h)
+			if err != nil {
+				return nil, err
+			}
+			hm, _ := hv.(map[string]any)
+			tp := TemplateParameter{Name: h, Description: str(hm["description"])}
+			tp.Required, _ = hm["required"].(bool)
+			sc, err := p.deref(hm["schema"], rw+".headers."+h+".schema")
+			if err != nil {
+				return nil, err
+			}
+			if sm, ok := sc.(map[string]any); ok {
+				tp.Type = schemaType(sm["type"])
+				if en, ok := sm["enum"].([]any); ok {
+					for _, e := range en {
+						tp.Values = append(tp.Values, fmt.Sprint(e))
+					}
+				}
+			}
+			r.Headers = append(r.Headers, tp)
+		}
 		content, _ := rm["content"].(map[string]any)
 		types := make([]string, 0, len(content))
 		for ct := range content {

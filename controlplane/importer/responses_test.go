@@ -17,6 +17,9 @@ paths:
       responses:
         "200":
           description: ok
+          headers:
+            X-Rate: {required: true, schema: {type: integer}}
+            X-Mode: {$ref: "#/components/headers/Mode"}
           content:
             application/xml:
               example: "<things/>"
@@ -33,6 +36,8 @@ components:
     Two: {summary: two things, value: [{id: 1}, {id: 2}]}
   responses:
     NotFound: {description: not found}
+  headers:
+    Mode: {description: speed, schema: {type: string, enum: [fast, slow]}}
 `
 	api, err := ParseOpenAPI("t.yaml", []byte(spec))
 	if err != nil {
@@ -41,7 +46,8 @@ components:
 	got, _ := json.Marshal(OperationBody(api.Operations[0]).(props)["properties"].(props)["responses"])
 	want := `[{"statusCode":200,"description":"ok","representations":[` +
 		`{"contentType":"application/json","examples":{"two":{"summary":"two things","value":[{"id":1},{"id":2}]}}},` +
-		`{"contentType":"application/xml","examples":{"default":{"value":"\u003cthings/\u003e"}}}]},` +
+		`{"contentType":"application/xml","examples":{"default":{"value":"\u003cthings/\u003e"}}}],` +
+		`"headers":[{"name":"X-Mode","type":"string","required":false,"description":"speed","values":["fast","slow"]},{"name":"X-Rate","type":"integer","required":true}]},` +
 		`{"statusCode":404,"description":"not found","representations":[]}]`
 	if string(got) != want {
 		t.Errorf("responses\n got %s\nwant %s", got, want)
