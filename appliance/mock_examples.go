@@ -6,8 +6,10 @@ import (
 )
 
 // setResponseExamples gives an operation's pipelines its documented
-// responses (wire.Operation.Responses): mock-response answers with them,
-// validate-status-code checks against them.
+// responses (wire.Operation.Responses) — mock-response answers with them,
+// validate-status-code and validate-headers check against them — and its
+// documented parameters (template parameters and wire.Operation.Request, for
+// validate-parameters).
 func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 	var ex []policy.ResponseExample
 	for _, r := range o.Responses {
@@ -23,10 +25,21 @@ func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, ContentType: rep.ContentType, Body: rep.Example, Headers: hs})
 		}
 	}
-	if ex == nil {
-		return
+	conv := func(ps []wire.TemplateParameter) []policy.HeaderDef {
+		var out []policy.HeaderDef
+		for _, p := range ps {
+			out = append(out, policy.HeaderDef{Name: p.Name, Type: p.Type, Required: p.Required, Values: p.Values})
+		}
+		return out
+	}
+	rp := &policy.RequestParams{Path: conv(o.TemplateParameters)}
+	if o.Request != nil {
+		rp.Query, rp.Headers = conv(o.Request.QueryParameters), conv(o.Request.Headers)
 	}
 	for _, p := range pipes {
-		p.SetResponseExamples(ex)
+		p.SetRequestParameters(rp)
+		if ex != nil {
+			p.SetResponseExamples(ex)
+		}
 	}
 }

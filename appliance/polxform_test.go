@@ -226,3 +226,40 @@ func TestValidateHeadersThroughTheHandler(t *testing.T) {
 		t.Errorf("undocumented header: %d %q %v", status, body, hdr)
 	}
 }
+
+// TestValidateParametersThroughTheHandler: template and documented query
+// parameters from the snapshot; a bad one is answered 400 and never reaches
+// the backend.
+func TestValidateParametersThroughTheHandler(t *testing.T) {
+	hits := 0
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++; io.WriteString(w, "ok") }))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/><validate-parameters specified-parameter-action="prevent" unspecified-parameter-action="prevent"><headers unspecified-parameter-action="ignore"/></validate-parameters></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "p", Path: "p", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "item", Method: "GET", URLTemplate: "/items/{id}", TemplateParameters: []wire.TemplateParameter{{Name: "id", Type: "integer", Required: true}},
+				Policy: pol, Request: &wire.OperationRequest{QueryParameters: []wire.TemplateParameter{{Name: "sort", Values: []string{"asc", "desc"}}}}},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/items/7?sort=asc", 200, "ok"},
+		{"/items/seven", 400, `Request path parameter 'id' value \"seven\" is not allowed by the API schema: it is not of type integer.`},
+		{"/items/7?sort=up", 400, `Request query parameter 'sort' value \"up\" is not allowed by the API schema: it is not one of asc, desc.`},
+		{"/items/7?debug=1", 400, `Request query parameter 'debug' is not specified in the API schema.`},
+	} {
+		status, _, body := call(t, "GET", g.base+"/p"+tc.path, nil)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s, want %d %s", tc.path, status, body, tc.status, tc.want)
+		}
+	}
+	if hits != 1 {
+		t.Errorf("the backend was called %d times, want 1", hits)
+	}
+}

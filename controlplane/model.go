@@ -56,6 +56,7 @@ type Operation struct {
 	TemplateParameters []TemplateParameter `json:"templateParameters"`
 	Description        string              `json:"description,omitempty"`
 	Responses          []OperationResponse `json:"responses,omitempty"` // responses.go
+	Request            *OperationRequest   `json:"request,omitempty"`   // responses.go
 }
 
 // Policy is a policies/policy resource at any scope, or a policy fragment's body.

@@ -381,6 +381,9 @@ var operationKind = &kind[Operation]{
 		if err := checkResponses(o.Responses); err != nil {
 			return err
 		}
+		if err := checkRequest(o.Request); err != nil {
+			return err
+		}
 		for _, k := range t.m.ops.keysWithPrefix(api + "/") {
 			if k == key {
 				continue

@@ -149,3 +149,60 @@ func exampleBody(v json.RawMessage) string {
 	}
 	return b.String()
 }
+
+// OperationRequest is ARM's RequestContract: query parameters and headers
+// (validate-parameters) and representations (stored as given).
+type OperationRequest struct {
+	Description     string              `json:"description,omitempty"`
+	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
+	Headers         []TemplateParameter `json:"headers,omitempty"`
+	Representations []Representation    `json:"representations,omitempty"`
+}
+
+// checkRequest validates properties.request: named, unique parameters.
+func checkRequest(r *OperationRequest) error {
+	if r == nil {
+		return nil
+	}
+	for _, l := range []struct {
+		field string
+		ps    []TemplateParameter
+	}{{"properties.request.queryParameters", r.QueryParameters}, {"properties.request.headers", r.Headers}} {
+		names := map[string]int{}
+		for i, p := range l.ps {
+			f := fmt.Sprintf("%s[%d].name", l.field, i)
+			if strings.TrimSpace(p.Name) == "" {
+				return invalidField(f, "is required")
+			}
+			k := p.Name
+			if l.field == "properties.request.headers" {
+				k = strings.ToLower(k)
+			}
+			if j, dup := names[k]; dup {
+				return invalidField(f, "%q is already described by [%d]", p.Name, j)
+			}
+			names[k] = i
+		}
+	}
+	for i, rep := range r.Representations {
+		if strings.TrimSpace(rep.ContentType) == "" {
+			return invalidField(fmt.Sprintf("properties.request.representations[%d].contentType", i), "is required")
+		}
+	}
+	return nil
+}
+
+// wireRequest is the part of the request the gateway validates against.
+func wireRequest(r *OperationRequest) *wire.OperationRequest {
+	if r == nil || len(r.QueryParameters) == 0 && len(r.Headers) == 0 {
+		return nil
+	}
+	conv := func(ps []TemplateParameter) []wire.TemplateParameter {
+		var out []wire.TemplateParameter
+		for _, p := range ps {
+			out = append(out, wire.TemplateParameter{Name: p.Name, Type: p.Type, Required: p.Required, Description: p.Description, Values: p.Values})
+		}
+		return out
+	}
+	return &wire.OperationRequest{QueryParameters: conv(r.QueryParameters), Headers: conv(r.Headers)}
+}

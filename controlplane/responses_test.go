@@ -39,15 +39,17 @@ func TestOperationResponses(t *testing.T) {
 	}
 	imported.URLTemplate = "/versions"
 	ts.must(201, "PUT", "/apis/echo/operations/versions", importer.OperationBody(imported))
-	ts.must(201, "PUT", "/apis/echo/operations/xml", props(map[string]any{"method": "GET", "urlTemplate": "/xml", "responses": []any{
-		map[string]any{"statusCode": 200, "representations": []any{
-			map[string]any{"contentType": "application/json", "examples": map[string]any{"b": map[string]any{"value": map[string]any{"z": 1, "a": 2}}, "a": map[string]any{"value": []int{1}}}},
-			map[string]any{"contentType": "application/xml", "examples": map[string]any{"default": map[string]any{"value": "<ok/>"}, "a": map[string]any{"value": "<no/>"}}},
-			map[string]any{"contentType": "text/plain", "sample": "old style"},
-			map[string]any{"contentType": "application/octet-stream", "schemaId": "s1", "typeName": "Blob"},
-		}},
-		map[string]any{"statusCode": 204, "description": "no content", "headers": []any{map[string]any{"name": "X-Rate", "type": "integer", "required": true}}},
-	}}))
+	ts.must(201, "PUT", "/apis/echo/operations/xml", props(map[string]any{"method": "GET", "urlTemplate": "/xml",
+		"request": map[string]any{"queryParameters": []any{map[string]any{"name": "sort", "type": "string", "values": []string{"asc"}}},
+			"headers": []any{map[string]any{"name": "X-Tenant", "required": true}}}, "responses": []any{
+			map[string]any{"statusCode": 200, "representations": []any{
+				map[string]any{"contentType": "application/json", "examples": map[string]any{"b": map[string]any{"value": map[string]any{"z": 1, "a": 2}}, "a": map[string]any{"value": []int{1}}}},
+				map[string]any{"contentType": "application/xml", "examples": map[string]any{"default": map[string]any{"value": "<ok/>"}, "a": map[string]any{"value": "<no/>"}}},
+				map[string]any{"contentType": "text/plain", "sample": "old style"},
+				map[string]any{"contentType": "application/octet-stream", "schemaId": "s1", "typeName": "Blob"},
+			}},
+			map[string]any{"statusCode": 204, "description": "no content", "headers": []any{map[string]any{"name": "X-Rate", "type": "integer", "required": true}}},
+		}}))
 	// Read back as written.
 	got := ts.must(200, "GET", "/apis/echo/operations/xml", nil).json(t)
 	if rs, _ := got["properties"].(map[string]any)["responses"].([]any); len(rs) != 2 {
@@ -81,6 +83,9 @@ func TestOperationResponses(t *testing.T) {
 	if len(x.Responses) != 2 || len(x.Responses[0].Representations) != len(want) || x.Responses[1].StatusCode != 204 {
 		t.Fatalf("xml responses %+v", x.Responses)
 	}
+	if r := x.Request; r == nil || len(r.QueryParameters) != 1 || r.QueryParameters[0].Values[0] != "asc" || len(r.Headers) != 1 || !r.Headers[0].Required {
+		t.Errorf("request %+v", x.Request)
+	}
 	if h := x.Responses[1].Headers; len(h) != 1 || h[0].Name != "X-Rate" || h[0].Type != "integer" || !h[0].Required {
 		t.Errorf("204 headers %+v", h)
 	}
@@ -103,10 +108,15 @@ func TestOperationResponses(t *testing.T) {
 			"properties.responses[0].representations[0].examples.e.externalValue"},
 		{[]any{map[string]any{"statusCode": 200, "headers": []any{map[string]any{"name": "A"}, map[string]any{"name": "a"}}}}, "properties.responses[0].headers[1].name"},
 		{[]any{map[string]any{"statusCode": 200, "headers": []any{map[string]any{"type": "string"}}}}, "properties.responses[0].headers[0].name"},
+		{nil, "properties.request.headers[1].name"},
 		{"not a list", ""},
 	}
 	for _, b := range bad {
-		r := ts.do("PUT", "/apis/echo/operations/xml", props(map[string]any{"method": "GET", "urlTemplate": "/xml", "responses": b.responses}))
+		body := map[string]any{"method": "GET", "urlTemplate": "/xml", "responses": b.responses}
+		if b.target == "properties.request.headers[1].name" {
+			body = map[string]any{"method": "GET", "urlTemplate": "/xml", "request": map[string]any{"headers": []any{map[string]any{"name": "X-A"}, map[string]any{"name": "x-a"}}}}
+		}
+		r := ts.do("PUT", "/apis/echo/operations/xml", props(body))
 		if r.status != 400 || !strings.Contains(string(r.body), b.target) {
 			t.Errorf("responses %v: %d %s, want 400 naming %q", b.responses, r.status, r.body, b.target)
 		}

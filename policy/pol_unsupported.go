@@ -43,7 +43,6 @@ var notImplemented = map[string]string{
 	"xsl-transform":               "XSLT is not supported",
 	"set-backend-service-dapr":    "Dapr is not supported",
 	"validate-content":            "it validates bodies against the API's schemas (ARM schemas resource), which this control plane does not store and snapshots do not carry",
-	"validate-parameters":         "it validates parameters against the operation's request definition and schemas, which snapshots do not carry",
 	"authentication-certificate":  "client certificates to backends are not supported yet",
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",

@@ -109,6 +109,16 @@ type Operation struct {
 	// their examples. Added in protocol version 1 without a bump: a gateway
 	// that does not know the field ignores it.
 	Responses []OperationResponse `json:"responses,omitempty"`
+	// Request is the documented request (ARM's properties.request): its
+	// query parameters beyond the URL template and its headers
+	// (validate-parameters). Added like Responses.
+	Request *OperationRequest `json:"request,omitempty"`
+}
+
+// OperationRequest is the documented request of an operation.
+type OperationRequest struct {
+	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
+	Headers         []TemplateParameter `json:"headers,omitempty"`
 }
 
 // OperationResponse is one documented response of an operation.

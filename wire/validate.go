@@ -107,6 +107,18 @@ func (s *Snapshot) Validate() error {
 					bad("%s.urlTemplate: parameter {%s} is not in templateParameters", ow, n)
 				}
 			}
+			if o.Request != nil {
+				for k, q := range o.Request.QueryParameters {
+					if strings.TrimSpace(q.Name) == "" {
+						bad("%s.request.queryParameters[%d].name: is required", ow, k)
+					}
+				}
+				for k, h := range o.Request.Headers {
+					if strings.TrimSpace(h.Name) == "" {
+						bad("%s.request.headers[%d].name: is required", ow, k)
+					}
+				}
+			}
 			for k, r := range o.Responses {
 				rw := fmt.Sprintf("%s.responses[%d]", ow, k)
 				if r.StatusCode < 100 || r.StatusCode > 599 {

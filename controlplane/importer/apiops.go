@@ -450,5 +450,8 @@ func OperationBody(op Operation) any {
 	if len(op.Responses) > 0 {
 		p["responses"] = op.Responses
 	}
+	if op.Request != nil {
+		p["request"] = op.Request
+	}
 	return props{"properties": p}
 }

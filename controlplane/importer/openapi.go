@@ -36,6 +36,9 @@ type Operation struct {
 	// Responses are the documented responses with their examples
 	// (responses.go), for mock-response.
 	Responses []Response
+	// Request holds the query parameters outside the URL template and the
+	// header parameters (nil when there are none), for validate-parameters.
+	Request *Request
 }
 
 // TemplateParameter is a path parameter of an operation.
@@ -165,6 +168,7 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 			if op.Responses, err = p.responses(opMap["responses"], where, api); err != nil {
 				return nil, err
 			}
+			op.Request = requestParams(op.TemplateParameters, params, where, api)
 			api.Operations = append(api.Operations, op)
 		}
 	}

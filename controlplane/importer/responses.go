@@ -123,3 +123,39 @@ func (p *parser) responses(v any, where string, api *API) ([]Response, error) {
 	}
 	return out, nil
 }
+
+// Request is ARM's RequestContract as the importer writes it.
+type Request struct {
+	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
+	Headers         []TemplateParameter `json:"headers,omitempty"`
+}
+
+// requestParams collects the query parameters the URL template does not hold
+// and the header parameters; cookie parameters have no ARM form (a warning).
+func requestParams(inTemplate []TemplateParameter, params []param, where string, api *API) *Request {
+	tmpl := map[string]bool{}
+	for _, tp := range inTemplate {
+		tmpl[tp.Name] = true
+	}
+	r := &Request{}
+	for _, p := range params {
+		tp := TemplateParameter{Name: p.name, Type: p.typ, Required: p.required, Description: p.desc, Values: p.enum}
+		if tp.Type == "" {
+			tp.Type = "string"
+		}
+		switch p.in {
+		case "query":
+			if !tmpl[p.name] {
+				r.QueryParameters = append(r.QueryParameters, tp)
+			}
+		case "header":
+			r.Headers = append(r.Headers, tp)
+		case "cookie":
+			api.Warnings = append(api.Warnings, fmt.Sprintf("%s: cookie parameter %q not imported (ARM has no cookie parameters)", where, p.name))
+		}
+	}
+	if len(r.QueryParameters) == 0 && len(r.Headers) == 0 {
+		return nil
+	}
+	return r
+}

@@ -14,6 +14,10 @@ info: {title: t, version: "1"}
 paths:
   /things:
     get:
+      parameters:
+        - {name: sort, in: query, schema: {type: string, enum: [asc, desc]}}
+        - {name: X-Tenant, in: header, required: true, schema: {type: string}}
+        - {name: session, in: cookie, schema: {type: string}}
       responses:
         "200":
           description: ok
@@ -52,8 +56,12 @@ components:
 	if string(got) != want {
 		t.Errorf("responses\n got %s\nwant %s", got, want)
 	}
+	req, _ := json.Marshal(api.Operations[0].Request)
+	if want := `{"queryParameters":[{"name":"sort","type":"string","required":false,"values":["asc","desc"]}],"headers":[{"name":"X-Tenant","type":"string","required":true}]}`; string(req) != want {
+		t.Errorf("request\n got %s\nwant %s", req, want)
+	}
 	w := strings.Join(api.Warnings, "\n")
-	for _, s := range []string{"responses.2XX: not imported", "responses.default: not imported", "externalValue https://example.com/far.json is not fetched"} {
+	for _, s := range []string{"responses.2XX: not imported", "responses.default: not imported", "externalValue https://example.com/far.json is not fetched", `cookie parameter "session" not imported`} {
 		if !strings.Contains(w, s) {
 			t.Errorf("warnings %q lack %q", w, s)
 		}
