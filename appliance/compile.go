@@ -209,6 +209,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 			for _, pr := range r.products {
 				or.pipelines = append(or.pipelines, cp.Link(global, productPolicies[pr.id], apiPol, opPol))
 			}
+			setResponseExamples(or.pipelines, o)
 			r.ops = append(r.ops, or)
 		}
 		sort.SliceStable(r.ops, func(i, j int) bool { return moreSpecific(r.ops[i], r.ops[j]) })

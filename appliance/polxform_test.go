@@ -109,3 +109,157 @@ func TestBodyConversionsThroughTheHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestMockResponseThroughTheHandler: mock-response answers with the
+// operation's documented example from the snapshot, without calling the
+// backend.
+func TestMockResponseThroughTheHandler(t *testing.T) {
+	hits := 0
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	t.Cleanup(backend.Close)
+	responses := []wire.OperationResponse{
+		{StatusCode: 200, Representations: []wire.Representation{
+			{ContentType: "application/json", Example: `{"id":42}`, ExampleName: "default"},
+			{ContentType: "application/xml", Example: `<id>42</id>`, ExampleName: "default"}}},
+		{StatusCode: 404, Representations: []wire.Representation{{ContentType: "application/problem+json", Example: `{"title":"gone"}`}}},
+	}
+	mock := func(attrs string) string {
+		return `<policies><inbound><base/><mock-response ` + attrs + `/></inbound><backend><base/></backend><outbound><base/></outbound></policies>`
+	}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "m", Path: "m", ServiceURL: backend.URL, Protocols: []string{"http"},
+			Policy: `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/></outbound></policies>`,
+			Operations: []wire.Operation{
+				{ID: "first", Method: "GET", URLTemplate: "/first", Policy: mock(""), Responses: responses},
+				{ID: "xml", Method: "GET", URLTemplate: "/xml", Policy: mock(`content-type="application/xml"`), Responses: responses},
+				{ID: "gone", Method: "GET", URLTemplate: "/gone", Policy: mock(`status-code="404"`), Responses: responses},
+				{ID: "none", Method: "GET", URLTemplate: "/none", Policy: mock(`content-type="text/plain"`)},
+			}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	for _, tc := range []struct {
+		path   string
+		status int
+		ct     string
+		body   string
+	}{
+		{"/first", 200, "application/json", `{"id":42}`},
+		{"/xml", 200, "application/xml", `<id>42</id>`},
+		{"/gone", 404, "application/problem+json", `{"title":"gone"}`},
+		{"/none", 200, "text/plain", ``},
+	} {
+		status, hdr, body := call(t, "GET", g.base+"/m"+tc.path, nil)
+		if status != tc.status || hdr.Get("Content-Type") != tc.ct || body != tc.body {
+			t.Errorf("%s: %d %q %q, want %d %q %q", tc.path, status, hdr.Get("Content-Type"), body, tc.status, tc.ct, tc.body)
+		}
+	}
+	if hits != 0 {
+		t.Errorf("the backend was called %d times", hits)
+	}
+}
+
+// TestValidateStatusCodeThroughTheHandler: the operation's documented
+// responses from the snapshot decide; an undocumented backend status is
+// replaced by 502 without the backend's body.
+func TestValidateStatusCodeThroughTheHandler(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := 200
+		if strings.HasSuffix(r.URL.Path, "/boom") {
+			code = 500
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, "stack trace of the backend")
+	}))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/><validate-status-code unspecified-status-code-action="prevent"/></outbound><on-error><base/></on-error></policies>`
+	responses := []wire.OperationResponse{{StatusCode: 200, Representations: []wire.Representation{{ContentType: "text/plain"}}}}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "v", Path: "v", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
+			{ID: "boom", Method: "GET", URLTemplate: "/boom", Policy: pol, Responses: responses},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	if status, _, body := call(t, "GET", g.base+"/v/ok", nil); status != 200 || body != "stack trace of the backend" {
+		t.Errorf("documented 200: %d %q", status, body)
+	}
+	status, _, body := call(t, "GET", g.base+"/v/boom", nil)
+	if status != 502 || strings.Contains(body, "stack trace") || !strings.Contains(body, "Response status code 500 is not allowed by the API schema.") {
+		t.Errorf("undocumented 500: %d %q", status, body)
+	}
+}
+
+// TestValidateHeadersThroughTheHandler: documented response headers from the
+// snapshot; an undocumented one is refused with 502 before it reaches the
+// client.
+func TestValidateHeadersThroughTheHandler(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Rate", "5")
+		if strings.HasSuffix(r.URL.Path, "/leak") {
+			w.Header().Set("X-Internal-Host", "db-7")
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/>` +
+		`<validate-headers specified-header-action="prevent" unspecified-header-action="prevent"><header name="Content-Type" action="ignore"/><header name="Content-Length" action="ignore"/><header name="Date" action="ignore"/></validate-headers>` +
+		`</outbound><on-error><base/></on-error></policies>`
+	responses := []wire.OperationResponse{{StatusCode: 200, Headers: []wire.TemplateParameter{{Name: "X-Rate", Type: "integer", Required: true}}}}
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "h", Path: "h", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
+			{ID: "leak", Method: "GET", URLTemplate: "/leak", Policy: pol, Responses: responses},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	if status, hdr, body := call(t, "GET", g.base+"/h/ok", nil); status != 200 || body != "ok" || hdr.Get("X-Rate") != "5" {
+		t.Errorf("documented headers: %d %q %v", status, body, hdr)
+	}
+	status, hdr, body := call(t, "GET", g.base+"/h/leak", nil)
+	if status != 502 || hdr.Get("X-Internal-Host") != "" || !strings.Contains(body, "Response header 'X-Internal-Host' is not specified in the API schema.") {
+		t.Errorf("undocumented header: %d %q %v", status, body, hdr)
+	}
+}
+
+// TestValidateParametersThroughTheHandler: template and documented query
+// parameters from the snapshot; a bad one is answered 400 and never reaches
+// the backend.
+func TestValidateParametersThroughTheHandler(t *testing.T) {
+	hits := 0
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++; io.WriteString(w, "ok") }))
+	t.Cleanup(backend.Close)
+	pol := `<policies><inbound><base/><validate-parameters specified-parameter-action="prevent" unspecified-parameter-action="prevent"><headers unspecified-parameter-action="ignore"/></validate-parameters></inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "p", Path: "p", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: "item", Method: "GET", URLTemplate: "/items/{id}", TemplateParameters: []wire.TemplateParameter{{Name: "id", Type: "integer", Required: true}},
+				Policy: pol, Request: &wire.OperationRequest{QueryParameters: []wire.TemplateParameter{{Name: "sort", Values: []string{"asc", "desc"}}}}},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, snap)
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/items/7?sort=asc", 200, "ok"},
+		{"/items/seven", 400, `Request path parameter 'id' value \"seven\" is not allowed by the API schema: it is not of type integer.`},
+		{"/items/7?sort=up", 400, `Request query parameter 'sort' value \"up\" is not allowed by the API schema: it is not one of asc, desc.`},
+		{"/items/7?debug=1", 400, `Request query parameter 'debug' is not specified in the API schema.`},
+	} {
+		status, _, body := call(t, "GET", g.base+"/p"+tc.path, nil)
+		if status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s, want %d %s", tc.path, status, body, tc.status, tc.want)
+		}
+	}
+	if hits != 1 {
+		t.Errorf("the backend was called %d times, want 1", hits)
+	}
+}

@@ -55,6 +55,8 @@ type Operation struct {
 	URLTemplate        string              `json:"urlTemplate"`
 	TemplateParameters []TemplateParameter `json:"templateParameters"`
 	Description        string              `json:"description,omitempty"`
+	Responses          []OperationResponse `json:"responses,omitempty"` // responses.go
+	Request            *OperationRequest   `json:"request,omitempty"`   // responses.go
 }
 
 // Policy is a policies/policy resource at any scope, or a policy fragment's body.

@@ -378,6 +378,12 @@ var operationKind = &kind[Operation]{
 		if o.TemplateParameters == nil {
 			o.TemplateParameters = []TemplateParameter{}
 		}
+		if err := checkResponses(o.Responses); err != nil {
+			return err
+		}
+		if err := checkRequest(o.Request); err != nil {
+			return err
+		}
 		for _, k := range t.m.ops.keysWithPrefix(api + "/") {
 			if k == key {
 				continue

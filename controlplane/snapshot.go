@@ -127,7 +127,7 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		}
 		for _, oid := range x.opsOf[id] {
 			o := m.ops[join(id, oid)].Props
-			wo := wire.Operation{ID: oid, DisplayName: o.DisplayName, Method: o.Method, URLTemplate: o.URLTemplate}
+			wo := wire.Operation{ID: oid, DisplayName: o.DisplayName, Method: o.Method, URLTemplate: o.URLTemplate, Responses: wireResponses(o.Responses), Request: wireRequest(o.Request)}
 			for _, tp := range o.TemplateParameters {
 				wo.TemplateParameters = append(wo.TemplateParameters, wire.TemplateParameter{Name: tp.Name, Type: tp.Type,
 					Required: tp.Required, Description: tp.Description, Values: tp.Values})

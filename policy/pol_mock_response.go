@@ -1,11 +1,45 @@
 package policy
 
-// mock-response answers at once with status-code and content-type. APIM would
-// fill the body from the API's response examples; snapshots carry none, so
-// the body is empty.
+import "strings"
+
+// mock-response answers at once with the operation's documented example, as
+// APIM does: status-code (default 200) selects the documented response,
+// content-type selects its representation (without it, the first one is
+// used) and is the Content-Type sent; the body is that representation's
+// example. Without a matching response, representation or example the body
+// is empty. APIM generates a sample from the schema when there is no example;
+// snapshots carry no schemas, so this gateway sends the empty body then
+// (docs/policies.md). Neither attribute takes an expression.
 func init() {
-	register("mock-response", inInbound|inBackend|inOutbound|inOnError, []string{"status-code", "content-type"}, compileMockResponse)
+	register("mock-response", inInbound|inOutbound|inOnError, []string{"status-code", "content-type"}, compileMockResponse)
 }
+
+// ResponseExample is one documented response representation of an operation
+// (ARM's responses[].representations[] with the example chosen; a response
+// documented without content is one entry with an empty ContentType): what
+// mock-response answers with and validate-status-code checks against.
+type ResponseExample struct {
+	StatusCode  int
+	ContentType string
+	// Body is the example ("" when the representation has none).
+	Body string
+	// Headers are the response's documented headers (validate-headers);
+	// every entry of one status code has the same.
+	Headers []HeaderDef
+}
+
+// HeaderDef is a documented header: ARM's ParameterContract.
+type HeaderDef struct {
+	Name     string
+	Type     string // string, integer, number, boolean; "" = any
+	Required bool
+	Values   []string // allowed values; none = any
+}
+
+// SetResponseExamples gives p the documented responses of its operation, in
+// the order the operation lists them. Call it before p is used by any
+// request (the appliance does it right after Link); p keeps ex.
+func (p *Pipeline) SetResponseExamples(ex []ResponseExample) { p.examples = ex }
 
 type mockResponse struct {
 	status      int
@@ -23,12 +57,38 @@ func compileMockResponse(b *builder, n *Node) {
 	b.emit(instr{op: opStep, step: s, meta: m, flow: true})
 }
 
+// choose returns the example for s among the operation's.
+func (s *mockResponse) choose(ex []ResponseExample) (contentType string, body []byte) {
+	want := mediaTypeOnly(s.contentType)
+	for i := range ex {
+		e := &ex[i]
+		if e.StatusCode != s.status {
+			continue
+		}
+		if want == "" || mediaTypeOnly(e.ContentType) == want {
+			return e.ContentType, []byte(e.Body)
+		}
+	}
+	return "", nil
+}
+
+func mediaTypeOnly(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
 func (s *mockResponse) run(c *Context) (flow, error) {
+	ct, body := s.choose(c.pipe.examples)
+	if s.contentType != "" {
+		ct = s.contentType
+	}
 	c.Response.reset()
 	c.Response.StatusCode = s.status
-	if s.contentType != "" {
-		c.Response.Headers.Set("Content-Type", s.contentType)
+	if ct != "" {
+		c.Response.Headers.Set("Content-Type", ct)
 	}
-	c.Response.BodySet = true
+	c.Response.Body, c.Response.BodySet = body, true
 	return flowRespond, nil
 }

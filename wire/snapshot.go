@@ -104,6 +104,45 @@ type Operation struct {
 	TemplateParameters []TemplateParameter `json:"templateParameters,omitempty"`
 	// Policy is the operation-scope policy document, raw XML; "" means none.
 	Policy string `json:"policy,omitempty"`
+	// Responses are the operation's documented responses (ARM's
+	// properties.responses), in the order given: mock-response answers with
+	// their examples. Added in protocol version 1 without a bump: a gateway
+	// that does not know the field ignores it.
+	Responses []OperationResponse `json:"responses,omitempty"`
+	// Request is the documented request (ARM's properties.request): its
+	// query parameters beyond the URL template and its headers
+	// (validate-parameters). Added like Responses.
+	Request *OperationRequest `json:"request,omitempty"`
+}
+
+// OperationRequest is the documented request of an operation.
+type OperationRequest struct {
+	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
+	Headers         []TemplateParameter `json:"headers,omitempty"`
+}
+
+// OperationResponse is one documented response of an operation.
+type OperationResponse struct {
+	StatusCode      int              `json:"statusCode"`
+	Description     string           `json:"description,omitempty"`
+	Representations []Representation `json:"representations,omitempty"`
+	// Headers are the documented response headers (validate-headers).
+	Headers []TemplateParameter `json:"headers,omitempty"`
+}
+
+// Representation is one content type of a documented response.
+type Representation struct {
+	ContentType string `json:"contentType"`
+	// Example is the body of the representation's chosen example, ready to
+	// send: a string example as its text, any other JSON value compact.
+	// ExampleName is its name in ARM's examples map ("default" is chosen
+	// first, then the first name in byte order); "" when there is none.
+	Example     string `json:"example,omitempty"`
+	ExampleName string `json:"exampleName,omitempty"`
+	// SchemaID and TypeName name the schema of the API's schemas resource
+	// (not carried in snapshots).
+	SchemaID string `json:"schemaId,omitempty"`
+	TypeName string `json:"typeName,omitempty"`
 }
 
 // TemplateParameter describes one {name} of an operation's URL template.

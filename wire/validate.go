@@ -107,6 +107,34 @@ func (s *Snapshot) Validate() error {
 					bad("%s.urlTemplate: parameter {%s} is not in templateParameters", ow, n)
 				}
 			}
+			if o.Request != nil {
+				for k, q := range o.Request.QueryParameters {
+					if strings.TrimSpace(q.Name) == "" {
+						bad("%s.request.queryParameters[%d].name: is required", ow, k)
+					}
+				}
+				for k, h := range o.Request.Headers {
+					if strings.TrimSpace(h.Name) == "" {
+						bad("%s.request.headers[%d].name: is required", ow, k)
+					}
+				}
+			}
+			for k, r := range o.Responses {
+				rw := fmt.Sprintf("%s.responses[%d]", ow, k)
+				if r.StatusCode < 100 || r.StatusCode > 599 {
+					bad("%s.statusCode: %d is not an HTTP status code (100-599)", rw, r.StatusCode)
+				}
+				for l, rep := range r.Representations {
+					if strings.TrimSpace(rep.ContentType) == "" {
+						bad("%s.representations[%d].contentType: is required", rw, l)
+					}
+				}
+				for l, h := range r.Headers {
+					if strings.TrimSpace(h.Name) == "" {
+						bad("%s.headers[%d].name: is required", rw, l)
+					}
+				}
+			}
 		}
 	}
 	products := map[string]bool{}

@@ -447,5 +447,11 @@ func OperationBody(op Operation) any {
 	if op.Description != "" {
 		p["description"] = op.Description
 	}
+	if len(op.Responses) > 0 {
+		p["responses"] = op.Responses
+	}
+	if op.Request != nil {
+		p["request"] = op.Request
+	}
 	return props{"properties": p}
 }

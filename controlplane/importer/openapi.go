@@ -33,6 +33,12 @@ type Operation struct {
 	Method             string
 	URLTemplate        string
 	TemplateParameters []TemplateParameter
+	// Responses are the documented responses with their examples
+	// (responses.go), for mock-response.
+	Responses []Response
+	// Request holds the query parameters outside the URL template and the
+	// header parameters (nil when there are none), for validate-parameters.
+	Request *Request
 }
 
 // TemplateParameter is a path parameter of an operation.
@@ -159,6 +165,10 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotOpenAPI, name, err)
 			}
+			if op.Responses, err = p.responses(opMap["responses"], where, api); err != nil {
+				return nil, err
+			}
+			op.Request = requestParams(op.TemplateParameters, params, where, api)
 			api.Operations = append(api.Operations, op)
 		}
 	}

@@ -1,0 +1,45 @@
+package appliance
+
+import (
+	"github.com/apimgw/apimgw/policy"
+	"github.com/apimgw/apimgw/wire"
+)
+
+// setResponseExamples gives an operation's pipelines its documented
+// responses (wire.Operation.Responses) — mock-response answers with them,
+// validate-status-code and validate-headers check against them — and its
+// documented parameters (template parameters and wire.Operation.Request, for
+// validate-parameters).
+func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
+	var ex []policy.ResponseExample
+	for _, r := range o.Responses {
+		var hs []policy.HeaderDef
+		for _, h := range r.Headers {
+			hs = append(hs, policy.HeaderDef{Name: h.Name, Type: h.Type, Required: h.Required, Values: h.Values})
+		}
+		if len(r.Representations) == 0 {
+			// Documented without content (204): validate-status-code knows it.
+			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, Headers: hs})
+		}
+		for _, rep := range r.Representations {
+			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, ContentType: rep.ContentType, Body: rep.Example, Headers: hs})
+		}
+	}
+	conv := func(ps []wire.TemplateParameter) []policy.HeaderDef {
+		var out []policy.HeaderDef
+		for _, p := range ps {
+			out = append(out, policy.HeaderDef{Name: p.Name, Type: p.Type, Required: p.Required, Values: p.Values})
+		}
+		return out
+	}
+	rp := &policy.RequestParams{Path: conv(o.TemplateParameters)}
+	if o.Request != nil {
+		rp.Query, rp.Headers = conv(o.Request.QueryParameters), conv(o.Request.Headers)
+	}
+	for _, p := range pipes {
+		p.SetRequestParameters(rp)
+		if ex != nil {
+			p.SetResponseExamples(ex)
+		}
+	}
+}
