@@ -86,8 +86,8 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 // upstreamTLS makes the TLS settings for an https backend URL: SNI and the
 // name checked are the URL's host; tls (a backend entity's settings, nil for
 // a plain service URL) may turn the chain or name check off; certs are
-// client certificates to present.
-func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) *netstack.UpstreamTLS {
+// client certificates to present; mode is the backend entity's HTTP version.
+func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
 	chain, name := true, true
 	if bt != nil {
 		if bt.ValidateCertificateChain != nil {
@@ -106,7 +106,7 @@ func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.C
 			return verifyPartial(cs, roots, host, chain, name)
 		}
 	}
-	return netstack.NewUpstreamTLS(b.addr, cfg)
+	return netstack.NewUpstreamTLSMode(b.addr, cfg, mode)
 }
 
 // verifyPartial checks the chain (without the name) and/or the name
@@ -146,7 +146,7 @@ func (c *Compiled) runtimeTLS(b *backendURL) *netstack.UpstreamTLS {
 	if t, ok := c.runtimeTLSs.Load(key); ok {
 		return t.(*netstack.UpstreamTLS)
 	}
-	t := c.upstreamTLS(b, nil, nil)
+	t := c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
 	if c.runtimeTLSn.Add(1) > maxRuntimeTLS {
 		return t
 	}

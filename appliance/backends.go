@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
 )
@@ -85,7 +86,13 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 			case u.errMsg != "":
 				c.Warnings = append(c.Warnings, where+": "+u.errMsg+" (calls answer 502)")
 			case u.https:
-				u.tls = c.upstreamTLS(u, b.TLS, certs)
+				u.tls = c.upstreamTLS(u, b.TLS, certs, http2Mode(b.HTTPVersion))
+			case b.HTTPVersion == "2":
+				// h2c: HTTP/2 with prior knowledge to a plain-http backend.
+				u.tls = netstack.NewUpstreamH2C(u.addr)
+				if len(certs) > 0 {
+					c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
+				}
 			case len(certs) > 0:
 				c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
 			}
@@ -145,6 +152,18 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 		}
 	}
 	return nil
+}
+
+// http2Mode maps a backend entity's httpVersion (validated by wire) to the
+// engine's mode for an https URL.
+func http2Mode(v string) netstack.HTTP2Mode {
+	switch v {
+	case "2":
+		return netstack.HTTP2Only
+	case "auto":
+		return netstack.HTTP2Auto
+	}
+	return netstack.HTTP1Only
 }
 
 // hostCredential is a Host header among a backend's credentials, or "".

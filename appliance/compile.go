@@ -270,7 +270,7 @@ func (c *Compiled) backend(raw string) *backendURL {
 	}
 	b := parseBackend(raw)
 	if b.errMsg == "" && b.https {
-		b.tls = c.upstreamTLS(b, nil, nil)
+		b.tls = c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
 	}
 	c.backends[raw] = b
 	return b

@@ -46,6 +46,11 @@ func checkBackend(t *txn, key string, old, b *Backend) error {
 	if b.Protocol != "http" && b.Protocol != "soap" {
 		return invalidField("properties.protocol", "%q is not http or soap", b.Protocol)
 	}
+	switch b.HTTPVersion {
+	case "", "1.1", "2", "auto":
+	default:
+		return invalidField("properties.httpVersion", "%q is not 1.1, 2 or auto (this gateway's own field: APIM's backend has no HTTP version)", b.HTTPVersion)
+	}
 	if b.Proxy != nil {
 		return invalidField("properties.proxy", "backend proxies are not supported by this gateway")
 	}
@@ -192,7 +197,7 @@ func certificateByThumbprint(m *model, th string) (string, bool) {
 
 // toWireBackend is the gateway's view of a backend entity.
 func toWireBackend(id string, b *Backend) wire.Backend {
-	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool}
+	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool, HTTPVersion: b.HTTPVersion}
 	if c := b.Credentials; c != nil {
 		w.Credentials = &wire.BackendCredentials{CertificateIDs: c.CertificateIDs, Header: c.Header, Query: c.Query, Authorization: c.Authorization}
 	}

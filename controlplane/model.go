@@ -115,6 +115,9 @@ type Backend struct {
 	Credentials    *BackendCredentials    `json:"credentials,omitempty"`
 	CircuitBreaker *BackendCircuitBreaker `json:"circuitBreaker,omitempty"`
 	Pool           *wire.BackendPool      `json:"pool,omitempty"`
+	// HTTPVersion is ours, not ARM's (wire.Backend.HTTPVersion): "1.1"
+	// (default), "2" or "auto".
+	HTTPVersion string `json:"httpVersion,omitempty"`
 	// Refused when present (not implemented): proxy, properties (Service
 	// Fabric). Kept raw only to name them in the 400.
 	Proxy      any `json:"proxy,omitempty"`
