@@ -365,3 +365,62 @@ func TestUpstreamH2GoAwayUnderLoad(t *testing.T) {
 		t.Errorf("backend saw %d connections: GOAWAY should have made the pool dial again", n)
 	}
 }
+
+// TestUpstreamTrailers: backend trailers (HTTP/2 through the bridge, and
+// HTTP/1.1 chunked) reach an HTTP/1.1 client that sent "TE: trailers", in
+// the chunked trailer section; a client that did not gets none.
+func TestUpstreamTrailers(t *testing.T) {
+	h2b, _ := h2Backend(t, nil, nil, h2BackendHandler(nil))
+	h1b := httptest.NewServer(h2BackendHandler(nil))
+	t.Cleanup(h1b.Close)
+	h := &tlsHandler{}
+	s := startProxy(t, h, Config{})
+	base := "http://" + s.Addr().String()
+	c := h2Client()
+	for _, tc := range []struct {
+		name string
+		up   *UpstreamTLS
+		addr string
+	}{
+		{"h2c backend", NewUpstreamH2C(h2b.Listener.Addr().String()), ""},
+		{"HTTP/1.1 backend", nil, h1b.Listener.Addr().String()},
+	} {
+		if tc.up != nil {
+			h.up.Store(tc.up)
+		}
+		for _, te := range []bool{true, false} {
+			req, _ := http.NewRequest("GET", base+"/trailers", nil)
+			if te {
+				req.Header.Set("TE", "trailers")
+			}
+			var resp *http.Response
+			var err error
+			if tc.up == nil {
+				resp, err = forwardPlain(t, c, tc.addr, req)
+			} else {
+				resp, err = c.Do(req)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := resp.Trailer.Get("Grpc-Status") + "/" + resp.Trailer.Get("Grpc-Message")
+			want := "/"
+			if te {
+				want = "0/ok"
+			}
+			if string(body) != "body" || got != want {
+				t.Errorf("%s, TE trailers %t: body %q trailers %q, want %q", tc.name, te, body, got, want)
+			}
+		}
+	}
+}
+
+// forwardPlain sends req through a proxy that forwards to a plain HTTP/1.1
+// upstream at addr.
+func forwardPlain(t *testing.T, c *http.Client, addr string, req *http.Request) (*http.Response, error) {
+	s := startProxy(t, &testHandler{upstream: addr}, Config{})
+	req.URL.Host = s.Addr().String()
+	return c.Do(req)
+}

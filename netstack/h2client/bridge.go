@@ -28,8 +28,9 @@ type BridgeConfig struct {
 // uses as an HTTP/1.1 upstream connection, until near is closed: every
 // request read from it becomes a stream on p, and the stream's response is
 // written back as HTTP/1.1 — chunked, with the backend's trailers as the
-// chunked trailer section, unless the backend sent a content-length (then
-// trailers cannot be carried and are dropped). A stream that fails before
+// chunked trailer section, unless the backend sent a content-length and
+// announced no trailers (no Trailer field, not application/grpc): then the
+// length is kept and trailers that come anyway are dropped. A stream that fails before
 // its response head closes near (the engine answers 502 "Backend closed the
 // connection"); one that fails mid-body closes it too (the engine aborts the
 // client's response). Closing near (the engine's timeouts, a client that went
@@ -216,6 +217,12 @@ func (b *bridge) writeResponse(x bridged) bool {
 	}
 	w := http1.AppendStatusLine(make([]byte, 0, 1024), status, []byte(http1.StatusText(status)))
 	contentLength := int64(-1)
+	announced := false // trailers announced (Trailer field) or gRPC: chunked even with a length
+	for _, f := range header {
+		if f.Name == "trailer" || f.Name == "content-type" && strings.HasPrefix(f.Value, "application/grpc") {
+			announced = true
+		}
+	}
 	for _, f := range header {
 		switch f.Name {
 		case "content-length":
@@ -240,7 +247,7 @@ func (b *bridge) writeResponse(x bridged) bool {
 		if contentLength >= 0 {
 			w = http1.AppendHeaderString(w, "Content-Length", strconv.FormatInt(contentLength, 10))
 		}
-	case contentLength >= 0:
+	case contentLength >= 0 && !announced:
 		w = http1.AppendFraming(w, http1.Length, contentLength, true)
 	default:
 		chunked = true
