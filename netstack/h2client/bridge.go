@@ -61,6 +61,8 @@ type bridge struct {
 	calls chan bridged
 	wdone chan struct{}
 	cur   *Call
+	wbuf  []byte // writeLoop's head buffer
+	rbuf  []byte // writeLoop's body buffer
 }
 
 type bridged struct {
@@ -215,7 +217,8 @@ func (b *bridge) writeResponse(x bridged) bool {
 	if err != nil {
 		return false
 	}
-	w := http1.AppendStatusLine(make([]byte, 0, 1024), status, []byte(http1.StatusText(status)))
+	w := http1.AppendStatusLine(b.wbuf[:0], status, []byte(http1.StatusText(status)))
+	defer func() { b.wbuf = w[:0] }()
 	contentLength := int64(-1)
 	announced := false // trailers announced (Trailer field) or gRPC: chunked even with a length
 	for _, f := range header {
@@ -257,7 +260,10 @@ func (b *bridge) writeResponse(x bridged) bool {
 	if _, err := b.near.Write(w); err != nil {
 		return false
 	}
-	buf := make([]byte, 32<<10)
+	if b.rbuf == nil {
+		b.rbuf = make([]byte, 32<<10)
+	}
+	buf := b.rbuf
 	for {
 		n, err := x.call.Read(buf[9 : len(buf)-2])
 		if n > 0 {
