@@ -165,9 +165,12 @@ func (c *Compiled) parseRuntime(raw string) *backendURL {
 
 // forwardTo sends the exchange to b (over TLS for https).
 func (b *backendURL) forwardTo(x *netstack.Exchange) {
-	if b.tls != nil {
+	switch {
+	case b.tls != nil: // through the proxy's CONNECT tunnel when it has one
 		x.ForwardTLS(b.tls)
-		return
+	case b.proxy != nil:
+		x.ForwardProxy(b.proxy, b.addr)
+	default:
+		x.Forward(b.addr)
 	}
-	x.Forward(b.addr)
 }

@@ -96,6 +96,13 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 			case len(certs) > 0:
 				c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
 			}
+			if b.Proxy != nil && u.errMsg == "" {
+				p, err := compileProxy(b.Proxy) // backend_proxy.go
+				if err != nil {
+					return &CompileError{Where: where + " proxy", Err: err}
+				}
+				u.setProxy(p)
+			}
 			e.single = u
 		}
 		if cr := b.Credentials; cr != nil {
@@ -277,10 +284,18 @@ func (st *reqState) pickBackend() *backendURL {
 }
 
 // backendAnswered tells the chosen backend's circuit breaker how the
-// exchange went: status is the backend's status (0: no answer), retryAfter
-// its Retry-After header.
+// exchange went: status is the backend's status, retryAfter its Retry-After
+// header.
 func (st *reqState) backendAnswered(status int, retryAfter string) {
 	if m := st.chosen; m != nil && m.breaker != nil {
-		m.breaker.record(time.Now(), status, retryAfter)
+		m.breaker.record(time.Now(), status, retryAfter, nil)
+	}
+}
+
+// backendFailed tells the chosen backend's circuit breaker that the backend
+// did not answer; err is the engine's reason (Exchange.Err).
+func (st *reqState) backendFailed(err error) {
+	if m := st.chosen; m != nil && m.breaker != nil {
+		m.breaker.record(time.Now(), 0, "", err)
 	}
 }

@@ -89,10 +89,11 @@ type backendURL struct {
 	https  bool
 	errMsg string // why it cannot be used, if it cannot
 
-	hostname  string                // host without port, for SNI and the certificate name
-	tls       *netstack.UpstreamTLS // https: how to reach it
-	errStatus int                   // the status for errMsg (0: 502)
-	entity    *backendEntity        // the backend entity it belongs to, if any
+	hostname  string                  // host without port, for SNI and the certificate name
+	tls       *netstack.UpstreamTLS   // https: how to reach it
+	errStatus int                     // the status for errMsg (0: 502)
+	entity    *backendEntity          // the backend entity it belongs to, if any
+	proxy     *netstack.UpstreamProxy // the backend entity's proxy, if any (backend_proxy.go)
 }
 
 // CompileError says why a snapshot cannot be served; it names the part.

@@ -89,6 +89,7 @@ func (h *Handler) followRedirect(x *netstack.Exchange, st *reqState, status int)
 	if b == nil || b.errMsg != "" {
 		return false
 	}
+	b = st.viaProxy(b) // backend_proxy.go: a backend entity's proxy carries its redirects too
 	st.redirects++
 	st.current = next
 	x.SetTarget([]byte(next.RequestURI()))

@@ -441,7 +441,7 @@ func (h *Handler) UpstreamFailed(x *netstack.Exchange, status int, msg string) {
 		return
 	}
 	pc := st.pc
-	st.backendAnswered(0, "")
+	st.backendFailed(x.Err) // backends.go
 	if st.err == "" {
 		st.err = failureKind(x.Err, status)
 	}

@@ -13,6 +13,7 @@ type APIError struct {
 	Code    string        `json:"code"`
 	Message string        `json:"message"`
 	Details []ErrorDetail `json:"details,omitempty"`
+	cause   error         // logged, never shown (ErrUnavailable)
 }
 
 // ErrorDetail is one entry of an ARM error's details.
@@ -52,7 +53,7 @@ func (e *APIError) Status() int {
 		return http.StatusUnauthorized
 	case ErrTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case ErrClosed:
+	case ErrClosed, ErrUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

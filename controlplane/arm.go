@@ -152,6 +152,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, &APIError{Kind: ErrUnauthorized, Code: "Unauthorized", Message: "Authorization: Bearer <admin token> is missing or wrong."})
 		return
 	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		h.s.catchUp()
+	}
 	h.serveManagement(sw, r)
 }
 

@@ -19,20 +19,15 @@ type BackendCredentials struct {
 	Authorization  *wire.BackendAuthorization `json:"authorization,omitempty"`
 }
 
-// BackendCircuitBreaker is ARM's circuitBreaker; percentage is refused (only
-// counts are implemented).
+// BackendCircuitBreaker is ARM's circuitBreaker (BackendCircuitBreaker):
+// one rule, its failureCondition as wire.FailureCondition has it (count,
+// percentage, interval, statusCodeRanges, errorReasons).
 type BackendCircuitBreaker struct {
 	Rules []struct {
-		Name             string `json:"name,omitempty"`
-		FailureCondition struct {
-			Count            int                    `json:"count"`
-			Percentage       *int                   `json:"percentage,omitempty"`
-			Interval         string                 `json:"interval"`
-			StatusCodeRanges []wire.StatusCodeRange `json:"statusCodeRanges,omitempty"`
-			ErrorReasons     []string               `json:"errorReasons,omitempty"`
-		} `json:"failureCondition"`
-		TripDuration     string `json:"tripDuration"`
-		AcceptRetryAfter bool   `json:"acceptRetryAfter,omitempty"`
+		Name             string                `json:"name,omitempty"`
+		FailureCondition wire.FailureCondition `json:"failureCondition"`
+		TripDuration     string                `json:"tripDuration"`
+		AcceptRetryAfter bool                  `json:"acceptRetryAfter,omitempty"`
 	} `json:"rules"`
 }
 
@@ -51,11 +46,11 @@ func checkBackend(t *txn, key string, old, b *Backend) error {
 	default:
 		return invalidField("properties.httpVersion", "%q is not 1.1, 2 or auto (this gateway's own field: APIM's backend has no HTTP version)", b.HTTPVersion)
 	}
-	if b.Proxy != nil {
-		return invalidField("properties.proxy", "backend proxies are not supported by this gateway")
-	}
 	if b.Properties != nil {
-		return invalidField("properties.properties", "Service Fabric backends are not supported by this gateway")
+		return invalidField("properties.properties", "Service Fabric backends are not supported by this gateway: give the backend the url of the service (or of a gateway in front of the cluster), or make a pool of the nodes' URLs")
+	}
+	if p := b.Proxy; p != nil && p.Password == "" && old != nil && old.Proxy != nil && old.Proxy.URL == p.URL && old.Proxy.Username == p.Username {
+		p.Password = old.Proxy.Password // GET never shows it, so GET-modify-PUT keeps it
 	}
 	switch b.Type {
 	case "", "Single", "single":
@@ -124,9 +119,6 @@ func checkBackend(t *txn, key string, old, b *Backend) error {
 		if len(cb.Rules) != 1 {
 			return invalidField("properties.circuitBreaker.rules", "exactly one rule is supported")
 		}
-		if cb.Rules[0].FailureCondition.Percentage != nil {
-			return invalidField("properties.circuitBreaker.rules[0].failureCondition.percentage", "only count is supported")
-		}
 	}
 	// Whatever reaches a gateway must pass the gateway's own checks.
 	var errs []string
@@ -144,6 +136,17 @@ func checkBackend(t *txn, key string, old, b *Backend) error {
 		return validation("The backend is not valid: " + strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// renderBackend is what a GET shows of a backend: everything but the
+// proxy's password.
+func renderBackend(key string, b *Backend) any {
+	if b.Proxy == nil || b.Proxy.Password == "" {
+		return b
+	}
+	c := *b
+	c.Proxy = &wire.BackendProxy{URL: b.Proxy.URL, Username: b.Proxy.Username}
+	return &c
 }
 
 // poolMembers returns the wire form of b's pool members (for validation).
@@ -197,7 +200,7 @@ func certificateByThumbprint(m *model, th string) (string, bool) {
 
 // toWireBackend is the gateway's view of a backend entity.
 func toWireBackend(id string, b *Backend) wire.Backend {
-	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool, HTTPVersion: b.HTTPVersion}
+	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool, Proxy: b.Proxy, HTTPVersion: b.HTTPVersion}
 	if c := b.Credentials; c != nil {
 		w.Credentials = &wire.BackendCredentials{CertificateIDs: c.CertificateIDs, Header: c.Header, Query: c.Query, Authorization: c.Authorization}
 	}
@@ -205,9 +208,8 @@ func toWireBackend(id string, b *Backend) wire.Backend {
 		w.CircuitBreaker = &wire.CircuitBreaker{}
 		for _, r := range cb.Rules {
 			w.CircuitBreaker.Rules = append(w.CircuitBreaker.Rules, wire.CircuitBreakerRule{Name: r.Name,
-				FailureCondition: wire.FailureCondition{Count: r.FailureCondition.Count, Interval: r.FailureCondition.Interval,
-					StatusCodeRanges: r.FailureCondition.StatusCodeRanges},
-				TripDuration: r.TripDuration, AcceptRetryAfter: r.AcceptRetryAfter})
+				FailureCondition: r.FailureCondition,
+				TripDuration:     r.TripDuration, AcceptRetryAfter: r.AcceptRetryAfter})
 		}
 	}
 	return w

@@ -59,10 +59,17 @@ func TestCertificatesAndBackendEntities(t *testing.T) {
 		{"/certificates/bad", map[string]any{"data": "!!"}, "properties.data"},
 		{"/certificates/badpw", map[string]any{"data": b64(pfx), "password": "wrong"}, "password"},
 		{"/certificates/kv", map[string]any{"keyVault": map[string]any{"secretIdentifier": "https://v"}}, "properties.keyVault"},
-		{"/backends/px", map[string]any{"url": "http://a", "protocol": "http", "proxy": map[string]any{"url": "http://p"}}, "properties.proxy"},
+		{"/namedValues/kv", map[string]any{"displayName": "kv", "secret": true, "keyVault": map[string]any{"secretIdentifier": "https://v"}}, "properties.keyVault"},
+		{"/backends/sf", map[string]any{"url": "fabric:/app/svc", "protocol": "http", "properties": map[string]any{"serviceFabricCluster": map[string]any{"managementEndpoints": []string{"https://c:19080"}}}}, "Service Fabric backends are not supported"},
+		{"/backends/px", map[string]any{"url": "http://a", "protocol": "http", "proxy": map[string]any{"url": "https://p:3128"}}, "TLS to the proxy is not supported"},
+		{"/backends/px2", map[string]any{"url": "http://a", "protocol": "http", "proxy": map[string]any{"url": "http://u:s3cret@p:3128"}}, "proxy.username and proxy.password"},
+		{"/backends/px3", map[string]any{"url": "http://a", "protocol": "http", "proxy": map[string]any{"url": "p:3128"}}, "proxy.url"},
+		{"/backends/px4", map[string]any{"url": "http://a", "protocol": "http", "proxy": map[string]any{"url": "http://p:3128", "password": "s3cret"}}, "a password needs a username"},
 		{"/backends/pool0", map[string]any{"type": "Pool", "protocol": "http", "pool": map[string]any{"services": []any{map[string]any{"id": "/backends/nope"}}}}, `backend \"nope\" does not exist`},
 		{"/backends/cb", map[string]any{"url": "http://a", "protocol": "http", "circuitBreaker": map[string]any{"rules": []any{map[string]any{
-			"failureCondition": map[string]any{"percentage": 50, "interval": "PT1M"}, "tripDuration": "PT1M"}}}}, "percentage"},
+			"failureCondition": map[string]any{"percentage": 150, "interval": "PT1M"}, "tripDuration": "PT1M"}}}}, "failureCondition.percentage"},
+		{"/backends/cb3", map[string]any{"url": "http://a", "protocol": "http", "circuitBreaker": map[string]any{"rules": []any{map[string]any{
+			"failureCondition": map[string]any{"interval": "PT1M"}, "tripDuration": "PT1M"}}}}, "count or percentage is required"},
 		{"/backends/cb2", map[string]any{"url": "http://a", "protocol": "http", "circuitBreaker": map[string]any{"rules": []any{map[string]any{
 			"failureCondition": map[string]any{"count": 1, "interval": "one minute"}, "tripDuration": "PT1M"}}}}, "interval"},
 		{"/backends/mtls", map[string]any{"url": "https://a", "protocol": "http", "credentials": map[string]any{"certificateIds": []string{"nope"}}}, `certificate \"nope\" does not exist`},
@@ -96,7 +103,21 @@ func TestCertificatesAndBackendEntities(t *testing.T) {
 		"credentials": map[string]any{"certificateIds": []string{"client"}, "header": map[string]any{"X-Key": []string{"v"}}},
 		"circuitBreaker": map[string]any{"rules": []any{map[string]any{"name": "r", "failureCondition": map[string]any{"count": 3, "interval": "PT1M",
 			"statusCodeRanges": []any{map[string]any{"min": 500, "max": 599}}, "errorReasons": []string{"Server errors"}}, "tripDuration": "PT30S", "acceptRetryAfter": true}}}}))
-	ts.must(201, "PUT", "/backends/m2", props(map[string]any{"url": "http://m2.internal", "protocol": "http"}))
+	ts.must(201, "PUT", "/backends/m2", props(map[string]any{"url": "http://m2.internal", "protocol": "http",
+		"proxy": map[string]any{"url": "http://proxy.internal:3128", "username": "gw", "password": "pr0xy-s3cret"},
+		"circuitBreaker": map[string]any{"rules": []any{map[string]any{"failureCondition": map[string]any{"percentage": 25, "count": 4, "interval": "PT5M",
+			"statusCodeRanges": []any{map[string]any{"min": 500, "max": 599}}, "errorReasons": []string{"Timeout"}}, "tripDuration": "PT1M"}}}}))
+	// The proxy password is a secret: a GET leaves it out, a PUT without it
+	// (GET-modify-PUT) keeps it.
+	for _, path := range []string{"/backends/m2", "/backends"} {
+		if s := string(ts.must(200, "GET", path, nil).body); strings.Contains(s, "pr0xy-s3cret") || !strings.Contains(s, "proxy.internal:3128") {
+			t.Errorf("GET %s shows %s", path, s)
+		}
+	}
+	ts.must(200, "PUT", "/backends/m2", props(map[string]any{"url": "http://m2.internal", "protocol": "http",
+		"proxy": map[string]any{"url": "http://proxy.internal:3128", "username": "gw"},
+		"circuitBreaker": map[string]any{"rules": []any{map[string]any{"failureCondition": map[string]any{"percentage": 25, "count": 4, "interval": "PT5M",
+			"statusCodeRanges": []any{map[string]any{"min": 500, "max": 599}}, "errorReasons": []string{"Timeout"}}, "tripDuration": "PT1M"}}}}))
 	ts.must(201, "PUT", "/backends/pool1", props(map[string]any{"type": "Pool", "protocol": "http", "pool": map[string]any{"services": []any{
 		map[string]any{"id": "/subscriptions/x/resourceGroups/y/providers/Microsoft.ApiManagement/service/z/backends/m1", "priority": 1, "weight": 3},
 		map[string]any{"id": "m2", "priority": 2}}}}))
@@ -119,7 +140,13 @@ func TestCertificatesAndBackendEntities(t *testing.T) {
 		if strings.Join(ids, ",") != "m1,m2,pool1" {
 			t.Fatalf("%s: snapshot backends %v", when, ids)
 		}
-		m1, pool := s.Backends[0], s.Backends[2]
+		m1, m2, pool := s.Backends[0], s.Backends[1], s.Backends[2]
+		if p := m2.Proxy; p == nil || p.URL != "http://proxy.internal:3128" || p.Username != "gw" || p.Password != "pr0xy-s3cret" {
+			t.Errorf("%s: m2's proxy in the snapshot: %+v", when, m2.Proxy)
+		}
+		if fc := m2.CircuitBreaker.Rules[0].FailureCondition; fc.Percentage != 25 || fc.Count != 4 || fc.ErrorReasons[0] != "Timeout" {
+			t.Errorf("%s: m2's failure condition in the snapshot: %+v", when, fc)
+		}
 		if m1.TLS == nil || *m1.TLS.ValidateCertificateName || m1.Credentials.CertificateIDs[0] != "client" || m1.CircuitBreaker.Rules[0].FailureCondition.Count != 3 ||
 			pool.Type != "Pool" || pool.Pool.Services[0].ID != "m1" || pool.Pool.Services[0].Weight != 3 {
 			t.Errorf("%s: backends %+v %+v", when, m1, pool)

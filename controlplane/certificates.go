@@ -50,7 +50,7 @@ var certificateKind = &kind[Certificate]{
 			return err
 		}
 		if c.KeyVault != nil {
-			return invalidField("properties.keyVault", "Key Vault certificates are not supported; send data (and password)")
+			return invalidField("properties.keyVault", "Key Vault certificates are not supported by this gateway: send data (base64 of the PFX or PEM) and password; the key is stored here and reaches gateways only in their snapshots")
 		}
 		if c.Data == "" {
 			if old != nil && old.CertificatePEM != "" { // a PATCH without new data keeps the certificate

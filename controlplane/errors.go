@@ -22,4 +22,7 @@ var (
 	// ErrClosed: the Store was closed (HTTP 503: the control plane is
 	// shutting down; a gateway should retry later, not forget anything).
 	ErrClosed = errors.New("controlplane: closed")
+	// ErrUnavailable: the database of a shared store (PostgreSQL) cannot be
+	// reached or failed the transaction; nothing was changed (HTTP 503: retry).
+	ErrUnavailable = errors.New("controlplane: store unavailable")
 )

@@ -66,6 +66,14 @@ type testServer struct {
 	logs   *syncBuffer
 	valid  PolicyValidator
 	client *http.Client
+	pgURL  string // the PostgreSQL database (make test-postgres), else ""
+}
+
+// openTestStore opens the Store of a testServer: the bbolt file in ts.dir;
+// under -tags postgres (make test-postgres, pg_main_test.go) a PostgreSQL
+// database of its own, the same one again on restart.
+var openTestStore = func(ts *testServer, o Options) (*Store, error) {
+	return Open(filepath.Join(ts.dir, DataFile), o)
 }
 
 type serverOpt func(*testServer)
@@ -85,7 +93,9 @@ func newTestServer(t *testing.T, opts ...serverOpt) *testServer {
 			t.Logf("server log:\n%s", ts.logs.String())
 		}
 		ts.stop()
-		checkBolt(t, filepath.Join(ts.dir, DataFile))
+		if ts.pgURL == "" {
+			checkBolt(t, filepath.Join(ts.dir, DataFile))
+		}
 	})
 	return ts
 }
@@ -93,7 +103,7 @@ func newTestServer(t *testing.T, opts ...serverOpt) *testServer {
 func (ts *testServer) start() {
 	t := ts.t
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := Open(filepath.Join(ts.dir, DataFile), Options{Now: ts.clock.Now, Validator: ts.valid, Logger: log})
+	st, err := openTestStore(ts, Options{Now: ts.clock.Now, Validator: ts.valid, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

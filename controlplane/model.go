@@ -100,6 +100,9 @@ type NamedValue struct {
 	Value       string   `json:"value,omitempty"`
 	Secret      bool     `json:"secret"`
 	Tags        []string `json:"tags,omitempty"`
+	// KeyVault is refused when present (no Key Vault here); kept raw only
+	// to name it in the 400.
+	KeyVault any `json:"keyVault,omitempty"`
 }
 
 // Backend is /backends/{id}: APIM's backend entity (backends.go checks it).
@@ -118,9 +121,11 @@ type Backend struct {
 	// HTTPVersion is ours, not ARM's (wire.Backend.HTTPVersion): "1.1"
 	// (default), "2" or "auto".
 	HTTPVersion string `json:"httpVersion,omitempty"`
-	// Refused when present (not implemented): proxy, properties (Service
-	// Fabric). Kept raw only to name them in the 400.
-	Proxy      any `json:"proxy,omitempty"`
+	// Proxy: a forward proxy for requests to this backend (its password
+	// is never shown by GET).
+	Proxy *wire.BackendProxy `json:"proxy,omitempty"`
+	// Refused when present: properties (Service Fabric). Kept raw only to
+	// name it in the 400.
 	Properties any `json:"properties,omitempty"`
 }
 

@@ -3,12 +3,9 @@ package controlplane
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/apimgw/apimgw/wire"
 )
@@ -47,29 +44,18 @@ func (s *Store) RequestReport(from, to time.Time, skip, top int) ([]RequestRepor
 	out := []RequestReportRecord{}
 	var dec wire.RecordDecoder
 	var r wire.TelemetryRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
-		var k, v []byte
-		if from.IsZero() {
-			k, v = c.First()
-		} else {
-			k, v = c.Seek(binary.BigEndian.AppendUint64(nil, uint64(from.UnixNano())))
+	err := s.be.scanTelemetry(from, to, func(k, v []byte) bool {
+		if top != 0 && len(out) >= top {
+			return false
 		}
-		var end uint64 = math.MaxUint64
-		if !to.IsZero() {
-			end = uint64(to.UnixNano())
-		}
-		for ; k != nil && (top == 0 || len(out) < top); k, v = c.Next() {
+		{
 			ts := binary.BigEndian.Uint64(k)
-			if ts > end {
-				break
-			}
 			if err := dec.Decode(v, &r); err != nil {
-				continue
+				return true
 			}
 			if skip > 0 {
 				skip--
-				continue
+				return true
 			}
 			row := RequestReportRecord{APIID: "/apis/" + r.API, ProductID: productRef(r.Product),
 				SubscriptionID: subscriptionRef(r.Subscription), GatewayID: "/gateways/" + keyGateway(k),
@@ -90,9 +76,12 @@ func (s *Store) RequestReport(from, to time.Time, skip, top int) ([]RequestRepor
 			}
 			out = append(out, row)
 		}
-		return nil
+		return true
 	})
-	return out, err
+	if err != nil {
+		return nil, s.unavailable(err)
+	}
+	return out, nil
 }
 
 // requestID renders a telemetry key (see telemetryKey) as gateway/stream/seq.

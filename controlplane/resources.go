@@ -738,6 +738,9 @@ var namedValueKind = &kind[NamedValue]{
 		if err := idError(key); err != nil {
 			return err
 		}
+		if nv.KeyVault != nil {
+			return invalidField("properties.keyVault", "Key Vault named values are not supported by this gateway: send the value itself (with secret: true; it is stored here and reaches gateways only in their snapshots)")
+		}
 		if nv.DisplayName == "" {
 			nv.DisplayName = key
 		}
@@ -806,7 +809,7 @@ var backendKind = &kind[Backend]{
 		}
 		return backendInPool(t, key)
 	},
-	render: func(key string, b *Backend) any { return b },
+	render: renderBackend, // backends.go
 }
 
 // ---- gateways ----

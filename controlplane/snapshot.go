@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -329,17 +327,19 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 			g = &content{snap: snap, hash: hex.EncodeToString(sum[:])}
 			groups[key] = g
 		}
-		if slot, ok := h.slots[gw]; ok && slot.hash == g.hash {
+		prev := h.known[gw]
+		if slot, ok := h.slots[gw]; ok && slot.hash == g.hash && slot.cur.version == prev.Version {
 			continue
 		}
-		prev := h.known[gw]
-		// Same content as persisted (a restart) keeps the version and the
-		// generation time: identity comes from the content, not from when
-		// this process happened to build it.
-		if prev.Hash != g.hash || h.slots[gw] != nil || prev.GeneratedAt.IsZero() {
-			if prev.Hash != g.hash || h.slots[gw] != nil {
-				prev.Version++
-			}
+		// Same content as persisted (a restart, or another process on the
+		// same database built it first) keeps the version and the generation
+		// time: identity comes from the content, not from when this process
+		// happened to build it. (known is what was published or read back,
+		// so a slot's content differing from it means new content.)
+		if prev.Hash != g.hash {
+			prev.Version++
+			prev.GeneratedAt = now.UTC()
+		} else if prev.GeneratedAt.IsZero() {
 			prev.GeneratedAt = now.UTC()
 		}
 		snap := *g.snap
@@ -390,21 +390,32 @@ func encodeSealed(s *wire.Snapshot) ([]byte, error) {
 	return bytes.Replace(b, []byte(`"checksum":""`), []byte(`"checksum":"`+s.Checksum+`"`), 1), nil
 }
 
-// persist writes the versions of builds in tx.
-func (h *hub) persist(tx *bolt.Tx, builds []build) error {
-	b := tx.Bucket([]byte(bucketGWVersions))
+// persist writes the versions of builds in tx, except those equal to the
+// stored ones in stored (nil: write all).
+func (h *hub) persist(tx backendTx, builds []build, stored map[string]gwVersion) error {
 	for _, bd := range builds {
 		if bd.pub == nil {
 			// Keep the version record: a gateway re-created under the same id
 			// must never see its version go back.
 			continue
 		}
+		if old, ok := stored[bd.gw]; ok && old.Version == bd.version.Version && old.Hash == bd.version.Hash && old.GeneratedAt.Equal(bd.version.GeneratedAt) {
+			continue
+		}
 		v, _ := json.Marshal(bd.version)
-		if err := b.Put([]byte(bd.gw), v); err != nil {
+		if err := tx.put(bucketGWVersions, bd.gw, v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// setKnown replaces the persisted versions prepare starts from with those
+// just read from the backend (other processes may have bumped them).
+func (h *hub) setKnown(v map[string]gwVersion) {
+	h.mu.Lock()
+	h.known = v
+	h.mu.Unlock()
 }
 
 // publish makes builds current and wakes their long-polls.

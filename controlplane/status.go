@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -52,8 +50,25 @@ func (b *statusBook) get(gw string) GatewayStatus {
 }
 
 // Status returns the gateway's status as GET /gateways/{id} shows it.
+//
+// On a shared backend the stored status is read (the gateway may send its
+// heartbeats to another apimcp process), and LastConfigRequest is the later
+// of the stored one and this process's.
 func (s *Store) Status(gw string) GatewayStatus {
 	st := s.status.get(gw)
+	if s.be.shared() {
+		if data, ok, err := s.be.getStatus(gw); err != nil {
+			s.opts.Logger.Warn("controlplane: gateway status unreadable; showing this process's", "gateway", gw, "err", err)
+		} else if ok {
+			var stored GatewayStatus
+			if json.Unmarshal(data, &stored) == nil {
+				if st.LastConfigRequest.After(stored.LastConfigRequest) {
+					stored.LastConfigRequest = st.LastConfigRequest
+				}
+				st = stored
+			}
+		}
+	}
 	now := s.opts.Now()
 	interval := wire.DefaultHeartbeatInterval
 	if st.HeartbeatIntervalSeconds > 0 {
@@ -95,10 +110,8 @@ func (s *Store) Heartbeat(gw string, hb *wire.Heartbeat) (*wire.HeartbeatAck, er
 	s.status.byGateway[gw] = st
 	data, _ := json.Marshal(st)
 	s.status.mu.Unlock()
-	if err := s.db.Batch(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucketGWStatus)).Put([]byte(gw), data)
-	}); err != nil {
-		return nil, err
+	if err := s.be.putStatus(gw, data); err != nil {
+		return nil, s.unavailable(err)
 	}
 	ack := &wire.HeartbeatAck{ProtocolVersion: wire.ProtocolVersion, ServerTime: now.UTC()}
 	if pub, _, ok := s.hub.current(gw); ok {
@@ -124,5 +137,5 @@ func (s *Store) forgetStatus(gw string) {
 	s.status.mu.Lock()
 	delete(s.status.byGateway, gw)
 	s.status.mu.Unlock()
-	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketGWStatus)).Delete([]byte(gw)) })
+	_ = s.be.deleteStatus(gw)
 }

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Bucket names of the control plane's bbolt file (DataFile in the --data dir).
@@ -50,66 +48,127 @@ type Options struct {
 	Logger *slog.Logger
 	// TelemetryRetention is how long telemetry records are kept (30 days).
 	TelemetryRetention time.Duration
+	// PollInterval is how often a Store on a shared backend (PostgreSQL)
+	// checks for configuration writes of other processes in case a
+	// notification was lost (1 s).
+	PollInterval time.Duration
 }
 
 // Store is the control plane's state: the configuration model in memory,
-// persisted in one bbolt file, plus per-gateway snapshots, gateway status and
-// telemetry. Its methods are safe for concurrent use. Writers are serialized;
-// every write is validated against the whole resulting model and committed in
-// one bbolt transaction, then published at once (readers see the old or the
-// new model, never a mix). Close it once, after the HTTP server has stopped.
+// persisted in a backend (one bbolt file, or PostgreSQL shared by several
+// apimcp processes), plus per-gateway snapshots, gateway status and
+// telemetry. Its methods are safe for concurrent use. Writers are serialized
+// (across processes too, by the backend); every write is validated against
+// the whole resulting model and committed in one transaction, then
+// published at once (readers see the old or the new model, never a mix).
+// Close it once, after the HTTP server has stopped.
 type Store struct {
-	db        *bolt.DB
-	opts      Options
-	mu        sync.Mutex // serializes configuration writes
-	cur       atomic.Pointer[model]
-	hub       *hub
-	status    *statusBook
-	closed    atomic.Bool
-	telemetry *telemetryStore
+	be     backend
+	opts   Options
+	mu     sync.Mutex // serializes configuration writes and refreshes
+	rev    int64      // backend revision cur reflects; guarded by mu
+	loaded bool       // cur has been loaded once; guarded by mu
+	cur    atomic.Pointer[model]
+	hub    *hub
+	status *statusBook
+	closed atomic.Bool
+	stop   chan struct{} // closed by Close: ends the follower
+	done   chan struct{} // closed when the follower has ended (nil: none)
+}
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Validator == nil {
+		o.Validator = WellFormedValidator{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.TelemetryRetention <= 0 {
+		o.TelemetryRetention = 30 * 24 * time.Hour
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
 }
 
 // Open opens (creating if needed) the bbolt file at path and loads it.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Validator == nil {
-		opts.Validator = WellFormedValidator{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.TelemetryRetention <= 0 {
-		opts.TelemetryRetention = 30 * 24 * time.Hour
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	opts.defaults()
+	be, err := openBolt(path, opts.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("controlplane: open %s: %w", path, err)
+		return nil, err
 	}
-	// Batch (telemetry, heartbeats) waits this long for company: short, so
-	// one gateway flushing its backlog batch after batch is not slowed down.
-	db.MaxBatchDelay = time.Millisecond
-	s := &Store{db: db, opts: opts}
-	s.telemetry = &telemetryStore{db: db, retention: opts.TelemetryRetention, now: opts.Now}
-	if err := s.load(); err != nil {
-		db.Close()
+	s, err := newStore(be, opts)
+	if err != nil {
+		be.close()
 		return nil, fmt.Errorf("controlplane: load %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Close closes the bbolt file. Pending long-polls are released.
+func newStore(be backend, opts Options) (*Store, error) {
+	s := &Store{be: be, opts: opts, hub: newHub(map[string]gwVersion{}), status: &statusBook{byGateway: map[string]*GatewayStatus{}},
+		stop: make(chan struct{})}
+	s.mu.Lock()
+	err := s.refreshLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if be.shared() {
+		s.done = make(chan struct{})
+		go s.follow()
+	}
+	return s, nil
+}
+
+// Close closes the backend. Pending long-polls are released.
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	close(s.stop)
+	if s.done != nil {
+		<-s.done
+	}
 	s.hub.closeAll()
-	return s.db.Close()
+	return s.be.close()
 }
 
-func loadTable[T any](b *bolt.Bucket, t table[T]) error {
-	return b.ForEach(func(k, v []byte) error {
+// follow applies configuration writes of other processes on a shared
+// backend: at once when the backend says so (PostgreSQL NOTIFY), and every
+// PollInterval in case a notification was lost (a reconnect).
+func (s *Store) follow() {
+	defer close(s.done)
+	tick := time.NewTicker(s.opts.PollInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.be.changed():
+		case <-tick.C:
+		}
+		if err := s.refresh(); err != nil {
+			if !failing {
+				s.opts.Logger.Warn("controlplane: cannot read the configuration from the store; serving the last one read", "err", err)
+			}
+			failing = true
+			continue
+		}
+		if failing {
+			s.opts.Logger.Info("controlplane: store reachable again")
+			failing = false
+		}
+	}
+}
+
+func loadTable[T any](tx backendTx, bucket string, t table[T]) error {
+	return tx.forEach(bucket, func(k string, v []byte) error {
 		var e entry[T]
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("record %q: %w", k, err)
@@ -117,87 +176,114 @@ func loadTable[T any](b *bolt.Bucket, t table[T]) error {
 		if e.Props == nil {
 			return fmt.Errorf("record %q: no properties", k)
 		}
-		t[string(k)] = e
+		t[k] = e
 		return nil
 	})
 }
 
-func (s *Store) load() error {
-	m := newModel()
-	versions := map[string]gwVersion{}
-	statuses := map[string]*GatewayStatus{}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return err
-			}
+// refresh brings the model up to the backend's revision (see refreshLocked).
+func (s *Store) refresh() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil
+	}
+	return s.refreshLocked()
+}
+
+// refreshLocked loads the whole model from the backend when its revision
+// differs from the one cur reflects (always on the first call), rebuilds
+// every gateway's snapshot and publishes those that changed. A snapshot
+// version is the stored one while the stored content hash matches, so every
+// process on one database serves the same version with the same bytes; a
+// content change not yet stored (the first start of a build that renders
+// differently) bumps it, in the same transaction. s.mu is held.
+func (s *Store) refreshLocked() error {
+	if s.loaded {
+		rev, err := s.be.revision()
+		if err != nil {
+			return err
 		}
+		if rev == s.rev {
+			return nil
+		}
+	}
+	var (
+		m      *model
+		builds []build
+		rev    int64
+		skip   bool
+	)
+	err := s.be.update(func(tx backendTx) error {
+		if s.loaded && tx.revision() == s.rev {
+			skip = true
+			return nil
+		}
+		rev = tx.revision()
+		m = newModel()
+		versions := map[string]gwVersion{}
 		loaders := []struct {
 			bucket string
-			load   func(*bolt.Bucket) error
+			load   func() error
 		}{
-			{bucketAPIs, func(b *bolt.Bucket) error { return loadTable(b, m.apis) }},
-			{bucketOps, func(b *bolt.Bucket) error { return loadTable(b, m.ops) }},
-			{bucketPolicies, func(b *bolt.Bucket) error { return loadTable(b, m.policies) }},
-			{bucketProducts, func(b *bolt.Bucket) error { return loadTable(b, m.products) }},
-			{bucketProductAPIs, func(b *bolt.Bucket) error { return loadTable(b, m.productAPIs) }},
-			{bucketSubs, func(b *bolt.Bucket) error { return loadTable(b, m.subs) }},
-			{bucketNamedValues, func(b *bolt.Bucket) error { return loadTable(b, m.namedValues) }},
-			{bucketBackends, func(b *bolt.Bucket) error { return loadTable(b, m.backends) }},
-			{bucketFragments, func(b *bolt.Bucket) error { return loadTable(b, m.fragments) }},
-			{bucketGateways, func(b *bolt.Bucket) error { return loadTable(b, m.gateways) }},
-			{bucketGatewayAPIs, func(b *bolt.Bucket) error { return loadTable(b, m.gatewayAPIs) }},
-			{bucketCertificates, func(b *bolt.Bucket) error { return loadTable(b, m.certificates) }},
-			{bucketGatewayCAs, func(b *bolt.Bucket) error { return loadTable(b, m.gatewayCAs) }},
-			{bucketGWVersions, func(b *bolt.Bucket) error {
-				return b.ForEach(func(k, v []byte) error {
+			{bucketAPIs, func() error { return loadTable(tx, bucketAPIs, m.apis) }},
+			{bucketOps, func() error { return loadTable(tx, bucketOps, m.ops) }},
+			{bucketPolicies, func() error { return loadTable(tx, bucketPolicies, m.policies) }},
+			{bucketProducts, func() error { return loadTable(tx, bucketProducts, m.products) }},
+			{bucketProductAPIs, func() error { return loadTable(tx, bucketProductAPIs, m.productAPIs) }},
+			{bucketSubs, func() error { return loadTable(tx, bucketSubs, m.subs) }},
+			{bucketNamedValues, func() error { return loadTable(tx, bucketNamedValues, m.namedValues) }},
+			{bucketBackends, func() error { return loadTable(tx, bucketBackends, m.backends) }},
+			{bucketFragments, func() error { return loadTable(tx, bucketFragments, m.fragments) }},
+			{bucketGateways, func() error { return loadTable(tx, bucketGateways, m.gateways) }},
+			{bucketGatewayAPIs, func() error { return loadTable(tx, bucketGatewayAPIs, m.gatewayAPIs) }},
+			{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
+			{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
+			{bucketGWVersions, func() error {
+				return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
 					var gv gwVersion
 					if err := json.Unmarshal(v, &gv); err != nil {
 						return fmt.Errorf("gateway version %q: %w", k, err)
 					}
-					versions[string(k)] = gv
+					versions[k] = gv
 					return nil
 				})
 			}},
-			{bucketGWStatus, func(b *bolt.Bucket) error {
-				return b.ForEach(func(k, v []byte) error {
+		}
+		if !s.loaded {
+			loaders = append(loaders, struct {
+				bucket string
+				load   func() error
+			}{bucketGWStatus, func() error {
+				return tx.forEach(bucketGWStatus, func(k string, v []byte) error {
 					var st GatewayStatus
 					if err := json.Unmarshal(v, &st); err != nil {
 						return fmt.Errorf("gateway status %q: %w", k, err)
 					}
-					statuses[string(k)] = &st
+					s.status.byGateway[k] = &st
 					return nil
 				})
-			}},
+			}})
 		}
 		for _, l := range loaders {
-			if err := l.load(tx.Bucket([]byte(l.bucket))); err != nil {
+			if err := l.load(); err != nil {
 				return fmt.Errorf("bucket %s: %w", l.bucket, err)
 			}
 		}
-		if n, err := migrateTelemetry(tx); err != nil {
-			return fmt.Errorf("bucket %s: %w", bucketTelemetry, err)
-		} else if n > 0 {
-			s.opts.Logger.Info("controlplane: telemetry records converted to the wire record format", "records", n)
-		}
-		// Rebuild every gateway's snapshot; a content change since the last
-		// run (e.g. a new build renders differently) bumps its version.
-		s.hub = newHub(versions)
-		builds, err := s.hub.prepare(m, s.opts.Now())
+		s.hub.setKnown(versions)
+		var err error
+		builds, err = s.hub.prepare(m, s.opts.Now())
 		if err != nil {
 			return err
 		}
-		if err := s.hub.persist(tx, builds); err != nil {
-			return err
-		}
-		s.hub.publish(builds)
-		return nil
+		return s.hub.persist(tx, builds, versions)
 	})
-	if err != nil {
+	if err != nil || skip {
 		return err
 	}
-	s.status = &statusBook{byGateway: statuses}
+	s.rev, s.loaded = rev, true
 	s.cur.Store(m)
+	s.hub.publish(builds)
 	return nil
 }
 
@@ -215,53 +301,73 @@ type txn struct {
 
 func (t *txn) touch(bucket, key string) { t.dirty[dirtyKey{bucket, key}] = struct{}{} }
 
+// errStale: another process committed a configuration write since the model
+// was loaded; the write is retried on the fresh model.
+var errStale = errors.New("controlplane: configuration changed by another process")
+
 // update runs fn on a copy of the model; if fn succeeds and every gateway's
 // resulting snapshot is valid, the changed records and the bumped snapshot
-// versions are committed in one bbolt transaction and the new model is
-// published. Otherwise nothing changes.
+// versions are committed in one transaction and the new model is published.
+// Otherwise nothing changes. On a shared backend the model is first brought
+// up to date, and the commit checks that no other process wrote meanwhile
+// (else fn runs again on the fresh model), so If-Match and uniqueness rules
+// hold across processes.
 func (s *Store) update(fn func(t *txn) error) error {
 	if s.closed.Load() {
 		return errShuttingDown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := &txn{m: s.cur.Load().clone(), now: s.opts.Now(), dirty: map[dirtyKey]struct{}{}, s: s}
-	if err := fn(t); err != nil {
-		return err
-	}
-	if len(t.dirty) == 0 {
-		return nil
-	}
-	builds, err := s.hub.prepare(t.m, t.now)
-	if err != nil {
-		return err
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for k := range t.dirty {
-			b := tx.Bucket([]byte(k.bucket))
-			v, ok, err := t.m.record(k.bucket, k.key)
-			if err != nil {
-				return err
+	for attempt := 0; ; attempt++ {
+		if err := s.refreshLocked(); err != nil {
+			s.opts.Logger.Error("controlplane: cannot read the store", "err", err)
+			return s.unavailable(err)
+		}
+		t := &txn{m: s.cur.Load().clone(), now: s.opts.Now(), dirty: map[dirtyKey]struct{}{}, s: s}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if len(t.dirty) == 0 {
+			return nil
+		}
+		builds, err := s.hub.prepare(t.m, t.now)
+		if err != nil {
+			return err
+		}
+		err = s.be.update(func(tx backendTx) error {
+			if tx.revision() != s.rev {
+				return errStale
 			}
-			if !ok {
-				if err := b.Delete([]byte(k.key)); err != nil {
+			for k := range t.dirty {
+				v, ok, err := t.m.record(k.bucket, k.key)
+				if err != nil {
 					return err
 				}
-				continue
+				if !ok {
+					if err := tx.del(k.bucket, k.key); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := tx.put(k.bucket, k.key, v); err != nil {
+					return err
+				}
 			}
-			if err := b.Put([]byte(k.key), v); err != nil {
-				return err
-			}
+			tx.bumpRevision()
+			return s.hub.persist(tx, builds, nil)
+		})
+		if errors.Is(err, errStale) && attempt < 10 {
+			continue
 		}
-		return s.hub.persist(tx, builds)
-	})
-	if err != nil {
-		s.opts.Logger.Error("controlplane: commit failed", "err", err)
-		return fmt.Errorf("controlplane: commit: %w", err)
+		if err != nil {
+			s.opts.Logger.Error("controlplane: commit failed", "err", err)
+			return s.unavailable(fmt.Errorf("controlplane: commit: %w", err))
+		}
+		s.rev++
+		s.cur.Store(t.m)
+		s.hub.publish(builds)
+		return nil
 	}
-	s.cur.Store(t.m)
-	s.hub.publish(builds)
-	return nil
 }
 
 func marshalEntry[T any](t table[T], key string) ([]byte, bool, error) {
@@ -306,5 +412,30 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }
 
+// catchUp brings the model up to the backend's revision before a
+// management read on a shared backend, so a client that wrote through one
+// apimcp reads its write through any other (one cheap revision query when
+// nothing changed). When the database cannot be reached the read is served
+// from the model last loaded.
+func (s *Store) catchUp() {
+	if !s.be.shared() {
+		return
+	}
+	if err := s.refresh(); err != nil {
+		s.opts.Logger.Debug("controlplane: read served from the last loaded configuration", "err", err)
+	}
+}
+
 // snapshotModel returns the current model (read-only).
 func (s *Store) snapshotModel() *model { return s.cur.Load() }
+
+// unavailable reports a backend failure: on a shared backend (a database
+// server that may be restarting) as a 503 the client should retry, else as
+// the internal error it is. A validation or other API error passes as is.
+func (s *Store) unavailable(err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) || !s.be.shared() {
+		return err
+	}
+	return &APIError{Kind: ErrUnavailable, Code: "ServiceUnavailable", Message: "The control plane's database cannot be reached; retry shortly.", cause: err}
+}

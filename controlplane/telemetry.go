@@ -14,16 +14,11 @@ import (
 	"github.com/apimgw/apimgw/wire"
 )
 
-// telemetryStore keeps telemetry records in bucket "telemetry" under
+// Telemetry records are kept in bucket "telemetry" (bbolt; PostgreSQL:
+// table telemetry, the same parts as columns) under
 // key = time (8 bytes, big-endian Unix nanoseconds) | gateway | 0 | stream | 0 | seq (8 bytes),
 // so a time range is one cursor walk and a record sent twice lands on the
 // same key (which is what makes ingest idempotent).
-type telemetryStore struct {
-	db        *bolt.DB
-	retention time.Duration
-	now       func() time.Time
-}
-
 func appendTelemetryKey(k []byte, t time.Time, gw, stream string, seq uint64) []byte {
 	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
 	k = append(k, gw...)
@@ -142,35 +137,9 @@ func (s *Store) Ingest(gw string, b *wire.RawBatch) (*wire.TelemetryAck, error) 
 		return nil, errShuttingDown
 	}
 	ack := &wire.TelemetryAck{ProtocolVersion: wire.ProtocolVersion, Stream: b.Stream, Sequence: b.Sequence}
-	cutoff := s.opts.Now().Add(-s.telemetry.retention)
-	var key []byte
-	// Batch: concurrent uploads from many gateways share one commit (one
-	// fsync). The function may run twice; it starts its counts afresh.
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		bk := tx.Bucket([]byte(bucketTelemetry))
-		ack.Accepted, ack.Duplicates, ack.Expired = 0, 0, 0
-		for i := range b.Records {
-			r := &b.Records[i]
-			t := wire.RecordTime(r.Data)
-			if t.Before(cutoff) {
-				ack.Expired++
-				continue
-			}
-			key = appendTelemetryKey(key[:0], t, gw, b.Stream, r.Seq)
-			if bk.Get(key) != nil {
-				ack.Duplicates++
-				continue
-			}
-			// bbolt keeps the slices until the commit: both are copied.
-			if err := bk.Put(append([]byte(nil), key...), append([]byte(nil), r.Data...)); err != nil {
-				return err
-			}
-			ack.Accepted++
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("controlplane: store telemetry: %w", err)
+	cutoff := s.opts.Now().Add(-s.opts.TelemetryRetention)
+	if err := s.be.ingest(gw, b, cutoff, ack); err != nil {
+		return nil, s.unavailable(fmt.Errorf("controlplane: store telemetry: %w", err))
 	}
 	return ack, nil
 }
@@ -178,31 +147,7 @@ func (s *Store) Ingest(gw string, b *wire.RawBatch) (*wire.TelemetryAck, error) 
 // PruneTelemetry deletes records older than the retention window and
 // returns how many it deleted.
 func (s *Store) PruneTelemetry() (int, error) {
-	cutoff := uint64(s.opts.Now().Add(-s.telemetry.retention).UnixNano())
-	n := 0
-	for {
-		done := true
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if len(k) < 8 || binary.BigEndian.Uint64(k) >= cutoff {
-					return nil
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-				if n%10000 == 0 {
-					done = false // keep transactions short
-					return nil
-				}
-			}
-			return nil
-		})
-		if err != nil || done {
-			return n, err
-		}
-	}
+	return s.be.pruneTelemetry(s.opts.Now().Add(-s.opts.TelemetryRetention))
 }
 
 // ReportRecord is one row of a /reports/* answer (ARM's ReportRecordContract,
@@ -273,25 +218,12 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 	groups := map[string]*agg{}
 	var dec wire.RecordDecoder
 	var r wire.TelemetryRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
-		var k, v []byte
-		if q.From.IsZero() {
-			k, v = c.First()
-		} else {
-			k, v = c.Seek(binary.BigEndian.AppendUint64(nil, uint64(q.From.UnixNano())))
-		}
-		var to uint64 = math.MaxUint64
-		if !q.To.IsZero() {
-			to = uint64(q.To.UnixNano())
-		}
-		for ; k != nil; k, v = c.Next() {
+	var ferr error
+	err := s.be.scanTelemetry(q.From, q.To, func(k, v []byte) bool {
+		{
 			ts := binary.BigEndian.Uint64(k)
-			if ts > to {
-				break
-			}
 			if err := dec.Decode(v, &r); err != nil {
-				continue
+				return true
 			}
 			r.Gateway = keyGateway(k)
 			var key string
@@ -314,7 +246,8 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 				key = start.Format(time.RFC3339)
 				base = ReportRecord{Name: key, Timestamp: key, Interval: formatISODuration(q.Interval)}
 			default:
-				return notFound("Report %q does not exist (byApi, byOperation, bySubscription, byGateway, byTime).", q.By)
+				ferr = notFound("Report %q does not exist (byApi, byOperation, bySubscription, byGateway, byTime).", q.By)
+				return false
 			}
 			g := groups[key]
 			if g == nil {
@@ -334,10 +267,13 @@ func (s *Store) Report(q ReportQuery) ([]ReportRecord, error) {
 				g.service = append(g.service, float64(r.BackendMicros)/1000)
 			}
 		}
-		return nil
+		return true
 	})
+	if ferr != nil {
+		return nil, ferr
+	}
 	if err != nil {
-		return nil, err
+		return nil, s.unavailable(err)
 	}
 	keys := make([]string, 0, len(groups))
 	for k := range groups {

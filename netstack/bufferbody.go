@@ -43,7 +43,7 @@ func (cc *clientConn) gatherBody() {
 	for {
 		n, ev, data, err := cc.body.Next(buf[consumed:])
 		if err != nil {
-			cc.c.Discard(consumed)
+			discardRead(cc.c, consumed)
 			herr := err.(*http1.Error)
 			x.Err = withCause(ErrBadRequestBody, herr)
 			cc.closeAfter = true // the body's end is unknown: nothing after it is a request
@@ -54,7 +54,7 @@ func (cc *clientConn) gatherBody() {
 		switch ev {
 		case http1.BodyData:
 			if len(x.reqBody)+len(data) > MaxBufferedBody {
-				cc.c.Discard(consumed)
+				discardRead(cc.c, consumed)
 				x.BytesIn += int64(consumed)
 				x.Err = ErrRequestBodyTooLarge
 				cc.closeAfter = true
@@ -63,7 +63,7 @@ func (cc *clientConn) gatherBody() {
 			}
 			x.reqBody = append(x.reqBody, data...)
 		case http1.BodyEnd:
-			cc.c.Discard(consumed)
+			discardRead(cc.c, consumed)
 			x.BytesIn += int64(consumed)
 			x.bodySet = true
 			cc.lp.wheel.stop(&cc.timerNode)
@@ -72,7 +72,7 @@ func (cc *clientConn) gatherBody() {
 			return
 		case http1.BodyNeedMore:
 			if n == 0 || consumed >= len(buf) {
-				cc.c.Discard(consumed)
+				discardRead(cc.c, consumed)
 				x.BytesIn += int64(consumed)
 				cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
 				return

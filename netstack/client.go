@@ -36,6 +36,7 @@ type clientConn struct {
 	c               gnet.Conn
 	remote          netip.AddrPort
 	tls             bool // bridged from a TLS connection (ServeTLS)
+	h2              bool // an HTTP/2 stream's exchange (h2.go): not a connection of its own
 	state           cstate
 	closed          bool
 	gen             uint32 // bumped per exchange, so stale Resume calls are ignored
@@ -247,6 +248,12 @@ func (cc *clientConn) readHead() bool {
 		cc.reject(err.(*http1.Error))
 		return false
 	}
+	if cc.req.ConnUpgrade && http1.EqualFold(cc.req.Bytes(cc.req.Upgrade), "h2c") {
+		// Upgrade: h2c is not honoured (RFC 9113 §3.1; h2.go): the request
+		// is served as HTTP/1.1 and the upgrade not forwarded, so no backend
+		// can switch the connection to an HTTP/2 tunnel past the policies.
+		cc.req.ConnUpgrade, cc.req.Upgrade = false, http1.Span{}
+	}
 	cc.gen++
 	cc.x.reset()
 	cc.x.Remote = cc.remote
@@ -272,7 +279,7 @@ func (cc *clientConn) decide(headLen int) {
 	case decSuspend:
 		if headLen > 0 {
 			cc.req.Own()
-			cc.c.Discard(headLen)
+			discardRead(cc.c, headLen)
 		}
 		cc.state = csSuspended
 		cc.lp.wheel.stop(&cc.timerNode)
@@ -284,7 +291,7 @@ func (cc *clientConn) decide(headLen int) {
 	case decForward:
 		cc.buildRequestHead()
 		if headLen > 0 {
-			cc.c.Discard(headLen)
+			discardRead(cc.c, headLen)
 		}
 		if cc.req.ExpectContinue && cc.req.Framing != http1.NoBody && !cc.continued {
 			cc.continued = true
@@ -303,7 +310,7 @@ func (cc *clientConn) decide(headLen int) {
 	}
 	// decRespond
 	if headLen > 0 {
-		cc.c.Discard(headLen)
+		discardRead(cc.c, headLen)
 	}
 	cc.writeResponse()
 	if cc.closed {
@@ -425,7 +432,7 @@ func (cc *clientConn) pumpBody(discard bool) {
 		if discard {
 			if cc.state == csDiscard {
 				if cc.drained += n; cc.drained > maxDrain {
-					cc.c.Discard(consumed)
+					discardRead(cc.c, consumed)
 					cc.closeAfter = true
 					cc.finish()
 					return
@@ -469,7 +476,7 @@ func (cc *clientConn) pumpBody(discard bool) {
 	}
 out:
 	cc.x.BytesIn += int64(consumed)
-	cc.c.Discard(consumed)
+	discardRead(cc.c, consumed)
 	if !discard && len(w) > 0 && cc.up != nil && !cc.up.closed {
 		up.Write(w)
 	}
@@ -501,7 +508,16 @@ func (cc *clientConn) buildRequestHead() {
 	if len(x.target) > 0 {
 		target = x.target
 	}
-	out = http1.AppendRequestLine(out, method, target)
+	if x.upProxy != nil {
+		out = appendProxyRequestLine(out, method, x.proxyOrigin, target) // upstream_proxy.go
+		if x.upProxy.auth != "" {
+			out = append(out, "Proxy-Authorization: "...)
+			out = append(out, x.upProxy.auth...)
+			out = append(out, "\r\n"...)
+		}
+	} else {
+		out = http1.AppendRequestLine(out, method, target)
+	}
 	xff := cc.xff[:0]
 	hadCL := false
 	cc.teTrailers = false
@@ -776,7 +792,9 @@ func (cc *clientConn) onCloseState() {
 	cc.lp.wheel.stop(&cc.timerNode)
 	delete(cc.lp.clients, cc)
 	cc.queueRelease()
-	cc.lp.s.conns.Add(-1)
+	if !cc.h2 {
+		cc.lp.s.conns.Add(-1)
+	}
 	if cc.inExchange {
 		if cc.x.Err == nil && cc.x.Status == 0 {
 			cc.x.Err = ErrClientClosed

@@ -95,10 +95,12 @@ type Exchange struct {
 	respBody    []byte
 
 	upAddr      string
-	upTLS       *UpstreamTLS // ForwardTLS
-	bufferBody  bool         // BufferRequestBody
-	target      []byte       // rewritten request target; empty keeps the original
-	method      []byte       // rewritten method; empty keeps the original
+	upTLS       *UpstreamTLS   // ForwardTLS
+	upProxy     *UpstreamProxy // ForwardProxy: absolute-form requests to this proxy
+	proxyOrigin string         // ForwardProxy: the upstream's host[:port]
+	bufferBody  bool           // BufferRequestBody
+	target      []byte         // rewritten request target; empty keeps the original
+	method      []byte         // rewritten method; empty keeps the original
 	setHeaders  []Field
 	delHeaders  []string
 	setRespHdrs []Field

@@ -50,7 +50,7 @@ func (cc *clientConn) readBody() {
 	for {
 		n, ev, data, err := cc.body.Next(buf[consumed:])
 		if err != nil {
-			cc.c.Discard(consumed)
+			discardRead(cc.c, consumed)
 			herr := err.(*http1.Error)
 			x.Err = withCause(ErrBadRequestBody, herr)
 			cc.closeAfter = true // the body's end is unknown: nothing after it is a request
@@ -63,7 +63,7 @@ func (cc *clientConn) readBody() {
 		case http1.BodyData:
 			if len(x.inBody)+len(data) > x.bodyLimit {
 				x.BytesIn += int64(consumed)
-				cc.c.Discard(consumed)
+				discardRead(cc.c, consumed)
 				cc.closeAfter = true // the rest is drained (bounded), then the connection closes
 				cc.bodyRead(true)
 				return
@@ -71,13 +71,13 @@ func (cc *clientConn) readBody() {
 			x.inBody = append(x.inBody, data...)
 		case http1.BodyEnd:
 			x.BytesIn += int64(consumed)
-			cc.c.Discard(consumed)
+			discardRead(cc.c, consumed)
 			cc.bodyRead(false)
 			return
 		case http1.BodyNeedMore:
 			if n == 0 {
 				x.BytesIn += int64(consumed)
-				cc.c.Discard(consumed)
+				discardRead(cc.c, consumed)
 				cc.armTimer(cc.lp.s.cfg.BodyIdleTimeout)
 				return
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/apimgw/apimgw/netstack/http1"
+	"github.com/apimgw/apimgw/netstack/http2"
 )
 
 // Config configures a Server. Zero values mean the defaults given.
@@ -238,6 +239,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	lp.clients[cc] = struct{}{}
 	s.conns.Add(1)
 	cc.armTimer(s.cfg.HeaderTimeout)
+	if meta != nil && meta.h2 {
+		cc.startH2() // ALPN "h2": the server's SETTINGS go out at once
+	}
 	return nil, gnet.None
 }
 
@@ -245,11 +249,44 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch v := c.Context().(type) {
 	case *clientConn:
+		if v.gen == 0 && v.state == csIdle {
+			// The first bytes of a connection: the HTTP/2 preface means h2c
+			// with prior knowledge (or h2 over TLS without ALPN).
+			if buf, _ := c.Peek(-1); len(buf) > 0 && buf[0] == 'P' {
+				switch h2Preface(buf) {
+				case prefaceYes:
+					return v.startH2().onTraffic()
+				case prefaceMaybe:
+					return gnet.None
+				}
+			}
+		}
 		return v.onTraffic()
 	case *upConn:
 		return v.onTraffic()
+	case *h2conn:
+		return v.onTraffic()
 	}
 	return gnet.Close
+}
+
+const (
+	prefaceNo = iota
+	prefaceMaybe
+	prefaceYes
+)
+
+// h2Preface tells whether buf starts with the HTTP/2 connection preface, or
+// may once more bytes arrive.
+func h2Preface(buf []byte) int {
+	n := min(len(buf), len(http2.Preface))
+	if string(buf[:n]) != http2.Preface[:n] {
+		return prefaceNo
+	}
+	if n < len(http2.Preface) {
+		return prefaceMaybe
+	}
+	return prefaceYes
 }
 
 // OnClose tears down whichever side closed.
@@ -258,6 +295,8 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *clientConn:
 		v.onClose()
 	case *upConn:
+		v.onClose()
+	case *h2conn:
 		v.onClose()
 	}
 	return gnet.None
@@ -353,6 +392,7 @@ type loop struct {
 	wheel   *wheel
 	idle    map[string][]*upConn
 	clients map[*clientConn]struct{}
+	h2      map[*h2conn]struct{} // HTTP/2 client connections (h2.go)
 	parked  []parkable
 	freeEx  []*exchState  // pooled exchange state
 	release []*clientConn // connections whose exchange state may go back
@@ -368,7 +408,7 @@ const tickInterval = 50 * time.Millisecond
 func newLoop(s *Server, el gnet.EventLoop) *loop {
 	now := time.Now().UnixNano()
 	lp := &loop{s: s, el: el, wheel: newWheel(int64(tickInterval), now),
-		idle: map[string][]*upConn{}, clients: map[*clientConn]struct{}{}, stop: make(chan struct{}),
+		idle: map[string][]*upConn{}, clients: map[*clientConn]struct{}{}, h2: map[*h2conn]struct{}{}, stop: make(chan struct{}),
 		// Room from the start, so the first exchange states given back at a
 		// tick do not allocate (TestProxyFastPathAllocs counts every one).
 		freeEx: make([]*exchState, 0, 64), release: make([]*clientConn, 0, 64)}
@@ -415,6 +455,9 @@ func (lp *loop) closeIdle() {
 		if cc.state == csIdle && !cc.closed {
 			cc.closeNow()
 		}
+	}
+	for hc := range lp.h2 {
+		hc.shutdown() // GOAWAY; streams in flight finish, then it closes
 	}
 	for addr, list := range lp.idle {
 		for _, uc := range list {

@@ -27,6 +27,7 @@ import (
 // tlsMeta rides in the bridged connection's gnet context until OnOpen.
 type tlsMeta struct {
 	remote netip.AddrPort
+	h2     bool // ALPN chose "h2"
 }
 
 // socketPair returns the two connected ends of a new Unix stream socket pair:
@@ -63,10 +64,15 @@ func fdConn(fd int, name string) (net.Conn, error) {
 
 // ServeTLS accepts TLS connections on addr and serves them with the same
 // engine and handler. It returns the bound address; connections are served
-// until Shutdown. Call it after Start.
+// until Shutdown. Call it after Start. Unless cfg sets NextProtos, ALPN
+// offers "h2" and "http/1.1": a client that picks h2 speaks HTTP/2 (h2.go).
 func (s *Server) ServeTLS(addr string, cfg *tls.Config) (net.Addr, error) {
 	if s.eng.Validate() != nil {
 		return nil, ErrStopped
+	}
+	if len(cfg.NextProtos) == 0 {
+		cfg = cfg.Clone()
+		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -107,7 +113,7 @@ func (s *Server) serveTLSConn(tc *tls.Conn) {
 		tc.Close()
 		return
 	}
-	meta := &tlsMeta{}
+	meta := &tlsMeta{h2: tc.ConnectionState().NegotiatedProtocol == "h2"}
 	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		meta.remote = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
 	}

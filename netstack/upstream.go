@@ -69,6 +69,8 @@ func (s *Server) forward(cc *clientConn) {
 	key, t := cc.x.upAddr, cc.x.upTLS
 	if t != nil {
 		key = t.key
+	} else if p := cc.x.upProxy; p != nil {
+		key = p.key
 	}
 	if list := lp.idle[key]; len(list) > 0 {
 		uc := list[len(list)-1]
@@ -100,6 +102,12 @@ func (uc *upConn) dialFailed(err error) {
 		return
 	}
 	cc.up = nil
+	var pe *proxyError
+	if errors.As(err, &pe) {
+		cc.x.Err = withCause(ErrUpstreamUnreachable, pe)
+		cc.upstreamFailed(502, pe.msg)
+		return
+	}
 	var he *tlsHandshakeError
 	if errors.As(err, &he) {
 		cc.x.Err = withCause(ErrUpstreamTLS, he.err)
@@ -181,7 +189,7 @@ func (uc *upConn) onTraffic() gnet.Action {
 		uc.gotData = true
 	}
 	consumed := uc.process(cc, buf)
-	uc.c.Discard(consumed)
+	discardRead(uc.c, consumed)
 	if uc.state == usBody && !uc.closed && uc.client == cc && !cc.closed && cc.reqDone &&
 		cc.c.OutboundBuffered() > highWater && uc.c.InboundBuffered() == 0 && uc.c.OutboundBuffered() == 0 {
 		if action, ok := uc.park(uc.lp, uc.c, uc); ok {

@@ -91,11 +91,21 @@ type notH2 struct{ tc *tls.Conn }
 
 func (e *notH2) Error() string { return "the backend chose http/1.1" }
 
-// dialH2 is the pool's dialer: TCP, then (unless h2c) the handshake with
-// ALPN h2 checked.
+// dialH2 is the pool's dialer: TCP (through the CONNECT tunnel of a proxy,
+// Via), then (unless h2c) the handshake with ALPN h2 checked.
 func (t *UpstreamTLS) dialH2(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", t.addr)
+	var raw net.Conn
+	var err error
+	if t.proxy != nil {
+		timeout := 30 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+		raw, err = dialTunnel(t.proxy, t.addr, timeout) // upstream_proxy.go
+	} else {
+		var d net.Dialer
+		raw, err = d.DialContext(ctx, "tcp", t.addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -32,8 +32,9 @@ import (
 type UpstreamTLS struct {
 	addr   string
 	key    string
-	config *tls.Config // nil for h2c
-	h2     *h2Upstream // nil: HTTP/1.1 (upstream_h2.go)
+	config *tls.Config    // nil for h2c
+	proxy  *UpstreamProxy // Via: reached through a CONNECT tunnel
+	h2     *h2Upstream    // nil: HTTP/1.1 (upstream_h2.go)
 }
 
 var upTLSSeq atomic.Uint64
@@ -75,7 +76,13 @@ func (e *tlsHandshakeError) Unwrap() error { return e.err }
 // dialTLS runs off the loop: TCP connect, handshake, bridge. It returns the
 // loopback end to enroll on the loop.
 func (s *Server) dialTLS(t *UpstreamTLS, timeout time.Duration) (net.Conn, error) {
-	raw, err := net.DialTimeout("tcp", t.addr, timeout)
+	var raw net.Conn
+	var err error
+	if t.proxy != nil {
+		raw, err = dialTunnel(t.proxy, t.addr, timeout) // upstream_proxy.go
+	} else {
+		raw, err = net.DialTimeout("tcp", t.addr, timeout)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"unsafe"
 
 	"github.com/apimgw/apimgw/netstack/http1"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // bytesOf views a string's bytes without copying; the result must not be modified.
@@ -30,4 +31,14 @@ func foldEqFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// discardRead drops the first n bytes read from c. gnet's Discard drops
+// everything buffered when n <= 0, so a handler that consumed nothing (a
+// response head split after its status line, a chunk-size line not yet
+// complete) must not call it: the bytes are needed on the next read.
+func discardRead(c gnet.Conn, n int) {
+	if n > 0 {
+		c.Discard(n)
+	}
 }

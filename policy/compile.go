@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"sort"
 	"strconv"
@@ -55,6 +56,10 @@ type Options struct {
 	State *State
 	// StepBudget bounds each expression evaluation (DefaultStepBudget if 0).
 	StepBudget int
+	// Certificates are the snapshot's client certificates with their keys,
+	// by certificate id (authentication-certificate certificate-id; by
+	// thumbprint too).
+	Certificates map[string]*tls.Certificate
 	// Offline is for checking documents without a snapshot (apimctl policy
 	// check): undefined named values, backends and fragments are not errors.
 	Offline bool
@@ -67,6 +72,7 @@ type Compiler struct {
 	opts      Options
 	secrets   []string
 	fragments map[string]*Document
+	thumbs    map[string]*tls.Certificate // Certificates by thumbprint (pol_authentication_certificate.go)
 }
 
 // NewCompiler returns a Compiler for one snapshot's named values, fragments and
@@ -345,6 +351,9 @@ type meta struct {
 	file string
 	pos  Pos
 	id   string // counter identity: file|section|element#ordinal
+	// policyID is the element's id attribute and path its place below the
+	// section (context.LastError.PolicyId and Path).
+	policyID, path string
 }
 
 type opcode uint8
@@ -421,7 +430,41 @@ func (b *builder) emit(in instr) int {
 func (b *builder) meta(n *Node) *meta {
 	key := b.file + "|" + b.sec.String() + "|" + n.Name
 	b.ordinals[key]++
-	return &meta{name: n.Name, file: b.file, pos: n.Pos, id: key + "#" + strconv.Itoa(b.ordinals[key])}
+	m := &meta{name: n.Name, file: b.file, pos: n.Pos, id: key + "#" + strconv.Itoa(b.ordinals[key]), path: b.pathOf(n)}
+	if a, ok := n.Attr("id"); ok {
+		m.policyID = a.Value
+	}
+	return m
+}
+
+// pathOf is n's place below its section (or fragment): each element on the
+// way with its 1-based position among the siblings of the same name,
+// "/"-separated, as APIM's context.LastError.Path ("choose[1]/when[2]").
+func (b *builder) pathOf(n *Node) string {
+	steps := pathTo(b.doc.Root, n, nil)
+	if steps == nil {
+		return ""
+	}
+	if b.doc.Root.Name == "policies" && len(steps) > 0 {
+		steps = steps[1:] // the section is LastError.Section
+	}
+	return strings.Join(steps, "/")
+}
+
+// pathTo returns the steps from root down to n, or nil when n is not below root.
+func pathTo(root, n *Node, steps []string) []string {
+	seen := map[string]int{}
+	for _, c := range root.Children {
+		seen[c.Name]++
+		step := c.Name + "[" + strconv.Itoa(seen[c.Name]) + "]"
+		if c == n {
+			return append(steps, step)
+		}
+		if out := pathTo(c, n, append(steps, step)); out != nil {
+			return out
+		}
+	}
+	return nil
 }
 
 // policy compiles one policy element in the current section.
@@ -439,7 +482,8 @@ func (b *builder) policy(n *Node) {
 		b.errorf(n, ErrInvalid, "policy <%s> is not allowed in the %s section", n.Name, b.sec)
 		return
 	}
-	b.checkAttrs(n, r.attrs...)
+	// Every APIM policy may carry an id (context.LastError.PolicyId).
+	b.checkAttrs(n, append(r.attrs[:len(r.attrs):len(r.attrs)], "id")...)
 	r.compile(b, n)
 }
 

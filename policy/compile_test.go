@@ -85,8 +85,8 @@ func TestCompileErrors(t *testing.T) {
 		kind      error
 		msg       string
 	}{
-		{"unknown policy", "<policies>\n <inbound>\n  <xml-to-json kind=\"direct\"/>\n </inbound>\n</policies>",
-			"op.xml", Pos{3, 3}, "xml-to-json", ErrUnsupported, "not supported"},
+		{"unknown policy", "<policies>\n <inbound>\n  <xsl-transform/>\n </inbound>\n</policies>",
+			"op.xml", Pos{3, 3}, "xsl-transform", ErrUnsupported, "not supported"},
 		{"unknown attribute", "<policies><inbound><set-header name=\"a\" bogus=\"1\"><value>v</value></set-header></inbound></policies>",
 			"op.xml", Pos{1, 41}, "set-header", ErrUnsupported, `attribute "bogus"`},
 		{"policy in wrong section", "<policies><outbound><rate-limit calls=\"1\" renewal-period=\"1\"/></outbound></policies>",

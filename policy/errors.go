@@ -109,6 +109,15 @@ type RuntimeError struct {
 	Section Section
 	Reason  string
 	Err     error
+	// PolicyID is the failing policy's id attribute ("" without one) and
+	// Path where it sits below its section, as APIM's context.LastError
+	// gives them: each element with its 1-based position among the
+	// siblings of the same name, "/"-separated ("choose[1]/when[2]/set-variable[1]").
+	PolicyID, Path string
+	// Code, if set, is APIM's LastError.Reason for a failure the caller
+	// names (the appliance: BackendConnectionFailure, Timeout); otherwise
+	// the Reason comes from the error (ReasonError, expression failures).
+	Code string
 }
 
 func (e *RuntimeError) Error() string {

@@ -414,7 +414,7 @@ func init() {
 	le.p("Scope", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorScope(ctxOf(v).LastError)), nil })
 	le.p("Section", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).LastError.Section.String()), nil })
 	le.p("Path", tyString, func(c *Context, v Value) (Value, error) { return str(lastErrorPath(ctxOf(v).LastError)), nil })
-	le.p("PolicyId", tyString, func(c *Context, v Value) (Value, error) { return str(""), nil })
+	le.p("PolicyId", tyString, func(c *Context, v Value) (Value, error) { return str(ctxOf(v).LastError.PolicyID), nil })
 
 	resp := regType("IResponse")
 	resp.p("StatusCode", tyInt, func(c *Context, v Value) (Value, error) {
@@ -467,6 +467,8 @@ func (e *reasonErr) Unwrap() error { return e.kind }
 func lastErrorReason(e *RuntimeError) string {
 	var re *reasonErr
 	switch {
+	case e.Code != "":
+		return e.Code
 	case errors.As(e.Err, &re):
 		return re.reason
 	case errors.Is(e.Err, ErrEval), errors.Is(e.Err, ErrBudget):
@@ -507,7 +509,7 @@ func lastErrorScope(e *RuntimeError) string {
 	return ""
 }
 
-func lastErrorPath(e *RuntimeError) string { return e.Section.String() }
+func lastErrorPath(e *RuntimeError) string { return e.Path }
 
 // dict registers the IReadOnlyDictionary<string, string[]> members of a
 // header collection.

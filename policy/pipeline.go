@@ -219,7 +219,11 @@ func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 			err = &redacted{msg: reason, kind: errKind(err)}
 		}
 	}
-	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: reason, Err: err}
+	re := &RuntimeError{Source: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Section: c.sec, Reason: reason, Err: err,
+		PolicyID: in.meta.policyID, Path: in.meta.path}
+	if s, ok := err.(interface{ policySource() string }); ok {
+		re.Source = s.policySource() // a policy nested in the step failed (authentication-managed-identity in send-request)
+	}
 	c.LastError = re
 	return Result{Outcome: Fail, Err: re}
 }

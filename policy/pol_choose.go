@@ -17,7 +17,7 @@ func compileChoose(b *builder, n *Node) {
 			b.checkAttrs(ch, "condition")
 			b.noText(ch)
 			cond := b.condition(ch, "condition")
-			j := b.emit(instr{op: opJumpIfNot, cond: cond, meta: &meta{name: "when", file: b.file, pos: ch.Pos}})
+			j := b.emit(instr{op: opJumpIfNot, cond: cond, meta: &meta{name: "when", file: b.file, pos: ch.Pos, path: b.pathOf(ch), policyID: m.policyID}})
 			b.policies(ch.Children)
 			ends = append(ends, b.emit(instr{op: opJump, meta: m}))
 			b.prog[j].arg = len(b.prog) - j

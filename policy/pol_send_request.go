@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/tls"
 	"errors"
 	"strings"
 	"time"
@@ -17,9 +18,10 @@ import (
 // response-variable-name (required for send-request), timeout in seconds
 // (default 60, expressions allowed), ignore-error (send-request; default
 // false: a failed call fails the policy, into on-error; true: the variable is
-// null). Children: set-url, set-method, set-header, set-body. proxy and
-// authentication-certificate are refused; authentication-managed-identity is
-// Azure-only.
+// null). Children: set-url, set-method, set-header, set-body,
+// authentication-managed-identity (its token authenticates the call: one
+// more Call outcome, a token request, when the token is not cached) and
+// authentication-certificate (HTTPCall.ClientCert); proxy is refused.
 func init() {
 	register("send-request", inAll, []string{"mode", "response-variable-name", "timeout", "ignore-error"}, compileSendRequest)
 	register("send-one-way-request", inAll, []string{"mode", "timeout"}, compileSendOneWay)
@@ -36,6 +38,13 @@ type HTTPCall struct {
 	OneWay bool
 	// Policy is the element that asked ("send-request"), for traces.
 	Policy string
+	// Token, when set, makes this no HTTP request to URL: it asks the
+	// caller's managed-identity token source for a token
+	// (authentication-managed-identity); answer with Context.TokenDone.
+	Token *TokenRequest
+	// ClientCert is the client certificate to present over https
+	// (authentication-certificate inside send-request); nil for none.
+	ClientCert *tls.Certificate
 }
 
 // CallResponse is the answer to an HTTPCall.
@@ -59,6 +68,7 @@ type callState struct {
 	call  *HTTPCall
 	done  bool
 	resp  *CallResponse
+	token Token // for a token request (HTTPCall.Token)
 	err   error
 	phase uint8  // a step that makes several calls (validate-jwt: configuration, then keys)
 	note  string // what the step keeps between them
@@ -76,8 +86,13 @@ type sendRequest struct {
 	method      string
 	headers     []*setHeader
 	body        *prop
-	outbound    bool // mode copy in outbound does not take the request body
+	outbound    bool      // mode copy in outbound does not take the request body
+	mi          *miSpec   // an authentication-managed-identity child
+	cert        *certSpec // an authentication-certificate child
 }
+
+// phaseSend marks c.calls as the send-request call itself (after a token request).
+const phaseSend = 11
 
 func compileSendRequest(b *builder, n *Node) { compileSend(b, n, false) }
 func compileSendOneWay(b *builder, n *Node)  { compileSend(b, n, true) }
@@ -119,7 +134,18 @@ func compileSend(b *builder, n *Node, oneWay bool) {
 				p = b.textProp(ch)
 			}
 			s.body = &p
-		case "authentication-certificate", "proxy":
+		case "authentication-managed-identity":
+			b.checkAttrs(ch, "resource", "client-id", "output-token-variable-name", "ignore-error", "id")
+			b.noChildren(ch)
+			s.mi = compileMISpec(b, ch)
+			if s.mi.varName != "" {
+				b.errorf(ch, ErrInvalid, "output-token-variable-name is not allowed here: inside <%s> the token authenticates the call", n.Name)
+			}
+		case "authentication-certificate":
+			b.checkAttrs(ch, "thumbprint", "certificate-id", "body", "password", "id")
+			b.noChildren(ch)
+			s.cert = compileCertSpec(b, ch)
+		case "proxy":
 			b.errorf(ch, ErrUnsupported, "<%s> inside <%s> is not supported by this gateway", ch.Name, n.Name)
 		default:
 			if isAPIMPolicyName(ch.Name) {
@@ -147,8 +173,19 @@ func compileSend(b *builder, n *Node, oneWay bool) {
 }
 
 func (s *sendRequest) run(c *Context) (flow, error) {
-	if c.calls.done {
+	if c.calls.done && c.calls.phase == phaseSend {
 		return s.finish(c)
+	}
+	bearer := ""
+	if s.mi != nil {
+		tok, wait, err := s.mi.acquire(c)
+		if wait {
+			return flowCall, nil // the token first; then this runs again
+		}
+		if err != nil {
+			return flowNext, err
+		}
+		bearer = tok
 	}
 	call := &HTTPCall{Method: s.method, OneWay: s.oneWay, Timeout: defaultSendTimeout, Policy: "send-request"}
 	if s.oneWay {
@@ -191,7 +228,17 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 			return flowNext, err
 		}
 	}
+	if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
+	}
 	call.Headers = h.List
+	if s.cert != nil {
+		cert, err := s.cert.resolve(c)
+		if err != nil {
+			return flowNext, err
+		}
+		call.ClientCert = cert
+	}
 	if s.body != nil {
 		v, err := s.body.str(c)
 		if err != nil {
@@ -199,7 +246,7 @@ func (s *sendRequest) run(c *Context) (flow, error) {
 		}
 		call.Body = []byte(v)
 	}
-	c.calls = callState{call: call}
+	c.calls = callState{call: call, phase: phaseSend}
 	return flowCall, nil
 }
 

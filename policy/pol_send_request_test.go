@@ -69,7 +69,9 @@ func TestSendRequestCompileErrors(t *testing.T) {
 		{`<send-request><set-url>http://a/</set-url></send-request>`, `attribute "response-variable-name" is required`},
 		{`<send-request response-variable-name="x" mode="clone"><set-url>http://a/</set-url></send-request>`, `"clone" is not one of new, copy`},
 		{`<send-request response-variable-name="x" colour="red"><set-url>http://a/</set-url></send-request>`, `attribute "colour" is not supported`},
-		{`<send-request response-variable-name="x"><set-url>http://a/</set-url><authentication-managed-identity resource="r"/></send-request>`, "Azure-only"},
+		{`<send-request response-variable-name="x"><set-url>http://a/</set-url><authentication-managed-identity resource="r" output-token-variable-name="t"/></send-request>`, "output-token-variable-name is not allowed here"},
+		{`<send-request response-variable-name="x"><set-url>http://a/</set-url><authentication-managed-identity/></send-request>`, `attribute "resource" is required`},
+		{`<send-request response-variable-name="x"><set-url>http://a/</set-url><authentication-certificate/></send-request>`, `one of the attributes "thumbprint", "certificate-id" or "body" is required`},
 		{`<send-request response-variable-name="x"><set-url>http://a/</set-url><proxy url="http://p"/></send-request>`, "<proxy> inside <send-request> is not supported"},
 		{`<send-one-way-request response-variable-name="x"><set-url>http://a/</set-url></send-one-way-request>`, `attribute "response-variable-name" is not supported`},
 	} {

@@ -12,7 +12,6 @@ import "strings"
 // its compile error.
 var azureOnly = map[string]string{
 	"log-to-eventhub":                    "needs Azure Event Hubs; use send-one-way-request to an HTTP collector, or trace",
-	"authentication-managed-identity":    "needs an Azure managed identity (Microsoft Entra ID token endpoint of an Azure host); use send-request to your token endpoint (client credentials) and set-header Authorization, or authentication-basic/authentication-certificate",
 	"get-authorization-context":          "needs the Azure API Management credential manager; use send-request to your OAuth token endpoint and cache-store-value",
 	"azure-openai-token-limit":           "needs Azure OpenAI token accounting; use rate-limit-by-key or quota-by-key",
 	"azure-openai-emit-token-metric":     "needs Azure OpenAI token accounting and Azure Monitor; use emit-metric",
@@ -46,9 +45,6 @@ var notImplemented = map[string]string{
 	"validate-parameters":         "parameter validation is not supported yet",
 	"validate-headers":            "header validation is not supported yet",
 	"validate-status-code":        "status-code validation is not supported yet",
-	"authentication-certificate":  "client certificates to backends are not supported yet",
-	"json-to-xml":                 "JSON to XML conversion is not supported yet",
-	"xml-to-json":                 "XML to JSON conversion is not supported yet",
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",
 	"set-backend-service-graphql": "GraphQL is not supported",

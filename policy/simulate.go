@@ -60,6 +60,9 @@ type SentRequest struct {
 type SimIO struct {
 	Forward func(req *SentRequest) (*CallResponse, error)
 	Call    func(call *HTTPCall) (*CallResponse, error)
+	// Token answers managed-identity token requests
+	// (authentication-managed-identity); nil fails them.
+	Token func(req TokenRequest) (Token, error)
 }
 
 // SimResult is what Simulate saw.
@@ -99,7 +102,13 @@ func Simulate(p *Pipeline, c *Context, io SimIO) SimResult {
 		case Call:
 			call := *res.Call
 			out.Calls = append(out.Calls, call)
-			if call.OneWay {
+			if call.Token != nil {
+				if io.Token == nil {
+					c.TokenDone(Token{}, fmt.Errorf("no managed identity token source answers for resource %q", call.Token.Resource))
+				} else {
+					c.TokenDone(io.Token(*call.Token))
+				}
+			} else if call.OneWay {
 				if io.Call != nil {
 					io.Call(&call)
 				}

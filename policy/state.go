@@ -37,7 +37,10 @@ type State struct {
 	rateEvictions, quotaEvictions atomic.Uint64
 	cache                         ValueCache  // cache-*-value (cache.go)
 	jwks                          jwksCache   // validate-jwt openid-config keys (jwks.go)
+	tokens                        tokenCache  // authentication-managed-identity (tokens.go)
+	certs                         certCache   // authentication-certificate body certificates (pol_authentication_certificate.go)
 	metrics                       metricStore // emit-metric (pol_emit_metric.go)
+	shared                        sharedState // replicas' shared counters (shared.go), nil: local
 }
 
 const numShards = 32
@@ -219,9 +222,10 @@ type counterKey struct {
 
 type rateWindow struct {
 	lruNode
-	start  time.Time
-	period time.Duration
-	count  int64
+	start   time.Time
+	period  time.Duration
+	count   int64
+	pending int64 // sent to the shared counters, not yet answered (shared.go)
 }
 
 type quotaWindow struct {
@@ -230,6 +234,8 @@ type quotaWindow struct {
 	period time.Duration
 	calls  int64
 	bytes  int64
+	// sent to the shared counters, not yet answered (shared.go)
+	pendCalls, pendBytes int64
 }
 
 // newKey copies the strings of a counter key that is about to be stored: the
@@ -316,6 +322,7 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 		return false, 0, w.start.Add(period).Sub(now)
 	}
 	w.count += inc
+	s.shareRate(w, period, inc)
 	return true, calls - w.count, w.start.Add(period).Sub(now)
 }
 
@@ -339,6 +346,7 @@ func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
 		w.touch()
 	}
 	w.count += inc
+	s.shareRate(w, period, inc)
 }
 
 // quotaPeriod returns the start of the quota period containing now: periods
@@ -376,6 +384,7 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 		w.touch()
 		if !w.start.Equal(start) {
 			w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
+			w.pendCalls, w.pendBytes = 0, 0
 		}
 	}
 	renew = time.Duration(1<<62 - 1)
@@ -386,6 +395,7 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 		return false, renew
 	}
 	w.calls += inc
+	s.shareQuota(w, q, inc, 0)
 	return true, renew
 }
 
@@ -406,11 +416,13 @@ func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
 	case !w.start.Equal(start):
 		w.touch()
 		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
+		w.pendCalls, w.pendBytes = 0, 0
 	default:
 		w.touch()
 	}
 	w.calls += calls
 	w.bytes += bytes
+	s.shareQuota(w, q, calls, bytes)
 }
 
 func (s *State) concAcquire(id, key string, max int64) bool {

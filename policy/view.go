@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"strings"
 	"time"
@@ -202,6 +203,9 @@ type Upstream struct {
 	BufferRequestBody bool
 	BufferResponse    bool
 	FailOnErrorStatus bool
+	// ClientCert is the client certificate authentication-certificate
+	// chose for an https backend (nil: none).
+	ClientCert        *tls.Certificate
 	forwardConfigured bool
 }
 

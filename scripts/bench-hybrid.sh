@@ -20,7 +20,9 @@
 # with 100 APIs x 20 operations loaded, beside nginx's, and of the hybrid
 # gateway right after the rounds and after IDLE_WAIT seconds idle.
 #
-# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600).
+# Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600);
+# ROWS="gw-standalone gw-cp-up" runs only those rows (for profiles: PROFILE=DIR
+# then holds just their load); FOOTPRINT=0 skips the idle footprint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -139,7 +141,7 @@ PORT[haproxy]=$HAPROXY; PID[haproxy]=$(cat "$work/haproxy.pid"); URLPATH[haproxy
 PORT[gw-standalone]=$GW_SA; PID[gw-standalone]=$SA_PID; URLPATH[gw-standalone]=/bench/; HDR[gw-standalone]="Ocp-Apim-Subscription-Key: $KEY"
 PORT[gw-cp-up]=$GW; PID[gw-cp-up]=$GW_PID; URLPATH[gw-cp-up]=/bench/; HDR[gw-cp-up]="Ocp-Apim-Subscription-Key: $KEY"
 PORT[gw-cp-down]=$GW; PID[gw-cp-down]=$GW_PID; URLPATH[gw-cp-down]=/bench/; HDR[gw-cp-down]="Ocp-Apim-Subscription-Key: $KEY"
-names=(nginx haproxy gw-standalone gw-cp-up gw-cp-down)
+names=(${ROWS:-nginx haproxy gw-standalone gw-cp-up gw-cp-down})
 hz=$(getconf CLK_TCK)
 for n in nginx haproxy gw-standalone gw-cp-up; do
 	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || { echo "bench-hybrid: $n does not answer" >&2; exit 1; }
@@ -175,13 +177,23 @@ for n in "${names[@]}"; do
 	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $cp | $(paste -sd' ' "$work/$n.rps") |"
 done
 echo
-ngx=$(median <"$work/nginx.rps"); ngx99=$(median <"$work/nginx.p99")
-for n in haproxy gw-standalone gw-cp-up gw-cp-down; do
-	awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v p="$(median <"$work/$n.p99")" -v q="$ngx99" -v n="$n" \
-		'BEGIN{printf "- %s / nginx: requests/s %.2f×, p99 %.2f×\n", n, a/b, p/q}'
-done
-awk -v u="$(median <"$work/gw-cp-up.cpu")" -v d="$(median <"$work/gw-cp-down.cpu")" -v s="$(median <"$work/gw-standalone.cpu")" \
-	'BEGIN{printf "- gateway CPU per request: cp-up / cp-down %.2f×, cp-up / standalone %.2f×\n", u/d, u/s}'
+has() { [ -s "$work/$1.rps" ]; }
+if has nginx; then
+	ngx=$(median <"$work/nginx.rps"); ngx99=$(median <"$work/nginx.p99")
+	for n in haproxy gw-standalone gw-cp-up gw-cp-down; do
+		has "$n" || continue
+		awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v p="$(median <"$work/$n.p99")" -v q="$ngx99" -v n="$n" \
+			'BEGIN{printf "- %s / nginx: requests/s %.2f×, p99 %.2f×\n", n, a/b, p/q}'
+	done
+fi
+if has gw-cp-up && has gw-cp-down; then
+	awk -v u="$(median <"$work/gw-cp-up.cpu")" -v d="$(median <"$work/gw-cp-down.cpu")" \
+		'BEGIN{printf "- gateway CPU per request: cp-up / cp-down %.2f×\n", u/d}'
+fi
+if has gw-cp-up && has gw-standalone; then
+	awk -v u="$(median <"$work/gw-cp-up.cpu")" -v s="$(median <"$work/gw-standalone.cpu")" \
+		'BEGIN{printf "- gateway CPU per request: cp-up / standalone %.2f×\n", u/s}'
+fi
 
 # Exactly once: every request the hybrid gateway answered (its own
 # apimgw_requests_total, warm-up and probes included) is in apimcp's report,
@@ -197,6 +209,8 @@ else
 fi
 echo
 echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'))"
+
+[ "${FOOTPRINT:-1}" = 0 ] && exit 0
 
 # Idle footprint.
 rss_parts() { # pid [children]: "VmRSS RssAnon RssFile" in KiB, summed

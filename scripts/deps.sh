@@ -7,8 +7,11 @@ set -euo pipefail
 apt_pkgs=()
 go_tools=()
 for group in "$@"; do
+	# HTTP/2: h2spec in make test (TestH2Spec), h2load beside nginx in make bench.
+	if [ "$group" = test ]; then go_tools+=(github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible); fi
+	if [ "$group" = bench ]; then apt_pkgs+=(nghttp2-client); fi
 	case "$group" in
-	test) apt_pkgs+=(curl) ;;
+	test) apt_pkgs+=(curl tinyproxy-bin) ;;
 	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl) ;;
 	packaging) apt_pkgs+=(lintian rpm cpio debootstrap systemd-container bc); go_tools+=(github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2) ;;
 	qemu) apt_pkgs+=(qemu-user-static) ;;
@@ -16,6 +19,7 @@ for group in "$@"; do
 	e2e) apt_pkgs+=(python3) ;;
 	image) apt_pkgs+=(ca-certificates tzdata); go_tools+=(github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0) ;;
 	containers) apt_pkgs+=(podman runc catatonit slirp4netns uidmap) ;;
+	postgres) apt_pkgs+=(postgresql util-linux) ;; # initdb, postgres; setpriv (run as nobody when root)
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
 done

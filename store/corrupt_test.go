@@ -24,8 +24,12 @@ func goodStore(t *testing.T, path string) {
 	for i := 0; i < 3; i++ {
 		s.PutSnapshot("v", bytes.Repeat([]byte{byte('a' + i)}, 10000))
 	}
+	// Small commits: many queue packs, so the queue spans many leaf pages.
 	for i := 0; i < 3000; i++ {
 		s.Append(rec(i, 300))
+		if i%5 == 4 {
+			s.Flush(context.Background())
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -246,9 +246,12 @@ func verifyAfterCrash(t *testing.T, path string, run uint64, startSeq map[uint64
 		present := map[uint64]bool{}
 		var prevSeq uint64
 		var count, byt uint64
-		c := tx.Bucket(bucketQueue).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
+		head := getU64(qm, keyHead)
+		if head != 0 && head <= acked {
+			return fmt.Errorf("queue head %d not above acked %d: acknowledged records are live", head, acked)
+		}
+		err := forEachLive(tx, head, func(pr packRecord) error {
+			seq := pr.seq
 			if seq <= prevSeq {
 				return fmt.Errorf("sequence %d after %d", seq, prevSeq)
 			}
@@ -256,14 +259,18 @@ func verifyAfterCrash(t *testing.T, path string, run uint64, startSeq map[uint64
 				return fmt.Errorf("acknowledged record %d (acked %d) came back", seq, acked)
 			}
 			prevSeq, maxSeq = seq, seq
-			data := v[8:]
+			data := pr.data
 			r, id := binary.BigEndian.Uint64(data[0:]), binary.BigEndian.Uint64(data[8:])
 			if st, ok := startSeq[r]; !ok || st+id != seq {
 				return fmt.Errorf("record seq %d holds run %d id %d: not where it was appended (run start %d)", seq, r, id, st)
 			}
 			present[seq] = true
 			count++
-			byt += uint64(len(k) + len(v))
+			byt += uint64(len(data) + recordOverhead)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if count != getU64(qm, keyCount) || byt != getU64(qm, keyBytes) {
 			return fmt.Errorf("queue meta says %d records/%d bytes, file holds %d/%d", getU64(qm, keyCount), getU64(qm, keyBytes), count, byt)

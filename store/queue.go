@@ -100,6 +100,7 @@ type queue struct {
 	count, bytes int64
 	tail         uint64 // highest committed seq
 	acked        uint64
+	head         uint64            // lowest seq that may be live (below: acknowledged or evicted)
 	drops        map[string]uint64 // persisted + not yet persisted
 	dropsDirty   bool
 	resolved     uint64        // every seq <= resolved is committed or dropped
@@ -107,9 +108,10 @@ type queue struct {
 
 	commits uint64
 
-	kick   chan struct{} // first record of an empty batch
-	urgent chan struct{} // commit now (batch large, Flush)
-	keybuf []byte
+	kick    chan struct{} // first record of an empty batch
+	urgent  chan struct{} // commit now (batch large, Flush)
+	keybuf  []byte
+	packbuf []byte
 }
 
 func (q *queue) load(s *Store) error {
@@ -130,6 +132,7 @@ func (q *queue) load(s *Store) error {
 		q.bytes = int64(getU64(qm, keyBytes))
 		q.tail = q.nextSeq - 1
 		q.resolved = q.tail
+		q.head = getU64(qm, keyHead)
 		c := qm.Cursor()
 		for k, v := c.Seek([]byte(keyDropPrefx)); k != nil && strings.HasPrefix(string(k), keyDropPrefx); k, v = c.Next() {
 			if len(v) == 8 {
@@ -138,10 +141,24 @@ func (q *queue) load(s *Store) error {
 		}
 		// Guard against a counter that disagrees with the data (it is
 		// maintained in the same transactions, so this is only a safety net).
-		if k, _ := tx.Bucket(bucketQueue).Cursor().Last(); k != nil && binary.BigEndian.Uint64(k) >= q.nextSeq {
-			q.nextSeq = binary.BigEndian.Uint64(k) + 1
-			q.tail = q.nextSeq - 1
-			q.resolved = q.tail
+		qc := tx.Bucket(bucketQueue).Cursor()
+		if k, v := qc.Last(); k != nil {
+			it := newPackIter(k, v)
+			if it.err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, it.err)
+			}
+			if last := lastSeq(k, it); last >= q.nextSeq {
+				q.nextSeq = last + 1
+				q.tail = q.nextSeq - 1
+				q.resolved = q.tail
+			}
+		}
+		if q.head == 0 {
+			// A file of a build before packs: every stored record is live.
+			q.head = q.acked + 1
+			if k, _ := qc.First(); k != nil {
+				q.head = max(q.head, binary.BigEndian.Uint64(k))
+			}
 		}
 		return nil
 	})
@@ -324,28 +341,32 @@ func (s *Store) commitPending() {
 	count, bytes := q.count, q.bytes
 	q.mu.Unlock()
 
+	q.mu.Lock()
+	head := q.head
+	q.mu.Unlock()
 	var evicted uint64
 	err := s.updateNoClosedCheck(func(tx *bolt.Tx) error {
 		evicted = 0
-		cnt, byt := count, bytes
+		cnt, byt, hd := count, bytes, head
 		qb := tx.Bucket(bucketQueue)
 		qb.FillPercent = 1.0 // keys only ever grow: pack pages full
 		qm := tx.Bucket(bucketQueueMeta)
 		n := len(b.ends)
 		incoming := int64(len(b.buf) + 8*n)
-		// Evict the oldest committed records first.
-		if over := byt + incoming - s.opts.QueueMaxBytes; over > 0 {
-			c := qb.Cursor()
-			for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
-				sz := int64(len(k) + len(v))
-				if err := c.Delete(); err != nil {
-					return err
+		// Evict the oldest live records first.
+		if over := byt + incoming - s.opts.QueueMaxBytes; over > 0 && cnt > 0 {
+			nh, recs, freed, err := advanceHead(qb, hd, func(r packRecord) bool {
+				if over <= 0 {
+					return true
 				}
-				over -= sz
-				byt -= sz
-				cnt--
-				evicted++
+				over -= int64(len(r.data) + recordOverhead)
+				return false
+			})
+			if err != nil {
+				return err
 			}
+			hd, cnt, byt = nh, cnt-recs, byt-freed
+			evicted += uint64(recs)
 		}
 		// If the batch alone exceeds the budget, its own oldest records go.
 		start := 0
@@ -354,21 +375,11 @@ func (s *Store) commitPending() {
 			evicted++
 			start++
 		}
-		if cap(q.keybuf) < 8*n {
-			q.keybuf = make([]byte, 8*n)
+		if cnt == 0 && start < n {
+			hd = b.first + uint64(start) // everything before is gone
 		}
-		keys := q.keybuf[:8*n]
-		prev := 0
-		if start > 0 {
-			prev = b.ends[start-1]
-		}
-		for i := start; i < n; i++ {
-			k := keys[8*i : 8*i+8]
-			binary.BigEndian.PutUint64(k, b.first+uint64(i))
-			if err := qb.Put(k, b.buf[prev:b.ends[i]]); err != nil {
-				return err
-			}
-			prev = b.ends[i]
+		if err := s.putPacks(qb, b, start); err != nil {
+			return err
 		}
 		cnt += int64(n - start)
 		byt += incoming
@@ -377,10 +388,7 @@ func (s *Store) commitPending() {
 				return err
 			}
 		}
-		if err := qm.Put(keyCount, u64(uint64(cnt))); err != nil {
-			return err
-		}
-		if err := qm.Put(keyBytes, u64(uint64(byt))); err != nil {
+		if err := putQueueMeta(qm, cnt, byt, hd); err != nil {
 			return err
 		}
 		drops[DropQueueFull] += evicted
@@ -389,7 +397,7 @@ func (s *Store) commitPending() {
 				return err
 			}
 		}
-		count, bytes = cnt, byt
+		count, bytes, head = cnt, byt, hd
 		return nil
 	})
 
@@ -416,7 +424,7 @@ func (s *Store) commitPending() {
 	if err == nil {
 		// Drops counted by appenders meanwhile stay in q.drops (and dirty).
 		q.drops[DropQueueFull] += evicted
-		q.count, q.bytes = count, bytes
+		q.count, q.bytes, q.head = count, bytes, head
 		q.commits++
 		if lastSeq > 0 {
 			q.tail = lastSeq
@@ -448,6 +456,89 @@ func recSize(b *pendingBatch, i int) int {
 	return b.ends[i] - b.ends[i-1]
 }
 
+// putPacks writes records [start, n) of b as packs of about packMaxBytes,
+// each under its first sequence.
+func (s *Store) putPacks(qb *bolt.Bucket, b *pendingBatch, start int) error {
+	q := &s.q
+	n := len(b.ends)
+	if start >= n {
+		return nil
+	}
+	// bbolt keeps key and value slices until the commit: every pack gets its
+	// own part of one buffer sized so that appending never moves it.
+	packs := len(b.buf)/packMaxBytes + 2
+	need := len(b.buf) + (n-start)*binary.MaxVarintLen64 + packs*(1+binary.MaxVarintLen64)
+	if cap(q.packbuf) < need {
+		q.packbuf = make([]byte, 0, need)
+	}
+	if cap(q.keybuf) < 8*packs {
+		q.keybuf = make([]byte, 8*packs)
+	}
+	buf, keys := q.packbuf[:0], q.keybuf[:8*packs]
+	from := start
+	for p := 0; from < n; p++ {
+		to, size := from, 0
+		for to < n && (size < packMaxBytes || to == from) {
+			size += recSize(b, to)
+			to++
+		}
+		k := keys[8*p : 8*p+8]
+		binary.BigEndian.PutUint64(k, b.first+uint64(from))
+		off := len(buf)
+		buf = appendPack(buf, b, from, to)
+		if err := qb.Put(k, buf[off:len(buf):len(buf)]); err != nil {
+			return err
+		}
+		from = to
+	}
+	return nil
+}
+
+// advanceHead kills live records from head on, oldest first, until stop
+// says to keep one (or none is left), deletes every value whose records are
+// all dead, and returns the new head, the records killed and their bytes as
+// counted against the budget.
+func advanceHead(qb *bolt.Bucket, head uint64, stop func(r packRecord) bool) (newHead uint64, recs, freed int64, err error) {
+	newHead = head
+	c := qb.Cursor()
+	for k, v := seekPack(c, head); k != nil; k, v = c.First() {
+		it := newPackIter(k, v)
+		kept := false
+		for r, ok := it.next(); ok; r, ok = it.next() {
+			if r.seq < newHead {
+				continue
+			}
+			if stop(r) {
+				kept = true
+				break
+			}
+			newHead = r.seq + 1
+			recs++
+			freed += int64(len(r.data) + recordOverhead)
+		}
+		if it.err != nil {
+			return 0, 0, 0, fmt.Errorf("%w: %v", ErrCorrupt, it.err)
+		}
+		if kept {
+			return newHead, recs, freed, nil
+		}
+		if err := c.Delete(); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	return newHead, recs, freed, nil
+}
+
+func putQueueMeta(qm *bolt.Bucket, count, bytes int64, head uint64) error {
+	if err := qm.Put(keyCount, u64(uint64(count))); err != nil {
+		return err
+	}
+	if err := qm.Put(keyBytes, u64(uint64(bytes))); err != nil {
+		return err
+	}
+	return qm.Put(keyHead, u64(head))
+}
+
 // classify maps a commit error to a drop reason.
 func classify(err error) string {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG) {
@@ -466,40 +557,42 @@ func classify(err error) string {
 // (always at least one record if any is queued). Pass after=0 to read from
 // the head. Reading does not remove anything: Ack does. The records' Data
 // share one freshly allocated buffer owned by the caller.
-func (s *Store) Read(after uint64, max, maxBytes int) ([]Record, error) {
-	if max <= 0 {
+func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
+	if maxRecs <= 0 {
 		return nil, nil
 	}
 	var out []Record
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketQueue).Cursor()
-		var seek [8]byte
-		binary.BigEndian.PutUint64(seek[:], after+1)
+		from := max(after+1, s.liveHead(tx))
 		// First pass sizes the buffer so the copy is one allocation.
 		total, n := 0, 0
-		for k, v := c.Seek(seek[:]); k != nil && n < max; k, v = c.Next() {
+		err := forEachLive(tx, from, func(r packRecord) error {
 			n++
-			total += len(v) - 8
-			if maxBytes > 0 && total >= maxBytes {
-				break
+			total += len(r.data)
+			if n >= maxRecs || (maxBytes > 0 && total >= maxBytes) {
+				return errStop
 			}
+			return nil
+		})
+		if err != nil && err != errStop {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
 		}
 		if n == 0 {
 			return nil
 		}
 		buf := make([]byte, 0, total)
 		out = make([]Record, 0, n)
-		for k, v := c.Seek(seek[:]); k != nil && len(out) < n; k, v = c.Next() {
-			if len(k) != 8 || len(v) < 8 {
-				return fmt.Errorf("%w: %s: malformed queue entry", ErrCorrupt, s.path)
+		err = forEachLive(tx, from, func(r packRecord) error {
+			if len(out) == n {
+				return errStop
 			}
 			start := len(buf)
-			buf = append(buf, v[8:]...)
-			out = append(out, Record{
-				Seq:      binary.BigEndian.Uint64(k),
-				Appended: time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))),
-				Data:     buf[start:len(buf):len(buf)],
-			})
+			buf = append(buf, r.data...)
+			out = append(out, Record{Seq: r.seq, Appended: appendedTime(r.appended), Data: buf[start:len(buf):len(buf)]})
+			return nil
+		})
+		if err != nil && err != errStop {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
 		}
 		return nil
 	})
@@ -519,7 +612,7 @@ func (s *Store) Ack(upTo uint64) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	q.mu.Lock()
-	count, bytes, tail, acked := q.count, q.bytes, q.tail, q.acked
+	count, bytes, tail, acked, head := q.count, q.bytes, q.tail, q.acked, q.head
 	q.mu.Unlock()
 	if upTo > tail {
 		return fmt.Errorf("%w: ack %d, newest committed %d", ErrAckAhead, upTo, tail)
@@ -528,37 +621,44 @@ func (s *Store) Ack(upTo uint64) error {
 		return nil
 	}
 	err := s.update(func(tx *bolt.Tx) error {
-		cnt, byt := count, bytes
 		qb := tx.Bucket(bucketQueue)
-		c := qb.Cursor()
-		for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upTo; k, v = c.First() {
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			cnt--
-			byt -= int64(len(k) + len(v))
+		nh, recs, freed, err := advanceHead(qb, head, func(r packRecord) bool { return r.seq > upTo })
+		if err != nil {
+			return err
 		}
+		cnt, byt, hd := count-recs, bytes-freed, max(nh, upTo+1, head)
 		qm := tx.Bucket(bucketQueueMeta)
 		if err := qm.Put(keyAcked, u64(upTo)); err != nil {
 			return err
 		}
-		if err := qm.Put(keyCount, u64(uint64(cnt))); err != nil {
+		if err := putQueueMeta(qm, cnt, byt, hd); err != nil {
 			return err
 		}
-		if err := qm.Put(keyBytes, u64(uint64(byt))); err != nil {
-			return err
-		}
-		count, bytes = cnt, byt
+		count, bytes, head = cnt, byt, hd
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: ack %d: %w", upTo, err)
 	}
 	q.mu.Lock()
-	q.count, q.bytes, q.acked = count, bytes, upTo
+	q.count, q.bytes, q.acked, q.head = count, bytes, upTo, head
 	q.mu.Unlock()
 	return nil
 }
+
+// liveHead is the queue's head as of transaction tx (the persisted one, so
+// that it agrees with the packs tx sees).
+func (s *Store) liveHead(tx *bolt.Tx) uint64 {
+	if h := getU64(tx.Bucket(bucketQueueMeta), keyHead); h != 0 {
+		return h
+	}
+	s.q.mu.Lock()
+	defer s.q.mu.Unlock()
+	return s.q.head // a file of a build before packs, not yet committed to
+}
+
+// errStop ends a forEachLive walk early.
+var errStop = errors.New("store: stop")
 
 // QueueStats reports the telemetry backlog. It reads the head record's time
 // in a short read transaction.
@@ -581,13 +681,17 @@ func (s *Store) QueueStats() (QueueStats, error) {
 	}
 	q.mu.Unlock()
 	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketQueue).Cursor()
-		if k, v := c.First(); k != nil && len(k) == 8 && len(v) >= 8 {
-			st.HeadSeq = binary.BigEndian.Uint64(k)
-			st.Oldest = time.Unix(0, int64(binary.BigEndian.Uint64(v[:8])))
+		err := forEachLive(tx, s.liveHead(tx), func(r packRecord) error {
+			st.HeadSeq, st.Oldest = r.seq, appendedTime(r.appended)
+			return errStop
+		})
+		if err != nil && err != errStop {
+			return err
 		}
-		if k, _ := c.Last(); k != nil && len(k) == 8 {
-			st.TailSeq = binary.BigEndian.Uint64(k)
+		if k, v := tx.Bucket(bucketQueue).Cursor().Last(); k != nil && st.HeadSeq != 0 {
+			if it := newPackIter(k, v); it.err == nil {
+				st.TailSeq = lastSeq(k, it)
+			}
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -578,5 +579,118 @@ func TestFlushIsPrompt(t *testing.T) {
 	s.Append([]byte("y"))
 	if err := s.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Flush: %v", err)
+	}
+}
+
+// Files written by builds before packs hold one record per key (8-byte
+// append time, then the bytes): they are read, acknowledged, evicted and
+// counted the same, and new commits add packs behind them.
+func TestQueueReadsRecordsOfOlderBuilds(t *testing.T) {
+	s, path := openTest(t, Options{})
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		qb, qm := tx.Bucket(bucketQueue), tx.Bucket(bucketQueueMeta)
+		for i := 1; i <= 10; i++ {
+			v := binary.BigEndian.AppendUint64(nil, uint64(time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC).UnixNano()))
+			if err := qb.Put(u64(uint64(i)), append(v, rec(i, 100)...)); err != nil {
+				return err
+			}
+		}
+		qm.Put(keyNextSeq, u64(11))
+		qm.Put(keyCount, u64(10))
+		return qm.Put(keyBytes, u64(10*(100+recordOverhead)))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if st, _ := s2.QueueStats(); st.Records != 10 || st.HeadSeq != 1 || st.TailSeq != 10 || st.Oldest.Second() != 1 {
+		t.Fatalf("stats of the old file: %+v", st)
+	}
+	for i := 11; i <= 20; i++ {
+		if seq, _ := s2.Append(rec(i, 100)); seq != uint64(i) {
+			t.Fatalf("append %d got seq %d", i, seq)
+		}
+	}
+	s2.Flush(context.Background())
+	if err := s2.Ack(5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s2.Read(0, 100, 0)
+	if err != nil || len(got) != 15 || got[0].Seq != 6 || got[14].Seq != 20 {
+		t.Fatalf("read: %d records, err %v", len(got), err)
+	}
+	for _, r := range got {
+		if !bytes.Equal(r.Data, rec(int(r.Seq), 100)) {
+			t.Fatalf("record %d: data differs", r.Seq)
+		}
+	}
+	if st, _ := s2.QueueStats(); st.Records != 15 || st.Bytes != 15*(100+recordOverhead) || st.HeadSeq != 6 || st.TailSeq != 20 {
+		t.Fatalf("stats after ack 5: %+v", st)
+	}
+}
+
+// A large commit is cut into packs; reads and acknowledgements that end
+// inside a pack, or just before or after one, see exactly the records after.
+func TestQueuePacksSplitAndPartialAcks(t *testing.T) {
+	s, path := openTest(t, Options{CommitInterval: time.Hour})
+	const n = 1000
+	recs := make([][]byte, n)
+	for i := range recs {
+		recs[i] = rec(i+1, 20+i%50)
+	}
+	if first, err := s.AppendBatch(recs); err != nil || first != 1 {
+		t.Fatalf("append: %d %v", first, err)
+	}
+	s.Flush(context.Background())
+	packFirsts := func() (firsts []uint64) {
+		s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
+				if len(v) > packMaxBytes+8+binary.MaxVarintLen64+100 {
+					t.Errorf("pack %x is %d bytes", k, len(v))
+				}
+				firsts = append(firsts, binary.BigEndian.Uint64(k))
+				return nil
+			})
+		})
+		return firsts
+	}
+	firsts := packFirsts()
+	if len(firsts) < 5 || firsts[0] != 1 {
+		t.Fatalf("%d records in %d packs %v", n, len(firsts), firsts)
+	}
+	p2, p4 := firsts[2], firsts[4]
+	for _, upTo := range []uint64{1, p2 - 2, p2 - 1, p2, p4 + 1} {
+		if err := s.Ack(upTo); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Read(0, 3, 0)
+		if err != nil || len(got) != 3 || got[0].Seq != upTo+1 || !bytes.Equal(got[0].Data, rec(int(upTo+1), 20+int(upTo)%50)) {
+			t.Fatalf("after ack %d: read %d records (first %v), err %v", upTo, len(got), got, err)
+		}
+		if st, _ := s.QueueStats(); st.Records != int64(n-upTo) || st.HeadSeq != upTo+1 || st.TailSeq != n {
+			t.Fatalf("after ack %d: stats %+v", upTo, st)
+		}
+	}
+	if left := packFirsts(); len(left) != len(firsts)-4 || left[0] != p4 {
+		t.Fatalf("packs left after acknowledging into the fifth: %v of %v", left, firsts)
+	}
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got, _ := s2.Read(0, 1, 0); len(got) != 1 || got[0].Seq != p4+2 {
+		t.Fatalf("after restart: head %+v, want %d", got, p4+2)
 	}
 }

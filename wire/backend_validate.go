@@ -36,14 +36,27 @@ func validateBackend(b Backend, bad func(string, ...any)) {
 		bad("backends[%s].type: %q is not Single or Pool", b.ID, b.Type)
 	}
 	validateHTTPVersion(b, bad)
+	if p := b.Proxy; p != nil {
+		if b.Type == "Pool" {
+			bad("backends[%s].proxy: a pool has no proxy of its own (set it on its members)", b.ID)
+		}
+		validateProxy(b.ID, p, bad)
+	}
 	if cb := b.CircuitBreaker; cb != nil {
 		if len(cb.Rules) != 1 {
 			bad("backends[%s].circuitBreaker.rules: exactly one rule is supported (APIM allows one)", b.ID)
 		}
 		for j, r := range cb.Rules {
-			if r.FailureCondition.Count < 1 {
-				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.count: must be at least 1", b.ID, j)
+			fc := r.FailureCondition
+			switch {
+			case fc.Count < 0:
+				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.count: must not be negative", b.ID, j)
+			case fc.Percentage < 0 || fc.Percentage > 100:
+				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.percentage: %d is not within 1-100", b.ID, j, fc.Percentage)
+			case fc.Count == 0 && fc.Percentage == 0:
+				bad("backends[%s].circuitBreaker.rules[%d].failureCondition: count or percentage is required", b.ID, j)
 			}
+
 			if _, err := ParseISODuration(r.FailureCondition.Interval); err != nil {
 				bad("backends[%s].circuitBreaker.rules[%d].failureCondition.interval: %v", b.ID, j, err)
 			}
@@ -88,6 +101,47 @@ func validateHTTPVersion(b Backend, bad func(string, ...any)) {
 	}
 	if b.HTTPVersion == "auto" && !strings.HasPrefix(strings.ToLower(b.URL), "https://") {
 		bad("backends[%s].httpVersion: \"auto\" chooses by TLS ALPN and needs an https URL; for h2c (HTTP/2 with prior knowledge) to %s use \"2\"", b.ID, b.URL)
+	}
+}
+
+// KnownErrorReasons returns the entries of reasons that select failures
+// (ReasonBackendConnectionFailure, ReasonTimeout; matched without regard to
+// case), in their canonical spelling.
+func KnownErrorReasons(reasons []string) []string {
+	var out []string
+	for _, r := range reasons {
+		switch {
+		case strings.EqualFold(strings.TrimSpace(r), ReasonBackendConnectionFailure):
+			out = append(out, ReasonBackendConnectionFailure)
+		case strings.EqualFold(strings.TrimSpace(r), ReasonTimeout):
+			out = append(out, ReasonTimeout)
+		}
+	}
+	return out
+}
+
+// validateProxy checks a backend's proxy: an http URL with a host (TLS to
+// the proxy itself is not supported), no user or password inside the URL
+// (they belong in username/password, which are kept secret), no path.
+func validateProxy(id string, p *BackendProxy, bad func(string, ...any)) {
+	u, err := url.Parse(p.URL)
+	switch {
+	case err != nil || u.Host == "" || u.Hostname() == "":
+		bad("backends[%s].proxy.url: %q is not an absolute URL such as http://proxy.example:3128", id, p.URL)
+	case u.Scheme == "https":
+		bad("backends[%s].proxy.url: %q: TLS to the proxy is not supported; use an http:// proxy URL (https backends are still tunnelled end to end with CONNECT)", id, p.URL)
+	case u.Scheme != "http":
+		bad("backends[%s].proxy.url: %q: the scheme must be http", id, p.URL)
+	case u.User != nil:
+		bad("backends[%s].proxy.url: put the proxy's user and password in proxy.username and proxy.password, not in the URL", id)
+	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "":
+		bad("backends[%s].proxy.url: %q: a proxy URL has no path, query or fragment", id, p.URL)
+	}
+	if strings.ContainsAny(p.Username, ":\r\n") || strings.ContainsAny(p.Password, "\r\n") {
+		bad("backends[%s].proxy: the username may not contain ':' and neither may contain line breaks", id)
+	}
+	if p.Password != "" && p.Username == "" {
+		bad("backends[%s].proxy.password: a password needs a username", id)
 	}
 }
 

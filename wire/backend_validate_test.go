@@ -66,6 +66,19 @@ func TestValidateBackends(t *testing.T) {
 			FailureCondition: FailureCondition{Count: 1, Interval: "1m"}, TripDuration: "PT10S"}}}}}, nil, "failureCondition.interval"},
 		{"breaker bad range", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
 			FailureCondition: FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []StatusCodeRange{{600, 500}}}, TripDuration: "PT10S"}}}}}, nil, "statusCodeRanges[0]"},
+		{"breaker percentage", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Percentage: 50, Interval: "PT1M", ErrorReasons: []string{"Timeout"}}, TripDuration: "PT10S"}}}}}, nil, ""},
+		{"breaker percentage over 100", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Percentage: 101, Interval: "PT1M"}, TripDuration: "PT10S"}}}}}, nil, "percentage: 101 is not within 1-100"},
+		{"breaker without count or percentage", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
+			FailureCondition: FailureCondition{Interval: "PT1M"}, TripDuration: "PT10S"}}}}}, nil, "count or percentage is required"},
+		{"proxy", []Backend{{ID: "a", URL: "https://a", Protocol: "http", Proxy: &BackendProxy{URL: "http://p:3128", Username: "u", Password: "p"}}}, nil, ""},
+		{"proxy https", []Backend{{ID: "a", URL: "http://a", Protocol: "http", Proxy: &BackendProxy{URL: "https://p:3128"}}}, nil, "TLS to the proxy is not supported"},
+		{"proxy socks", []Backend{{ID: "a", URL: "http://a", Protocol: "http", Proxy: &BackendProxy{URL: "socks5://p:1080"}}}, nil, "the scheme must be http"},
+		{"proxy user in url", []Backend{{ID: "a", URL: "http://a", Protocol: "http", Proxy: &BackendProxy{URL: "http://u:pw@p:3128"}}}, nil, "proxy.username and proxy.password"},
+		{"proxy path", []Backend{{ID: "a", URL: "http://a", Protocol: "http", Proxy: &BackendProxy{URL: "http://p:3128/x"}}}, nil, "no path"},
+		{"proxy username colon", []Backend{{ID: "a", URL: "http://a", Protocol: "http", Proxy: &BackendProxy{URL: "http://p:3128", Username: "a:b"}}}, nil, "may not contain ':'"},
+		{"proxy on a pool", []Backend{{ID: "a", URL: "http://a", Protocol: "http"}, {ID: "p", Type: "Pool", Protocol: "http", Pool: &BackendPool{Services: []PoolService{{ID: "a"}}}, Proxy: &BackendProxy{URL: "http://p:3128"}}}, nil, "a pool has no proxy"},
 		{"client certificate missing", []Backend{{ID: "a", URL: "https://a", Protocol: "http", Credentials: &BackendCredentials{CertificateIDs: []string{"c"}}}}, nil, `certificate "c" is not in the snapshot`},
 		{"client certificate", []Backend{{ID: "a", URL: "https://a", Protocol: "http", Credentials: &BackendCredentials{CertificateIDs: []string{"c"}}}},
 			[]Certificate{{ID: "c", CertificatePEM: "-----BEGIN CERTIFICATE-----\n..."}}, ""},

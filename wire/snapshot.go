@@ -234,6 +234,19 @@ type Backend struct {
 	// with prior knowledge. "auto": https only; ALPN offers h2 and
 	// http/1.1 and the backend chooses. Single backends only.
 	HTTPVersion string `json:"httpVersion,omitempty"`
+	// Proxy: requests to this backend go through a forward proxy.
+	Proxy *BackendProxy `json:"proxy,omitempty"`
+}
+
+// BackendProxy is APIM's backend proxy (BackendProxyContract): an http://
+// forward proxy; http backends are sent requests in absolute form, https
+// backends are reached through a CONNECT tunnel. Username and Password, when
+// set, are sent as Proxy-Authorization: Basic. Password is a secret: it
+// reaches the gateway only in its snapshot and is never shown.
+type BackendProxy struct {
+	URL      string `json:"url"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
 }
 
 // BackendTLS is APIM's backend tls: nil fields mean true.
@@ -266,9 +279,13 @@ type CircuitBreaker struct {
 	Rules []CircuitBreakerRule `json:"rules"`
 }
 
-// CircuitBreakerRule trips the backend for TripDuration when Count failures
-// (answers whose status is in StatusCodeRanges, or a failure to connect or
-// answer) happen within Interval. Durations are ISO 8601 ("PT1M").
+// CircuitBreakerRule trips the backend for TripDuration when its
+// FailureCondition holds within Interval: Count failures, or (with
+// Percentage) failures making at least Percentage percent of the exchanges
+// and at least Count (default 1) of them. A failure is an answer whose
+// status is in StatusCodeRanges, or no answer at all (a failure to connect,
+// a TLS or proxy failure, a timeout), narrowed by ErrorReasons. Durations are
+// ISO 8601 ("PT1M").
 type CircuitBreakerRule struct {
 	Name             string           `json:"name,omitempty"`
 	FailureCondition FailureCondition `json:"failureCondition"`
@@ -278,12 +295,30 @@ type CircuitBreakerRule struct {
 	AcceptRetryAfter bool `json:"acceptRetryAfter,omitempty"`
 }
 
-// FailureCondition is a circuit breaker rule's failureCondition.
+// FailureCondition is a circuit breaker rule's failureCondition (APIM's
+// CircuitBreakerFailureCondition).
 type FailureCondition struct {
-	Count            int               `json:"count"`
+	// Count: failures within Interval that trip (0: unset; then Percentage
+	// must be set).
+	Count int `json:"count,omitempty"`
+	// Percentage (1-100, 0: unset): the share of failed exchanges within
+	// Interval that trips.
+	Percentage       int               `json:"percentage,omitempty"`
 	Interval         string            `json:"interval"`
 	StatusCodeRanges []StatusCodeRange `json:"statusCodeRanges,omitempty"`
+	// ErrorReasons: when it lists BackendConnectionFailure and/or Timeout,
+	// only those no-answer failures count (every one counts otherwise);
+	// other entries (APIM's samples write "Server errors") are labels with
+	// no effect: StatusCodeRanges selects the answers that count.
+	ErrorReasons []string `json:"errorReasons,omitempty"`
 }
+
+// Error reasons a circuit breaker's errorReasons can select (APIM's
+// context.LastError.Reason codes for a backend that did not answer).
+const (
+	ReasonBackendConnectionFailure = "BackendConnectionFailure" // unreachable, TLS or proxy failure
+	ReasonTimeout                  = "Timeout"                  // connect or response timeout
+)
 
 // StatusCodeRange is an inclusive range of status codes.
 type StatusCodeRange struct {

@@ -242,7 +242,7 @@ func ParseRawBatch(data []byte) (*RawBatch, error) {
 	}
 	p := data[len(batchMagic):]
 	uv := func(what string) (uint64, error) {
-		v, n := binary.Uvarint(p)
+		v, n := minimalUvarint(p)
 		if n <= 0 {
 			return 0, fail("%s is truncated", what)
 		}
@@ -293,16 +293,21 @@ func ParseRawBatch(data []byte) (*RawBatch, error) {
 		return nil, fmt.Errorf("%w: %w: %d records, at most %d per batch", ErrInvalidTelemetry, ErrTelemetryTooLarge, n, MaxTelemetryRecords)
 	}
 	b.Records = make([]RawRecord, 0, n)
-	seen := make(map[uint64]struct{}, n)
+	// Sequences are checked for duplicates in a map only when they do not
+	// simply increase (a gateway sends them increasing).
+	var seen map[uint64]struct{}
+	var prev uint64
 	for i := range int(n) {
-		seq, err := uv(fmt.Sprintf("records[%d].seq", i))
-		if err != nil {
-			return nil, err
+		seq, w := minimalUvarint(p)
+		if w <= 0 {
+			return nil, fail("records[%d].seq is truncated", i)
 		}
-		l, err := uv(fmt.Sprintf("records[%d] length", i))
-		if err != nil {
-			return nil, err
+		p = p[w:]
+		l, w := minimalUvarint(p)
+		if w <= 0 {
+			return nil, fail("records[%d] length is truncated", i)
 		}
+		p = p[w:]
 		if l > uint64(len(p)) {
 			return nil, fail("records[%d] (seq %d) is truncated", i, seq)
 		}
@@ -311,10 +316,19 @@ func ParseRawBatch(data []byte) (*RawBatch, error) {
 		if seq == 0 {
 			return nil, fail("records[%d].seq is 0", i)
 		}
-		if _, dup := seen[seq]; dup {
-			return nil, fail("records[%d].seq %d appears twice", i, seq)
+		if seen == nil && seq <= prev {
+			seen = make(map[uint64]struct{}, n)
+			for _, r := range b.Records {
+				seen[r.Seq] = struct{}{}
+			}
 		}
-		seen[seq] = struct{}{}
+		if seen != nil {
+			if _, dup := seen[seq]; dup {
+				return nil, fail("records[%d].seq %d appears twice", i, seq)
+			}
+			seen[seq] = struct{}{}
+		}
+		prev = seq
 		if err := CheckRecord(rec); err != nil {
 			return nil, fmt.Errorf("records[%d] (seq %d): %w", i, seq, err)
 		}
@@ -324,6 +338,16 @@ func ParseRawBatch(data []byte) (*RawBatch, error) {
 		return nil, fail("%d bytes after the last record", len(p))
 	}
 	return b, nil
+}
+
+// minimalUvarint is binary.Uvarint refusing (n <= 0) a number not written in
+// its shortest form, so that a batch has exactly one encoding.
+func minimalUvarint(p []byte) (uint64, int) {
+	v, n := binary.Uvarint(p)
+	if n > 1 && p[n-1] == 0 {
+		return 0, -1
+	}
+	return v, n
 }
 
 // RecordTime reads the time of an encoded record without decoding the rest

@@ -323,7 +323,7 @@ func (g *Gateway) startTLS(cfg *envconf.Config) error {
 	if err != nil {
 		return err
 	}
-	g.addListener("https", addr.String(), "HTTP/1.1 over TLS")
+	g.addListener("https", addr.String(), "HTTP/1.1 and HTTP/2 (ALPN h2) over TLS")
 	g.log.Info("data plane listening (TLS)", "addr", addr.String())
 	return nil
 }

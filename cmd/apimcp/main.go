@@ -1,7 +1,7 @@
 // Command apimcp is the central control plane: the ARM-shaped management API,
 // per-gateway config distribution, heartbeats and telemetry ingest.
 //
-//	apimcp --listen ADDR --data DIR [--admin-token-file FILE] [--tls-cert FILE --tls-key FILE] [--insecure-http]
+//	apimcp --listen ADDR --data DIR [--store postgres://...] [--admin-token-file FILE] [--tls-cert FILE --tls-key FILE] [--insecure-http]
 package main
 
 import (
@@ -41,6 +41,7 @@ func run(args []string) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on (host:port; port 0 picks a free one)")
 	dataDir := fs.String("data", "", "data directory (bbolt file, generated admin token); required")
+	storeURL := fs.String("store", "", "where the state is kept: empty for the bbolt file in --data, or postgres://user[:password]@host:port/db?sslmode=... (PostgreSQL, shared by any number of apimcp)")
 	tokenFile := fs.String("admin-token-file", "", "file holding the admin bearer token (default: DIR/admin-token, generated on first start)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate (PEM)")
 	tlsKey := fs.String("tls-key", "", "TLS private key (PEM)")
@@ -69,6 +70,11 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "apimcp: --data DIR is required")
 		return 2
 	}
+	usePG := strings.HasPrefix(*storeURL, "postgres://") || strings.HasPrefix(*storeURL, "postgresql://")
+	if *storeURL != "" && !usePG {
+		fmt.Fprintln(os.Stderr, "apimcp: --store takes a postgres:// or postgresql:// URL (or nothing, for the bbolt file in --data)")
+		return 2
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		fmt.Fprintln(os.Stderr, "apimcp: --tls-cert and --tls-key go together")
 		return 2
@@ -89,9 +95,15 @@ func run(args []string) int {
 	} else {
 		fmt.Printf("apimcp: admin token from %s\n", where)
 	}
-	store, err := controlplane.Open(filepath.Join(*dataDir, controlplane.DataFile), controlplane.Options{
-		Validator: compilerValidator{}, Logger: log, TelemetryRetention: *retention,
-	})
+	opts := controlplane.Options{Validator: compilerValidator{}, Logger: log, TelemetryRetention: *retention}
+	var store *controlplane.Store
+	if usePG {
+		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		store, err = controlplane.OpenPostgres(octx, *storeURL, opts)
+		cancel()
+	} else {
+		store, err = controlplane.Open(filepath.Join(*dataDir, controlplane.DataFile), opts)
+	}
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		// bbolt's own words ("timeout") do not say who holds the lock.
 		return fail("another apimcp holds the data directory %s (its lock on %s did not free within 2s): stop that one first, or give this one another --data",
@@ -127,11 +139,13 @@ func run(args []string) int {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
 	}
+	// Signals are caught before the line below: whoever waits for it may stop
+	// apimcp at once and gets a clean shutdown.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	// The one line scripts and tests wait for: the address actually bound.
 	fmt.Printf("apimcp: listening on %s://%s\n", scheme, ln.Addr())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

@@ -193,6 +193,8 @@ func TestRefusals(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0"}, 2, "--data DIR is required"},
 		{[]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--tls-cert", "x"}, 2, "go together"},
 		{[]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--admin-token-file", "/nonexistent"}, 1, "admin token file"},
+		{[]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--store", "mysql://db"}, 2, "--store takes a postgres://"},
+		{[]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--store", "postgres://apim@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, 1, "PostgreSQL at 127.0.0.1:1"},
 	}
 	for _, c := range cases {
 		out, err := exec.Command(bin, c.args...).CombinedOutput()

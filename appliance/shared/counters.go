@@ -1,0 +1,349 @@
+package shared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/apimgw/apimgw/policy"
+)
+
+// Options configure Counters.
+type Options struct {
+	// URL is policy.rate-limit.redis.url: redis://[user:password@]host:port/db
+	// or rediss:// (TLS, system roots).
+	URL string
+	// PasswordFile, when set, holds the password (a trailing newline is
+	// ignored); it wins over a password in the URL.
+	PasswordFile string
+	// Queue bounds the updates waiting to be sent (DefaultQueue if 0). An
+	// update that finds it full is counted locally only.
+	Queue int
+	// Timeout bounds one round trip (a batch, a probe): DefaultTimeout if 0.
+	Timeout time.Duration
+	// Probe is how often the connection is checked, and retried while
+	// Redis is unreachable (DefaultProbe if 0).
+	Probe  time.Duration
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultQueue   = 16384
+	DefaultTimeout = 500 * time.Millisecond
+	DefaultProbe   = time.Second
+	// maxBatch is the most updates sent in one pipelined round trip.
+	maxBatch = 512
+	// keyPrefix starts every key apimgw writes.
+	keyPrefix = "apimgw:"
+)
+
+// The scripts add an increment and return the new total in one round trip.
+// A rate window starts with the first increment any replica sends and lasts
+// the period (the key's expiry); a quota key names its period, and expires a
+// minute after the period ends (never for a quota that never renews).
+var (
+	rateScript = redis.NewScript(`
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  t = tonumber(ARGV[2])
+end
+return {n, t}`)
+	quotaScript = redis.NewScript(`
+local c = redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
+local b = redis.call('HINCRBY', KEYS[1], 'b', ARGV[2])
+if tonumber(ARGV[3]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return {c, b}`)
+)
+
+// Counters sends a policy.State's counter increments to Redis and gives the
+// shared totals back to the State. It implements policy.SharedCounters. One
+// goroutine sends queued updates in pipelined batches; while Redis is
+// unreachable Add refuses at once (the State counts locally), a probe retries
+// every Options.Probe, and sharing resumes when Redis answers again.
+type Counters struct {
+	opts   Options
+	state  *policy.State
+	client *redis.Client
+	addr   string // host:port/db, no credentials: for the status page and logs
+	queue  chan policy.CounterUpdate
+	log    *slog.Logger
+
+	up atomic.Bool
+
+	mu        sync.Mutex
+	since     time.Time // when up last changed
+	lastError string
+	lastErrAt time.Time
+
+	queued, sent, failed, dropped, local, fallbacks, resumed atomic.Uint64
+
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+var _ policy.SharedCounters = (*Counters)(nil)
+
+// Stats are the counters of Counters, for the status page and /metrics.
+type Stats struct {
+	// Addr is host:port/db (never the password).
+	Addr string
+	// Sharing is true while Redis answers; false means local counters.
+	Sharing bool
+	// Since is when Sharing last changed.
+	Since time.Time
+	// Queued updates were accepted by Add; of those, Sent reached Redis; Failed were lost in a failed round trip
+	// (counted locally only); Dropped found the queue full; Local were
+	// refused because Redis was unreachable.
+	Queued, Sent, Failed, Dropped, Local uint64
+	// Fallbacks counts the switches to local counters, Resumed the returns
+	// to sharing.
+	Fallbacks, Resumed uint64
+	LastError          string
+	LastErrorAt        time.Time
+}
+
+// Addr returns host:port/db of a redis:// or rediss:// URL, without
+// credentials.
+func Addr(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "?"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+// Options turns a URL and password file into go-redis options.
+func clientOptions(o Options) (*redis.Options, error) {
+	ro, err := redis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, Addr(o.URL), err)
+	}
+	if o.PasswordFile != "" {
+		b, err := os.ReadFile(o.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: password file: %v", ErrConfig, err)
+		}
+		ro.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1 // a failed round trip means local counters, not a retry
+	ro.PoolSize = 4
+	ro.PoolTimeout = o.Timeout
+	ro.DisableIdentity = true
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return ro, nil
+}
+
+// New connects st to the Redis at o.URL and starts sending. It does not wait
+// for Redis: until the first probe answers, counters are local. Close stops it.
+func New(st *policy.State, o Options) (*Counters, error) {
+	if o.Queue <= 0 {
+		o.Queue = DefaultQueue
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Probe <= 0 {
+		o.Probe = DefaultProbe
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	ro, err := clientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	c := &Counters{opts: o, state: st, client: redis.NewClient(ro), addr: Addr(o.URL),
+		queue: make(chan policy.CounterUpdate, o.Queue), log: o.Logger, stop: make(chan struct{}), since: time.Now()}
+	c.done.Add(2)
+	go c.sender()
+	go c.prober()
+	return c, nil
+}
+
+// Close stops the goroutines and closes the connections; updates still
+// queued are dropped (they were counted locally).
+func (c *Counters) Close() error {
+	close(c.stop)
+	c.done.Wait()
+	return c.client.Close()
+}
+
+// Add queues u (policy.SharedCounters). It never blocks.
+func (c *Counters) Add(u policy.CounterUpdate) bool {
+	if !c.up.Load() {
+		c.local.Add(1)
+		return false
+	}
+	select {
+	case c.queue <- u:
+		c.queued.Add(1)
+		return true
+	default:
+		c.dropped.Add(1)
+		return false
+	}
+}
+
+// Sharing reports whether counters are shared now.
+func (c *Counters) Sharing() bool { return c.up.Load() }
+
+// Stats returns the counts so far.
+func (c *Counters) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Addr: c.addr, Sharing: c.up.Load(), Since: c.since, Queued: c.queued.Load(), Sent: c.sent.Load(), Failed: c.failed.Load(),
+		Dropped: c.dropped.Load(), Local: c.local.Load(), Fallbacks: c.fallbacks.Load(), Resumed: c.resumed.Load(),
+		LastError: c.lastError, LastErrorAt: c.lastErrAt}
+}
+
+// setUp records a change between sharing and local counters.
+func (c *Counters) setUp(up bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.lastError, c.lastErrAt = err.Error(), time.Now()
+	}
+	if c.up.Load() == up {
+		return
+	}
+	c.up.Store(up)
+	c.since = time.Now()
+	if up {
+		c.resumed.Add(1)
+		c.log.Info("rate-limit and quota counters shared through Redis", "redis", c.addr)
+	} else {
+		c.fallbacks.Add(1)
+		c.log.Warn("Redis unreachable: rate-limit and quota counters are local until it answers", "redis", c.addr, "err", err)
+	}
+}
+
+// prober checks Redis every Probe: it loads the scripts (a restarted Redis
+// has forgotten them) and resumes sharing once they are loaded; while
+// sharing, a failed PING falls back at once even without traffic.
+func (c *Counters) prober() {
+	defer c.done.Done()
+	t := time.NewTicker(c.opts.Probe)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+		var err error
+		if c.up.Load() {
+			err = c.client.Ping(ctx).Err()
+		} else if err = rateScript.Load(ctx, c.client).Err(); err == nil {
+			err = quotaScript.Load(ctx, c.client).Err()
+		}
+		cancel()
+		c.setUp(err == nil, err)
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sender sends queued updates in batches of up to maxBatch, one pipelined
+// round trip each, and applies the totals to the State.
+func (c *Counters) sender() {
+	defer c.done.Done()
+	batch := make([]policy.CounterUpdate, 0, maxBatch)
+	cmds := make([]*redis.Cmd, 0, maxBatch)
+	for {
+		select {
+		case <-c.stop:
+			return
+		case u := <-c.queue:
+			batch = append(batch[:0], u)
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case u := <-c.queue:
+				batch = append(batch, u)
+			default:
+				break fill
+			}
+		}
+		cmds = c.send(batch, cmds[:0])
+	}
+}
+
+func (c *Counters) send(batch []policy.CounterUpdate, cmds []*redis.Cmd) []*redis.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	now := time.Now()
+	pipe := c.client.Pipeline()
+	for i := range batch {
+		cmds = append(cmds, c.command(ctx, pipe, &batch[i], now))
+	}
+	_, err := pipe.Exec(ctx)
+	var failed error
+	for i, cmd := range cmds {
+		t, cerr := total(&batch[i], cmd)
+		if cerr != nil {
+			if failed == nil {
+				failed = cerr
+			}
+			c.failed.Add(1)
+			c.state.ApplyShared(batch[i], policy.CounterTotal{}, true)
+			continue
+		}
+		c.sent.Add(1)
+		c.state.ApplyShared(batch[i], t, false)
+	}
+	if failed != nil {
+		if err == nil {
+			err = failed
+		}
+		c.setUp(false, err)
+	}
+	return cmds
+}
+
+// command queues the script of one update on pipe.
+func (c *Counters) command(ctx context.Context, pipe redis.Pipeliner, u *policy.CounterUpdate, now time.Time) *redis.Cmd {
+	if !u.Quota {
+		return pipe.EvalSha(ctx, rateScript.Hash(), []string{keyPrefix + "rate:" + u.Policy + "\n" + u.Key},
+			u.Calls, max(1, u.Period.Milliseconds()))
+	}
+	var expire int64
+	if u.Period > 0 {
+		expire = max(1, u.PeriodStart.Add(u.Period).Sub(now).Milliseconds()+60_000)
+	}
+	return pipe.EvalSha(ctx, quotaScript.Hash(),
+		[]string{keyPrefix + "quota:" + u.Policy + "\n" + u.Key + "\n" + strconv.FormatInt(u.PeriodStart.Unix(), 10)},
+		u.Calls, u.Bytes, expire)
+}
+
+// total reads a script's answer.
+func total(u *policy.CounterUpdate, cmd *redis.Cmd) (policy.CounterTotal, error) {
+	vals, err := cmd.Int64Slice()
+	if err != nil {
+		return policy.CounterTotal{}, err
+	}
+	if len(vals) != 2 {
+		return policy.CounterTotal{}, errors.New("shared: unexpected script answer")
+	}
+	if u.Quota {
+		return policy.CounterTotal{Calls: vals[0], Bytes: vals[1]}, nil
+	}
+	return policy.CounterTotal{Calls: vals[0], Left: time.Duration(vals[1]) * time.Millisecond}, nil
+}

@@ -1,0 +1,227 @@
+package shared_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apimgw/apimgw/appliance/shared"
+	"github.com/apimgw/apimgw/internal/testredis"
+	"github.com/apimgw/apimgw/policy"
+)
+
+// replica is one gateway replica's policy state and pipeline.
+type replica struct {
+	state *policy.State
+	pipe  *policy.Pipeline
+	sc    *shared.Counters
+}
+
+func newReplica(t *testing.T, url, doc string) *replica {
+	t.Helper()
+	st := policy.NewState(nil)
+	cp := policy.NewCompiler(policy.Options{State: st})
+	api, err := cp.Compile(policy.ScopeAPI, policy.Source{Name: "apis/echo", XML: []byte(doc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := shared.New(st, shared.Options{URL: url, Probe: 50 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	st.SetShared(sc)
+	r := &replica{state: st, pipe: cp.Link(nil, nil, api, nil), sc: sc}
+	waitFor(t, "sharing", func() bool { return sc.Sharing() })
+	return r
+}
+
+// call runs one request's inbound section and returns its status (200 when
+// it would be forwarded).
+func (r *replica) call(sub string) int {
+	c := policy.NewContext()
+	c.Request.Method, c.Request.Path = "GET", "/x"
+	c.ID = policy.Identity{SubscriptionID: sub, APIName: "echo"}
+	res := r.pipe.Run(c, policy.Inbound)
+	status := 200
+	if res.Outcome == policy.Respond {
+		status = c.Response.StatusCode
+	}
+	c.Response.StatusCode = status
+	c.Finish()
+	return status
+}
+
+// settle waits until every update sent has been answered.
+func (r *replica) settle(t *testing.T) {
+	t.Helper()
+	waitFor(t, "updates answered", func() bool {
+		s := r.sc.Stats()
+		return s.Sent+s.Failed == s.Queued
+	})
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const rateDoc = `<policies><inbound>
+	<rate-limit calls="10" renewal-period="60"/>
+	<quota-by-key calls="15" renewal-period="3600" counter-key="@(context.Subscription.Id)"/>
+</inbound><backend><forward-request/></backend></policies>`
+
+// Two replicas taking turns against one limit of 10 calls a minute let 10
+// calls pass, at most 11 (the documented overshoot of N-1 for N replicas).
+func TestTwoReplicasShareRateLimit(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, tc := range []struct {
+		name string
+		doc  string
+		max  int
+	}{
+		{"rate-limit", rateDoc, 11},
+		{"rate-limit-by-key", `<policies><inbound><rate-limit-by-key calls="10" renewal-period="60" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`, 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.Do("FLUSHALL")
+			a, b := newReplica(t, srv.URL(), tc.doc), newReplica(t, srv.URL(), tc.doc)
+			passed := 0
+			for i := 0; i < 30; i++ {
+				r := a
+				if i%2 == 1 {
+					r = b
+				}
+				if r.call("sub-1") == 200 {
+					passed++
+				}
+				r.settle(t)
+			}
+			if passed < 10 || passed > tc.max {
+				t.Fatalf("%d calls passed across two replicas, want 10..%d", passed, tc.max)
+			}
+			t.Logf("%d of 30 calls passed (limit 10, 2 replicas)", passed)
+		})
+	}
+}
+
+// A quota shared by two replicas: 15 calls an hour for one key.
+func TestTwoReplicasShareQuota(t *testing.T) {
+	srv := testredis.Start(t)
+	doc := `<policies><inbound><quota-by-key calls="15" renewal-period="3600" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`
+	a, b := newReplica(t, srv.URL(), doc), newReplica(t, srv.URL(), doc)
+	passed := 0
+	for i := 0; i < 40; i++ {
+		r := a
+		if i%2 == 1 {
+			r = b
+		}
+		if st := r.call("sub-q"); st == 200 {
+			passed++
+		} else if st != 403 {
+			t.Fatalf("call %d: status %d, want 200 or 403", i, st)
+		}
+		r.settle(t)
+	}
+	if passed < 15 || passed > 16 {
+		t.Fatalf("%d calls passed the shared quota of 15, want 15..16", passed)
+	}
+}
+
+// Redis killed: the replicas fall back to local counters at once (no call
+// waits for Redis), the fallback is counted; Redis restarted: sharing resumes.
+func TestRedisKilledAndRestarted(t *testing.T) {
+	srv := testredis.Start(t)
+	doc := `<policies><inbound><rate-limit-by-key calls="1000000" renewal-period="60" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`
+	a := newReplica(t, srv.URL(), doc)
+	for i := 0; i < 50; i++ {
+		a.call("k")
+	}
+	a.settle(t)
+	srv.Kill()
+	start := time.Now()
+	for i := 0; !func() bool { return !a.sc.Sharing() }(); i++ {
+		if a.call(fmt.Sprint("k", i%3)) != 200 {
+			t.Fatal("a call was refused while falling back")
+		}
+	}
+	t.Logf("fell back %v after the kill", time.Since(start))
+	for i := 0; i < 1000; i++ {
+		if a.call("k") != 200 {
+			t.Fatal("a call was refused on local counters")
+		}
+	}
+	st := a.sc.Stats()
+	if st.Fallbacks != 1 || st.Local == 0 || st.LastError == "" {
+		t.Fatalf("after the kill: %+v, want one fallback, local updates and the error", st)
+	}
+	srv.Restart()
+	waitFor(t, "sharing resumed", a.sc.Sharing)
+	before := a.sc.Stats().Sent
+	a.call("k")
+	waitFor(t, "an update sent after the restart", func() bool { return a.sc.Stats().Sent > before })
+	if got := srv.Do("DBSIZE"); got == "0" || got == "" {
+		t.Fatalf("the restarted Redis holds %q keys, want the counter sent after the restart", got)
+	}
+	if st := a.sc.Stats(); st.Resumed < 2 {
+		t.Fatalf("resumed %d times, want the first connection and the return: %+v", st.Resumed, st)
+	}
+}
+
+// A URL that cannot be used is refused with the reason; a password file
+// that does not exist too.
+func TestOptionsRefused(t *testing.T) {
+	for _, o := range []shared.Options{
+		{URL: "http://127.0.0.1:6379"},
+		{URL: "redis://127.0.0.1:6379/notanumber"},
+		{URL: "redis://127.0.0.1:6379/0", PasswordFile: "/nonexistent/pw"},
+	} {
+		if _, err := shared.New(policy.NewState(nil), o); err == nil {
+			t.Errorf("%+v: accepted", o)
+		}
+	}
+}
+
+// The password comes from the URL or from a file (which wins); a wrong one
+// keeps the counters local and says why.
+func TestPassword(t *testing.T) {
+	srv := testredis.Start(t, "--requirepass", "s3cret")
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		o    shared.Options
+		ok   bool
+	}{
+		{"url", shared.Options{URL: fmt.Sprintf("redis://:s3cret@127.0.0.1:%d/0", srv.Port)}, true},
+		{"file", shared.Options{URL: srv.URL(), PasswordFile: pw}, true},
+		{"file wins", shared.Options{URL: fmt.Sprintf("redis://:wrong@127.0.0.1:%d/0", srv.Port), PasswordFile: pw}, true},
+		{"wrong", shared.Options{URL: fmt.Sprintf("redis://:wrong@127.0.0.1:%d/0", srv.Port)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Probe = 20 * time.Millisecond
+			sc, err := shared.New(policy.NewState(nil), tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			if tc.ok {
+				waitFor(t, "sharing", sc.Sharing)
+				return
+			}
+			waitFor(t, "an error", func() bool { return sc.Stats().LastError != "" })
+			if st := sc.Stats(); st.Sharing || !strings.Contains(st.LastError, "WRONGPASS") || strings.Contains(st.Addr, "wrong") {
+				t.Fatalf("%+v: want local counters, the WRONGPASS error, no password in Addr", st)
+			}
+		})
+	}
+}

@@ -1,0 +1,197 @@
+package controlplane
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimgw/apimgw/wire"
+)
+
+// boltBackend keeps everything in one bbolt file, which one process at a
+// time may open (bbolt locks it): the configuration revision is therefore
+// kept in memory only.
+type boltBackend struct {
+	db  *bolt.DB
+	rev atomic.Int64
+}
+
+// openBolt opens (creating if needed) the bbolt file at path, creates its
+// buckets and converts telemetry of older builds (migrateTelemetry).
+func openBolt(path string, log *slog.Logger) (*boltBackend, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: open %s: %w", path, err)
+	}
+	// Batch (telemetry, heartbeats) waits this long for company: short, so
+	// one gateway flushing its backlog batch after batch is not slowed down.
+	db.MaxBatchDelay = time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return err
+			}
+		}
+		n, err := migrateTelemetry(tx)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", bucketTelemetry, err)
+		}
+		if n > 0 {
+			log.Info("controlplane: telemetry records converted to the wire record format", "records", n)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("controlplane: load %s: %w", path, err)
+	}
+	return &boltBackend{db: db}, nil
+}
+
+type boltTx struct {
+	tx   *bolt.Tx
+	rev  int64
+	bump bool
+}
+
+func (t *boltTx) revision() int64 { return t.rev }
+func (t *boltTx) bumpRevision()   { t.bump = true }
+
+func (t *boltTx) forEach(bucket string, fn func(string, []byte) error) error {
+	return t.tx.Bucket([]byte(bucket)).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+func (t *boltTx) put(bucket, key string, v []byte) error {
+	return t.tx.Bucket([]byte(bucket)).Put([]byte(key), v)
+}
+
+func (t *boltTx) del(bucket, key string) error {
+	return t.tx.Bucket([]byte(bucket)).Delete([]byte(key))
+}
+
+func (b *boltBackend) update(fn func(backendTx) error) error {
+	var bump bool
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		t := &boltTx{tx: tx, rev: b.rev.Load()}
+		if err := fn(t); err != nil {
+			return err
+		}
+		bump = t.bump
+		return nil
+	})
+	if err == nil && bump {
+		b.rev.Add(1)
+	}
+	return err
+}
+
+func (b *boltBackend) revision() (int64, error) { return b.rev.Load(), nil }
+func (b *boltBackend) changed() <-chan struct{} { return nil }
+func (b *boltBackend) shared() bool             { return false }
+
+func (b *boltBackend) putStatus(gw string, data []byte) error {
+	return b.db.Batch(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketGWStatus)).Put([]byte(gw), data)
+	})
+}
+
+func (b *boltBackend) deleteStatus(gw string) error {
+	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketGWStatus)).Delete([]byte(gw)) })
+}
+
+func (b *boltBackend) getStatus(gw string) ([]byte, bool, error) {
+	var out []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte(bucketGWStatus)).Get([]byte(gw)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, out != nil, err
+}
+
+func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, ack *wire.TelemetryAck) error {
+	var key []byte
+	// Batch: concurrent uploads from many gateways share one commit (one
+	// fsync). The function may run twice; it starts its counts afresh.
+	return b.db.Batch(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(bucketTelemetry))
+		ack.Accepted, ack.Duplicates, ack.Expired = 0, 0, 0
+		for i := range batch.Records {
+			r := &batch.Records[i]
+			t := wire.RecordTime(r.Data)
+			if t.Before(cutoff) {
+				ack.Expired++
+				continue
+			}
+			key = appendTelemetryKey(key[:0], t, gw, batch.Stream, r.Seq)
+			if bk.Get(key) != nil {
+				ack.Duplicates++
+				continue
+			}
+			// bbolt keeps the slices until the commit: both are copied.
+			if err := bk.Put(append([]byte(nil), key...), append([]byte(nil), r.Data...)); err != nil {
+				return err
+			}
+			ack.Accepted++
+		}
+		return nil
+	})
+}
+
+func (b *boltBackend) pruneTelemetry(cutoffTime time.Time) (int, error) {
+	cutoff := uint64(cutoffTime.UnixNano())
+	n := 0
+	for {
+		done := true
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if len(k) < 8 || binary.BigEndian.Uint64(k) >= cutoff {
+					return nil
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+				if n%10000 == 0 {
+					done = false // keep transactions short
+					return nil
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return n, err
+		}
+	}
+}
+
+func (b *boltBackend) scanTelemetry(from, to time.Time, fn func(k, v []byte) bool) error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
+		var k, v []byte
+		if from.IsZero() {
+			k, v = c.First()
+		} else {
+			k, v = c.Seek(binary.BigEndian.AppendUint64(nil, uint64(from.UnixNano())))
+		}
+		var end uint64 = math.MaxUint64
+		if !to.IsZero() {
+			end = uint64(to.UnixNano())
+		}
+		for ; k != nil; k, v = c.Next() {
+			if binary.BigEndian.Uint64(k) > end || !fn(k, v) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+func (b *boltBackend) close() error { return b.db.Close() }
