@@ -95,7 +95,7 @@ func h2Backend(t *testing.T, cert *tls.Certificate, protos []string, h http.Hand
 // h2Client is an HTTP/1.1 client with enough idle connections for the
 // concurrent tests (the gateway's client side stays HTTP/1.1).
 func h2Client() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}, Timeout: 5 * time.Minute} // a safety net, not a speed bar: -race on a busy 2-core box is slow
 }
 
 // TestUpstreamH2Multiplexed: HTTP/1.1 clients through the real gateway to an

@@ -221,12 +221,23 @@ func (b *bridge) writeResponse(x bridged) bool {
 	defer func() { b.wbuf = w[:0] }()
 	contentLength := int64(-1)
 	announced := false // trailers announced (Trailer field) or gRPC: chunked even with a length
+	grpc := false
 	for _, f := range header {
 		if f.Name == "trailer" || f.Name == "content-type" && strings.HasPrefix(f.Value, "application/grpc") {
 			announced = true
+			grpc = grpc || f.Name == "content-type"
 		}
 	}
+	// gRPC's trailers-only response (one HEADERS with END_STREAM carrying
+	// grpc-status): its grpc-* fields go out as trailers, so that the
+	// HTTP/1.1 leg (and an HTTP/2 client behind it) gets the normal form.
+	var moved []hpack.HeaderField
+	headOnly := grpc && x.call.HeadOnly()
 	for _, f := range header {
+		if headOnly && strings.HasPrefix(f.Name, "grpc-") {
+			moved = append(moved, f)
+			continue
+		}
 		switch f.Name {
 		case "content-length":
 			n, err := strconv.ParseInt(f.Value, 10, 64)
@@ -292,7 +303,7 @@ func (b *bridge) writeResponse(x bridged) bool {
 	}
 	if chunked {
 		w = append(w[:0], "0\r\n"...)
-		for _, f := range x.call.Trailers() {
+		for _, f := range append(moved, x.call.Trailers()...) {
 			if !http1.ValidHeaderName(f.Name) || !http1.ValidHeaderValue(f.Value) {
 				continue
 			}

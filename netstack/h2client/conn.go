@@ -616,6 +616,7 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) {
 		}
 	}
 	s.gotResponse = true
+	s.headEnded = f.StreamEnded()
 	s.h.OnResponse(s, status, f.RegularFields())
 	if s.done {
 		return
