@@ -172,3 +172,31 @@ func TestGRPCPassThrough(t *testing.T) {
 		t.Errorf("bidi end: %v", err)
 	}
 }
+
+type refuseAll struct{ status int }
+
+func (r refuseAll) Serve(x *Exchange) { x.RespondError(r.status, "refused by a policy") }
+
+// TestGRPCGatewayErrors: what a gRPC client makes today of an answer the
+// gateway gives itself (a JSON error, not grpc-status): its library maps
+// the HTTP status (gRPC's HTTP-to-gRPC status mapping), as docs/netstack.md
+// says.
+func TestGRPCGatewayErrors(t *testing.T) {
+	for httpStatus, want := range map[int]codes.Code{
+		401: codes.Unauthenticated, 403: codes.PermissionDenied, 404: codes.Unimplemented,
+		429: codes.Unavailable, 502: codes.Unavailable, 504: codes.Unavailable,
+	} {
+		s := startProxy(t, refuseAll{httpStatus}, Config{Loops: 1})
+		cc, err := grpc.NewClient(s.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = cc.Invoke(ctx, "/test.Echo/Unary", wrapperspb.String("x"), new(wrapperspb.StringValue))
+		cancel()
+		cc.Close()
+		if st, _ := status.FromError(err); st.Code() != want {
+			t.Errorf("HTTP %d: %v, want %v", httpStatus, err, want)
+		}
+	}
+}
