@@ -1,9 +1,12 @@
 package appliance
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/wire"
@@ -31,45 +34,56 @@ func compileProxy(p *wire.BackendProxy) (*netstack.UpstreamProxy, error) {
 	if port == "" {
 		port = "80"
 	}
-	return netstack.NewUpstreamProxy(net.JoinHostPort(u.Hostname(), port), p.Username, p.Password), nil
+	addr := net.JoinHostPort(u.Hostname(), port)
+	sum := sha256.Sum256([]byte(p.Username + "\x00" + p.Password))
+	key := addr + "|" + hex.EncodeToString(sum[:])
+	sharedProxies.mu.Lock()
+	defer sharedProxies.mu.Unlock()
+	if up, ok := sharedProxies.m[key]; ok {
+		return up, nil
+	}
+	if len(sharedProxies.m) >= maxSharedTLS {
+		clear(sharedProxies.m)
+	}
+	up := netstack.NewUpstreamProxy(addr, p.Username, p.Password)
+	sharedProxies.m[key] = up
+	proxyKeys.Store(up, key)
+	return up, nil
 }
 
-// setProxy sends b's requests through p: over a CONNECT tunnel for https.
+// sharedProxies keeps one *netstack.UpstreamProxy per proxy identity
+// (address, and a digest of username and password) across snapshots, as
+// sharedTLS does for TLS: the proxy's pooled connections survive a config
+// change. proxyKeys maps each back to its key (for Via's identity).
+var (
+	sharedProxies = struct {
+		mu sync.Mutex
+		m  map[string]*netstack.UpstreamProxy
+	}{m: map[string]*netstack.UpstreamProxy{}}
+	proxyKeys sync.Map // *netstack.UpstreamProxy → its sharedProxies key
+)
+
+// setProxy sends b's requests through p: over a CONNECT tunnel for https
+// (shared across snapshots with the same TLS and proxy identity).
 func (b *backendURL) setProxy(p *netstack.UpstreamProxy) {
 	b.proxy = p
 	if b.tls != nil {
-		b.tls = b.tls.Via(p)
+		t := b.tls
+		pk, _ := proxyKeys.Load(p)
+		b.tlsKey = b.tlsKey + "|via|" + pk.(string)
+		b.tls = sharedTLS.get(b.tlsKey, func() *netstack.UpstreamTLS { return t.Via(p) })
 	}
 }
 
 // viaProxy returns b reached through the chosen backend entity's proxy (for
-// a redirect to another URL), or b itself when there is no proxy. The TLS
-// settings of such URLs are shared per Compiled (bounded as runtimeTLS), so
-// their tunnels are pooled.
+// a redirect to another URL), or b itself when there is no proxy. Its TLS
+// settings are shared (sharedTLS), so its tunnels are pooled.
 func (st *reqState) viaProxy(b *backendURL) *backendURL {
 	m := st.chosen
 	if m == nil || m.single == nil || m.single.proxy == nil || b.proxy != nil {
 		return b
 	}
-	p := m.single.proxy
 	c := *b
-	c.proxy = p
-	if b.tls != nil {
-		c.tls = st.cfg.runtimeTLSVia(b, p)
-	}
+	c.setProxy(m.single.proxy) // b's TLS is runtimeTLS's: shared, so is the tunnel
 	return &c
-}
-
-// runtimeTLSVia is runtimeTLS through proxy p.
-func (c *Compiled) runtimeTLSVia(b *backendURL, p *netstack.UpstreamProxy) *netstack.UpstreamTLS {
-	key := "via|" + fmt.Sprintf("%p", p) + "|" + b.addr + "|" + b.hostname
-	if t, ok := c.runtimeTLSs.Load(key); ok {
-		return t.(*netstack.UpstreamTLS)
-	}
-	t := c.upstreamTLS(b, nil, nil, netstack.HTTP1Only).Via(p)
-	if c.runtimeTLSn.Add(1) > maxRuntimeTLS {
-		return t
-	}
-	got, _ := c.runtimeTLSs.LoadOrStore(key, t)
-	return got.(*netstack.UpstreamTLS)
 }

@@ -1,11 +1,14 @@
 package appliance
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
@@ -45,6 +48,7 @@ var ErrBackendTLS = errors.New("appliance: backend tls")
 // present.
 type backendTrust struct {
 	roots   *x509.CertPool
+	digest  string                     // of what roots holds beyond the system pool (env.conf bundle, trusted CAs)
 	clients map[string]tls.Certificate // snapshot certificates with keys, by id
 }
 
@@ -55,6 +59,7 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 	if err != nil || roots == nil {
 		roots = x509.NewCertPool()
 	}
+	h := sha256.New()
 	if o.BackendCAFile != "" {
 		pem, err := os.ReadFile(o.BackendCAFile)
 		if err != nil {
@@ -63,12 +68,17 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 		if !roots.AppendCertsFromPEM(pem) {
 			return &CompileError{Where: "env.conf backend.tls.ca", Err: fmt.Errorf("%w: %s holds no PEM certificate", ErrBackendTLS, o.BackendCAFile)}
 		}
+		h.Write(pem)
 	}
 	t := &backendTrust{roots: roots, clients: map[string]tls.Certificate{}}
 	for _, cert := range snap.Certificates {
 		where := "certificates/" + cert.ID
 		if cert.TrustedCA && !roots.AppendCertsFromPEM([]byte(cert.CertificatePEM)) {
 			return &CompileError{Where: where, Err: fmt.Errorf("%w: no PEM certificate to trust", ErrBackendTLS)}
+		}
+		if cert.TrustedCA {
+			h.Write([]byte{0})
+			h.Write([]byte(cert.CertificatePEM))
 		}
 		if cert.PrivateKeyPEM != "" {
 			kp, err := tls.X509KeyPair([]byte(cert.CertificatePEM), []byte(cert.PrivateKeyPEM))
@@ -79,6 +89,7 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 			t.clients[cert.ID] = kp
 		}
 	}
+	t.digest = hex.EncodeToString(h.Sum(nil))
 	c.trust = t
 	return nil
 }
@@ -87,6 +98,10 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 // name checked are the URL's host; tls (a backend entity's settings, nil for
 // a plain service URL) may turn the chain or name check off; certs are
 // client certificates to present; mode is the backend entity's HTTP version.
+//
+// The result is shared with earlier snapshots that had the same TLS identity
+// (sharedTLS), so a new snapshot keeps their pooled connections and TLS
+// sessions.
 func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
 	chain, name := true, true
 	if bt != nil {
@@ -97,6 +112,22 @@ func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.C
 			name = *bt.ValidateCertificateName
 		}
 	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%t|%t|%s|h%d", b.addr, b.hostname, chain, name, c.trust.digest, mode)
+	for _, kp := range certs {
+		for _, der := range kp.Certificate {
+			h.Write([]byte{0})
+			h.Write(der)
+		}
+	}
+	b.tlsKey = hex.EncodeToString(h.Sum(nil))
+	return sharedTLS.get(b.tlsKey, func() *netstack.UpstreamTLS {
+		return c.newUpstreamTLS(b, chain, name, certs, mode)
+	})
+}
+
+// newUpstreamTLS makes the TLS settings upstreamTLS shares.
+func (c *Compiled) newUpstreamTLS(b *backendURL, chain, name bool, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
 	cfg := &tls.Config{ServerName: b.hostname, RootCAs: c.trust.roots, Certificates: certs}
 	if !chain || !name {
 		// crypto/tls checks both or neither: check what is asked ourselves.
@@ -107,6 +138,38 @@ func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.C
 		}
 	}
 	return netstack.NewUpstreamTLSMode(b.addr, cfg, mode)
+}
+
+// maxSharedTLS bounds sharedTLS; beyond it the set starts again (the
+// connections of a dropped entry stay pooled until they idle out).
+const maxSharedTLS = 4096
+
+// tlsIdentities keeps one *netstack.UpstreamTLS per TLS identity (address,
+// SNI name, checks, trusted CAs, client certificates, proxy) across
+// snapshots: the engine pools connections and caches TLS sessions per
+// *UpstreamTLS, so a config change that leaves a backend's TLS as it was
+// keeps its connections and resumes its sessions instead of a full
+// handshake per connection. The key is a digest: no key material is kept
+// in it. Safe for concurrent use.
+type tlsIdentities struct {
+	mu sync.Mutex
+	m  map[string]*netstack.UpstreamTLS
+}
+
+var sharedTLS = &tlsIdentities{m: map[string]*netstack.UpstreamTLS{}}
+
+func (s *tlsIdentities) get(key string, make func() *netstack.UpstreamTLS) *netstack.UpstreamTLS {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.m[key]; ok {
+		return t
+	}
+	if len(s.m) >= maxSharedTLS {
+		clear(s.m)
+	}
+	t := make()
+	s.m[key] = t
+	return t
 }
 
 // verifyPartial checks the chain (without the name) and/or the name
@@ -133,25 +196,11 @@ func verifyPartial(cs tls.ConnectionState, roots *x509.CertPool, host string, ch
 	return nil
 }
 
-// maxRuntimeTLS bounds the shared TLS settings kept for URLs that policies
-// compute (a policy could make a new host per request); beyond it each
-// connection's cached URL gets its own, unpooled across connections.
-const maxRuntimeTLS = 1024
-
-// runtimeTLS returns the shared TLS settings for an https URL computed by a
-// policy at run time (default validation), made once per address and host
-// per Compiled so that its connections are pooled.
+// runtimeTLS returns the TLS settings for an https URL computed by a policy
+// at run time (default validation): shared per identity (sharedTLS, bounded)
+// so that its connections are pooled.
 func (c *Compiled) runtimeTLS(b *backendURL) *netstack.UpstreamTLS {
-	key := b.addr + "|" + b.hostname
-	if t, ok := c.runtimeTLSs.Load(key); ok {
-		return t.(*netstack.UpstreamTLS)
-	}
-	t := c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
-	if c.runtimeTLSn.Add(1) > maxRuntimeTLS {
-		return t
-	}
-	got, _ := c.runtimeTLSs.LoadOrStore(key, t)
-	return got.(*netstack.UpstreamTLS)
+	return c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
 }
 
 // parseRuntime parses a base URL a policy computed (the connection caches it).

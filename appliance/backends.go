@@ -89,7 +89,10 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 				u.tls = c.upstreamTLS(u, b.TLS, certs, http2Mode(b.HTTPVersion))
 			case b.HTTPVersion == "2":
 				// h2c: HTTP/2 with prior knowledge to a plain-http backend.
-				u.tls = netstack.NewUpstreamH2C(u.addr)
+				// Shared across snapshots like TLS identities (sharedTLS), so
+				// a new configuration keeps the HTTP/2 connections.
+				addr := u.addr
+				u.tls = sharedTLS.get("h2c|"+addr, func() *netstack.UpstreamTLS { return netstack.NewUpstreamH2C(addr) })
 				if len(certs) > 0 {
 					c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
 				}

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/netstack"
@@ -37,10 +35,8 @@ type Compiled struct {
 	products map[string]*product
 	backends map[string]*backendURL // parsed base URLs, by URL string
 
-	trust       *backendTrust             // roots and client certificates for https backends
-	runtimeTLSs sync.Map                  // addr|host → *netstack.UpstreamTLS for URLs policies compute
-	runtimeTLSn atomic.Int64              // entries made (bounded by maxRuntimeTLS)
-	entities    map[string]*backendEntity // backend entities by id (backends.go)
+	trust    *backendTrust             // roots and client certificates for https backends
+	entities map[string]*backendEntity // backend entities by id (backends.go)
 }
 
 type apiRoute struct {
@@ -94,6 +90,7 @@ type backendURL struct {
 	errStatus int                     // the status for errMsg (0: 502)
 	entity    *backendEntity          // the backend entity it belongs to, if any
 	proxy     *netstack.UpstreamProxy // the backend entity's proxy, if any (backend_proxy.go)
+	tlsKey    string                  // digest of tls's identity (backend_tls.go sharedTLS)
 }
 
 // CompileError says why a snapshot cannot be served; it names the part.

@@ -133,25 +133,40 @@ func (s *Store) GenerateToken(gw, keyType string, expiry time.Time) (string, err
 // "GatewayKey " prefix) and returns the gateway id. Errors are *APIError
 // with Kind ErrUnauthorized: code TokenExpired (the message says when) or
 // InvalidToken. The signature check is constant-time and tries both keys.
+//
+// On a shared backend a token for a gateway (or key) this process has not
+// loaded yet — created through another apimcp a moment ago — is checked
+// again after catching up with the database.
 func (s *Store) AuthenticateGateway(token string) (string, error) {
+	gw, unknown, err := s.authenticate(token)
+	if unknown && s.be.shared() {
+		s.catchUp()
+		gw, _, err = s.authenticate(token)
+	}
+	return gw, err
+}
+
+// authenticate is AuthenticateGateway on the model loaded; unknown says the
+// gateway or the signature key was not found (a newer model might know it).
+func (s *Store) authenticate(token string) (string, bool, error) {
 	tok, err := wire.ParseToken(token)
 	if err != nil {
-		return "", &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is malformed: " + strings.TrimPrefix(err.Error(), "wire: malformed gateway token: ")}
+		return "", false, &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is malformed: " + strings.TrimPrefix(err.Error(), "wire: malformed gateway token: ")}
 	}
 	e, ok := s.snapshotModel().gateways[tok.GatewayID]
 	if !ok {
 		// Same message as a bad signature: do not reveal which gateways exist.
-		return "", &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is not valid."}
+		return "", true, &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is not valid."}
 	}
 	err = tok.VerifyAny([]string{e.Props.PrimaryKey, e.Props.SecondaryKey}, s.opts.Now())
 	switch {
 	case err == nil:
-		return tok.GatewayID, nil
+		return tok.GatewayID, false, nil
 	case errors.Is(err, wire.ErrTokenExpired):
-		return "", &APIError{Kind: ErrUnauthorized, Code: "TokenExpired",
+		return "", false, &APIError{Kind: ErrUnauthorized, Code: "TokenExpired",
 			Message: fmt.Sprintf("The gateway token expired at %s; generate a new one (apimctl gateway token %s).", tok.Expiry.Format(time.RFC3339), tok.GatewayID)}
 	default:
-		return "", &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is not valid."}
+		return "", true, &APIError{Kind: ErrUnauthorized, Code: "InvalidToken", Message: "The gateway token is not valid."}
 	}
 }
 

@@ -28,10 +28,10 @@ type backend interface {
 	shared() bool
 
 	// putStatus stores a gateway's status record (JSON); deleteStatus
-	// removes it; getStatus reads it (only called when shared).
+	// removes it; allStatuses reads every one (only called when shared).
 	putStatus(gw string, data []byte) error
 	deleteStatus(gw string) error
-	getStatus(gw string) ([]byte, bool, error)
+	allStatuses() (map[string][]byte, error)
 
 	// ingest stores the records of b from gw once per (time, gw, stream,
 	// seq), counting in ack what was accepted, already there (duplicate) or

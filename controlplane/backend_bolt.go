@@ -104,15 +104,15 @@ func (b *boltBackend) deleteStatus(gw string) error {
 	return b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketGWStatus)).Delete([]byte(gw)) })
 }
 
-func (b *boltBackend) getStatus(gw string) ([]byte, bool, error) {
-	var out []byte
+func (b *boltBackend) allStatuses() (map[string][]byte, error) {
+	out := map[string][]byte{}
 	err := b.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte(bucketGWStatus)).Get([]byte(gw)); v != nil {
-			out = append([]byte(nil), v...)
-		}
-		return nil
+		return tx.Bucket([]byte(bucketGWStatus)).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
 	})
-	return out, out != nil, err
+	return out, err
 }
 
 func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, ack *wire.TelemetryAck) error {

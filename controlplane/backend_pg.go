@@ -18,11 +18,14 @@ import (
 // payload is the new revision.
 const pgChannel = "apimcp_config"
 
-// Timeouts of one PostgreSQL operation: a configuration write, and anything
-// else (a heartbeat, a telemetry batch, a revision check).
+// Timeouts of one PostgreSQL operation: a configuration write, anything
+// else (a heartbeat, a telemetry batch), and the revision check a management
+// read makes first (short: when the database is unreachable the read is
+// served from memory).
 const (
-	pgWriteTimeout = 15 * time.Second
-	pgOpTimeout    = 10 * time.Second
+	pgWriteTimeout    = 15 * time.Second
+	pgOpTimeout       = 10 * time.Second
+	pgRevisionTimeout = 2 * time.Second
 )
 
 // pgBackend keeps everything in PostgreSQL (schema: pgschema/*.sql), shared
@@ -145,7 +148,7 @@ func (b *pgBackend) close() error {
 }
 
 func (b *pgBackend) revision() (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), pgOpTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), pgRevisionTimeout)
 	defer cancel()
 	var rev int64
 	err := b.pool.QueryRow(ctx, "SELECT rev FROM apimcp_revision WHERE id = 1").Scan(&rev)
@@ -239,18 +242,23 @@ func (b *pgBackend) deleteStatus(gw string) error {
 	return err
 }
 
-func (b *pgBackend) getStatus(gw string) ([]byte, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), pgOpTimeout)
+func (b *pgBackend) allStatuses() (map[string][]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgRevisionTimeout)
 	defer cancel()
-	var v string
-	err := b.pool.QueryRow(ctx, "SELECT status::text FROM apimcp_gateway_status WHERE gateway = $1", gw).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
+	rows, err := b.pool.Query(ctx, "SELECT gateway, status::text FROM apimcp_gateway_status")
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return []byte(v), true, nil
+	defer rows.Close()
+	out := map[string][]byte{}
+	var gw, v string
+	for rows.Next() {
+		if err := rows.Scan(&gw, &v); err != nil {
+			return nil, err
+		}
+		out[gw] = []byte(v)
+	}
+	return out, rows.Err()
 }
 
 // ingest inserts the batch in one statement; the primary key makes a record

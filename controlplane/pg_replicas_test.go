@@ -172,6 +172,32 @@ func TestPGCrossReplicaLongPoll(t *testing.T) {
 	}
 }
 
+// TestPGPollFallback: a replica whose LISTEN connection is gone for good
+// still learns of changes made through another one, by polling the revision
+// (PollInterval).
+func TestPGPollFallback(t *testing.T) {
+	a := newTestServer(t)
+	a.seed()
+	b := a.replica()
+	be := b.store.be.(*pgBackend)
+	be.cancel() // the listener ends and is not restarted
+	<-be.done
+	tok := a.token("gw1", time.Hour)
+	for i := 0; i < 3; i++ {
+		etag := b.gwGet(tok, wire.PathConfig).header.Get("ETag")
+		lag, r := longPollLag(t, b, tok, etag, func() {
+			a.must(200, "PUT", "/apis/echo", props(map[string]any{"path": "echo", "displayName": fmt.Sprint("poll", i)}))
+		})
+		if r.status != 200 || decodeSnap(t, r.body).APIs[0].DisplayName != fmt.Sprint("poll", i) {
+			t.Fatalf("change %d without LISTEN: %d", i, r.status)
+		}
+		// PollInterval is 1 s: the change is seen at the next tick.
+		if lag > 2*time.Second {
+			t.Fatalf("change %d without LISTEN took %v", i, lag)
+		}
+	}
+}
+
 func terminateListeners(t *testing.T, url string) {
 	t.Helper()
 	ctx := context.Background()
@@ -283,7 +309,8 @@ func TestPGTelemetryRetryAtOtherReplica(t *testing.T) {
 }
 
 // TestPGHeartbeatAtOtherReplica: a heartbeat received by one replica shows in
-// the gateway's status at the other.
+// the gateway's status at the other (within sharedStatusTTL), and at once at
+// the one that received it.
 func TestPGHeartbeatAtOtherReplica(t *testing.T) {
 	a := newTestServer(t)
 	a.seed()
@@ -299,9 +326,44 @@ func TestPGHeartbeatAtOtherReplica(t *testing.T) {
 			Status GatewayStatus `json:"status"`
 		} `json:"properties"`
 	}
-	json.Unmarshal(a.must(200, "GET", "/gateways/gw1", nil).body, &g)
-	if st := g.Properties.Status; st.State != "connected" || st.GatewayVersion != "9.9.9" || st.LatestSnapshotVersion != ver {
-		t.Fatalf("status at the other replica: %+v", st)
+	// Statuses from other replicas are read at most sharedStatusTTL (1 s) old.
+	deadline := time.Now().Add(sharedStatusTTL + time.Second)
+	for {
+		json.Unmarshal(a.must(200, "GET", "/gateways/gw1", nil).body, &g)
+		st := g.Properties.Status
+		if st.State == "connected" && st.GatewayVersion == "9.9.9" && st.LatestSnapshotVersion == ver {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status at the other replica after %v: %+v", sharedStatusTTL+time.Second, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The replica that received it shows it at once.
+	json.Unmarshal(b.must(200, "GET", "/gateways/gw1", nil).body, &g)
+	if st := g.Properties.Status; st.GatewayVersion != "9.9.9" {
+		t.Fatalf("status at the receiving replica: %+v", st)
+	}
+}
+
+// TestPGTokenFromOtherReplica: a gateway created, and its token generated,
+// through one replica is served by the other at once, before any
+// notification could have arrived: an unknown gateway makes it catch up.
+func TestPGTokenFromOtherReplica(t *testing.T) {
+	a := newTestServer(t)
+	a.seed()
+	b := a.replica()
+	for i := 0; i < 10; i++ {
+		gw := fmt.Sprint("fresh", i)
+		a.must(201, "PUT", "/gateways/"+gw, nil)
+		a.must(201, "PUT", "/gateways/"+gw+"/apis/echo", nil)
+		tok := a.token(gw, time.Hour)
+		if r := b.gwGet(tok, wire.PathConfig); r.status != 200 {
+			t.Fatalf("%s at the other replica right after creation: %d %s", gw, r.status, r.body)
+		}
+	}
+	if r := b.gwGet("fresh0&209901010000&AAAA", wire.PathConfig); r.status != 401 {
+		t.Fatalf("bad token: %d", r.status)
 	}
 }
 

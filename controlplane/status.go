@@ -52,21 +52,16 @@ func (b *statusBook) get(gw string) GatewayStatus {
 // Status returns the gateway's status as GET /gateways/{id} shows it.
 //
 // On a shared backend the stored status is read (the gateway may send its
-// heartbeats to another apimcp process), and LastConfigRequest is the later
-// of the stored one and this process's.
+// heartbeats to another apimcp process; sharedStatus), and
+// LastConfigRequest is the later of the stored one and this process's.
 func (s *Store) Status(gw string) GatewayStatus {
 	st := s.status.get(gw)
 	if s.be.shared() {
-		if data, ok, err := s.be.getStatus(gw); err != nil {
-			s.opts.Logger.Warn("controlplane: gateway status unreadable; showing this process's", "gateway", gw, "err", err)
-		} else if ok {
-			var stored GatewayStatus
-			if json.Unmarshal(data, &stored) == nil {
-				if st.LastConfigRequest.After(stored.LastConfigRequest) {
-					stored.LastConfigRequest = st.LastConfigRequest
-				}
-				st = stored
+		if stored, ok := s.shared.get(s, gw); ok {
+			if st.LastConfigRequest.After(stored.LastConfigRequest) {
+				stored.LastConfigRequest = st.LastConfigRequest
 			}
+			st = stored
 		}
 	}
 	now := s.opts.Now()
@@ -109,10 +104,12 @@ func (s *Store) Heartbeat(gw string, hb *wire.Heartbeat) (*wire.HeartbeatAck, er
 	}
 	s.status.byGateway[gw] = st
 	data, _ := json.Marshal(st)
+	stored := *st
 	s.status.mu.Unlock()
 	if err := s.be.putStatus(gw, data); err != nil {
 		return nil, s.unavailable(err)
 	}
+	s.shared.set(gw, &stored)
 	ack := &wire.HeartbeatAck{ProtocolVersion: wire.ProtocolVersion, ServerTime: now.UTC()}
 	if pub, _, ok := s.hub.current(gw); ok {
 		ack.SnapshotVersion = pub.version
@@ -138,4 +135,55 @@ func (s *Store) forgetStatus(gw string) {
 	delete(s.status.byGateway, gw)
 	s.status.mu.Unlock()
 	_ = s.be.deleteStatus(gw)
+	s.shared.set(gw, nil)
+}
+
+// sharedStatusTTL is how long the statuses read from a shared backend are
+// used before they are read again: listing 1,000 gateways (or the systemd
+// watchdog's check) makes one query, not 1,000. A heartbeat received by
+// another process shows after at most this long.
+const sharedStatusTTL = time.Second
+
+// sharedStatus caches every gateway's stored status on a shared backend.
+type sharedStatus struct {
+	mu  sync.Mutex
+	at  time.Time // wall clock of the last read
+	all map[string]GatewayStatus
+}
+
+func (c *sharedStatus) get(s *Store, gw string) (GatewayStatus, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.all == nil || time.Since(c.at) > sharedStatusTTL {
+		raw, err := s.be.allStatuses()
+		if err != nil {
+			s.opts.Logger.Warn("controlplane: gateway statuses unreadable; showing the last read", "err", err)
+		} else {
+			all := make(map[string]GatewayStatus, len(raw))
+			for k, v := range raw {
+				var st GatewayStatus
+				if json.Unmarshal(v, &st) == nil {
+					all[k] = st
+				}
+			}
+			c.all, c.at = all, time.Now()
+		}
+	}
+	st, ok := c.all[gw]
+	return st, ok
+}
+
+// set records a status this process stored (st nil: deleted), so it shows
+// its own writes at once.
+func (c *sharedStatus) set(gw string, st *GatewayStatus) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.all == nil {
+		return
+	}
+	if st == nil {
+		delete(c.all, gw)
+		return
+	}
+	c.all[gw] = *st
 }

@@ -71,6 +71,7 @@ type Store struct {
 	cur    atomic.Pointer[model]
 	hub    *hub
 	status *statusBook
+	shared sharedStatus // statuses stored by every process (shared backend)
 	closed atomic.Bool
 	stop   chan struct{} // closed by Close: ends the follower
 	done   chan struct{} // closed when the follower has ended (nil: none)
@@ -191,13 +192,16 @@ func (s *Store) refresh() error {
 	return s.refreshLocked()
 }
 
+// loaded is the model and rebuilt snapshots read in one backend transaction.
+type loaded struct {
+	m      *model
+	builds []build
+	rev    int64
+}
+
 // refreshLocked loads the whole model from the backend when its revision
 // differs from the one cur reflects (always on the first call), rebuilds
-// every gateway's snapshot and publishes those that changed. A snapshot
-// version is the stored one while the stored content hash matches, so every
-// process on one database serves the same version with the same bytes; a
-// content change not yet stored (the first start of a build that renders
-// differently) bumps it, in the same transaction. s.mu is held.
+// every gateway's snapshot and publishes those that changed. s.mu is held.
 func (s *Store) refreshLocked() error {
 	if s.loaded {
 		rev, err := s.be.revision()
@@ -208,83 +212,111 @@ func (s *Store) refreshLocked() error {
 			return nil
 		}
 	}
-	var (
-		m      *model
-		builds []build
-		rev    int64
-		skip   bool
-	)
+	var l *loaded
 	err := s.be.update(func(tx backendTx) error {
 		if s.loaded && tx.revision() == s.rev {
-			skip = true
 			return nil
 		}
-		rev = tx.revision()
-		m = newModel()
-		versions := map[string]gwVersion{}
-		loaders := []struct {
-			bucket string
-			load   func() error
-		}{
-			{bucketAPIs, func() error { return loadTable(tx, bucketAPIs, m.apis) }},
-			{bucketOps, func() error { return loadTable(tx, bucketOps, m.ops) }},
-			{bucketPolicies, func() error { return loadTable(tx, bucketPolicies, m.policies) }},
-			{bucketProducts, func() error { return loadTable(tx, bucketProducts, m.products) }},
-			{bucketProductAPIs, func() error { return loadTable(tx, bucketProductAPIs, m.productAPIs) }},
-			{bucketSubs, func() error { return loadTable(tx, bucketSubs, m.subs) }},
-			{bucketNamedValues, func() error { return loadTable(tx, bucketNamedValues, m.namedValues) }},
-			{bucketBackends, func() error { return loadTable(tx, bucketBackends, m.backends) }},
-			{bucketFragments, func() error { return loadTable(tx, bucketFragments, m.fragments) }},
-			{bucketGateways, func() error { return loadTable(tx, bucketGateways, m.gateways) }},
-			{bucketGatewayAPIs, func() error { return loadTable(tx, bucketGatewayAPIs, m.gatewayAPIs) }},
-			{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
-			{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
-			{bucketGWVersions, func() error {
-				return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
-					var gv gwVersion
-					if err := json.Unmarshal(v, &gv); err != nil {
-						return fmt.Errorf("gateway version %q: %w", k, err)
-					}
-					versions[k] = gv
-					return nil
-				})
-			}},
-		}
-		if !s.loaded {
-			loaders = append(loaders, struct {
-				bucket string
-				load   func() error
-			}{bucketGWStatus, func() error {
-				return tx.forEach(bucketGWStatus, func(k string, v []byte) error {
-					var st GatewayStatus
-					if err := json.Unmarshal(v, &st); err != nil {
-						return fmt.Errorf("gateway status %q: %w", k, err)
-					}
-					s.status.byGateway[k] = &st
-					return nil
-				})
-			}})
-		}
-		for _, l := range loaders {
-			if err := l.load(); err != nil {
-				return fmt.Errorf("bucket %s: %w", l.bucket, err)
-			}
-		}
-		s.hub.setKnown(versions)
 		var err error
-		builds, err = s.hub.prepare(m, s.opts.Now())
-		if err != nil {
-			return err
-		}
-		return s.hub.persist(tx, builds, versions)
+		l, err = s.loadIn(tx)
+		return err
 	})
-	if err != nil || skip {
+	if err != nil {
 		return err
 	}
-	s.rev, s.loaded = rev, true
-	s.cur.Store(m)
-	s.hub.publish(builds)
+	if l != nil {
+		s.adopt(l)
+	}
 	return nil
+}
+
+// adopt makes a loaded model current. s.mu is held.
+func (s *Store) adopt(l *loaded) {
+	s.rev, s.loaded = l.rev, true
+	s.cur.Store(l.m)
+	s.hub.publish(l.builds)
+}
+
+// loadIn reads the whole model in tx and rebuilds every gateway's snapshot.
+// A snapshot version is the stored one while the stored content hash
+// matches, so every process on one database serves the same version with the
+// same bytes; a content change not yet stored (the first start of a build
+// that renders differently) bumps it, persisted in tx. The hub's known
+// versions become the stored ones with those bumps, so a write prepared
+// after it in the same transaction numbers on from them. Gateway statuses
+// are read on the first load only.
+func (s *Store) loadIn(tx backendTx) (*loaded, error) {
+	m := newModel()
+	versions := map[string]gwVersion{}
+	loaders := []struct {
+		bucket string
+		load   func() error
+	}{
+		{bucketAPIs, func() error { return loadTable(tx, bucketAPIs, m.apis) }},
+		{bucketOps, func() error { return loadTable(tx, bucketOps, m.ops) }},
+		{bucketPolicies, func() error { return loadTable(tx, bucketPolicies, m.policies) }},
+		{bucketProducts, func() error { return loadTable(tx, bucketProducts, m.products) }},
+		{bucketProductAPIs, func() error { return loadTable(tx, bucketProductAPIs, m.productAPIs) }},
+		{bucketSubs, func() error { return loadTable(tx, bucketSubs, m.subs) }},
+		{bucketNamedValues, func() error { return loadTable(tx, bucketNamedValues, m.namedValues) }},
+		{bucketBackends, func() error { return loadTable(tx, bucketBackends, m.backends) }},
+		{bucketFragments, func() error { return loadTable(tx, bucketFragments, m.fragments) }},
+		{bucketGateways, func() error { return loadTable(tx, bucketGateways, m.gateways) }},
+		{bucketGatewayAPIs, func() error { return loadTable(tx, bucketGatewayAPIs, m.gatewayAPIs) }},
+		{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
+		{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
+		{bucketGWVersions, func() error {
+			return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
+				var gv gwVersion
+				if err := json.Unmarshal(v, &gv); err != nil {
+					return fmt.Errorf("gateway version %q: %w", k, err)
+				}
+				versions[k] = gv
+				return nil
+			})
+		}},
+	}
+	if !s.loaded {
+		loaders = append(loaders, struct {
+			bucket string
+			load   func() error
+		}{bucketGWStatus, func() error {
+			return tx.forEach(bucketGWStatus, func(k string, v []byte) error {
+				var st GatewayStatus
+				if err := json.Unmarshal(v, &st); err != nil {
+					return fmt.Errorf("gateway status %q: %w", k, err)
+				}
+				s.status.mu.Lock()
+				s.status.byGateway[k] = &st
+				s.status.mu.Unlock()
+				return nil
+			})
+		}})
+	}
+	for _, l := range loaders {
+		if err := l.load(); err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", l.bucket, err)
+		}
+	}
+	s.hub.setKnown(versions)
+	builds, err := s.hub.prepare(m, s.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.hub.persist(tx, builds, versions); err != nil {
+		return nil, err
+	}
+	known := make(map[string]gwVersion, len(versions))
+	for k, v := range versions {
+		known[k] = v
+	}
+	for _, bd := range builds {
+		if bd.pub != nil {
+			known[bd.gw] = bd.version
+		}
+	}
+	s.hub.setKnown(known)
+	return &loaded{m: m, builds: builds, rev: tx.revision()}, nil
 }
 
 // dirtyKey names one stored record a write changed.
@@ -301,73 +333,123 @@ type txn struct {
 
 func (t *txn) touch(bucket, key string) { t.dirty[dirtyKey{bucket, key}] = struct{}{} }
 
-// errStale: another process committed a configuration write since the model
-// was loaded; the write is retried on the fresh model.
-var errStale = errors.New("controlplane: configuration changed by another process")
+// errNothing rolls back an update transaction that has nothing to commit.
+var errNothing = errors.New("controlplane: nothing to commit")
 
 // update runs fn on a copy of the model; if fn succeeds and every gateway's
 // resulting snapshot is valid, the changed records and the bumped snapshot
 // versions are committed in one transaction and the new model is published.
-// Otherwise nothing changes. On a shared backend the model is first brought
-// up to date, and the commit checks that no other process wrote meanwhile
-// (else fn runs again on the fresh model), so If-Match and uniqueness rules
-// hold across processes.
+// Otherwise nothing changes.
+//
+// On a shared backend fn runs inside the transaction, which holds the lock
+// that serializes the writes of every process: when another process wrote
+// since the model was loaded, the model is first reloaded in that same
+// transaction, so If-Match and uniqueness rules hold across processes and a
+// write never waits for, or loses to, a retry.
 func (s *Store) update(fn func(t *txn) error) error {
 	if s.closed.Load() {
 		return errShuttingDown
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for attempt := 0; ; attempt++ {
-		if err := s.refreshLocked(); err != nil {
-			s.opts.Logger.Error("controlplane: cannot read the store", "err", err)
-			return s.unavailable(err)
+	// write runs fn on base and, if it changed anything valid, stores it in
+	// tx; fnErr is fn's (or the validation's) verdict, err the backend's.
+	write := func(tx backendTx, base *model) (t *txn, builds []build, fnErr, err error) {
+		t = &txn{m: base.clone(), now: s.opts.Now(), dirty: map[dirtyKey]struct{}{}, s: s}
+		if fnErr = fn(t); fnErr != nil || len(t.dirty) == 0 {
+			return t, nil, fnErr, nil
 		}
-		t := &txn{m: s.cur.Load().clone(), now: s.opts.Now(), dirty: map[dirtyKey]struct{}{}, s: s}
-		if err := fn(t); err != nil {
-			return err
+		if builds, fnErr = s.hub.prepare(t.m, t.now); fnErr != nil {
+			return t, nil, fnErr, nil
 		}
-		if len(t.dirty) == 0 {
-			return nil
+		if tx == nil {
+			return t, builds, nil, nil
 		}
-		builds, err := s.hub.prepare(t.m, t.now)
-		if err != nil {
-			return err
+		return t, builds, nil, s.store(tx, t, builds)
+	}
+	if !s.be.shared() {
+		// One process: the model is the database's; fn and the snapshot
+		// builds run before the (short) write transaction.
+		t, builds, fnErr, _ := write(nil, s.cur.Load())
+		if fnErr != nil || len(t.dirty) == 0 {
+			return fnErr
 		}
-		err = s.be.update(func(tx backendTx) error {
-			if tx.revision() != s.rev {
-				return errStale
-			}
-			for k := range t.dirty {
-				v, ok, err := t.m.record(k.bucket, k.key)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					if err := tx.del(k.bucket, k.key); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := tx.put(k.bucket, k.key, v); err != nil {
-					return err
-				}
-			}
-			tx.bumpRevision()
-			return s.hub.persist(tx, builds, nil)
-		})
-		if errors.Is(err, errStale) && attempt < 10 {
-			continue
-		}
-		if err != nil {
+		if err := s.be.update(func(tx backendTx) error { return s.store(tx, t, builds) }); err != nil {
 			s.opts.Logger.Error("controlplane: commit failed", "err", err)
-			return s.unavailable(fmt.Errorf("controlplane: commit: %w", err))
+			return fmt.Errorf("controlplane: commit: %w", err)
 		}
 		s.rev++
 		s.cur.Store(t.m)
 		s.hub.publish(builds)
 		return nil
 	}
+	var (
+		reload *loaded
+		t      *txn
+		builds []build
+		fnErr  error
+		wrote  bool
+	)
+	err := s.be.update(func(tx backendTx) error {
+		reload, t, builds, fnErr, wrote = nil, nil, nil, nil, false
+		base := s.cur.Load()
+		if !s.loaded || tx.revision() != s.rev {
+			var err error
+			if reload, err = s.loadIn(tx); err != nil {
+				return err
+			}
+			base = reload.m
+		}
+		var err error
+		t, builds, fnErr, err = write(tx, base)
+		if err != nil {
+			return err
+		}
+		wrote = fnErr == nil && len(t.dirty) > 0
+		if !wrote && reload == nil {
+			return errNothing
+		}
+		return nil
+	})
+	if errors.Is(err, errNothing) {
+		err = nil
+	}
+	if err != nil {
+		s.opts.Logger.Error("controlplane: commit failed", "err", err)
+		return s.unavailable(fmt.Errorf("controlplane: commit: %w", err))
+	}
+	if reload != nil {
+		s.adopt(reload)
+	}
+	if !wrote {
+		return fnErr
+	}
+	s.rev++
+	s.cur.Store(t.m)
+	s.hub.publish(builds)
+	return nil
+}
+
+// store writes the records t changed and the versions of builds in tx, as
+// one configuration write (the revision is bumped).
+func (s *Store) store(tx backendTx, t *txn, builds []build) error {
+	for k := range t.dirty {
+		v, ok, err := t.m.record(k.bucket, k.key)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := tx.del(k.bucket, k.key); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tx.put(k.bucket, k.key, v); err != nil {
+			return err
+		}
+	}
+	tx.bumpRevision()
+	return s.hub.persist(tx, builds, nil)
 }
 
 func marshalEntry[T any](t table[T], key string) ([]byte, bool, error) {

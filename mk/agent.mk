@@ -8,11 +8,13 @@ BENCH_TARGETS += bench-agent bench-hybrid
 .PHONY: bench-agent bench-hybrid
 bench-agent: build
 	$(GO) test -run '^$$' -bench 'OnDone|AppendRecord' -benchmem ./appliance/telemetry
+	$(GO) test -run '^$$' -bench 'ParseRawBatch' -benchmem -count 3 ./wire
 	APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BacklogFlush -benchtime 1x -timeout 20m ./appliance/agent
 
 # Hybrid mode (issue 16): the gateway synced from a running apimcp with
 # telemetry uploading, beside the same gateway standalone and with apimcp
 # stopped, nginx proxy_pass and HAProxy; gateway and apimcp CPU per 100k
-# requests (scripts/bench-hybrid.sh; ROUNDS, DURATION, CONNS).
+# requests (scripts/bench-hybrid.sh; ROUNDS, DURATION, CONNS, ROWS, PROFILE,
+# BIN, FOOTPRINT, IDLE_WAIT).
 bench-hybrid: build
 	./scripts/bench-hybrid.sh

@@ -20,3 +20,10 @@ test-h2-norace:
 	@out=$$($(GO) test -count=1 -v -run '^TestH2IdleConnectionMemory$$' ./netstack 2>&1); rc=$$?; \
 	grep -E '^(--- |ok|FAIL)|per idle' <<<"$$out"; \
 	[ $$rc -eq 0 ] && grep -q '^--- PASS: TestH2IdleConnectionMemory ' <<<"$$out" || { echo "$$out" | tail -20; echo "test-h2-norace: TestH2IdleConnectionMemory did not run and pass"; exit 1; }
+
+# h2load (64 streams over 8 TLS connections) through bin/apimgw beside nginx
+# `listen ... ssl http2` + proxy_pass (deps group bench: nghttp2-client, nginx).
+BENCH_TARGETS += bench-h2
+.PHONY: bench-h2
+bench-h2:
+	./scripts/bench-h2.sh

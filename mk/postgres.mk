@@ -10,11 +10,19 @@
 # `go test ./...` does not need PostgreSQL and this target, which installs it
 # (scripts/deps.sh postgres), fails rather than skips without it.
 TEST_TARGETS += test-postgres
+BENCH_TARGETS += bench-controlplane-postgres
 
-.PHONY: test-postgres
+.PHONY: test-postgres bench-controlplane-postgres
 
 test-postgres: build
 	./scripts/deps.sh postgres
 	$(GO) vet -tags postgres ./controlplane/... ./cmd/apimcp/
 	$(GO) test -tags postgres -race -count=1 -timeout 15m ./controlplane/
 	APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -tags postgres -race -count=1 -timeout 10m -run '^TestPG' ./cmd/apimcp/
+
+# The fleet bench of bench-controlplane with two apimcp replicas on one
+# throwaway PostgreSQL: the gateways' long-polls and the telemetry uploaders
+# spread over both, changes made through the first (docs/benchmarks.md).
+bench-controlplane-postgres: build
+	./scripts/deps.sh postgres
+	$(GO) run ./controlplane/cpbench --apimcp $(BIN)/apimcp --gateways 1000 --rounds 5 --batches 200 --postgres start --replicas 2

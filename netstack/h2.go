@@ -201,7 +201,9 @@ func (hc *h2conn) expire(now int64) {
 			continue
 		}
 		if now-st.stallSince >= limit {
-			st.cc.x.Err = ErrFlowControl
+			if st.cc.exchState != nil {
+				st.cc.x.Err = ErrFlowControl
+			}
 			hc.h.ResetStream(id, http2.ErrCodeCancel)
 			st.gone()
 		}
@@ -228,7 +230,7 @@ func (hc *h2conn) event(ev *http2.Event) {
 		}
 	case http2.EventReset:
 		if st := hc.streams[ev.Stream]; st != nil {
-			if st.cc.x.Err == nil && st.cc.inExchange {
+			if st.cc.inExchange && st.cc.exchState != nil && st.cc.x.Err == nil {
 				st.cc.x.Err = ErrClientClosed
 			}
 			st.gone()
@@ -271,7 +273,7 @@ func (hc *h2conn) onClose() {
 	delete(hc.lp.h2, hc)
 	hc.lp.s.conns.Add(-1)
 	for _, st := range hc.streams {
-		if st.cc.inExchange && st.cc.x.Err == nil && st.cc.x.Status == 0 {
+		if st.cc.inExchange && st.cc.exchState != nil && st.cc.x.Err == nil && st.cc.x.Status == 0 {
 			st.cc.x.Err = ErrClientClosed
 		}
 		st.gone()
@@ -311,7 +313,8 @@ type h2stream struct {
 	waiting bool     // on the loop's parked list for owed credit
 
 	// Response side: HTTP/1.1 bytes written by the engine, parsed back.
-	out      []byte
+	out      []byte // unparsed response bytes (or, during Write, the caller's)
+	inPlace  bool   // out is the caller's slice
 	resp     http1.Head
 	body     http1.Body
 	trailers []http2.Field // the response's trailer fields, sent at its end
@@ -335,7 +338,11 @@ const (
 
 // addHead writes the request head as HTTP/1.1.
 func (st *h2stream) addHead(req *http2.Request, end bool) {
-	b := st.in[:0]
+	size := len(req.Method) + len(req.Path) + len(req.Authority) + 64
+	for _, f := range req.Fields {
+		size += len(f.Name) + len(f.Value) + 4
+	}
+	b := make([]byte, 0, size)
 	b = append(b, req.Method...)
 	b = append(b, ' ')
 	b = append(b, req.Path...)
@@ -551,9 +558,11 @@ func (st *h2stream) Close() error {
 				st.respDone = true
 			case !st.respDone:
 				hc.h.ResetStream(st.id, http2.ErrCodeInternal)
-			case !st.inEnd:
-				// Answered before the request body was through: ask the
-				// client to stop sending (RFC 9113 §8.1).
+			case !st.inEnd && hc.h.Buffered(st.id) == 0:
+				// Answered (and all sent) before the request body was
+				// through: ask the client to stop sending (RFC 9113 §8.1).
+				// With response bytes still waiting for window the stream
+				// stays until they are out; the body is dropped meanwhile.
 				hc.h.ResetStream(st.id, http2.ErrCodeNo)
 			}
 			if hc.streams[st.id] == st {
@@ -576,7 +585,15 @@ func (st *h2stream) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	hc := st.hc
-	st.out = append(st.out, b...)
+	n := len(b)
+	if len(st.out) == 0 {
+		// Nothing left over: parse b where it is (only an incomplete rest is
+		// copied, below).
+		st.out = b
+		st.inPlace = true
+	} else {
+		st.out = append(st.out, b...)
+	}
 	pos := 0
 	for (pos < len(st.out) || st.rstate == rsBody) && !st.respDone {
 		switch st.rstate {
@@ -641,12 +658,19 @@ func (st *h2stream) Write(b []byte) (int, error) {
 		}
 	}
 out:
-	if st.respDone {
+	switch {
+	case st.respDone:
 		st.rstate = rsDone
 		st.out = nil
-	} else {
+	case st.inPlace:
+		st.out = append([]byte(nil), st.out[pos:]...)
+		if len(st.out) == 0 {
+			st.out = nil
+		}
+	default:
 		st.out = append(st.out[:0], st.out[pos:]...)
 	}
+	st.inPlace = false
 	hc.flushOut()
-	return len(b), nil
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,4 +377,159 @@ func TestH2IdleTimeout(t *testing.T) {
 		}
 	}
 	eventually(t, func() bool { return s.Conns() == 0 })
+}
+
+// countingReader produces n bytes and counts what was taken.
+type countingReader struct {
+	n     int64
+	taken atomic.Int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	left := r.n - r.taken.Load()
+	if left <= 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), left)
+	for i := range p[:k] {
+		p[i] = 'u'
+	}
+	r.taken.Add(k)
+	return int(k), nil
+}
+
+// An h2 upload to an upstream that does not read: the stream's credit is
+// held once the upstream's queue passes the high-water mark, so the client
+// stops at a bound (the windows plus socket buffers) instead of the proxy
+// buffering the whole body; when the upstream reads, the upload completes.
+func TestH2SlowUpstreamUpload(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	release := make(chan struct{})
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetReadBuffer(64 << 10)
+		}
+		<-release
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			got <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		got <- n
+	}()
+	h := &testHandler{upstream: ln.Addr().String()}
+	s := startProxy(t, h, Config{})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	const size = 256 << 20
+	body := &countingReader{n: size}
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+s.Addr().String()+"/upload", body)
+		req.ContentLength = size
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	// Let the upload run into the stalled upstream.
+	var last int64
+	for i := 0; i < 40; i++ {
+		time.Sleep(100 * time.Millisecond)
+		if n := body.taken.Load(); n == last && n > 0 {
+			break
+		} else {
+			last = n
+		}
+	}
+	if n := body.taken.Load(); n > 32<<20 {
+		t.Fatalf("the client could send %d MiB into a stalled upstream", n>>20)
+	}
+	if s.Parks() == 0 {
+		t.Fatal("the stream's credit was never held")
+	}
+	t.Logf("stalled at %d KiB sent by the client", body.taken.Load()>>10)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := <-got; n != size {
+		t.Fatalf("upstream got %d bytes", n)
+	}
+}
+
+// bodyHandler buffers the request body (ReadBody), answers with its size
+// and first bytes, or with a replaced body forwarded upstream
+// (BufferRequestBody + SetRequestBody); the response body is read too
+// (ReadResponseBody) and sent on with a header naming its length.
+type bodyHandler struct{ upstream string }
+
+func (h *bodyHandler) Serve(x *Exchange) {
+	switch string(x.Req.Bytes(x.Req.Target)) {
+	case "/read":
+		x.ReadBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+			x.Respond(200, "", nil, []byte(fmt.Sprintf("read %d %v", len(body), tooLarge)))
+		})
+	case "/replace":
+		x.ReadBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+			x.SetRequestBody([]byte("replaced:" + string(body[:3])))
+			x.SetTarget([]byte("/sha"))
+			x.Forward(h.upstream)
+		})
+	default:
+		x.Forward(h.upstream)
+	}
+}
+
+func (h *bodyHandler) Response(x *Exchange) {
+	x.ReadResponseBody(1<<20, func(x *Exchange, body []byte, tooLarge bool) {
+		x.Respond(x.Resp.Status, "", []Field{{"X-Upstream-Length", fmt.Sprint(len(body))}}, body)
+	})
+}
+
+// Body-buffering policies (ReadBody, SetRequestBody, ReadResponseBody) work
+// for h2 streams as for HTTP/1.1.
+func TestH2BufferedBodies(t *testing.T) {
+	b := newBackend(t)
+	s := startProxy(t, &bodyHandler{upstream: b.Listener.Addr().String()}, Config{})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	post := func(path string, body io.Reader) (string, http.Header) {
+		t.Helper()
+		resp, err := c.Post("http://"+s.Addr().String()+path, "text/plain", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return string(got), resp.Header
+	}
+	if got, _ := post("/read", strings.NewReader(strings.Repeat("r", 300000))); got != "read 300000 false" {
+		t.Fatalf("read: %q", got)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.Write([]byte("abcdef")); pw.Close() }()
+	got, hdr := post("/replace", pr)
+	sum := sha256.Sum256([]byte("replaced:abc"))
+	if want := fmt.Sprintf("%d %s", len("replaced:abc"), hex.EncodeToString(sum[:])); got != want || hdr.Get("X-Upstream-Length") != fmt.Sprint(len(want)) {
+		t.Fatalf("replace: %q %v, want %q", got, hdr, want)
+	}
 }

@@ -120,7 +120,7 @@ func (s *Server) Start() error {
 			gnet.WithNumEventLoop(s.cfg.Loops),
 			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithLockOSThread(true),
+			gnet.WithLockOSThread(lockOSThread()),
 			// Not round-robin: Engine.Register (TLS connections) picks a
 			// loop concurrently with the acceptor, which round-robin races on.
 			gnet.WithLoadBalancing(gnet.LeastConnections),

@@ -31,6 +31,7 @@ type upConn struct {
 	addr     string       // pool key: the address, or the address and TLS identity
 	dialAddr string       // host:port
 	tls      *UpstreamTLS // nil: plain TCP
+	bridge   *tlsBridge   // TLS: what the bridge saw (upstream_tls.go)
 	client   *clientConn
 	state    ustate
 	closed   bool
@@ -552,6 +553,13 @@ func (uc *upConn) closedFor(cc *clientConn) {
 			// fresh one.
 			cc.retried = true
 			uc.lp.s.dial(cc, uc.addr, uc.dialAddr, uc.tls)
+			return
+		}
+		if err := uc.bridge.failure(); err != nil && !uc.gotData {
+			// The backend refused us after the handshake (a client
+			// certificate it does not accept, under TLS 1.3).
+			cc.x.Err = withCause(ErrUpstreamTLS, err)
+			cc.upstreamFailed(502, tlsFailure(err))
 			return
 		}
 		cc.x.Err = ErrUpstreamClosed

@@ -137,9 +137,9 @@ func (t *UpstreamTLS) dialH2(ctx context.Context) (net.Conn, error) {
 // dialH2Bridge runs off the loop: it makes sure the backend's pool has a
 // connection (so that an unreachable backend is a dial error, answered 502
 // or 504 as for HTTP/1.1) and returns the loop's end of a new bridge.
-func (s *Server) dialH2Bridge(t *UpstreamTLS, timeout time.Duration) (net.Conn, error) {
+func (s *Server) dialH2Bridge(t *UpstreamTLS, timeout time.Duration, b *tlsBridge) (net.Conn, error) {
 	if t.h2.noH2.Load() {
-		return s.dialTLS(t, timeout)
+		return s.dialTLS(t, timeout, b)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	err := t.h2.pool.Warm(ctx)
@@ -154,7 +154,7 @@ func (s *Server) dialH2Bridge(t *UpstreamTLS, timeout time.Duration) (net.Conn, 
 			nh.tc.Close()
 			return nil, perr
 		}
-		go pipeTLS(nh.tc, near)
+		go pipeTLS(nh.tc, near, b)
 		return far, nil
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

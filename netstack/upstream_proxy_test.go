@@ -221,3 +221,20 @@ func TestParseTunnelStatus(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseTunnelStatus: any line is answered without panic; an accepted
+// one has a 3-digit status and a reason safe to put in a JSON body.
+func FuzzParseTunnelStatus(f *testing.F) {
+	for _, s := range []string{"HTTP/1.1 200 Connection established\r\n", "HTTP/1.0 407 Proxy Authentication Required\r\n", "HTTP/1.1 2", "\x00\xff"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		st, reason, ok := parseTunnelStatus(line)
+		if !ok {
+			return
+		}
+		if st < 100 || st > 999 || strings.ContainsAny(reason, "\"\\\r\n") {
+			t.Fatalf("%q: %d %q", line, st, reason)
+		}
+	})
+}

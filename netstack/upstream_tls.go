@@ -73,9 +73,28 @@ type tlsHandshakeError struct{ err error }
 func (e *tlsHandshakeError) Error() string { return e.err.Error() }
 func (e *tlsHandshakeError) Unwrap() error { return e.err }
 
+// tlsBridge is what the loop can learn of a bridged connection: why the
+// backend's side ended, when it ended with a TLS error (a TLS 1.3 server
+// refuses a client certificate only after the handshake, with an alert on
+// the first read).
+type tlsBridge struct {
+	err atomic.Pointer[error]
+}
+
+// failure is the TLS error that ended the bridge, or nil.
+func (b *tlsBridge) failure() error {
+	if b == nil {
+		return nil
+	}
+	if p := b.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // dialTLS runs off the loop: TCP connect, handshake, bridge. It returns the
 // loopback end to enroll on the loop.
-func (s *Server) dialTLS(t *UpstreamTLS, timeout time.Duration) (net.Conn, error) {
+func (s *Server) dialTLS(t *UpstreamTLS, timeout time.Duration, br *tlsBridge) (net.Conn, error) {
 	var raw net.Conn
 	var err error
 	if t.proxy != nil {
@@ -103,16 +122,23 @@ func (s *Server) dialTLS(t *UpstreamTLS, timeout time.Duration) (net.Conn, error
 		tc.Close()
 		return nil, err
 	}
-	go pipeTLS(tc, near)
+	go pipeTLS(tc, near, br)
 	return far, nil
 }
 
 // pipeTLS copies plaintext between the TLS connection and the pair's near
-// end until either side ends.
-func pipeTLS(tc *tls.Conn, near net.Conn) {
+// end until either side ends; a TLS error from the backend's side is kept in
+// br before the loop sees the close.
+func pipeTLS(tc *tls.Conn, near net.Conn, br *tlsBridge) {
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(near, tc)
+		_, err := io.Copy(near, tc)
+		// A remote alert is a *net.OpError "remote error"; other OpErrors
+		// are the sockets closing (ours included), not the backend's word.
+		var oe *net.OpError
+		if err != nil && (!errors.As(err, &oe) || oe.Op == "remote error") {
+			br.err.Store(&err)
+		}
 		near.(*net.UnixConn).CloseWrite()
 		done <- struct{}{}
 	}()
@@ -138,9 +164,11 @@ func (s *Server) enrollUpstream(uc *upConn, addr string, t *UpstreamTLS, timeout
 	var conn net.Conn
 	var err error
 	if t != nil && t.h2 != nil {
-		conn, err = s.dialH2Bridge(t, timeout)
+		uc.bridge = &tlsBridge{} // set before Enroll hands uc to the loop
+		conn, err = s.dialH2Bridge(t, timeout, uc.bridge)
 	} else if t != nil {
-		conn, err = s.dialTLS(t, timeout)
+		uc.bridge = &tlsBridge{} // set before Enroll hands uc to the loop
+		conn, err = s.dialTLS(t, timeout, uc.bridge)
 	} else {
 		conn, err = net.DialTimeout("tcp", addr, timeout)
 	}

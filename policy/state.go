@@ -40,7 +40,7 @@ type State struct {
 	tokens                        tokenCache  // authentication-managed-identity (tokens.go)
 	certs                         certCache   // authentication-certificate body certificates (pol_authentication_certificate.go)
 	metrics                       metricStore // emit-metric (pol_emit_metric.go)
-	shared                        sharedState // replicas' shared counters (shared.go), nil: local
+	shared                        sharedState // replicas' shared counters (sharedcounters.go), nil: local
 }
 
 const numShards = 32
@@ -225,7 +225,7 @@ type rateWindow struct {
 	start   time.Time
 	period  time.Duration
 	count   int64
-	pending int64 // sent to the shared counters, not yet answered (shared.go)
+	pending int64 // sent to the shared counters, not yet answered (sharedcounters.go)
 }
 
 type quotaWindow struct {
@@ -234,7 +234,7 @@ type quotaWindow struct {
 	period time.Duration
 	calls  int64
 	bytes  int64
-	// sent to the shared counters, not yet answered (shared.go)
+	// sent to the shared counters, not yet answered (sharedcounters.go)
 	pendCalls, pendBytes int64
 }
 

@@ -17,11 +17,14 @@ for group in "$@"; do
 	qemu) apt_pkgs+=(qemu-user-static) ;;
 	status) apt_pkgs+=(prometheus chromium) ;;
 	e2e) apt_pkgs+=(python3) ;;
+	redis) apt_pkgs+=(redis-server) ;;
 	image) apt_pkgs+=(ca-certificates tzdata); go_tools+=(github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0) ;;
 	containers) apt_pkgs+=(podman runc catatonit slirp4netns uidmap) ;;
 	postgres) apt_pkgs+=(postgresql util-linux) ;; # initdb, postgres; setpriv (run as nobody when root)
 	*) echo "deps.sh: unknown group $group" >&2; exit 2 ;;
 	esac
+	# Shared counters: the Redis tests run in test-go (internal/testredis).
+	if [ "$group" = test ]; then apt_pkgs+=(redis-server); fi
 done
 
 missing=()

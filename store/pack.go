@@ -33,12 +33,15 @@ import (
 
 const packMarker = 0
 
-// Packs are cut at about two KiB: small enough that a leaf page holds a few
+// Packs are cut below packMaxBytes: small enough that a leaf page holds two
 // (bbolt rewrites a whole leaf, with every value in it, when one of its keys
 // changes, and never splits a leaf of four keys or fewer — with large packs
-// every commit and every acknowledgement rewrote their neighbours), large
-// enough that a pack holds tens of records.
-const packMaxBytes = 2 << 10
+// every commit and every acknowledgement rewrote their neighbours, and packs
+// a little over half a page left every leaf a two-page overflow, doubling the
+// file), large enough that a pack holds tens of records. On 4 KiB pages two
+// packs, their keys and element headers and the page header fill the page
+// exactly. A record larger than a pack is a pack of its own.
+const packMaxBytes = 2016
 
 // keyHead in queue_meta: the lowest sequence that may still be live.
 var keyHead = []byte("head")

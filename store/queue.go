@@ -456,8 +456,8 @@ func recSize(b *pendingBatch, i int) int {
 	return b.ends[i] - b.ends[i-1]
 }
 
-// putPacks writes records [start, n) of b as packs of about packMaxBytes,
-// each under its first sequence.
+// putPacks writes records [start, n) of b as packs of at most packMaxBytes
+// (or one record), each under its first sequence.
 func (s *Store) putPacks(qb *bolt.Bucket, b *pendingBatch, start int) error {
 	q := &s.q
 	n := len(b.ends)
@@ -466,7 +466,7 @@ func (s *Store) putPacks(qb *bolt.Bucket, b *pendingBatch, start int) error {
 	}
 	// bbolt keeps key and value slices until the commit: every pack gets its
 	// own part of one buffer sized so that appending never moves it.
-	packs := len(b.buf)/packMaxBytes + 2
+	packs := n - start // at most one per record
 	need := len(b.buf) + (n-start)*binary.MaxVarintLen64 + packs*(1+binary.MaxVarintLen64)
 	if cap(q.packbuf) < need {
 		q.packbuf = make([]byte, 0, need)
@@ -477,9 +477,15 @@ func (s *Store) putPacks(qb *bolt.Bucket, b *pendingBatch, start int) error {
 	buf, keys := q.packbuf[:0], q.keybuf[:8*packs]
 	from := start
 	for p := 0; from < n; p++ {
-		to, size := from, 0
-		for to < n && (size < packMaxBytes || to == from) {
-			size += recSize(b, to)
+		to, size := from, 1+binary.MaxVarintLen16
+		for to < n {
+			// Each record adds its time, a length of at most 3 bytes (records
+			// that fit a pack are shorter than 2^21), and its bytes.
+			add := recSize(b, to) + 3
+			if to > from && size+add > packMaxBytes {
+				break
+			}
+			size += add
 			to++
 		}
 		k := keys[8*p : 8*p+8]

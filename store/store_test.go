@@ -655,7 +655,7 @@ func TestQueuePacksSplitAndPartialAcks(t *testing.T) {
 	packFirsts := func() (firsts []uint64) {
 		s.db.View(func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
-				if len(v) > packMaxBytes+8+binary.MaxVarintLen64+100 {
+				if len(v) > packMaxBytes {
 					t.Errorf("pack %x is %d bytes", k, len(v))
 				}
 				firsts = append(firsts, binary.BigEndian.Uint64(k))
@@ -692,5 +692,32 @@ func TestQueuePacksSplitAndPartialAcks(t *testing.T) {
 	defer s2.Close()
 	if got, _ := s2.Read(0, 1, 0); len(got) != 1 || got[0].Seq != p4+2 {
 		t.Fatalf("after restart: head %+v, want %d", got, p4+2)
+	}
+}
+
+// Records too large to share a pack get one each; one larger than a pack
+// is a pack of its own.
+func TestQueueLargeRecordsOwnPacks(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: time.Hour})
+	sizes := []int{1500, 1500, 3000, 10, 10, 1500, 5000}
+	recs := make([][]byte, len(sizes))
+	for i, n := range sizes {
+		recs[i] = rec(i+1, n)
+	}
+	s.AppendBatch(recs)
+	s.Flush(context.Background())
+	got, err := s.Read(0, 100, 0)
+	if err != nil || len(got) != len(sizes) {
+		t.Fatalf("read %d records, err %v", len(got), err)
+	}
+	for i, r := range got {
+		if !bytes.Equal(r.Data, recs[i]) {
+			t.Fatalf("record %d differs", i+1)
+		}
+	}
+	var packs int
+	s.db.View(func(tx *bolt.Tx) error { packs = tx.Bucket(bucketQueue).Stats().KeyN; return nil })
+	if packs != 5 { // 1500 | 1500 | 3000 | 10 10 1500 | 5000
+		t.Fatalf("%d packs, want 5", packs)
 	}
 }

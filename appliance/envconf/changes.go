@@ -15,6 +15,10 @@ var restartOnly = map[string]bool{
 	"telemetry.queue.max-bytes":       true,
 	"telemetry.queue.commit-interval": true,
 	"policy.body.max-bytes":           true,
+	// The Redis connection is opened once, at start.
+	"policy.rate-limit.redis.url":           true,
+	"policy.rate-limit.redis.password.file": true,
+	"policy.rate-limit.redis.ca":            true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -74,6 +78,9 @@ func (c *Config) values() []keyValue {
 		{"telemetry.logs.std.level", c.LogLevel},
 		{"heartbeat.interval", c.HeartbeatInterval},
 		{"policy.rate-limit.max-keys", c.RateLimitMaxKeys},
+		{"policy.rate-limit.redis.url", c.RedisURL},
+		{"policy.rate-limit.redis.password.file", c.RedisPasswordFile},
+		{"policy.rate-limit.redis.ca", c.RedisCAFile},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
 	}
 }

@@ -94,6 +94,16 @@ type Config struct {
 	// RateLimitMaxKeys is policy.rate-limit.max-keys: how many counter keys
 	// each rate-limit(-by-key) and quota(-by-key) policy keeps, 65536.
 	RateLimitMaxKeys int
+	// RedisURL is policy.rate-limit.redis.url: the Redis through which
+	// replicas share rate-limit and quota counters ("" means local
+	// counters). It may hold a password: Settings shows it redacted.
+	RedisURL string
+	// RedisPasswordFile is policy.rate-limit.redis.password.file: the Redis
+	// password is read from this file (it wins over one in the URL).
+	RedisPasswordFile string
+	// RedisCAFile is policy.rate-limit.redis.ca: a PEM bundle trusted for a
+	// rediss:// Redis instead of the system roots.
+	RedisCAFile string
 	// BodyMaxBytes is policy.body.max-bytes: the most request or response
 	// body bytes buffered for policies that read a body (4 MiB).
 	BodyMaxBytes int64
@@ -534,14 +544,26 @@ var keys = map[string]keySpec{
 		c.RateLimitMaxKeys = n
 		return nil
 	}},
-	// Shared counters through Redis are promised (docs/interfaces.md) but not
-	// built yet: refused rather than ignored, since replicas that believe they
-	// share a limit would each allow all of it. Empty means local counters.
+	// Replicas with the same value share rate-limit and quota counters
+	// through this Redis (appliance/shared). Empty means local counters.
 	"policy.rate-limit.redis.url": {func(c *Config, v string) error {
 		if v == "" {
+			c.RedisURL = ""
 			return nil
 		}
-		return fmt.Errorf("%w: rate-limit and quota counters shared through Redis are not supported by this version; remove the key (each replica then counts on its own)", ErrInvalidValue)
+		if err := checkRedisURL(v); err != nil {
+			return err
+		}
+		c.RedisURL = v
+		return nil
+	}},
+	"policy.rate-limit.redis.password.file": {func(c *Config, v string) error {
+		c.RedisPasswordFile = v
+		return nil
+	}},
+	"policy.rate-limit.redis.ca": {func(c *Config, v string) error {
+		c.RedisCAFile = v
+		return nil
 	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {
 		return parseDurationInto(&c.CommitInterval, v, time.Millisecond, 10*time.Second)
@@ -886,4 +908,40 @@ func parseDurationInto(dst *time.Duration, v string, lo, hi time.Duration) error
 	}
 	*dst = d
 	return nil
+}
+
+// checkRedisURL accepts redis://[user:password@]host[:port][/db] and
+// rediss://… (TLS).
+func checkRedisURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("%w: not a URL: redis://host:port/db expected", ErrInvalidValue)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("%w: scheme %q: redis:// or rediss:// expected", ErrInvalidValue, clip(u.Scheme))
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%w: no host: redis://host:port/db expected", ErrInvalidValue)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("%w: database %q is not a number", ErrInvalidValue, clip(db))
+		}
+	}
+	if u.RawQuery != "" {
+		return fmt.Errorf("%w: query parameters are not supported (timeouts are the gateway's own)", ErrInvalidValue)
+	}
+	return nil
+}
+
+// RedactURL returns a URL with its password replaced by "***".
+func RedactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return strings.Replace(u.String(), "%2A%2A%2A", "***", 1)
 }

@@ -371,22 +371,52 @@ func TestChanged(t *testing.T) {
 	}
 }
 
-// TestRedisURLRefused: a replica told to share counters through Redis must
-// not start believing it does (the key is not implemented yet).
-func TestRedisURLRefused(t *testing.T) {
+// TestRedisKeys: policy.rate-limit.redis.url takes redis:// and rediss://
+// URLs (a bad one is an error naming the key and line); Settings never shows
+// the password; the password file is kept as a path.
+func TestRedisKeys(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "env.conf")
-	if err := os.WriteFile(path, []byte("config.local.path=/x.json\npolicy.rate-limit.redis.url=redis://127.0.0.1:6379/0\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Load(path)
-	if err == nil || !strings.Contains(err.Error(), "policy.rate-limit.redis.url") || !strings.Contains(err.Error(), "not supported") {
-		t.Fatalf("Load = %v, want a refusal naming the key", err)
-	}
-	if err := os.WriteFile(path, []byte("config.local.path=/x.json\npolicy.rate-limit.redis.url=\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(path); err != nil {
-		t.Fatalf("empty value (local counters): %v", err)
+	for _, tc := range []struct {
+		url, want, bad string
+	}{
+		{url: "redis://127.0.0.1:6379/0", want: "redis://127.0.0.1:6379/0"},
+		{url: "rediss://cache.example:6380/2", want: "rediss://cache.example:6380/2"},
+		{url: "redis://:s3cret@127.0.0.1:6379", want: "redis://:***@127.0.0.1:6379"},
+		{url: "redis://u:s3cret@h/1", want: "redis://u:***@h/1"},
+		{url: "", want: ""},
+		{url: "http://127.0.0.1:6379", bad: "scheme"},
+		{url: "redis:///0", bad: "no host"},
+		{url: "redis://h:6379/zero", bad: "database"},
+		{url: "redis://h:6379/0?dial_timeout=1", bad: "query"},
+	} {
+		body := "config.local.path=/x.json\npolicy.rate-limit.redis.url=" + tc.url + "\npolicy.rate-limit.redis.password.file=/run/secrets/redis\npolicy.rate-limit.redis.ca=/etc/apimgw/redis-ca.pem\n"
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), "policy.rate-limit.redis.url") || !strings.Contains(err.Error(), ":2") || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%q: Load = %v, want an error naming the key, line 2 and %q", tc.url, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.url, err)
+		}
+		if c.RedisURL != tc.url || c.RedisPasswordFile != "/run/secrets/redis" || c.RedisCAFile != "/etc/apimgw/redis-ca.pem" {
+			t.Errorf("%q: RedisURL %q, RedisPasswordFile %q", tc.url, c.RedisURL, c.RedisPasswordFile)
+		}
+		for _, st := range c.Settings() {
+			if strings.Contains(st.Value, "s3cret") {
+				t.Errorf("Settings shows the password: %+v", st)
+			}
+			if st.Key == "policy.rate-limit.redis.url" && st.Value != tc.want {
+				t.Errorf("%q: Settings shows %q, want %q", tc.url, st.Value, tc.want)
+			}
+		}
+		if !RestartOnly("policy.rate-limit.redis.url") {
+			t.Error("the Redis URL is read once at start: it must be restart-only")
+		}
 	}
 }

@@ -61,6 +61,9 @@ func (c *Config) Settings() []Setting {
 		if kv.key == "config.service.auth" && c.Token != nil {
 			v = c.Token.String()
 		}
+		if kv.key == "policy.rate-limit.redis.url" {
+			v = RedactURL(v)
+		}
 		out = append(out, Setting{Key: kv.key, Value: v, From: from})
 	}
 	return out

@@ -22,6 +22,7 @@ import (
 	"github.com/apimgw/apimgw/appliance"
 	"github.com/apimgw/apimgw/appliance/agent"
 	"github.com/apimgw/apimgw/appliance/envconf"
+	"github.com/apimgw/apimgw/appliance/shared"
 	"github.com/apimgw/apimgw/appliance/status"
 	"github.com/apimgw/apimgw/appliance/telemetry"
 	"github.com/apimgw/apimgw/netstack"
@@ -50,6 +51,7 @@ type Gateway struct {
 	level    *slog.LevelVar
 	store    *store.Store
 	state    *policy.State
+	shared   *shared.Counters // nil: local counters
 	handler  *appliance.Handler
 	tracer   *appliance.TraceLog // the trace policy's output, to the log
 	server   *netstack.Server
@@ -134,6 +136,15 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.state = policy.NewState(nil)
 	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	g.restoreCounters()
+	if cfg.RedisURL != "" {
+		sc, err := shared.New(g.state, shared.Options{URL: cfg.RedisURL, PasswordFile: cfg.RedisPasswordFile, CAFile: cfg.RedisCAFile, Logger: g.log})
+		if err != nil {
+			return fmt.Errorf("policy.rate-limit.redis.url: %w", err)
+		}
+		defer sc.Close()
+		g.shared = sc
+		g.state.SetShared(sc)
+	}
 	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
 	defer g.tracer.Close()
 	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes)}

@@ -81,6 +81,12 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 		f.Counters = status.PolicyCounters{RateKeys: cs.RateKeys, QuotaKeys: cs.QuotaKeys,
 			RateEvictions: cs.RateEvictions, QuotaEvictions: cs.QuotaEvictions, MaxKeys: cs.MaxKeys}
 	}
+	if g.shared != nil {
+		ss := g.shared.Stats()
+		f.SharedCounters = &status.SharedCounters{Addr: ss.Addr, Sharing: ss.Sharing, Since: ss.Since, Sent: ss.Sent,
+			Failed: ss.Failed, Dropped: ss.Dropped, Local: ss.Local, Fallbacks: ss.Fallbacks, Resumed: ss.Resumed,
+			LastError: ss.LastError, LastErrorAt: ss.LastErrorAt}
+	}
 	if g.tracer != nil {
 		for _, c := range g.tracer.Counts() {
 			f.Traces = append(f.Traces, status.TraceCount{Severity: c.Severity, Outcome: c.Outcome, Count: c.Count})

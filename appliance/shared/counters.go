@@ -2,6 +2,7 @@ package shared
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ type Options struct {
 	// PasswordFile, when set, holds the password (a trailing newline is
 	// ignored); it wins over a password in the URL.
 	PasswordFile string
+	// CAFile, for rediss://, is a PEM bundle trusted instead of the system
+	// roots (a private CA).
+	CAFile string
 	// Queue bounds the updates waiting to be sent (DefaultQueue if 0). An
 	// update that finds it full is counted locally only.
 	Queue int
@@ -53,23 +57,25 @@ const (
 // A rate window starts with the first increment any replica sends and lasts
 // the period (the key's expiry); a quota key names its period, and expires a
 // minute after the period ends (never for a quota that never renews).
-var (
-	rateScript = redis.NewScript(`
+const (
+	rateSource = `
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 local t = redis.call('PTTL', KEYS[1])
 if t < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   t = tonumber(ARGV[2])
 end
-return {n, t}`)
-	quotaScript = redis.NewScript(`
+return {n, t}`
+	quotaSource = `
 local c = redis.call('HINCRBY', KEYS[1], 'c', ARGV[1])
 local b = redis.call('HINCRBY', KEYS[1], 'b', ARGV[2])
 if tonumber(ARGV[3]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
-return {c, b}`)
+return {c, b}`
 )
+
+var rateScript, quotaScript = redis.NewScript(rateSource), redis.NewScript(quotaSource)
 
 // Counters sends a policy.State's counter increments to Redis and gives the
 // shared totals back to the State. It implements policy.SharedCounters. One
@@ -92,6 +98,11 @@ type Counters struct {
 	lastErrAt time.Time
 
 	queued, sent, failed, dropped, local, fallbacks, resumed atomic.Uint64
+	batches, rttNanos                                        atomic.Uint64
+
+	// The sender's scratch space for summing a batch (sender goroutine only).
+	merge  map[mergeKey]int
+	merged []policy.CounterUpdate
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -114,8 +125,12 @@ type Stats struct {
 	// Fallbacks counts the switches to local counters, Resumed the returns
 	// to sharing.
 	Fallbacks, Resumed uint64
-	LastError          string
-	LastErrorAt        time.Time
+	// Batches is how many round trips the sender made, RoundTrip their
+	// mean duration: how far one replica's view lags the others.
+	Batches     uint64
+	RoundTrip   time.Duration
+	LastError   string
+	LastErrorAt time.Time
 }
 
 // Addr returns host:port/db of a redis:// or rediss:// URL, without
@@ -140,6 +155,20 @@ func clientOptions(o Options) (*redis.Options, error) {
 			return nil, fmt.Errorf("%w: password file: %v", ErrConfig, err)
 		}
 		ro.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if o.CAFile != "" {
+		if ro.TLSConfig == nil {
+			return nil, fmt.Errorf("%w: a CA file is for rediss:// (TLS), not %s", ErrConfig, Addr(o.URL))
+		}
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA file: %v", ErrConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrConfig, o.CAFile)
+		}
+		ro.TLSConfig.RootCAs = pool
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
 	ro.ContextTimeoutEnabled = true
@@ -171,7 +200,7 @@ func New(st *policy.State, o Options) (*Counters, error) {
 		return nil, err
 	}
 	c := &Counters{opts: o, state: st, client: redis.NewClient(ro), addr: Addr(o.URL),
-		queue: make(chan policy.CounterUpdate, o.Queue), log: o.Logger, stop: make(chan struct{}), since: time.Now()}
+		queue: make(chan policy.CounterUpdate, o.Queue), log: o.Logger, merge: map[mergeKey]int{}, stop: make(chan struct{}), since: time.Now()}
 	c.done.Add(2)
 	go c.sender()
 	go c.prober()
@@ -209,9 +238,13 @@ func (c *Counters) Sharing() bool { return c.up.Load() }
 func (c *Counters) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Stats{Addr: c.addr, Sharing: c.up.Load(), Since: c.since, Queued: c.queued.Load(), Sent: c.sent.Load(), Failed: c.failed.Load(),
+	st := Stats{Addr: c.addr, Sharing: c.up.Load(), Since: c.since, Queued: c.queued.Load(), Sent: c.sent.Load(), Failed: c.failed.Load(),
 		Dropped: c.dropped.Load(), Local: c.local.Load(), Fallbacks: c.fallbacks.Load(), Resumed: c.resumed.Load(),
-		LastError: c.lastError, LastErrorAt: c.lastErrAt}
+		LastError: c.lastError, LastErrorAt: c.lastErrAt, Batches: c.batches.Load()}
+	if st.Batches > 0 {
+		st.RoundTrip = time.Duration(c.rttNanos.Load() / st.Batches)
+	}
+	return st
 }
 
 // setUp records a change between sharing and local counters.
@@ -245,10 +278,25 @@ func (c *Counters) prober() {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 		var err error
-		if c.up.Load() {
-			err = c.client.Ping(ctx).Err()
-		} else if err = rateScript.Load(ctx, c.client).Err(); err == nil {
-			err = quotaScript.Load(ctx, c.client).Err()
+		// Through a pipeline, as the sender goes: go-redis keeps a pool of
+		// its own for pipelines, and the first batch after a (re)connection
+		// should not pay for the dial.
+		pipe := c.client.Pipeline()
+		ping := pipe.Ping(ctx)
+		var loads []*redis.StringCmd
+		if !c.up.Load() {
+			// pipe.ScriptLoad, not Script.Load: that one would read the
+			// hash from the not yet executed command.
+			loads = append(loads, pipe.ScriptLoad(ctx, rateSource), pipe.ScriptLoad(ctx, quotaSource))
+		}
+		_, err = pipe.Exec(ctx)
+		if err == nil {
+			err = ping.Err()
+		}
+		for _, l := range loads {
+			if err == nil {
+				err = l.Err()
+			}
 		}
 		cancel()
 		c.setUp(err == nil, err)
@@ -286,36 +334,62 @@ func (c *Counters) sender() {
 	}
 }
 
+// send adds one batch to Redis in one pipelined round trip. Updates of the
+// same counter are summed first, so a hot key costs one script call per
+// batch however many calls it had.
 func (c *Counters) send(batch []policy.CounterUpdate, cmds []*redis.Cmd) []*redis.Cmd {
+	clear(c.merge)
+	merged := c.merged[:0]
+	for _, u := range batch {
+		k := mergeKey{quota: u.Quota, policy: u.Policy, key: u.Key, start: u.PeriodStart.Unix()}
+		if i, ok := c.merge[k]; ok {
+			merged[i].Calls += u.Calls
+			merged[i].Bytes += u.Bytes
+			continue
+		}
+		c.merge[k] = len(merged)
+		merged = append(merged, u)
+	}
+	c.merged = merged
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
 	now := time.Now()
 	pipe := c.client.Pipeline()
-	for i := range batch {
-		cmds = append(cmds, c.command(ctx, pipe, &batch[i], now))
+	for i := range merged {
+		cmds = append(cmds, c.command(ctx, pipe, &merged[i], now))
 	}
 	_, err := pipe.Exec(ctx)
+	c.batches.Add(1)
+	c.rttNanos.Add(uint64(time.Since(now)))
 	var failed error
 	for i, cmd := range cmds {
-		t, cerr := total(&batch[i], cmd)
+		t, cerr := total(&merged[i], cmd)
 		if cerr != nil {
 			if failed == nil {
 				failed = cerr
 			}
-			c.failed.Add(1)
-			c.state.ApplyShared(batch[i], policy.CounterTotal{}, true)
+			c.state.ApplyShared(merged[i], policy.CounterTotal{}, true)
 			continue
 		}
-		c.sent.Add(1)
-		c.state.ApplyShared(batch[i], t, false)
+		c.state.ApplyShared(merged[i], t, false)
 	}
 	if failed != nil {
+		c.failed.Add(uint64(len(batch)))
 		if err == nil {
 			err = failed
 		}
 		c.setUp(false, err)
+	} else {
+		c.sent.Add(uint64(len(batch)))
 	}
 	return cmds
+}
+
+// mergeKey names one counter within a batch.
+type mergeKey struct {
+	quota       bool
+	policy, key string
+	start       int64
 }
 
 // command queues the script of one update on pipe.

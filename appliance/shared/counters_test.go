@@ -225,3 +225,36 @@ func TestPassword(t *testing.T) {
 		})
 	}
 }
+
+// rediss://: sharing over TLS with the server's CA from a file; with the
+// system roots the certificate is refused and the counters stay local.
+func TestTLS(t *testing.T) {
+	srv := testredis.StartTLS(t)
+	for _, tc := range []struct {
+		name string
+		ca   string
+		ok   bool
+	}{{"private CA", srv.CAFile, true}, {"system roots", "", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, err := shared.New(policy.NewState(nil), shared.Options{URL: srv.URL(), CAFile: tc.ca, Probe: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			if tc.ok {
+				waitFor(t, "sharing over TLS", sc.Sharing)
+				return
+			}
+			waitFor(t, "an error", func() bool { return sc.Stats().LastError != "" })
+			// go-redis reports the refused handshake as the probe's
+			// deadline, not as the certificate error.
+			time.Sleep(100 * time.Millisecond)
+			if st := sc.Stats(); st.Sharing || st.Resumed != 0 {
+				t.Fatalf("%+v: want local counters (the certificate is not trusted)", st)
+			}
+		})
+	}
+	if _, err := shared.New(policy.NewState(nil), shared.Options{URL: "redis://127.0.0.1:1/0", CAFile: srv.CAFile}); err == nil {
+		t.Error("a CA file with redis:// (no TLS) was accepted")
+	}
+}

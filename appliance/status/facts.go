@@ -56,6 +56,9 @@ type Facts struct {
 	StorePath string `json:"storePath,omitempty"`
 	// Counters is the rate-limit and quota counter pool.
 	Counters PolicyCounters `json:"policyCounters"`
+	// SharedCounters is set when replicas share counters through Redis
+	// (policy.rate-limit.redis.url); nil means local counters by design.
+	SharedCounters *SharedCounters `json:"sharedCounters,omitempty"`
 	// Traces counts the trace policy's output by severity and outcome
 	// ("logged", "below-level", "rate-limited", "queue-full").
 	Traces []TraceCount `json:"traces,omitempty"`
@@ -81,6 +84,26 @@ type PolicyCounters struct {
 	RateEvictions  uint64 `json:"rateEvictions"`
 	QuotaEvictions uint64 `json:"quotaEvictions"`
 	MaxKeys        int    `json:"maxKeysPerPolicy"`
+}
+
+// SharedCounters is the state of the Redis through which replicas share
+// rate-limit and quota counters. While Sharing is false the gateway counts
+// locally (each replica allows the whole limit) until Redis answers again.
+type SharedCounters struct {
+	Addr    string    `json:"redis"` // scheme://host:port/db, never the password
+	Sharing bool      `json:"sharing"`
+	Since   time.Time `json:"since"`
+	// Updates sent to Redis; failed (lost in a failed round trip), dropped
+	// (queue full) and local (Redis unreachable) were counted locally only.
+	Sent    uint64 `json:"sent"`
+	Failed  uint64 `json:"failed"`
+	Dropped uint64 `json:"dropped"`
+	Local   uint64 `json:"local"`
+	// Fallbacks to local counters, and returns to sharing.
+	Fallbacks   uint64    `json:"fallbacks"`
+	Resumed     uint64    `json:"resumed"`
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
 }
 
 // PolicyFacts are the built-in cache's counters and the emit-metric series.

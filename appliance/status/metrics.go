@@ -209,6 +209,18 @@ func writeMetrics(w io.Writer, r *Report, rec *Recorder) error {
 	p.sample("apimgw_policy_limit_key_evictions_total", float64(pc.QuotaEvictions), "kind", "quota")
 	p.gauge("apimgw_policy_limit_max_keys", "Counter keys each rate-limit or quota policy keeps at most (policy.rate-limit.max-keys).", float64(pc.MaxKeys))
 
+	// Counters shared through Redis (only when configured).
+	if sc := f.SharedCounters; sc != nil {
+		p.gauge("apimgw_shared_counters_up", "1 while rate-limit and quota counters are shared through Redis, 0 while this replica counts locally (Redis unreachable).", boolFloat(sc.Sharing))
+		p.gauge("apimgw_shared_counters_state_since_timestamp_seconds", "When the current sharing/local state began.", unixSeconds(sc.Since))
+		p.family("apimgw_shared_counter_updates_total", "counter", "Counter increments by outcome: sent (reached Redis), local (Redis unreachable), failed (lost in a failed round trip), dropped (queue full); all but sent counted on this replica only.")
+		p.sample("apimgw_shared_counter_updates_total", float64(sc.Sent), "outcome", "sent")
+		p.sample("apimgw_shared_counter_updates_total", float64(sc.Local), "outcome", "local")
+		p.sample("apimgw_shared_counter_updates_total", float64(sc.Failed), "outcome", "failed")
+		p.sample("apimgw_shared_counter_updates_total", float64(sc.Dropped), "outcome", "dropped")
+		p.counter("apimgw_shared_counters_fallbacks_total", "Switches to local counters because Redis stopped answering.", float64(sc.Fallbacks))
+	}
+
 	// The trace policy's output (to the log).
 	if len(f.Traces) > 0 {
 		p.family("apimgw_trace_messages_total", "counter", "Trace policy calls, by severity and outcome: logged (to the gateway's log), below-level (under telemetry.logs.std.level), rate-limited, queue-full.")

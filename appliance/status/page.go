@@ -78,6 +78,17 @@ func alerts(r *Report) []alert {
 		}
 		a = append(a, alert{"bad", t})
 	}
+	if sc := r.SharedCounters; sc != nil && !sc.Sharing {
+		t := "Redis " + sc.Addr + " unreachable"
+		if !sc.Since.IsZero() {
+			t += " since " + fmtTime(sc.Since) + " (" + ago(r.GeneratedAt, sc.Since) + ")"
+		}
+		t += ": rate-limit and quota counters are local to this replica until it answers"
+		if sc.LastError != "" {
+			t += " (" + sc.LastError + ")"
+		}
+		a = append(a, alert{"warn", t + "."})
+	}
 	switch r.TokenState {
 	case "expired":
 		a = append(a, alert{"bad", "Gateway token expired " + fmtTime(r.Token.Expiry) + ": generate a new one and put it in env.conf."})
@@ -285,6 +296,16 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
     {{range .Errors}}<dt>Unread</dt><dd class="err">{{.}}</dd>{{end}}
   </dl>{{end}}
   </section>
+
+  {{with .SharedCounters}}<section class="card" id="sharedcounters"><h2>Shared counters</h2>
+  <dl>
+    <dt>Redis</dt><dd><code>{{.Addr}}</code></dd>
+    <dt>State</dt><dd id="sharing">{{if .Sharing}}<span class="badge b-ok">sharing</span>{{else}}<span class="badge b-bad">local fallback</span>{{end}}{{if not .Since.IsZero}} since {{time .Since}}{{end}}</dd>
+    <dt>Updates</dt><dd>{{.Sent}} sent · {{.Local}} local only · {{.Failed}} failed · {{.Dropped}} dropped</dd>
+    <dt>Fallbacks</dt><dd>{{.Fallbacks}}</dd>
+    <dt>Last error</dt><dd>{{if .LastError}}<span class="err">{{.LastError}}</span> <span class="mute">({{time .LastErrorAt}})</span>{{else}}<span class="mute">none</span>{{end}}</dd>
+  </dl>
+  </section>{{end}}
 
   <section class="card" id="listeners"><h2>Listeners</h2>
   {{if .Listeners}}<table><tr><th>Name</th><th>Address</th><th>Protocol</th></tr>

@@ -107,17 +107,19 @@ func (s *Shard) Observe(api, operation string, status int, latency time.Duration
 	se.buckets[b]++
 	w := s.apis[api]
 	if w == nil {
+		// Every slot's buckets are allocated with the window, so a minute
+		// rolling over never allocates on the request path.
 		w = &apiWindow{}
+		all := make([]uint64, len(w.slots)*(len(s.r.buckets)+1))
+		for i := range w.slots {
+			w.slots[i].buckets = all[i*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1)]
+		}
 		s.apis[api] = w
 	}
 	sl := &w.slots[minute%int64(len(w.slots))]
 	if sl.minute != minute { // a slot from an older minute: reuse it
 		b := sl.buckets
-		if b == nil {
-			b = make([]uint64, len(s.r.buckets)+1)
-		} else {
-			clear(b)
-		}
+		clear(b)
 		*sl = slot{minute: minute, buckets: b}
 	}
 	sl.requests++

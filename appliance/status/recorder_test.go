@@ -141,6 +141,16 @@ func TestObserveDoesNotAllocate(t *testing.T) {
 	if got, where := mallocs(n, func() { sh.Observe("petstore", "getPet", 200, 3*time.Millisecond) }); got != 0 {
 		t.Fatalf("Observe: %d allocations in %d calls on an existing series, want 0:\n%s", got, n, where)
 	}
+	// Minutes rolling over reuse the window's slots: a clock that moves a
+	// minute per call walks every slot many times without allocating (one
+	// flaky allocation per minute boundary hid here before).
+	var minute atomic.Int64
+	rr := NewRecorder(1, func() time.Time { return t0.Add(time.Duration(minute.Add(1)) * time.Minute) })
+	rs := rr.Shard(0)
+	rs.Observe("petstore", "getPet", 200, time.Millisecond)
+	if got, where := mallocs(n, func() { rs.Observe("petstore", "getPet", 200, 3*time.Millisecond) }); got != 0 {
+		t.Fatalf("Observe: %d allocations in %d calls across minute boundaries, want 0:\n%s", got, n, where)
+	}
 }
 
 func TestHostCollector(t *testing.T) {

@@ -98,7 +98,9 @@ type Pipeline struct {
 	q     Queue
 	opts  Options
 	rings []ring
-	// shared serves out-of-range loop indices.
+	// shared serves out-of-range loop indices; its buffer is made on first
+	// use (the gateway passes its loop count, so normally never: 1 MiB less
+	// heap, which also lowers the GC's goal).
 	sharedMu sync.Mutex
 	shared   ring
 
@@ -130,7 +132,6 @@ func New(q Queue, opts Options) *Pipeline {
 	for i := range p.rings {
 		p.rings[i].buf = make([]byte, o.BufferBytes)
 	}
-	p.shared.buf = make([]byte, o.BufferBytes)
 	go p.committer()
 	return p
 }
@@ -146,6 +147,9 @@ func (p *Pipeline) OnDone(r *appliance.Record) {
 		return
 	}
 	p.sharedMu.Lock()
+	if p.shared.buf == nil {
+		p.shared.buf = make([]byte, p.opts.BufferBytes)
+	}
 	p.put(&p.shared, r)
 	p.sharedMu.Unlock()
 }
@@ -192,6 +196,9 @@ func (p *Pipeline) put(g *ring, r *appliance.Record) {
 func (p *Pipeline) drain(g *ring) uint64 {
 	size := uint64(len(g.buf))
 	tail, head := g.tail.Load(), g.head.Load()
+	if size == 0 {
+		return tail // the shared ring, never used
+	}
 	for tail < head {
 		off := tail % size
 		if size-off < 4 {

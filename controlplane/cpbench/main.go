@@ -5,12 +5,18 @@
 // gateways polling every second; it reports apimcp's RSS and CPU while the
 // fleet idles in long-polls, and telemetry ingest throughput over HTTP beside
 // the same batches stored in-process (no HTTP, no JSON).
+//
+// With --postgres (a URL, or "start" for a throwaway server of pgtest) it
+// starts --replicas apimcp processes on that one database instead, spreads
+// the gateways' long-polls and the telemetry uploaders over them, makes the
+// changes through the first, and also reports PostgreSQL's connections.
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,7 +34,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/apimgw/apimgw/controlplane"
+	"github.com/apimgw/apimgw/controlplane/pgtest"
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -38,8 +47,10 @@ func main() {
 	rounds := flag.Int("rounds", 5, "policy changes per mode")
 	batches := flag.Int("batches", 200, "telemetry batches per ingest run")
 	perBatch := flag.Int("records", 1000, "records per telemetry batch")
+	pg := flag.String("postgres", "", `run apimcp on PostgreSQL: a postgres:// URL of an empty database, or "start" for a throwaway server`)
+	replicas := flag.Int("replicas", 2, "apimcp processes on the one database (with --postgres)")
 	flag.Parse()
-	if err := run(*bin, *n, *rounds, *batches, *perBatch); err != nil {
+	if err := run(*bin, *n, *rounds, *batches, *perBatch, *pg, *replicas); err != nil {
 		fmt.Fprintln(os.Stderr, "cpbench:", err)
 		os.Exit(1)
 	}
@@ -61,6 +72,54 @@ type cp struct {
 	url, token string
 	pid        int
 	c          *http.Client
+	replicas   []*cp  // every apimcp (the first is this one)
+	pgURL      string // with --postgres
+}
+
+// fleetRSS sums the RSS of every replica.
+func (c *cp) fleetRSS() (rss int64, cpu time.Duration) {
+	for _, r := range c.replicas {
+		a, b := procStats(r.pid)
+		rss, cpu = rss+a, cpu+b
+	}
+	return
+}
+
+// pgConns counts the connections to the benchmark's database.
+func (c *cp) pgConns() (int, error) {
+	conn, err := pgx.Connect(context.Background(), c.pgURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(context.Background(), "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()").Scan(&n)
+	return n, err
+}
+
+// startAPIMCP starts the binary with args and waits for its listening line.
+func startAPIMCP(bin string, args ...string) (*cp, *exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard // one access-log line per request
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	sc := bufio.NewScanner(out)
+	c := &cp{pid: cmd.Process.Pid}
+	for sc.Scan() {
+		if _, after, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			c.url = after
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if c.url == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("apimcp %v did not start", args)
+	}
+	return c, cmd, nil
 }
 
 func (c *cp) do(method, path string, body any, hdr ...string) (int, []byte, http.Header, error) {
@@ -137,7 +196,7 @@ type gateway struct {
 	got       map[uint64]time.Time
 }
 
-func run(bin string, n, rounds, batches, perBatch int) error {
+func run(bin string, n, rounds, batches, perBatch int, pgURL string, replicas int) error {
 	lim, err := raiseNofile()
 	if err != nil {
 		return fmt.Errorf("raise RLIMIT_NOFILE: %w", err)
@@ -150,32 +209,54 @@ func run(bin string, n, rounds, batches, perBatch int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard // one access-log line per request
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	sc := bufio.NewScanner(out)
-	c := &cp{pid: cmd.Process.Pid}
-	for sc.Scan() {
-		if _, after, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			c.url = after
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
-	if c.url == "" {
-		return fmt.Errorf("apimcp did not start")
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, "data", "admin-token"))
-	if err != nil {
-		return err
-	}
-	c.token = strings.TrimSpace(string(tok))
 	tr := &http.Transport{MaxIdleConns: 4 * n, MaxIdleConnsPerHost: 4 * n, IdleConnTimeout: time.Minute}
-	c.c = &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	var c *cp
+	if pgURL == "" {
+		var cmd *exec.Cmd
+		c, cmd, err = startAPIMCP(bin, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+		if err != nil {
+			return err
+		}
+		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+		tok, err := os.ReadFile(filepath.Join(dir, "data", "admin-token"))
+		if err != nil {
+			return err
+		}
+		c.token = strings.TrimSpace(string(tok))
+		c.replicas = []*cp{c}
+	} else {
+		if pgURL == "start" {
+			srv, err := pgtest.Start()
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			if pgURL, err = srv.NewDatabase(); err != nil {
+				return err
+			}
+		}
+		token := "cpbench-admin-token-0123456789abcdef"
+		tokFile := filepath.Join(dir, "admin-token")
+		if err := os.WriteFile(tokFile, []byte(token), 0o600); err != nil {
+			return err
+		}
+		var all []*cp
+		for i := 0; i < replicas; i++ {
+			r, cmd, err := startAPIMCP(bin, "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, fmt.Sprint("data", i)),
+				"--store", pgURL, "--admin-token-file", tokFile)
+			if err != nil {
+				return err
+			}
+			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+			r.token, r.c = token, client
+			all = append(all, r)
+		}
+		c = all[0]
+		c.replicas, c.pgURL = all, pgURL
+		fmt.Printf("cpbench: %d apimcp replicas on one PostgreSQL database\n", replicas)
+	}
+	c.c = client
 
 	fmt.Printf("cpbench: apimcp %s, %d gateways, RLIMIT_NOFILE %d\n", bin, n, lim)
 	setup := time.Now()
@@ -207,7 +288,7 @@ func run(bin string, n, rounds, batches, perBatch int) error {
 		pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
 		fmt.Printf("%-9s propagation over %d rounds x %d gateways: p50 %v  p99 %v  max %v\n", mode, rounds, n,
 			pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
-		fmt.Printf("%-9s apimcp while %d gateways wait: RSS %.1f MiB, CPU %.1f%% of one core (10 s sample)\n", mode, n, float64(rss)/(1<<20), idleCPU*100)
+		fmt.Printf("%-9s apimcp while %d gateways wait: RSS %.1f MiB, CPU %.1f%% of one core (10 s sample; summed over %d process(es))\n", mode, n, float64(rss)/(1<<20), idleCPU*100, len(c.replicas))
 	}
 	return ingest(c, gws, batches, perBatch, dir)
 }
@@ -218,8 +299,9 @@ func propagate(c *cp, gws []*gateway, mode string, rounds int) ([]time.Duration,
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var errs atomic.Int64
-	for _, g := range gws {
+	for gi, g := range gws {
 		wg.Add(1)
+		base := c.replicas[gi%len(c.replicas)].url // spread over the replicas
 		go func() {
 			defer wg.Done()
 			etag := ""
@@ -232,7 +314,7 @@ func propagate(c *cp, gws []*gateway, mode string, rounds int) ([]time.Duration,
 				if mode == "poll-1s" {
 					q = ""
 				}
-				req, _ := http.NewRequest("GET", c.url+wire.PathConfig+q, nil)
+				req, _ := http.NewRequest("GET", base+wire.PathConfig+q, nil)
 				req.Header.Set("Authorization", "GatewayKey "+g.token)
 				if etag != "" {
 					req.Header.Set("If-None-Match", etag)
@@ -269,10 +351,19 @@ func propagate(c *cp, gws []*gateway, mode string, rounds int) ([]time.Duration,
 	}()
 	// Everyone holds the current version and is waiting.
 	time.Sleep(3 * time.Second)
-	_, cpu0 := procStats(c.pid)
+	_, cpu0 := c.fleetRSS()
 	time.Sleep(10 * time.Second)
-	rss, cpu1 := procStats(c.pid)
+	rss, cpu1 := c.fleetRSS()
 	idle := float64(cpu1-cpu0) / float64(10*time.Second)
+	if c.pgURL != "" {
+		var each []string
+		for _, r := range c.replicas {
+			rr, _ := procStats(r.pid)
+			each = append(each, fmt.Sprintf("%.1f MiB", float64(rr)/(1<<20)))
+		}
+		conns, err := c.pgConns()
+		fmt.Printf("%-9s while the fleet waits: replica RSS %s; PostgreSQL connections to the database %d (err %v)\n", mode, strings.Join(each, ", "), conns, err)
+	}
 	var lat []time.Duration
 	for r := 0; r < rounds; r++ {
 		_, _, h, err := c.do("GET", "/gateways/gw0000/snapshot", nil)
@@ -360,7 +451,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 		if enc == "binary" {
 			ctype = wire.TelemetryBatchContentType
 		}
-		_, cpu0 := procStats(c.pid)
+		_, cpu0 := c.fleetRSS()
 		start := time.Now()
 		var wg sync.WaitGroup
 		var failed atomic.Int64
@@ -369,7 +460,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 			go func() {
 				defer wg.Done()
 				for _, body := range bodies[u] {
-					req, _ := http.NewRequest("POST", c.url+wire.PathTelemetry, bytes.NewReader(body))
+					req, _ := http.NewRequest("POST", c.replicas[u%len(c.replicas)].url+wire.PathTelemetry, bytes.NewReader(body))
 					req.Header.Set("Authorization", "GatewayKey "+gws[u].token)
 					req.Header.Set("Content-Encoding", "gzip")
 					req.Header.Set("Content-Type", ctype)
@@ -386,7 +477,7 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 		}
 		wg.Wait()
 		el := time.Since(start)
-		_, cpu1 := procStats(c.pid)
+		_, cpu1 := c.fleetRSS()
 		if failed.Load() > 0 {
 			return fmt.Errorf("%d telemetry batches failed", failed.Load())
 		}
@@ -394,8 +485,9 @@ func ingest(c *cp, gws []*gateway, batches, perBatch int, dir string) error {
 			enc, uploaders, batches, perBatch, total, el.Round(time.Millisecond), float64(total)/el.Seconds(),
 			(cpu1-cpu0).Seconds()/float64(total)*100000)
 	}
-	// A resent batch is acknowledged and not stored again.
-	code, body, _, err := c.doGateway(gws[0].token, wire.PathTelemetry, resend)
+	// A resent batch (to another replica, with several) is acknowledged and
+	// not stored again.
+	code, body, _, err := c.replicas[len(c.replicas)-1].doGateway(gws[0].token, wire.PathTelemetry, resend)
 	var ack wire.TelemetryAck
 	json.Unmarshal(body, &ack)
 	if err != nil || code != 200 || ack.Duplicates != perBatch || ack.Accepted != 0 {

@@ -2,7 +2,8 @@
 // a temporary directory, listening on 127.0.0.1 at a free port and on a unix
 // socket in that directory, trust authentication for user "apim". As root it
 // runs the server as nobody:nogroup (setpriv), as PostgreSQL refuses to run
-// as root. Imported by _test.go files only, never by a binary.
+// as root. Imported by _test.go files and the cpbench benchmark command only,
+// never by a shipped binary.
 package pgtest
 
 import (

@@ -9,7 +9,15 @@ package testredis
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -24,16 +32,25 @@ import (
 type Server struct {
 	t    testing.TB
 	args []string
-	bin  string
-	dir  string
-	Port int
-	cmd  *exec.Cmd
+	// CAFile is the PEM CA that signed a TLS server's certificate
+	// (StartTLS); "" for a plain one.
+	CAFile string
+	tls    *tls.Config
+	bin    string
+	dir    string
+	Port   int
+	cmd    *exec.Cmd
 }
 
 // Start runs redis-server on 127.0.0.1 and a free port, without persistence,
 // with extra arguments (e.g. "--requirepass", "pw"), and stops it when the
 // test ends.
 func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return startWith(t, nil, "", extra)
+}
+
+func startWith(t testing.TB, tc *tls.Config, caFile string, args []string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -42,14 +59,29 @@ func Start(t testing.TB, extra ...string) *Server {
 		}
 		t.Skipf("NOT TESTED: redis-server is not installed (apt-get install redis-server, or scripts/deps.sh redis)")
 	}
-	s := &Server{t: t, args: extra, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, args: args, bin: bin, dir: t.TempDir(), Port: freePort(t), tls: tc, CAFile: caFile}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
 }
 
-// URL is redis://127.0.0.1:PORT/0.
-func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.Port) }
+// URL is redis://127.0.0.1:PORT/0 (rediss:// for a TLS server).
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return fmt.Sprintf("rediss://127.0.0.1:%d/0", s.Port)
+	}
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", s.Port)
+}
+
+// StartTLS is Start for a server that speaks TLS only, with a certificate
+// for 127.0.0.1 signed by a fresh CA (CAFile) and no client certificates.
+func StartTLS(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	caFile, certFile, keyFile, pool := makeCerts(t, dir)
+	return startWith(t, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, caFile,
+		append([]string{"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}, extra...))
+}
 
 // Addr is 127.0.0.1:PORT.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
@@ -69,8 +101,12 @@ func (s *Server) Kill() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	ports := []string{"--port", strconv.Itoa(s.Port)}
+	if s.tls != nil {
+		ports = []string{"--port", "0", "--tls-port", strconv.Itoa(s.Port)}
+	}
+	cmd := exec.Command(s.bin, append(ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))...)
 	cmd.Args = append(cmd.Args, s.args...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
@@ -96,7 +132,13 @@ func (s *Server) Do(args ...string) string {
 	if i := indexOf(s.args, "--requirepass"); i >= 0 && i+1 < len(s.args) && (len(args) == 0 || args[0] != "PING") {
 		args = append([]string{"AUTH", s.args[i+1], "\r\n"}, args...)
 	}
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	var c net.Conn
+	var err error
+	if s.tls != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", s.Addr(), s.tls)
+	} else {
+		c, err = net.DialTimeout("tcp", s.Addr(), time.Second)
+	}
 	if err != nil {
 		return ""
 	}
@@ -135,4 +177,40 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// makeCerts writes a CA and a server certificate for 127.0.0.1 into dir.
+func makeCerts(t testing.TB, dir string) (caFile, certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testredis CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(ca)
+	return caFile, certFile, keyFile, pool
 }

@@ -249,7 +249,7 @@ func (c *Conn) Output() []byte { return c.out }
 // TakeOutput forgets the output returned by Output (the caller sent it or
 // queued it elsewhere).
 func (c *Conn) TakeOutput() {
-	if cap(c.out) > 256<<10 {
+	if cap(c.out) > 16<<10 {
 		c.out = nil
 		return
 	}

@@ -2,6 +2,7 @@ package http2
 
 import (
 	"strconv"
+	"strings"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -17,7 +18,7 @@ func (c *Conn) WriteHeaders(id uint32, status int, fields []Field, end bool) err
 		return ErrNoStream
 	}
 	c.encBuf.Reset()
-	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: strconv.Itoa(status)})
+	c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
 	for _, f := range fields {
 		name := c.lower(f.Name)
 		if name == "" || name[0] == ':' || connectionSpecific(name) || name == "te" {
@@ -49,8 +50,40 @@ func (c *Conn) WriteHeaders(id uint32, status int, fields []Field, end bool) err
 	return nil
 }
 
-// lower returns name in lower case, without allocating when it already is.
+// statusStrings holds "100" to "599", so a status costs no allocation.
+var statusStrings = func() (t [600]string) {
+	for i := 100; i < len(t); i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusString(status int) string {
+	if status >= 100 && status < len(statusStrings) {
+		return statusStrings[status]
+	}
+	return strconv.Itoa(status)
+}
+
+// commonLower maps the usual canonical header names to lower case.
+var commonLower = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Content-Type", "Content-Length", "Date", "Server", "Cache-Control",
+		"Etag", "ETag", "Expires", "Last-Modified", "Location", "Set-Cookie", "Vary", "Content-Encoding",
+		"Content-Language", "Content-Disposition", "Access-Control-Allow-Origin", "Retry-After",
+		"Www-Authenticate", "WWW-Authenticate", "X-Content-Type-Options", "Strict-Transport-Security",
+		"Request-Context", "X-Request-Id", "Accept-Ranges", "Age", "Allow", "Link", "Pragma"} {
+		m[n] = strings.ToLower(n)
+	}
+	return m
+}()
+
+// lower returns name in lower case, without allocating when it already is
+// or is a common header name.
 func (c *Conn) lower(name string) string {
+	if l, ok := commonLower[name]; ok {
+		return l
+	}
 	for i := 0; i < len(name); i++ {
 		if 'A' <= name[i] && name[i] <= 'Z' {
 			b := append(c.lname[:0], name...)
@@ -74,6 +107,27 @@ func (c *Conn) WriteData(id uint32, data []byte, end bool) error {
 	st := c.streams[id]
 	if c.closed || st == nil || st.localClosed || st.endPending {
 		return ErrNoStream
+	}
+	if len(st.pending) == st.off {
+		// Nothing queued: send what the windows allow straight from data,
+		// and queue only the rest.
+		for len(data) > 0 {
+			n := int64(min(len(data), int(c.peerMaxFrame)))
+			n = min(n, st.sendWindow, c.sendWindow)
+			if n <= 0 {
+				break
+			}
+			last := int(n) == len(data) && end
+			c.fr.WriteData(st.id, last, data[:n])
+			data = data[n:]
+			st.sendWindow -= n
+			c.sendWindow -= n
+			if last {
+				st.localClosed = true
+				c.streamDone(st)
+				return nil
+			}
+		}
 	}
 	st.pending = append(st.pending, data...)
 	st.endPending = end
