@@ -97,21 +97,21 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 // upstreamTLS makes the TLS settings for an https backend URL: SNI and the
 // name checked are the URL's host; tls (a backend entity's settings, nil for
 // a plain service URL) may turn the chain or name check off; certs are
-// client certificates to present.
+// client certificates to present; mode is the backend entity's HTTP version.
 //
 // The result is shared with earlier snapshots that had the same TLS identity
 // (sharedTLS), so a new snapshot keeps their pooled connections and TLS
 // sessions.
-func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) *netstack.UpstreamTLS {
-	key, t := c.sharedUpstreamTLS(b, bt, certs)
-	b.tlsKey = key
+func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
+	key, t := c.sharedUpstreamTLS(b, bt, certs, mode)
+	b.tlsKey, b.mode = key, mode
 	return t
 }
 
 // sharedUpstreamTLS is upstreamTLS without recording the identity in b: it
 // returns the identity's key and its shared settings. Request-time callers
 // (a policy's client certificate) use it, since b is shared by requests.
-func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate) (string, *netstack.UpstreamTLS) {
+func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate, mode netstack.HTTP2Mode) (string, *netstack.UpstreamTLS) {
 	chain, name := true, true
 	if bt != nil {
 		if bt.ValidateCertificateChain != nil {
@@ -122,7 +122,7 @@ func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs [
 		}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%t|%t|%s", b.addr, b.hostname, chain, name, c.trust.digest)
+	fmt.Fprintf(h, "%s|%s|%t|%t|%s|h%d", b.addr, b.hostname, chain, name, c.trust.digest, mode)
 	for _, kp := range certs {
 		for _, der := range kp.Certificate {
 			h.Write([]byte{0})
@@ -131,12 +131,12 @@ func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs [
 	}
 	key := hex.EncodeToString(h.Sum(nil))
 	return key, sharedTLS.get(key, func() *netstack.UpstreamTLS {
-		return c.newUpstreamTLS(b, chain, name, certs)
+		return c.newUpstreamTLS(b, chain, name, certs, mode)
 	})
 }
 
 // newUpstreamTLS makes the TLS settings upstreamTLS shares.
-func (c *Compiled) newUpstreamTLS(b *backendURL, chain, name bool, certs []tls.Certificate) *netstack.UpstreamTLS {
+func (c *Compiled) newUpstreamTLS(b *backendURL, chain, name bool, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
 	cfg := &tls.Config{ServerName: b.hostname, RootCAs: c.trust.roots, Certificates: certs}
 	if !chain || !name {
 		// crypto/tls checks both or neither: check what is asked ourselves.
@@ -146,7 +146,7 @@ func (c *Compiled) newUpstreamTLS(b *backendURL, chain, name bool, certs []tls.C
 			return verifyPartial(cs, roots, host, chain, name)
 		}
 	}
-	return netstack.NewUpstreamTLS(b.addr, cfg)
+	return netstack.NewUpstreamTLSMode(b.addr, cfg, mode)
 }
 
 // maxSharedTLS bounds sharedTLS; beyond it the set starts again (the
@@ -209,7 +209,7 @@ func verifyPartial(cs tls.ConnectionState, roots *x509.CertPool, host string, ch
 // at run time (default validation): shared per identity (sharedTLS, bounded)
 // so that its connections are pooled.
 func (c *Compiled) runtimeTLS(b *backendURL) *netstack.UpstreamTLS {
-	return c.upstreamTLS(b, nil, nil)
+	return c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
 }
 
 // parseRuntime parses a base URL a policy computed (the connection caches it).

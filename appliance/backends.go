@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apimgw/apimgw/netstack"
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
 )
@@ -85,7 +86,16 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 			case u.errMsg != "":
 				c.Warnings = append(c.Warnings, where+": "+u.errMsg+" (calls answer 502)")
 			case u.https:
-				u.tls, u.tlsSettings = c.upstreamTLS(u, b.TLS, certs), b.TLS
+				u.tls, u.tlsSettings = c.upstreamTLS(u, b.TLS, certs, http2Mode(b.HTTPVersion)), b.TLS
+			case b.HTTPVersion == "2":
+				// h2c: HTTP/2 with prior knowledge to a plain-http backend.
+				// Shared across snapshots like TLS identities (sharedTLS), so
+				// a new configuration keeps the HTTP/2 connections.
+				addr := u.addr
+				u.tls = sharedTLS.get("h2c|"+addr, func() *netstack.UpstreamTLS { return netstack.NewUpstreamH2C(addr) })
+				if len(certs) > 0 {
+					c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
+				}
 			case len(certs) > 0:
 				c.Warnings = append(c.Warnings, where+": credentials.certificateIds need an https URL; no client certificate is sent to "+b.URL)
 			}
@@ -152,6 +162,18 @@ func (c *Compiled) compileEntities(snap *wire.Snapshot, o Options, ids map[strin
 		}
 	}
 	return nil
+}
+
+// http2Mode maps a backend entity's httpVersion (validated by wire) to the
+// engine's mode for an https URL.
+func http2Mode(v string) netstack.HTTP2Mode {
+	switch v {
+	case "2":
+		return netstack.HTTP2Only
+	case "auto":
+		return netstack.HTTP2Auto
+	}
+	return netstack.HTTP1Only
 }
 
 // hostCredential is a Host header among a backend's credentials, or "".

@@ -35,7 +35,7 @@ func (c *Compiled) policyCertificates() map[string]*tls.Certificate {
 // shared across requests and snapshots by TLS identity (sharedTLS), so
 // connections presenting cert are pooled and their sessions resumed.
 func (c *Compiled) clientCertTLS(b *backendURL, cert *tls.Certificate) *netstack.UpstreamTLS {
-	key, t := c.sharedUpstreamTLS(b, b.tlsSettings, []tls.Certificate{*cert})
+	key, t := c.sharedUpstreamTLS(b, b.tlsSettings, []tls.Certificate{*cert}, b.mode)
 	if p := b.proxy; p != nil {
 		pk, _ := proxyKeys.Load(p)
 		ks, _ := pk.(string)

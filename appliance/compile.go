@@ -91,6 +91,7 @@ type backendURL struct {
 	entity    *backendEntity          // the backend entity it belongs to, if any
 	proxy     *netstack.UpstreamProxy // the backend entity's proxy, if any (backend_proxy.go)
 	tlsKey    string                  // digest of tls's identity (backend_tls.go sharedTLS)
+	mode      netstack.HTTP2Mode      // the HTTP version tls speaks (a backend entity's httpVersion)
 	// tlsSettings are the backend entity's TLS checks (nil: default), for
 	// connections that also present a policy's client certificate.
 	tlsSettings *wire.BackendTLS
@@ -272,7 +273,7 @@ func (c *Compiled) backend(raw string) *backendURL {
 	}
 	b := parseBackend(raw)
 	if b.errMsg == "" && b.https {
-		b.tls = c.upstreamTLS(b, nil, nil)
+		b.tls = c.upstreamTLS(b, nil, nil, netstack.HTTP1Only)
 	}
 	c.backends[raw] = b
 	return b

@@ -41,6 +41,11 @@ func checkBackend(t *txn, key string, old, b *Backend) error {
 	if b.Protocol != "http" && b.Protocol != "soap" {
 		return invalidField("properties.protocol", "%q is not http or soap", b.Protocol)
 	}
+	switch b.HTTPVersion {
+	case "", "1.1", "2", "auto":
+	default:
+		return invalidField("properties.httpVersion", "%q is not 1.1, 2 or auto (this gateway's own field: APIM's backend has no HTTP version)", b.HTTPVersion)
+	}
 	if b.Properties != nil {
 		return invalidField("properties.properties", "Service Fabric backends are not supported by this gateway: give the backend the url of the service (or of a gateway in front of the cluster), or make a pool of the nodes' URLs")
 	}
@@ -195,7 +200,7 @@ func certificateByThumbprint(m *model, th string) (string, bool) {
 
 // toWireBackend is the gateway's view of a backend entity.
 func toWireBackend(id string, b *Backend) wire.Backend {
-	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool, Proxy: b.Proxy}
+	w := wire.Backend{ID: id, URL: b.URL, Protocol: b.Protocol, Description: b.Description, Type: b.Type, TLS: b.TLS, Pool: b.Pool, Proxy: b.Proxy, HTTPVersion: b.HTTPVersion}
 	if c := b.Credentials; c != nil {
 		w.Credentials = &wire.BackendCredentials{CertificateIDs: c.CertificateIDs, Header: c.Header, Query: c.Query, Authorization: c.Authorization}
 	}

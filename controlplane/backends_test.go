@@ -73,6 +73,8 @@ func TestCertificatesAndBackendEntities(t *testing.T) {
 		{"/backends/cb2", map[string]any{"url": "http://a", "protocol": "http", "circuitBreaker": map[string]any{"rules": []any{map[string]any{
 			"failureCondition": map[string]any{"count": 1, "interval": "one minute"}, "tripDuration": "PT1M"}}}}, "interval"},
 		{"/backends/mtls", map[string]any{"url": "https://a", "protocol": "http", "credentials": map[string]any{"certificateIds": []string{"nope"}}}, `certificate \"nope\" does not exist`},
+		{"/backends/h2x", map[string]any{"url": "https://a", "protocol": "http", "httpVersion": "h2"}, "properties.httpVersion"},
+		{"/backends/h2auto", map[string]any{"url": "http://a", "protocol": "http", "httpVersion": "auto"}, "needs an https URL"},
 	} {
 		r := ts.do("PUT", c.path, props(c.body))
 		if r.status != 400 || !strings.Contains(string(r.body), c.want) {

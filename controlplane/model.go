@@ -120,6 +120,9 @@ type Backend struct {
 	Credentials    *BackendCredentials    `json:"credentials,omitempty"`
 	CircuitBreaker *BackendCircuitBreaker `json:"circuitBreaker,omitempty"`
 	Pool           *wire.BackendPool      `json:"pool,omitempty"`
+	// HTTPVersion is ours, not ARM's (wire.Backend.HTTPVersion): "1.1"
+	// (default), "2" or "auto".
+	HTTPVersion string `json:"httpVersion,omitempty"`
 	// Proxy: a forward proxy for requests to this backend (its password
 	// is never shown by GET).
 	Proxy *wire.BackendProxy `json:"proxy,omitempty"`

@@ -13,3 +13,10 @@ TEST_TARGETS += fuzz-json-writer
 .PHONY: fuzz-json-writer
 fuzz-json-writer:
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime 10s ./netstack/http1/
+
+# The HTTP/2 client state machine on arbitrary server frames: a short fuzz run
+# (its seeds run in go test).
+TEST_TARGETS += fuzz-h2client
+.PHONY: fuzz-h2client
+fuzz-h2client:
+	$(GO) test -run '^$$' -fuzz '^FuzzConnServerFrames$$' -fuzztime 10s ./netstack/h2client/

@@ -60,6 +60,7 @@ type clientConn struct {
 	closeBy     int64 // csClosing: give up waiting for the flush at this time
 	chunkOut    bool  // the response body goes to the client chunked
 	respStarted bool  // a response head was sent to the client
+	teTrailers  bool  // the request said "TE: trailers" (set by buildRequestHead)
 }
 
 // exchState is the per-exchange part of a client connection, pooled per loop.
@@ -519,12 +520,15 @@ func (cc *clientConn) buildRequestHead() {
 	}
 	xff := cc.xff[:0]
 	hadCL := false
+	cc.teTrailers = false
 	if x.replaceHdrs {
 		for _, f := range h.Headers {
 			if name := h.Bytes(f.Name); len(name) == 14 && foldEq(name, "content-length") {
 				hadCL = true
 			} else if len(name) == 15 && foldEq(name, "x-forwarded-for") {
 				xff = appendXFF(xff, h.Bytes(f.Value))
+			} else if len(name) == 2 && foldEq(name, "te") && hasToken(h.Bytes(f.Value), "trailers") {
+				cc.teTrailers = true
 			}
 		}
 		for _, f := range x.reqHdrs {
@@ -542,6 +546,9 @@ func (cc *clientConn) buildRequestHead() {
 				hadCL = true
 			}
 			if h.IsHopByHop(name) || foldEq(name, "expect") {
+				if len(name) == 2 && foldEq(name, "te") && hasToken(h.Bytes(f.Value), "trailers") {
+					cc.teTrailers = true
+				}
 				continue
 			}
 			if len(name) == 15 && foldEq(name, "x-forwarded-for") {

@@ -79,6 +79,13 @@ type Exchange struct {
 	BytesOut       int64         // response bytes sent (head and body)
 	UpstreamTime   time.Duration // from the request sent upstream to its response head
 	Err            error         // why the exchange failed (nil: it did not): one of the Err* sentinels of errors.go, maybe wrapping a cause; compare with errors.Is
+	// RespTrailers are the upstream response's trailer fields (a chunked
+	// HTTP/1.1 trailer section, or HTTP/2 trailers through the h2 bridge),
+	// complete in Done. The engine keeps them only when the client can take
+	// them — an HTTP/1.1 client that sent "TE: trailers" and gets the
+	// response chunked; otherwise they are dropped (RFC 9110 §6.5.1 lets an
+	// intermediary discard them) and this is empty.
+	RespTrailers []Field
 
 	conn *clientConn
 
@@ -137,7 +144,7 @@ func (x *Exchange) reset() {
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
-		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], reqBody: reqBodyFor(x), inBody: keepSmall(x.inBody), upBody: keepSmall(x.upBody), ConnValue: x.ConnValue, Loop: x.Loop}
+		reqHdrs: x.reqHdrs[:0], respHdrs: x.respHdrs[:0], RespTrailers: x.RespTrailers[:0], reqBody: reqBodyFor(x), inBody: keepSmall(x.inBody), upBody: keepSmall(x.upBody), ConnValue: x.ConnValue, Loop: x.Loop}
 }
 
 // Respond answers the request now with status, headers and body. The body is

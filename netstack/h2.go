@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -316,6 +317,7 @@ type h2stream struct {
 	inPlace  bool   // out is the caller's slice
 	resp     http1.Head
 	body     http1.Body
+	trailers []http2.Field // the response's trailer fields, sent at its end
 	rstate   uint8
 	respDone bool
 
@@ -621,6 +623,9 @@ func (st *h2stream) Write(b []byte) (int, error) {
 				break
 			}
 			st.body.Reset(st.resp.Framing, st.resp.ContentLength)
+			// The engine writes trailers only for a client that sent "TE:
+			// trailers" (gRPC's do): they become HTTP/2 trailers.
+			st.body.KeepTrailers = true
 			st.rstate = rsBody
 		case rsBody:
 			n, ev, data, err := st.body.Next(st.out[pos:])
@@ -633,8 +638,17 @@ func (st *h2stream) Write(b []byte) (int, error) {
 			switch ev {
 			case http1.BodyData:
 				hc.h.WriteData(st.id, data, false)
+			case http1.BodyTrailer:
+				if i := bytes.IndexByte(data, ':'); i > 0 {
+					st.trailers = append(st.trailers, http2.Field{Name: string(data[:i]), Value: string(bytes.TrimSpace(data[i+1:]))})
+				}
 			case http1.BodyEnd:
-				hc.h.WriteData(st.id, nil, true)
+				if len(st.trailers) > 0 {
+					hc.h.WriteTrailers(st.id, st.trailers)
+					st.trailers = nil
+				} else {
+					hc.h.WriteData(st.id, nil, true)
+				}
 				st.respDone = true
 			case http1.BodyNeedMore:
 				if n == 0 || pos == len(st.out) {

@@ -282,6 +282,9 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 			}
 			w = cc.appendResponseHead(w)
 			uc.body.Reset(cc.resp.Framing, cc.resp.ContentLength)
+			// Trailers reach the client only if it asked and gets the body
+			// chunked (upstream_h2.go: keepTrailer).
+			uc.body.KeepTrailers = cc.chunkOut && cc.teTrailers && cc.resp.Framing == http1.Chunked
 			uc.state = usBody
 			uc.armBodyIdle()
 		case usBody:
@@ -310,9 +313,11 @@ func (uc *upConn) process(cc *clientConn, buf []byte) int {
 				if cc.chunkOut {
 					w = append(w, "\r\n"...)
 				}
+			case http1.BodyTrailer:
+				cc.keepTrailer(data)
 			case http1.BodyEnd:
 				if cc.chunkOut {
-					w = append(w, http1.LastChunk...)
+					w = cc.appendLastChunk(w)
 				}
 				uc.flushTo(cc, &w)
 				uc.endResponse(cc)

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apimgw/apimgw/netstack/h2client"
+	"github.com/apimgw/apimgw/netstack/http1"
 )
 
 // HTTP/2 to backends. The engine speaks HTTP/1.1 upstream; a backend that
@@ -89,8 +91,8 @@ type notH2 struct{ tc *tls.Conn }
 
 func (e *notH2) Error() string { return "the backend chose http/1.1" }
 
-// dialH2 is the pool's dialer: TCP, then (unless h2c) the handshake with
-// ALPN h2 checked.
+// dialH2 is the pool's dialer: TCP (through the CONNECT tunnel of a proxy,
+// Via), then (unless h2c) the handshake with ALPN h2 checked.
 func (t *UpstreamTLS) dialH2(ctx context.Context) (net.Conn, error) {
 	var raw net.Conn
 	var err error
@@ -180,3 +182,52 @@ type errH2DialTimeout struct{}
 func (errH2DialTimeout) Error() string   { return "i/o timeout" }
 func (errH2DialTimeout) Timeout() bool   { return true }
 func (errH2DialTimeout) Temporary() bool { return true }
+
+// keepTrailer records one upstream trailer field line ("Name: value") for
+// the client; hop-by-hop and framing names are not passed on.
+func (cc *clientConn) keepTrailer(line []byte) {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return
+	}
+	name := line[:i]
+	if http1.IsHopByHopName(name) || len(name) == 4 && foldEq(name, "host") {
+		return
+	}
+	value := bytes.TrimSpace(line[i+1:])
+	cc.x.RespTrailers = append(cc.x.RespTrailers, Field{Name: string(name), Value: string(value)})
+}
+
+// appendLastChunk ends a chunked response: the last chunk, the trailers
+// kept for the client, the empty line.
+func (cc *clientConn) appendLastChunk(w []byte) []byte {
+	if len(cc.x.RespTrailers) == 0 {
+		return append(w, http1.LastChunk...)
+	}
+	w = append(w, "0\r\n"...)
+	for _, f := range cc.x.RespTrailers {
+		w = http1.AppendHeaderString(w, f.Name, f.Value)
+	}
+	return append(w, "\r\n"...)
+}
+
+// hasToken reports whether the comma-separated list v holds tok (ASCII
+// case-insensitive, parameters ignored).
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		var elem []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			elem, v = v[:i], v[i+1:]
+		} else {
+			elem, v = v, nil
+		}
+		if i := bytes.IndexByte(elem, ';'); i >= 0 {
+			elem = elem[:i]
+		}
+		elem = bytes.TrimSpace(elem)
+		if len(elem) == len(tok) && foldEqFold(elem, tok) {
+			return true
+		}
+	}
+	return false
+}

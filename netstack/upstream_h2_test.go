@@ -95,7 +95,7 @@ func h2Backend(t *testing.T, cert *tls.Certificate, protos []string, h http.Hand
 // h2Client is an HTTP/1.1 client with enough idle connections for the
 // concurrent tests (the gateway's client side stays HTTP/1.1).
 func h2Client() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}, Timeout: 5 * time.Minute} // a safety net, not a speed bar: -race on a busy 2-core box is slow
 }
 
 // TestUpstreamH2Multiplexed: HTTP/1.1 clients through the real gateway to an
@@ -364,4 +364,63 @@ func TestUpstreamH2GoAwayUnderLoad(t *testing.T) {
 	if n := conns.Load(); n < 2 {
 		t.Errorf("backend saw %d connections: GOAWAY should have made the pool dial again", n)
 	}
+}
+
+// TestUpstreamTrailers: backend trailers (HTTP/2 through the bridge, and
+// HTTP/1.1 chunked) reach an HTTP/1.1 client that sent "TE: trailers", in
+// the chunked trailer section; a client that did not gets none.
+func TestUpstreamTrailers(t *testing.T) {
+	h2b, _ := h2Backend(t, nil, nil, h2BackendHandler(nil))
+	h1b := httptest.NewServer(h2BackendHandler(nil))
+	t.Cleanup(h1b.Close)
+	h := &tlsHandler{}
+	s := startProxy(t, h, Config{})
+	base := "http://" + s.Addr().String()
+	c := h2Client()
+	for _, tc := range []struct {
+		name string
+		up   *UpstreamTLS
+		addr string
+	}{
+		{"h2c backend", NewUpstreamH2C(h2b.Listener.Addr().String()), ""},
+		{"HTTP/1.1 backend", nil, h1b.Listener.Addr().String()},
+	} {
+		if tc.up != nil {
+			h.up.Store(tc.up)
+		}
+		for _, te := range []bool{true, false} {
+			req, _ := http.NewRequest("GET", base+"/trailers", nil)
+			if te {
+				req.Header.Set("TE", "trailers")
+			}
+			var resp *http.Response
+			var err error
+			if tc.up == nil {
+				resp, err = forwardPlain(t, c, tc.addr, req)
+			} else {
+				resp, err = c.Do(req)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := resp.Trailer.Get("Grpc-Status") + "/" + resp.Trailer.Get("Grpc-Message")
+			want := "/"
+			if te {
+				want = "0/ok"
+			}
+			if string(body) != "body" || got != want {
+				t.Errorf("%s, TE trailers %t: body %q trailers %q, want %q", tc.name, te, body, got, want)
+			}
+		}
+	}
+}
+
+// forwardPlain sends req through a proxy that forwards to a plain HTTP/1.1
+// upstream at addr.
+func forwardPlain(t *testing.T, c *http.Client, addr string, req *http.Request) (*http.Response, error) {
+	s := startProxy(t, &testHandler{upstream: addr}, Config{})
+	req.URL.Host = s.Addr().String()
+	return c.Do(req)
 }

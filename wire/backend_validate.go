@@ -35,6 +35,7 @@ func validateBackend(b Backend, bad func(string, ...any)) {
 	default:
 		bad("backends[%s].type: %q is not Single or Pool", b.ID, b.Type)
 	}
+	validateHTTPVersion(b, bad)
 	if p := b.Proxy; p != nil {
 		if b.Type == "Pool" {
 			bad("backends[%s].proxy: a pool has no proxy of its own (set it on its members)", b.ID)
@@ -78,6 +79,28 @@ func validateBackend(b Backend, bad func(string, ...any)) {
 		if a := c.Authorization; a != nil && (a.Scheme == "" || strings.ContainsAny(a.Scheme+a.Parameter, "\r\n")) {
 			bad("backends[%s].credentials.authorization: scheme is required; no line breaks", b.ID)
 		}
+	}
+}
+
+// HTTPVersions are the values of Backend.HTTPVersion.
+var HTTPVersions = []string{"1.1", "2", "auto"}
+
+// validateHTTPVersion checks Backend.HTTPVersion against the URL's scheme.
+func validateHTTPVersion(b Backend, bad func(string, ...any)) {
+	switch b.HTTPVersion {
+	case "", "1.1":
+		return
+	case "2", "auto":
+	default:
+		bad("backends[%s].httpVersion: %q is not one of %s (or empty for 1.1)", b.ID, b.HTTPVersion, strings.Join(HTTPVersions, ", "))
+		return
+	}
+	if b.Type == "Pool" {
+		bad("backends[%s].httpVersion: a pool has no HTTP version of its own; set it on the member backends", b.ID)
+		return
+	}
+	if b.HTTPVersion == "auto" && !strings.HasPrefix(strings.ToLower(b.URL), "https://") {
+		bad("backends[%s].httpVersion: \"auto\" chooses by TLS ALPN and needs an https URL; for h2c (HTTP/2 with prior knowledge) to %s use \"2\"", b.ID, b.URL)
 	}
 }
 

@@ -53,6 +53,13 @@ func TestValidateBackends(t *testing.T) {
 		{"pool member missing", []Backend{{ID: "p", Type: "Pool", Protocol: "http", Pool: &BackendPool{Services: []PoolService{{ID: "zz"}}}}}, nil, `backend "zz" is not in the snapshot`},
 		{"empty pool", []Backend{{ID: "p", Type: "Pool", Protocol: "http"}}, nil, "at least one member"},
 		{"bad type", []Backend{{ID: "a", Type: "Cluster", URL: "http://a", Protocol: "http"}}, nil, "not Single or Pool"},
+		{"http/2 over tls", []Backend{{ID: "a", URL: "https://a", Protocol: "http", HTTPVersion: "2"}}, nil, ""},
+		{"h2c", []Backend{{ID: "a", URL: "http://a", Protocol: "http", HTTPVersion: "2"}}, nil, ""},
+		{"auto over tls", []Backend{{ID: "a", URL: "https://a", Protocol: "http", HTTPVersion: "auto"}}, nil, ""},
+		{"explicit 1.1", []Backend{{ID: "a", URL: "http://a", Protocol: "http", HTTPVersion: "1.1"}}, nil, ""},
+		{"auto without tls", []Backend{{ID: "a", URL: "http://a", Protocol: "http", HTTPVersion: "auto"}}, nil, `backends[a].httpVersion: "auto" chooses by TLS ALPN`},
+		{"unknown http version", []Backend{{ID: "a", URL: "https://a", Protocol: "http", HTTPVersion: "h2"}}, nil, `backends[a].httpVersion: "h2" is not one of 1.1, 2, auto`},
+		{"http version on a pool", []Backend{{ID: "a", URL: "http://a", Protocol: "http"}, {ID: "p", Type: "Pool", Protocol: "http", HTTPVersion: "2", Pool: &BackendPool{Services: []PoolService{{ID: "a"}}}}}, nil, "set it on the member backends"},
 		{"breaker", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{
 			FailureCondition: FailureCondition{Count: 1, Interval: "PT1M", StatusCodeRanges: []StatusCodeRange{{500, 599}}}, TripDuration: "PT10S"}}}}}, nil, ""},
 		{"breaker bad interval", []Backend{{ID: "a", URL: "http://a", Protocol: "http", CircuitBreaker: &CircuitBreaker{Rules: []CircuitBreakerRule{{

@@ -267,6 +267,12 @@ type Backend struct {
 	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
 	// Pool lists the members of a Type "Pool" backend.
 	Pool *BackendPool `json:"pool,omitempty"`
+	// HTTPVersion is ours: APIM's backend entity has no HTTP version (its
+	// protocol is http or soap). "" or "1.1": HTTP/1.1, the default. "2":
+	// HTTP/2 — for an https URL ALPN must agree on h2, for an http URL h2c
+	// with prior knowledge. "auto": https only; ALPN offers h2 and
+	// http/1.1 and the backend chooses. Single backends only.
+	HTTPVersion string `json:"httpVersion,omitempty"`
 	// Proxy: requests to this backend go through a forward proxy.
 	Proxy *BackendProxy `json:"proxy,omitempty"`
 }

@@ -28,8 +28,9 @@ type BridgeConfig struct {
 // uses as an HTTP/1.1 upstream connection, until near is closed: every
 // request read from it becomes a stream on p, and the stream's response is
 // written back as HTTP/1.1 — chunked, with the backend's trailers as the
-// chunked trailer section, unless the backend sent a content-length (then
-// trailers cannot be carried and are dropped). A stream that fails before
+// chunked trailer section, unless the backend sent a content-length and
+// announced no trailers (no Trailer field, not application/grpc): then the
+// length is kept and trailers that come anyway are dropped. A stream that fails before
 // its response head closes near (the engine answers 502 "Backend closed the
 // connection"); one that fails mid-body closes it too (the engine aborts the
 // client's response). Closing near (the engine's timeouts, a client that went
@@ -60,6 +61,8 @@ type bridge struct {
 	calls chan bridged
 	wdone chan struct{}
 	cur   *Call
+	wbuf  []byte // writeLoop's head buffer
+	rbuf  []byte // writeLoop's body buffer
 }
 
 type bridged struct {
@@ -214,9 +217,27 @@ func (b *bridge) writeResponse(x bridged) bool {
 	if err != nil {
 		return false
 	}
-	w := http1.AppendStatusLine(make([]byte, 0, 1024), status, []byte(http1.StatusText(status)))
+	w := http1.AppendStatusLine(b.wbuf[:0], status, []byte(http1.StatusText(status)))
+	defer func() { b.wbuf = w[:0] }()
 	contentLength := int64(-1)
+	announced := false // trailers announced (Trailer field) or gRPC: chunked even with a length
+	grpc := false
 	for _, f := range header {
+		if f.Name == "trailer" || f.Name == "content-type" && strings.HasPrefix(f.Value, "application/grpc") {
+			announced = true
+			grpc = grpc || f.Name == "content-type"
+		}
+	}
+	// gRPC's trailers-only response (one HEADERS with END_STREAM carrying
+	// grpc-status): its grpc-* fields go out as trailers, so that the
+	// HTTP/1.1 leg (and an HTTP/2 client behind it) gets the normal form.
+	var moved []hpack.HeaderField
+	headOnly := grpc && x.call.HeadOnly()
+	for _, f := range header {
+		if headOnly && strings.HasPrefix(f.Name, "grpc-") {
+			moved = append(moved, f)
+			continue
+		}
 		switch f.Name {
 		case "content-length":
 			n, err := strconv.ParseInt(f.Value, 10, 64)
@@ -240,7 +261,7 @@ func (b *bridge) writeResponse(x bridged) bool {
 		if contentLength >= 0 {
 			w = http1.AppendHeaderString(w, "Content-Length", strconv.FormatInt(contentLength, 10))
 		}
-	case contentLength >= 0:
+	case contentLength >= 0 && !announced:
 		w = http1.AppendFraming(w, http1.Length, contentLength, true)
 	default:
 		chunked = true
@@ -250,7 +271,10 @@ func (b *bridge) writeResponse(x bridged) bool {
 	if _, err := b.near.Write(w); err != nil {
 		return false
 	}
-	buf := make([]byte, 32<<10)
+	if b.rbuf == nil {
+		b.rbuf = make([]byte, 32<<10)
+	}
+	buf := b.rbuf
 	for {
 		n, err := x.call.Read(buf[9 : len(buf)-2])
 		if n > 0 {
@@ -279,7 +303,7 @@ func (b *bridge) writeResponse(x bridged) bool {
 	}
 	if chunked {
 		w = append(w[:0], "0\r\n"...)
-		for _, f := range x.call.Trailers() {
+		for _, f := range append(moved, x.call.Trailers()...) {
 			if !http1.ValidHeaderName(f.Name) || !http1.ValidHeaderValue(f.Value) {
 				continue
 			}

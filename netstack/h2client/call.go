@@ -191,6 +191,14 @@ func (c *Call) Read(p []byte) (int, error) {
 	return 0, err
 }
 
+// HeadOnly reports whether the response ended with its head (see
+// Stream.HeadOnly); valid after Response.
+func (c *Call) HeadOnly() bool {
+	c.pc.mu.Lock()
+	defer c.pc.mu.Unlock()
+	return c.s.HeadOnly()
+}
+
 // Trailers is the trailer section, valid after Read returned io.EOF.
 func (c *Call) Trailers() []hpack.HeaderField {
 	c.pc.mu.Lock()

@@ -35,6 +35,10 @@ type Config struct {
 	// MaxConcurrentStreams caps the streams opened at once, below the
 	// backend's own limit. Default 1000.
 	MaxConcurrentStreams uint32
+	// IdleTimeout closes a connection (GOAWAY) that had no open stream for
+	// this long, measured by Tick (0: 90 s; negative: never). It is what
+	// frees the connections of a backend a new configuration replaced.
+	IdleTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -67,6 +71,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = 1000
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 90 * time.Second
 	}
 }
 
@@ -138,6 +145,7 @@ type Conn struct {
 	pingSeq         uint64
 	blockedWriters  int
 	closedOnPurpose bool
+	idleSince       time.Time // Tick saw no open stream since then
 }
 
 // NewConn starts a connection: the client preface, SETTINGS and the
@@ -351,10 +359,24 @@ func (c *Conn) Lost(cause error) {
 	c.endAll(c.err, 0)
 }
 
-// Tick runs the keepalive: a PING after PingInterval of silence, and a
-// failed connection (ErrPingTimeout) when its ACK is PingTimeout late.
+// Tick runs the timers: the idle close (IdleTimeout), and the keepalive —
+// a PING after PingInterval of silence, and a failed connection
+// (ErrPingTimeout) when its ACK is PingTimeout late. Call it about once a
+// second.
 func (c *Conn) Tick(now time.Time) {
-	if c.err != nil || c.cfg.PingInterval < 0 {
+	if c.err != nil {
+		return
+	}
+	switch {
+	case len(c.streams) > 0:
+		c.idleSince = time.Time{}
+	case c.idleSince.IsZero():
+		c.idleSince = now
+	case c.cfg.IdleTimeout > 0 && now.Sub(c.idleSince) >= c.cfg.IdleTimeout:
+		c.Close()
+		return
+	}
+	if c.cfg.PingInterval < 0 {
 		return
 	}
 	if !c.pingSent.IsZero() {
@@ -594,6 +616,7 @@ func (c *Conn) onHeaders(f *http2.MetaHeadersFrame) {
 		}
 	}
 	s.gotResponse = true
+	s.headEnded = f.StreamEnded()
 	s.h.OnResponse(s, status, f.RegularFields())
 	if s.done {
 		return

@@ -553,3 +553,34 @@ func TestRequestHeaders(t *testing.T) {
 		t.Errorf("sent %q, want %q", strings.Join(names, " "), want)
 	}
 }
+
+// TestIdleClose: a connection without streams for IdleTimeout says GOAWAY
+// and is done; one with a stream open is kept.
+func TestIdleClose(t *testing.T) {
+	p := newPeer(t, Config{IdleTimeout: time.Minute, PingInterval: -1})
+	p.drain()
+	p.settings()
+	p.drain()
+	r := &rec{}
+	p.c.NewStream(get("/"), r)
+	p.c.Tick(p.now)
+	p.c.Tick(p.now.Add(2 * time.Minute))
+	if p.c.Done() {
+		t.Fatal("closed with a stream open")
+	}
+	p.headers(1, true, ":status", "200")
+	p.feed()
+	p.c.Tick(p.now.Add(3 * time.Minute))
+	p.c.Tick(p.now.Add(3*time.Minute + 30*time.Second))
+	if p.c.Done() {
+		t.Fatal("closed before IdleTimeout")
+	}
+	p.c.Tick(p.now.Add(4*time.Minute + time.Second))
+	if !p.c.Done() || !errors.Is(p.c.Err(), ErrConnClosed) {
+		t.Fatalf("idle connection: done=%t err=%v", p.c.Done(), p.c.Err())
+	}
+	got := p.drain()
+	if ga, ok := got[len(got)-1].(*http2.GoAwayFrame); !ok || ga.ErrCode != http2.ErrCodeNo {
+		t.Fatalf("last frame %v, want GOAWAY NO_ERROR", got[len(got)-1])
+	}
+}

@@ -21,6 +21,7 @@ type Stream struct {
 	sentEnd     bool // END_STREAM sent (or the request has no body)
 	recvEnd     bool
 	gotResponse bool
+	headEnded   bool // the response head carried END_STREAM (gRPC's trailers-only form)
 	blocked     bool // a Write could not take everything: Writable follows
 	done        bool // End ran
 
@@ -30,6 +31,10 @@ type Stream struct {
 
 // ID is the stream identifier.
 func (s *Stream) ID() uint32 { return s.id }
+
+// HeadOnly reports whether the response ended with its head (no body, no
+// trailers: gRPC's "trailers-only" response).
+func (s *Stream) HeadOnly() bool { return s.headEnded }
 
 // Done reports whether the stream ended (End ran).
 func (s *Stream) Done() bool { return s.done }

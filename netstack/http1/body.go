@@ -14,8 +14,11 @@ const (
 	// BodyChunkEnd: the CRLF after a chunk's data.
 	BodyChunkEnd
 	// BodyEnd: the body is complete (for chunked: after the last chunk and the
-	// trailer section, which is validated and dropped).
+	// trailer section, which is validated and dropped unless KeepTrailers).
 	BodyEnd
+	// BodyTrailer: one field line of the trailer section (data: the line
+	// without its CRLF, validated like a header field). Only with KeepTrailers.
+	BodyTrailer
 )
 
 // Body decodes one message body incrementally. It is a state machine over the
@@ -30,8 +33,11 @@ type Body struct {
 	// Total counts the body bytes (data only) decoded so far.
 	Total int64
 	// Max, if positive, bounds Total: beyond it Next fails with ErrBodyTooLarge.
-	Max         int64
-	trailerSize int
+	Max int64
+	// KeepTrailers makes Next report each trailer field as a BodyTrailer
+	// event instead of dropping it. Reset clears it.
+	KeepTrailers bool
+	trailerSize  int
 	// err is the framing error Next returned: it sticks, so that a caller
 	// can never read on past a body it could not frame.
 	err error
@@ -238,7 +244,8 @@ func (b *Body) chunkSize(in []byte) (int, BodyEvent, []byte, error) {
 }
 
 // trailer consumes the trailer section up to and including its empty line. The
-// fields are checked like header fields and dropped (they are not forwarded).
+// fields are checked like header fields and dropped, or reported one by one
+// (KeepTrailers).
 func (b *Body) trailer(in []byte) (int, BodyEvent, []byte, error) {
 	pos := 0
 	for {
@@ -271,6 +278,9 @@ func (b *Body) trailer(in []byte) (int, BodyEvent, []byte, error) {
 		}
 		if err := checkFieldLine(line); err != nil {
 			return 0, BodyNeedMore, nil, ErrTrailer
+		}
+		if b.KeepTrailers {
+			return pos, BodyTrailer, line, nil
 		}
 	}
 }

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -174,6 +175,60 @@ func TestBodyErrorSticks(t *testing.T) {
 		b.Reset(Chunked, 0)
 		if b.Err() != nil {
 			t.Errorf("Reset kept the error")
+		}
+	}
+}
+
+// TestChunkedTrailersKept: with KeepTrailers each trailer field is reported
+// (fed in any piece sizes), and still validated.
+func TestChunkedTrailersKept(t *testing.T) {
+	in := "3\r\nabc\r\n0\r\nGrpc-Status: 0\r\nGrpc-Message: ok\r\n\r\n"
+	for _, step := range []int{1, 2, 5, 1 << 20} {
+		var b Body
+		b.Reset(Chunked, 0)
+		b.KeepTrailers = true
+		var trailers []string
+		var data []byte
+		buf, pos := []byte{}, 0
+		done := false
+		for !done {
+			if pos < len(in) {
+				end := min(pos+step, len(in))
+				buf = append(buf, in[pos:end]...)
+				pos = end
+			}
+			for {
+				n, ev, d, err := b.Next(buf)
+				if err != nil {
+					t.Fatalf("step %d: %v", step, err)
+				}
+				switch ev {
+				case BodyData:
+					data = append(data, d...)
+				case BodyTrailer:
+					trailers = append(trailers, string(d))
+				}
+				buf = buf[n:]
+				if ev == BodyEnd {
+					done = true
+					break
+				}
+				if ev == BodyNeedMore && (n == 0 || len(buf) == 0) {
+					break
+				}
+			}
+		}
+		if string(data) != "abc" || strings.Join(trailers, "|") != "Grpc-Status: 0|Grpc-Message: ok" {
+			t.Errorf("step %d: data %q trailers %q", step, data, trailers)
+		}
+	}
+	var b Body
+	b.Reset(Chunked, 0)
+	b.KeepTrailers = true
+	if _, _, _, err := b.Next([]byte("0\r\nBad Trailer\r\n\r\n")); err != ErrTrailer {
+		// the first call reads the size line
+		if _, _, _, err = b.Next([]byte("Bad Trailer\r\n\r\n")); err != ErrTrailer {
+			t.Errorf("invalid trailer kept: %v", err)
 		}
 	}
 }

@@ -183,7 +183,8 @@ type stream struct {
 	recvUnacked  int64
 	pending      []byte // response body not yet sent (flow control)
 	off          int
-	endPending   bool // END_STREAM goes after pending
+	endPending   bool    // END_STREAM goes after pending
+	respTrailers []Field // WriteTrailers: sent as the last HEADERS after pending
 	declLen      int64
 	gotLen       int64
 }

@@ -135,6 +135,51 @@ func (c *Conn) WriteData(id uint32, data []byte, end bool) error {
 	return nil
 }
 
+// WriteTrailers ends stream id with a trailer section (a HEADERS frame with
+// END_STREAM, no pseudo-headers) after the body bytes still waiting for
+// window: how gRPC's grpc-status and grpc-message reach the client. Names
+// are lower-cased; pseudo-header and connection-specific fields are dropped.
+func (c *Conn) WriteTrailers(id uint32, fields []Field) error {
+	st := c.streams[id]
+	if c.closed || st == nil || st.localClosed || st.endPending || !st.answered {
+		return ErrNoStream
+	}
+	for _, f := range fields {
+		name := c.lower(f.Name)
+		if name == "" || name[0] == ':' || connectionSpecific(name) || name == "te" {
+			continue
+		}
+		st.respTrailers = append(st.respTrailers, Field{Name: name, Value: f.Value})
+	}
+	st.endPending = true
+	c.flush(st)
+	return nil
+}
+
+// writeTrailerBlock sends st's trailers as HEADERS (+ CONTINUATION) with
+// END_STREAM.
+func (c *Conn) writeTrailerBlock(st *stream) {
+	c.encBuf.Reset()
+	for _, f := range st.respTrailers {
+		c.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value})
+	}
+	block := c.encBuf.Bytes()
+	max := int(c.peerMaxFrame)
+	first := true
+	for first || len(block) > 0 {
+		n := min(len(block), max)
+		frag, last := block[:n], n == len(block)
+		block = block[n:]
+		if first {
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: frag, EndStream: true, EndHeaders: last})
+			first = false
+		} else {
+			c.fr.WriteContinuation(st.id, last, frag)
+		}
+	}
+	st.respTrailers = nil
+}
+
 // Buffered returns the response body bytes of stream id waiting for flow
 // control window.
 func (c *Conn) Buffered(id uint32) int {
@@ -163,7 +208,11 @@ func (c *Conn) flush(st *stream) {
 		avail := len(st.pending) - st.off
 		if avail == 0 {
 			if st.endPending {
-				c.fr.WriteData(st.id, true, nil)
+				if len(st.respTrailers) > 0 {
+					c.writeTrailerBlock(st)
+				} else {
+					c.fr.WriteData(st.id, true, nil)
+				}
 				st.localClosed = true
 			}
 			break
@@ -173,7 +222,7 @@ func (c *Conn) flush(st *stream) {
 		if n <= 0 {
 			break
 		}
-		last := int(n) == avail && st.endPending
+		last := int(n) == avail && st.endPending && len(st.respTrailers) == 0
 		c.fr.WriteData(st.id, last, st.pending[st.off:st.off+int(n)])
 		st.off += int(n)
 		st.sendWindow -= n
