@@ -13,7 +13,7 @@ test-h2spec: build
 	APIMGW_BIN=$(CURDIR)/$(BIN) APIMGW_H2SPEC_REQUIRE=1 $(GO) test -count=1 -run '^(TestH2Spec|TestHTTP2EndToEnd)$$' -v ./appliance/gateway
 
 fuzz-http2:
-	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime 20s ./netstack/http2/
+	$(GO) test -run '^$$' -fuzz '^FuzzConn$$' -fuzztime 400000x ./netstack/http2/
 
 # Memory per idle h2 connection (skipped under -race in test-go): must run and pass here.
 test-h2-norace:
