@@ -2,11 +2,8 @@ package netstack
 
 import (
 	"bytes"
-	"net/netip"
-	"runtime"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -28,9 +25,6 @@ func TestH2IdleConnectionMemory(t *testing.T) {
 	if n < 500 {
 		cannotTest(t, "the fd limit %d is too low for 500 connections", lim.Cur)
 	}
-	s := startProxy(t, bigHandler{[]byte("ok")}, Config{Loops: 2})
-	addr := s.Addr().(interface{ AddrPort() netip.AddrPort }).AddrPort()
-	sa := &syscall.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
 	// One request's bytes, the same for every fresh connection.
 	var req, hb bytes.Buffer
 	req.WriteString(http2.ClientPreface)
@@ -42,45 +36,9 @@ func TestH2IdleConnectionMemory(t *testing.T) {
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
-	buf := make([]byte, 4096)
-	roundTrip := func(fd int) {
-		if _, err := syscall.Write(fd, req.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		got := 0
-		for !bytes.Contains(buf[:got], []byte("ok")) {
-			k, err := syscall.Read(fd, buf[got:])
-			if err != nil || k == 0 {
-				t.Fatalf("read: %v", err)
-			}
-			got += k
-		}
-	}
-	warm := dialRaw(t, sa)
-	roundTrip(warm)
-	time.Sleep(3 * tickInterval)
-	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fds := make([]int, 0, n)
-	defer func() {
-		for _, fd := range fds {
-			syscall.Close(fd)
-		}
-	}()
-	for i := 0; i < n; i++ {
-		fd := dialRaw(t, sa)
-		fds = append(fds, fd)
-		roundTrip(fd)
-	}
-	time.Sleep(3 * tickInterval)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	per := float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / float64(n)
+	s := startProxy(t, bigHandler{[]byte("ok")}, Config{Loops: 2})
+	per := idleHeapPerConn(t, s, n, req.Bytes(), []byte("ok"))
 	t.Logf("Go heap per idle h2 connection: %.0f B (%d connections)", per, s.Conns())
-	if s.Conns() < int64(n) {
-		t.Fatalf("only %d connections open", s.Conns())
-	}
 	if per > 16<<10 {
 		t.Errorf("%.0f B of Go heap per idle h2 connection, want ≤ 16 KiB", per)
 	}
