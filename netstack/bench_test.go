@@ -102,12 +102,18 @@ func keepAliveClient(b testing.TB) (net.Conn, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c, keepAliveRoundTrip(b, c)
+}
+
+// keepAliveRoundTrip returns a function that makes one keep-alive request
+// over c and reads its answer (status line and headers up to the empty line,
+// then the backends' 17-byte body).
+func keepAliveRoundTrip(b testing.TB, c net.Conn) func() {
 	req := []byte("GET /api/items?id=42 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
 	r := bufio.NewReaderSize(c, 4096)
 	var body [17]byte
-	return c, func() {
+	return func() {
 		c.Write(req)
-		// Status line and headers up to the empty line, then 17 body bytes.
 		for {
 			line, err := r.ReadSlice('\n')
 			if err != nil {
@@ -120,5 +126,17 @@ func keepAliveClient(b testing.TB) (net.Conn, func()) {
 		if _, err := io.ReadFull(r, body[:]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchRoundTrips warms roundTrip up (100 requests) and times b.N of them.
+func benchRoundTrips(b *testing.B, roundTrip func()) {
+	for i := 0; i < 100; i++ {
+		roundTrip()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip()
 	}
 }

@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -178,30 +177,5 @@ func BenchmarkTLSKeepAlive(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET /api/items?id=42 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-	r := bufio.NewReaderSize(c, 4096)
-	var body [17]byte
-	roundTrip := func() {
-		c.Write(req)
-		for {
-			line, err := r.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) == 2 {
-				break
-			}
-		}
-		if _, err := io.ReadFull(r, body[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip()
-	}
+	benchRoundTrips(b, keepAliveRoundTrip(b, c))
 }

@@ -1,8 +1,6 @@
 package netstack
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,30 +32,5 @@ func BenchmarkProxyH2CUpstream(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET /api/items?id=42 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
-	r := bufio.NewReaderSize(c, 4096)
-	var got [17]byte
-	roundTrip := func() {
-		c.Write(req)
-		for {
-			line, err := r.ReadSlice('\n')
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(line) == 2 {
-				break
-			}
-		}
-		if _, err := io.ReadFull(r, got[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip()
-	}
+	benchRoundTrips(b, keepAliveRoundTrip(b, c))
 }
