@@ -64,6 +64,17 @@ func h2BackendHandler(release <-chan struct{}) http.Handler {
 	})
 }
 
+// h2cThroughProxy starts an h2c backend answering h2BackendHandler(release)
+// and a proxy forwarding to it over HTTP/2 with prior knowledge; it returns
+// the proxy's base URL, an HTTP client and the backend's connection count.
+func h2cThroughProxy(t *testing.T, release <-chan struct{}) (string, *http.Client, *atomic.Int64) {
+	b, conns := h2Backend(t, nil, nil, h2BackendHandler(release))
+	h := &tlsHandler{}
+	h.up.Store(NewUpstreamH2C(b.Listener.Addr().String()))
+	s := startProxy(t, h, Config{})
+	return "http://" + s.Addr().String(), h2Client(), conns
+}
+
 // h2Backend starts a backend that speaks HTTP/2: over TLS with ALPN (protos
 // offered as given) or, with cert nil, h2c with prior knowledge. It counts
 // the connections it accepted.
@@ -186,12 +197,7 @@ func TestUpstreamH2Modes(t *testing.T) {
 // (flow control in both directions: 16 MiB up, 32 MiB down, against 256 KiB
 // stream windows), several at once.
 func TestUpstreamH2Bodies(t *testing.T) {
-	b, conns := h2Backend(t, nil, nil, h2BackendHandler(nil))
-	h := &tlsHandler{}
-	h.up.Store(NewUpstreamH2C(b.Listener.Addr().String()))
-	s := startProxy(t, h, Config{})
-	base := "http://" + s.Addr().String()
-	c := h2Client()
+	base, c, conns := h2cThroughProxy(t, nil)
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(2)
@@ -256,12 +262,7 @@ func TestUpstreamH2Bodies(t *testing.T) {
 // hold up the others on the same connection.
 func TestUpstreamH2SlowStream(t *testing.T) {
 	release := make(chan struct{})
-	b, conns := h2Backend(t, nil, nil, h2BackendHandler(release))
-	h := &tlsHandler{}
-	h.up.Store(NewUpstreamH2C(b.Listener.Addr().String()))
-	s := startProxy(t, h, Config{})
-	base := "http://" + s.Addr().String()
-	c := h2Client()
+	base, c, conns := h2cThroughProxy(t, release)
 	slow := make(chan string, 1)
 	go func() {
 		_, body, _ := get(t, c, base+"/slow")
@@ -290,12 +291,7 @@ func TestUpstreamH2SlowStream(t *testing.T) {
 // one reset mid-body cuts the client's response; the connection stays in
 // use for the next requests.
 func TestUpstreamH2Reset(t *testing.T) {
-	b, conns := h2Backend(t, nil, nil, h2BackendHandler(nil))
-	h := &tlsHandler{}
-	h.up.Store(NewUpstreamH2C(b.Listener.Addr().String()))
-	s := startProxy(t, h, Config{})
-	base := "http://" + s.Addr().String()
-	c := h2Client()
+	base, c, conns := h2cThroughProxy(t, nil)
 	if st, body, _ := get(t, c, base+"/reset"); st != 502 {
 		t.Errorf("reset before the head: %d %q, want 502", st, body)
 	}
