@@ -209,10 +209,10 @@ func TestUpstreamH2Bodies(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			got, _ := io.ReadAll(resp.Body)
+			got, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !bytes.Equal(got, up) {
-				t.Errorf("echo %d: %d bytes back, want %d", i, len(got), len(up))
+			if !bytes.Equal(got, up) || err != nil {
+				t.Errorf("echo %d: %d bytes back (%v), want %d", i, len(got), err, len(up))
 			}
 		}(i)
 		go func() {
@@ -222,10 +222,10 @@ func TestUpstreamH2Bodies(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			n, _ := io.Copy(io.Discard, resp.Body)
+			n, err := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if n != 32<<20 {
-				t.Errorf("download: %d bytes, want %d", n, 32<<20)
+			if n != 32<<20 || err != nil {
+				t.Errorf("download: %d bytes (%v), want %d", n, err, 32<<20)
 			}
 		}()
 	}
