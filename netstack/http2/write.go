@@ -26,6 +26,21 @@ func (c *Conn) WriteHeaders(id uint32, status int, fields []Field, end bool) err
 		}
 		c.enc.WriteField(hpack.HeaderField{Name: name, Value: f.Value})
 	}
+	c.writeBlock(id, end)
+	if status >= 200 {
+		st.answered = true
+	}
+	if end {
+		st.localClosed = true
+		c.streamDone(st)
+	}
+	return nil
+}
+
+// writeBlock sends the header block in c.encBuf for stream id as HEADERS
+// and as many CONTINUATION frames as the peer's frame size needs; end sets
+// END_STREAM.
+func (c *Conn) writeBlock(id uint32, end bool) {
 	block := c.encBuf.Bytes()
 	max := int(c.peerMaxFrame)
 	first := true
@@ -40,14 +55,6 @@ func (c *Conn) WriteHeaders(id uint32, status int, fields []Field, end bool) err
 			c.fr.WriteContinuation(id, last, frag)
 		}
 	}
-	if status >= 200 {
-		st.answered = true
-	}
-	if end {
-		st.localClosed = true
-		c.streamDone(st)
-	}
-	return nil
 }
 
 // statusStrings holds "100" to "599", so a status costs no allocation.
@@ -163,20 +170,7 @@ func (c *Conn) writeTrailerBlock(st *stream) {
 	for _, f := range st.respTrailers {
 		c.enc.WriteField(hpack.HeaderField{Name: f.Name, Value: f.Value})
 	}
-	block := c.encBuf.Bytes()
-	max := int(c.peerMaxFrame)
-	first := true
-	for first || len(block) > 0 {
-		n := min(len(block), max)
-		frag, last := block[:n], n == len(block)
-		block = block[n:]
-		if first {
-			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: frag, EndStream: true, EndHeaders: last})
-			first = false
-		} else {
-			c.fr.WriteContinuation(st.id, last, frag)
-		}
-	}
+	c.writeBlock(st.id, true)
 	st.respTrailers = nil
 }
 
