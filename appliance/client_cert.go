@@ -29,17 +29,35 @@ func (c *Compiled) policyCertificates() map[string]*tls.Certificate {
 	return out
 }
 
+type certTLSKey struct {
+	addr, host string
+	cert       *tls.Certificate
+}
+
+// maxCertTLS bounds a Compiled's certTLS cache; past it the settings are
+// looked up in sharedTLS each time (a digest of the certificate per call).
+const maxCertTLS = 1024
+
 // clientCertTLS returns the TLS settings that reach https backend b
 // presenting cert, with b's own checks (a backend entity's
 // validateCertificateChain/Name) and through b's proxy, if any. They are
-// shared across requests and snapshots by TLS identity (sharedTLS), so
-// connections presenting cert are pooled and their sessions resumed.
+// shared across snapshots by TLS identity (sharedTLS), so connections
+// presenting cert are pooled and their sessions resumed; the identity's
+// digest is computed once per (backend, certificate) and Compiled, not per
+// request.
 func (c *Compiled) clientCertTLS(b *backendURL, cert *tls.Certificate) *netstack.UpstreamTLS {
-	key, t := c.sharedUpstreamTLS(b, b.tlsSettings, []tls.Certificate{*cert}, b.mode)
+	key := certTLSKey{addr: b.addr, host: b.hostname, cert: cert}
+	if t, ok := c.certTLS.Load(key); ok {
+		return t.(*netstack.UpstreamTLS)
+	}
+	id, t := c.sharedUpstreamTLS(b, b.tlsSettings, []tls.Certificate{*cert}, b.mode)
 	if p := b.proxy; p != nil {
 		pk, _ := proxyKeys.Load(p)
 		ks, _ := pk.(string)
-		t = sharedTLS.get(key+"|via|"+ks, func() *netstack.UpstreamTLS { return t.Via(p) })
+		t = sharedTLS.get(id+"|via|"+ks, func() *netstack.UpstreamTLS { return t.Via(p) })
+	}
+	if c.certTLSn.Add(1) <= maxCertTLS {
+		c.certTLS.Store(key, t)
 	}
 	return t
 }

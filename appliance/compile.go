@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/netstack"
@@ -37,6 +39,8 @@ type Compiled struct {
 
 	trust    *backendTrust             // roots and client certificates for https backends
 	entities map[string]*backendEntity // backend entities by id (backends.go)
+	certTLS  sync.Map                  // certTLSKey → *netstack.UpstreamTLS (client_cert.go)
+	certTLSn atomic.Int64              // entries stored, at most maxCertTLS
 }
 
 type apiRoute struct {
