@@ -37,14 +37,6 @@ func apimgwBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 const snapshotTmpl = `{
   "protocolVersion": 1, "version": %d, "generatedAt": "2026-11-26T00:00:00Z", "checksum": "",
@@ -119,7 +111,7 @@ func (d *daemon) stop(sig syscall.Signal) error {
 
 func newDaemon(t *testing.T, backend string, extra string) *daemon {
 	d := &daemon{t: t, dir: t.TempDir()}
-	data, st := freePort(t), freePort(t)
+	data, st := e2ePort(t), e2ePort(t)
 	d.data, d.status = "http://"+data, "http://"+st
 	d.writeSnapshot(1, "echo", backend)
 	conf := fmt.Sprintf("# test gateway\nconfig.local.path=%s\nlisten.http=%s\nstatus.listen=%s\nstore.path=%s\n%s",

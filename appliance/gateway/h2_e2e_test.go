@@ -34,7 +34,7 @@ func h2Daemon(t *testing.T) (d *daemon, https string, tlsCfg *tls.Config) {
 	b := backendEcho(t)
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeCert(t, dir)
-	https = freePort(t)
+	https = e2ePort(t)
 	d = newDaemon(t, b, fmt.Sprintf("listen.https=%s\nlisten.https.certificate=%s\nlisten.https.key=%s\n", https, certFile, keyFile))
 	ops := []wire.Operation{{ID: "any", Method: "*", URLTemplate: "/{*rest}", TemplateParameters: []wire.TemplateParameter{{Name: "rest"}}}}
 	snap := wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1, GeneratedAt: time.Now().UTC(), APIs: []wire.API{

@@ -49,7 +49,7 @@ func TestHTTPSListener(t *testing.T) {
 	b := backend(t).URL
 	dir := t.TempDir()
 	certFile, keyFile, pool := writeCert(t, dir)
-	https := freePort(t)
+	https := e2ePort(t)
 	d := newDaemon(t, b, fmt.Sprintf("listen.https=%s\nlisten.https.certificate=%s\nlisten.https.key=%s\n", https, certFile, keyFile))
 	d.start()
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -65,7 +65,7 @@ func TestHTTPSListener(t *testing.T) {
 	d.stop(syscall.SIGTERM)
 
 	// listen.https without a certificate: off, with a warning saying what to set.
-	d2 := newDaemon(t, b, "listen.https="+freePort(t)+"\n")
+	d2 := newDaemon(t, b, "listen.https="+e2ePort(t)+"\n")
 	d2.start()
 	if !strings.Contains(d2.logs(), "HTTPS listener off: set listen.https.certificate") {
 		t.Fatalf("no warning:\n%s", d2.logs())

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -71,9 +72,30 @@ func e2eBinaries(t testing.TB) string {
 	return dir
 }
 
-// e2ePort reserves a free loopback port (released at once: the daemon binds it).
+// e2ePort reserves a free loopback port (released at once: the daemon binds
+// it). It comes from below the kernel's ephemeral range, so that the
+// 127.0.0.1:0 listeners and client sockets of tests running beside this one
+// (go test runs packages in parallel) cannot be handed the port between its
+// release here and the daemon's bind (TestRunScript once found its sample
+// backend's port taken so).
 func e2ePort(t testing.TB) string {
 	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 10000
+	for i := 0; low > from && i < 100; i++ {
+		addr := "127.0.0.1:" + strconv.Itoa(from+mrand.IntN(low-from))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
