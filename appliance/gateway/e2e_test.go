@@ -37,7 +37,6 @@ func apimgwBinary(t *testing.T) string {
 	return bin
 }
 
-
 const snapshotTmpl = `{
   "protocolVersion": 1, "version": %d, "generatedAt": "2026-11-26T00:00:00Z", "checksum": "",
   "apis": [{"id": "echo", "path": %q, "serviceUrl": %q, "protocols": ["http", "https"], "subscriptionRequired": false,
