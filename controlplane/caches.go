@@ -63,6 +63,7 @@ var cacheKind = &kind[Cache]{
 			return err
 		}
 		c.UseFromLocation = strings.TrimSpace(c.UseFromLocation)
+		c.ConnectionString = strings.TrimSpace(c.ConnectionString) // from a file: its newline
 		switch {
 		case c.UseFromLocation == "":
 			return invalidField("properties.useFromLocation", `is required: "default" or a gateway location (locationData.name)`)
