@@ -247,3 +247,30 @@ func FuzzDecodeCached(f *testing.F) {
 		decodeCached(newCtx("GET", "/"), b) // must not panic
 	})
 }
+
+// allow-private-response-caching: without it a request carrying an
+// Authorization header is neither served from nor stored in the cache.
+func TestResponseCachePrivate(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		st := NewState(nil)
+		st.SetExternalCache(newMapCache())
+		attr := ""
+		if allow {
+			attr = ` allow-private-response-caching="true"`
+		}
+		pl := compilePipeline(t, Options{State: st}, op(`<policies>
+<inbound><cache-lookup vary-by-developer="false" vary-by-developer-groups="false"`+attr+`/></inbound>
+<outbound><cache-store duration="60"/></outbound></policies>`))
+		backend := 0
+		for i := 0; i < 2; i++ {
+			c := newCtx("GET", "/items", "Authorization", "Bearer x")
+			Simulate(pl, c, SimIO{Forward: func(*SentRequest) (*CallResponse, error) {
+				backend++
+				return &CallResponse{StatusCode: 200, Body: []byte("answer")}, nil
+			}})
+		}
+		if want := map[bool]int{false: 2, true: 1}[allow]; backend != want {
+			t.Errorf("allow-private-response-caching=%v: backend called %d times, want %d", allow, backend, want)
+		}
+	}
+}

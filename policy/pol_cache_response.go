@@ -9,7 +9,8 @@ import (
 
 // cache-lookup and cache-store: response caching on the built-in cache (the
 // same ValueCache as cache-*-value, so the same byte budget). cache-lookup
-// (inbound) builds the key — API, operation, method, path, the query
+// (inbound) skips a request with an Authorization header unless
+// allow-private-response-caching="true" (APIM's attribute), builds the key — API, operation, method, path, the query
 // (vary-by-query-parameter selects parameters; without any the whole query is
 // part of the key, which never mixes responses APIM would keep apart), the
 // vary-by-header values, and the subscription for vary-by-developer /
@@ -33,6 +34,9 @@ type cacheLookupResponse struct {
 	headers     []string
 	query       []string
 	ct          cachingKind
+	// private is allow-private-response-caching: without it a request
+	// with an Authorization header is neither looked up nor stored (APIM).
+	private bool
 }
 
 // respCacheState is what cache-lookup leaves for cache-store.
@@ -58,7 +62,7 @@ func compileCacheLookupResponse(b *builder, n *Node) {
 	s := &cacheLookupResponse{byDeveloper: b.attrBool(n, "vary-by-developer", false) || b.attrBool(n, "vary-by-developer-groups", false),
 		downstream: b.attrEnum(n, "downstream-caching-type", "none", "none", "private", "public"),
 		revalidate: b.attrBool(n, "must-revalidate", true)}
-	b.attrBool(n, "allow-private-response-caching", false) // the built-in cache is private to this gateway
+	s.private = b.attrBool(n, "allow-private-response-caching", false)
 	s.ct = cachingType(b, n)
 	b.onlyChildren(n, "vary-by-header", "vary-by-query-parameter")
 	for _, ch := range n.Children {
@@ -116,6 +120,9 @@ func (s *cacheLookupResponse) run(c *Context) (flow, error) {
 		return flowNext, nil
 	}
 	if c.Request.Method != "GET" && c.Request.Method != "HEAD" {
+		return flowNext, nil
+	}
+	if _, auth := c.Request.Headers.Get("Authorization"); auth && !s.private {
 		return flowNext, nil
 	}
 	key := s.key(c)
