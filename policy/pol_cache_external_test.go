@@ -251,13 +251,14 @@ func FuzzDecodeCached(f *testing.F) {
 // allow-private-response-caching: without it a request carrying an
 // Authorization header is neither served from nor stored in the cache.
 func TestResponseCachePrivate(t *testing.T) {
-	for _, allow := range []bool{false, true} {
+	for _, tc := range []struct {
+		attr  string
+		allow bool
+	}{{"", false}, {` allow-private-response-caching="false"`, false}, {` allow-private-response-caching="true"`, true},
+		{` allow-private-response-caching="@(context.Request.Method == &quot;GET&quot;)"`, true}} {
 		st := NewState(nil)
 		st.SetExternalCache(newMapCache())
-		attr := ""
-		if allow {
-			attr = ` allow-private-response-caching="true"`
-		}
+		attr, allow := tc.attr, tc.allow
 		pl := compilePipeline(t, Options{State: st}, op(`<policies>
 <inbound><cache-lookup vary-by-developer="false" vary-by-developer-groups="false"`+attr+`/></inbound>
 <outbound><cache-store duration="60"/></outbound></policies>`))

@@ -34,9 +34,9 @@ type cacheLookupResponse struct {
 	headers     []string
 	query       []string
 	ct          cachingKind
-	// private is allow-private-response-caching: without it a request
+	// private is allow-private-response-caching: unless true, a request
 	// with an Authorization header is neither looked up nor stored (APIM).
-	private bool
+	private prop
 }
 
 // respCacheState is what cache-lookup leaves for cache-store.
@@ -62,7 +62,7 @@ func compileCacheLookupResponse(b *builder, n *Node) {
 	s := &cacheLookupResponse{byDeveloper: b.attrBool(n, "vary-by-developer", false) || b.attrBool(n, "vary-by-developer-groups", false),
 		downstream: b.attrEnum(n, "downstream-caching-type", "none", "none", "private", "public"),
 		revalidate: b.attrBool(n, "must-revalidate", true)}
-	s.private = b.attrBool(n, "allow-private-response-caching", false)
+	s.private = b.attrProp(n, "allow-private-response-caching", false) // expressions allowed (APIM)
 	s.ct = cachingType(b, n)
 	b.onlyChildren(n, "vary-by-header", "vary-by-query-parameter")
 	for _, ch := range n.Children {
@@ -122,8 +122,13 @@ func (s *cacheLookupResponse) run(c *Context) (flow, error) {
 	if c.Request.Method != "GET" && c.Request.Method != "HEAD" {
 		return flowNext, nil
 	}
-	if _, auth := c.Request.Headers.Get("Authorization"); auth && !s.private {
-		return flowNext, nil
+	if _, auth := c.Request.Headers.Get("Authorization"); auth {
+		if !s.private.set {
+			return flowNext, nil
+		}
+		if ok, err := s.private.boolean(c); err != nil || !ok {
+			return flowNext, err
+		}
 	}
 	key := s.key(c)
 	ec, internal := st.pick(s.ct)
