@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -209,5 +211,45 @@ func TestExternalCacheReplicasRedis(t *testing.T) {
 	}
 	if strings.Contains(cp.log.String(), password) {
 		t.Error("the connection string's password is in apimcp's log")
+	}
+}
+
+// A standalone snapshot (config.local.path) naming the external cache.
+const cachedSnapshot = `{
+  "protocolVersion": 1, "version": 1, "generatedAt": "2026-12-01T00:00:00Z", "checksum": "",
+  "apis": [{"id": "cached", "path": "cached", "serviceUrl": "http://127.0.0.1:9", "protocols": ["http"], "subscriptionRequired": false,
+    "subscriptionKeyParameterNames": {"header": "", "query": ""},
+    "operations": [{"id": "value", "method": "GET", "urlTemplate": "/value", "policy": %q}]}],
+  "products": [], "subscriptions": [], "policyFragments": [], "namedValues": [], "backends": [],
+  "cache": {"id": "local", "connectionString": %q, "useFromLocation": "default"}
+}`
+
+// TestExternalCacheStandaloneReplicasRedis: two standalone apimgw replicas
+// whose snapshot file names the same Redis share cache-*-value entries.
+func TestExternalCacheStandaloneReplicasRedis(t *testing.T) {
+	srv := testredis.Start(t)
+	var ds []*daemon
+	for i := 0; i < 2; i++ {
+		d := newDaemon(t, "http://127.0.0.1:9", "")
+		os.WriteFile(filepath.Join(d.dir, "snapshot.json"), []byte(fmt.Sprintf(cachedSnapshot, valuePolicy, srv.Addr()+",abortConnect=False")), 0o644)
+		d.start()
+		eventually(t, 10*time.Second, "the replica serves the snapshot", func() bool { return statusOf(t, d.data+"/status-0123456789abcdef") == 200 })
+		ds = append(ds, d)
+	}
+	body := func(d *daemon, path string) string {
+		resp, err := http.Get(d.data + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	body(ds[0], "/cached/value?user=ann&store=standalone")
+	eventually(t, 10*time.Second, "the other standalone replica finds the value", func() bool {
+		return body(ds[1], "/cached/value?user=ann") == "standalone"
+	})
+	if got := srv.Do("EXISTS", "apimgw:cache:k-ann"); got != "1" {
+		t.Fatalf("EXISTS in Redis: %q\n%s", got, ds[0].logs())
 	}
 }
