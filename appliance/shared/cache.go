@@ -200,16 +200,16 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	c.gets.Add(1)
-	b, err := c.client.Get(ctx, redisKey(key)).Bytes()
+	// GETRANGE, not GET: a value someone else wrote under our prefix is
+	// read only up to the entry limit (one byte past it tells it is larger).
+	// A missing key reads as "", which no value of ours is.
+	b, err := c.client.GetRange(ctx, redisKey(key), 0, int64(c.opts.MaxEntryBytes)).Bytes()
 	switch {
-	case errors.Is(err, redis.Nil):
-		c.misses.Add(1)
-		return nil, false, nil
-	case err != nil:
+	case err != nil && !errors.Is(err, redis.Nil):
 		c.errs.Add(1)
 		c.setUp(false, err)
 		return nil, false, err
-	case len(b) > c.opts.MaxEntryBytes:
+	case len(b) == 0 || len(b) > c.opts.MaxEntryBytes:
 		c.misses.Add(1)
 		return nil, false, nil
 	}

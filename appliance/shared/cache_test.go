@@ -193,3 +193,21 @@ func TestCacheSwitchRedis(t *testing.T) {
 		t.Fatal("no cache after Use(nil)")
 	}
 }
+
+// A value larger than the entry limit written by someone else is read only
+// up to the limit and is a miss.
+func TestCacheForeignLargeValueRedis(t *testing.T) {
+	srv := testredis.Start(t)
+	r := newCacheReplica(t, connString(srv, ""))
+	waitFor(t, "up", r.cache.Up)
+	srv.Do("SET", "apimgw:cache:user-big", "apimgw1s"+strings.Repeat("x", 2<<10))
+	if n := srv.Do("STRLEN", "apimgw:cache:user-big"); n != fmt.Sprint(8+2<<10) {
+		t.Fatalf("the foreign value was not written: STRLEN %q", n)
+	}
+	if v, _ := r.call(t, "big", ""); v != "miss" {
+		t.Fatalf("an oversized foreign value: %q", v)
+	}
+	if st := r.cache.Stats(); st.Misses != 1 || st.Hits != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
