@@ -150,6 +150,10 @@ func (h *Handler) startOneWay(call *policy.HTTPCall, roots *x509.CertPool) {
 // request-phase or the response-phase result handler) once it is done. A
 // one-way call is started and the pipeline goes on at once.
 func (h *Handler) call(x *netstack.Exchange, st *reqState, res policy.Result, next func(*netstack.Exchange, *reqState, policy.Result)) {
+	if res.Call.Cache != nil {
+		h.cacheLookup(x, st, res.Call.Cache, next) // external_cache.go
+		return
+	}
 	p, call, limit := h.calls(), cloneCall(res.Call), h.bodyLimit()
 	if call.Token != nil {
 		h.token(x, st, call, next)

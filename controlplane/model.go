@@ -200,6 +200,8 @@ type model struct {
 	// certificates and the gateways' trusted CAs ("gateway/certificate").
 	certificates table[Certificate]
 	gatewayCAs   table[CertificateAuthority]
+	// caches: the external caches (caches.go).
+	caches table[Cache]
 }
 
 func newModel() *model {
@@ -208,6 +210,7 @@ func newModel() *model {
 		productAPIs: table[Link]{}, subs: table[Subscription]{}, namedValues: table[NamedValue]{},
 		backends: table[Backend]{}, fragments: table[Fragment]{}, gateways: table[Gateway]{}, gatewayAPIs: table[Link]{},
 		certificates: table[Certificate]{}, gatewayCAs: table[CertificateAuthority]{},
+		caches: table[Cache]{},
 	}
 }
 
@@ -218,6 +221,7 @@ func (m *model) clone() *model {
 		namedValues: maps.Clone(m.namedValues), backends: maps.Clone(m.backends), fragments: maps.Clone(m.fragments),
 		gateways: maps.Clone(m.gateways), gatewayAPIs: maps.Clone(m.gatewayAPIs),
 		certificates: maps.Clone(m.certificates), gatewayCAs: maps.Clone(m.gatewayCAs),
+		caches: maps.Clone(m.caches),
 	}
 }
 

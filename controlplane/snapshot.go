@@ -211,6 +211,7 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		snap.NamedValues = append(snap.NamedValues, wire.NamedValue{ID: id, DisplayName: nv.DisplayName, Value: nv.Value, Secret: nv.Secret})
 	}
 	snapshotBackends(m, gw, beSet, snap) // backends.go
+	snap.Cache = snapshotCache(m, gw)    // caches.go
 	return snap
 }
 
@@ -314,7 +315,7 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 	groups := map[string]*content{}
 	var out []build
 	for _, gw := range m.gateways.sortedKeys() {
-		key := strings.Join(x.apisOf[gw], "/")
+		key := strings.Join(x.apisOf[gw], "/") + "\x00" + cacheGroup(m, gw) // the location's cache (caches.go)
 		g := groups[key]
 		if g == nil {
 			snap := buildSnapshot(x, gw)

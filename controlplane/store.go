@@ -29,11 +29,13 @@ const (
 	bucketGWStatus     = "gatewayStatus"
 	bucketTelemetry    = "telemetry"
 	bucketMeta         = "meta"
+	bucketCaches       = "caches"
 )
 
 var allBuckets = []string{bucketAPIs, bucketOps, bucketPolicies, bucketProducts, bucketProductAPIs, bucketSubs,
 	bucketNamedValues, bucketBackends, bucketFragments, bucketGateways, bucketGatewayAPIs, bucketGWVersions,
-	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs}
+	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs,
+	bucketCaches}
 
 // DataFile is the name of the bbolt file inside the data directory.
 const DataFile = "apimcp.db"
@@ -265,6 +267,7 @@ func (s *Store) loadIn(tx backendTx) (*loaded, error) {
 		{bucketGatewayAPIs, func() error { return loadTable(tx, bucketGatewayAPIs, m.gatewayAPIs) }},
 		{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
 		{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
+		{bucketCaches, func() error { return loadTable(tx, bucketCaches, m.caches) }},
 		{bucketGWVersions, func() error {
 			return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
 				var gv gwVersion
@@ -490,6 +493,8 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 		return marshalEntry(m.certificates, key)
 	case bucketGatewayCAs:
 		return marshalEntry(m.gatewayCAs, key)
+	case bucketCaches:
+		return marshalEntry(m.caches, key)
 	}
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }

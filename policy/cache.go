@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// ValueCache is the built-in cache of cache-store-value, cache-lookup-value and
-// cache-remove-value (caching-type internal, and prefer-external, which has
-// no external cache to prefer here). It lives in the State, so a snapshot
+// ValueCache is the built-in cache of cache-store-value, cache-lookup-value,
+// cache-remove-value, cache-lookup and cache-store (caching-type internal,
+// and prefer-external when no external cache is configured:
+// pol_cache_external.go). It lives in the State, so a snapshot
 // swap keeps it. It is bounded by a byte budget (DefaultCacheBudget unless
 // State.SetCacheBudget): storing past the budget evicts the least recently
 // used entries; entries expire after their duration. Safe for concurrent use.

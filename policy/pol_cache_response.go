@@ -9,15 +9,17 @@ import (
 
 // cache-lookup and cache-store: response caching on the built-in cache (the
 // same ValueCache as cache-*-value, so the same byte budget). cache-lookup
-// (inbound) builds the key — API, operation, method, path, the query
+// (inbound) skips a request with an Authorization header unless
+// allow-private-response-caching="true" (APIM's attribute), builds the key — API, operation, method, path, the query
 // (vary-by-query-parameter selects parameters; without any the whole query is
 // part of the key, which never mixes responses APIM would keep apart), the
 // vary-by-header values, and the subscription for vary-by-developer /
 // vary-by-developer-groups — and on a hit answers with the stored response.
 // cache-store (outbound) stores the response of a request that missed: 200
 // only, unless cache-response="true"; duration in seconds (expressions
-// allowed). Only GET and HEAD are cached. caching-type "external" is refused;
-// downstream-caching-type private/public adds Cache-Control with the time
+// allowed). Only GET and HEAD are cached. caching-type picks the cache as for
+// cache-lookup-value (pol_cache_external.go); cache-store uses the one its
+// cache-lookup used. downstream-caching-type private/public adds Cache-Control with the time
 // left, must-revalidate adds must-revalidate.
 func init() {
 	register("cache-lookup", inInbound, []string{"vary-by-developer", "vary-by-developer-groups", "caching-type", "downstream-caching-type",
@@ -31,6 +33,10 @@ type cacheLookupResponse struct {
 	revalidate  bool
 	headers     []string
 	query       []string
+	ct          cachingKind
+	// private is allow-private-response-caching: unless true, a request
+	// with an Authorization header is neither looked up nor stored (APIM).
+	private prop
 }
 
 // respCacheState is what cache-lookup leaves for cache-store.
@@ -38,6 +44,10 @@ type respCacheState struct {
 	key        string
 	downstream string
 	revalidate bool
+	// ext is the external cache the lookup used (nil: the built-in one,
+	// unless skip); skip: caching-type external with none configured.
+	ext  ExternalCache
+	skip bool
 }
 
 func compileCacheLookupResponse(b *builder, n *Node) {
@@ -52,8 +62,8 @@ func compileCacheLookupResponse(b *builder, n *Node) {
 	s := &cacheLookupResponse{byDeveloper: b.attrBool(n, "vary-by-developer", false) || b.attrBool(n, "vary-by-developer-groups", false),
 		downstream: b.attrEnum(n, "downstream-caching-type", "none", "none", "private", "public"),
 		revalidate: b.attrBool(n, "must-revalidate", true)}
-	b.attrBool(n, "allow-private-response-caching", false) // the built-in cache is private to this gateway
-	cachingType(b, n)
+	s.private = b.attrProp(n, "allow-private-response-caching", false) // expressions allowed (APIM)
+	s.ct = cachingType(b, n)
 	b.onlyChildren(n, "vary-by-header", "vary-by-query-parameter")
 	for _, ch := range n.Children {
 		b.checkAttrs(ch)
@@ -95,17 +105,48 @@ func (s *cacheLookupResponse) key(c *Context) string {
 }
 
 func (s *cacheLookupResponse) run(c *Context) (flow, error) {
+	st := c.pipe.state
+	now := st.now()
+	if c.calls.done && c.calls.phase == phaseCacheLookup {
+		// The external lookup's answer (c.respCache was set before it).
+		if b, ok := extLookupDone(c); ok {
+			v, expires, err := decodeCached(c, b)
+			if _, _, _, _, isResp := AsResponse(v); err == nil && isResp && now.Before(expires) {
+				c.respCache = respCacheState{}
+				return s.hit(c, v, expires, now)
+			}
+			st.external.undecode.Add(1)
+		}
+		return flowNext, nil
+	}
 	if c.Request.Method != "GET" && c.Request.Method != "HEAD" {
 		return flowNext, nil
 	}
+	if _, auth := c.Request.Headers.Get("Authorization"); auth {
+		if !s.private.set {
+			return flowNext, nil
+		}
+		if ok, err := s.private.boolean(c); err != nil || !ok {
+			return flowNext, err
+		}
+	}
 	key := s.key(c)
-	st := c.pipe.state
-	now := st.now()
+	ec, internal := st.pick(s.ct)
+	if !internal {
+		c.respCache = respCacheState{key: key, downstream: s.downstream, revalidate: s.revalidate, ext: ec, skip: ec == nil}
+		f, _ := extLookup(c, ec, key, "cache-lookup")
+		return f, nil
+	}
 	v, expires, ok := st.cache.lookupEntry(key, now)
 	if !ok {
 		c.respCache = respCacheState{key: key, downstream: s.downstream, revalidate: s.revalidate}
 		return flowNext, nil
 	}
+	return s.hit(c, v, expires, now)
+}
+
+// hit answers with the cached response v.
+func (s *cacheLookupResponse) hit(c *Context, v Value, expires, now time.Time) (flow, error) {
 	status, reason, headers, body, _ := AsResponse(v)
 	c.Response.reset()
 	c.Response.StatusCode, c.Response.Reason = status, reason
@@ -151,7 +192,7 @@ var hopHeaders = []string{"Connection", "Keep-Alive", "Transfer-Encoding", "Cont
 
 func (s *cacheStoreResponse) run(c *Context) (flow, error) {
 	rc := c.respCache
-	if rc.key == "" || !(c.Response.StatusCode == 200 || s.any) {
+	if rc.key == "" || rc.skip || !(c.Response.StatusCode == 200 || s.any) {
 		return flowNext, nil
 	}
 	d, err := s.duration.integer(c)
@@ -175,7 +216,16 @@ func (s *cacheStoreResponse) run(c *Context) (flow, error) {
 	}
 	body := append([]byte(nil), c.Response.Body...)
 	st := c.pipe.state
-	st.cache.store(rc.key, ResponseValue(c.Response.StatusCode, strings.Clone(c.Response.Reason), hs, body), time.Duration(d)*time.Second, st.now())
+	rv := ResponseValue(c.Response.StatusCode, strings.Clone(c.Response.Reason), hs, body)
+	if rc.ext != nil {
+		b, err := encodeCached(rv, st.now().Add(time.Duration(d)*time.Second))
+		if err != nil {
+			return flowNext, err
+		}
+		extStore(st, rc.ext, rc.key, b, time.Duration(d)*time.Second)
+	} else {
+		st.cache.store(rc.key, rv, time.Duration(d)*time.Second, st.now())
+	}
 	downstreamHeader(&c.Response.Headers, rc.downstream, rc.revalidate, time.Duration(d)*time.Second)
 	return flowNext, nil
 }

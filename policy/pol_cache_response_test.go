@@ -59,7 +59,6 @@ func TestResponseCache(t *testing.T) {
 	}
 	for _, bad := range []struct{ doc, want string }{
 		{`<inbound><cache-lookup vary-by-developer="false"/></inbound>`, `"vary-by-developer-groups" is required`},
-		{`<inbound><cache-lookup vary-by-developer="false" vary-by-developer-groups="false" caching-type="external"/></inbound>`, "external cache"},
 		{`<outbound><cache-store/></outbound>`, `"duration" is required`},
 		{`<inbound><cache-store duration="1"/></inbound>`, "not allowed in the inbound section"},
 	} {

@@ -17,21 +17,16 @@ func init() {
 	register("cache-remove-value", inAll, []string{"key", "caching-type"}, compileCacheRemove)
 }
 
-func cachingType(b *builder, n *Node) {
-	if t := b.attrEnum(n, "caching-type", "prefer-external", "prefer-external", "external", "internal"); t == "external" {
-		a, _ := n.Attr("caching-type")
-		b.errorAt(n, a.ValuePos, ErrUnsupported, `caching-type "external" needs an external cache (Azure Cache for Redis); this gateway has a built-in one: use "internal" or "prefer-external"`)
-	}
+type cacheStore struct {
+	key, value, duration prop
+	ct                   cachingKind
 }
-
-type cacheStore struct{ key, value, duration prop }
 
 func compileCacheStore(b *builder, n *Node) {
 	b.noText(n)
 	b.noChildren(n)
 	m := b.meta(n)
-	cachingType(b, n)
-	s := &cacheStore{key: b.attrProp(n, "key", true), value: b.attrProp(n, "value", true), duration: b.attrProp(n, "duration", true)}
+	s := &cacheStore{key: b.attrProp(n, "key", true), value: b.attrProp(n, "value", true), duration: b.attrProp(n, "duration", true), ct: cachingType(b, n)}
 	b.emit(instr{op: opStep, step: s, meta: m})
 }
 
@@ -52,34 +47,70 @@ func (s *cacheStore) run(c *Context) (flow, error) {
 		return flowNext, nil // nothing to keep
 	}
 	st := c.pipe.state
-	st.cache.store(key, v, time.Duration(d)*time.Second, st.now())
+	ec, internal := st.pick(s.ct)
+	if internal {
+		st.cache.store(key, v, time.Duration(d)*time.Second, st.now())
+		return flowNext, nil
+	}
+	if ec == nil {
+		return flowNext, nil
+	}
+	b, err := encodeCached(v, time.Time{})
+	if err != nil {
+		return flowNext, err
+	}
+	extStore(st, ec, key, b, time.Duration(d)*time.Second)
 	return flowNext, nil
 }
 
 type cacheLookup struct {
 	key, def prop
 	varName  string
+	ct       cachingKind
 }
 
 func compileCacheLookup(b *builder, n *Node) {
 	b.noText(n)
 	b.noChildren(n)
 	m := b.meta(n)
-	cachingType(b, n)
-	s := &cacheLookup{key: b.attrProp(n, "key", true), def: b.attrProp(n, "default-value", false), varName: b.attrString(n, "variable-name", true, "")}
+	s := &cacheLookup{key: b.attrProp(n, "key", true), def: b.attrProp(n, "default-value", false), varName: b.attrString(n, "variable-name", true, ""),
+		ct: cachingType(b, n)}
 	b.emit(instr{op: opStep, step: s, meta: m})
 }
 
 func (s *cacheLookup) run(c *Context) (flow, error) {
+	st := c.pipe.state
+	if c.calls.done && c.calls.phase == phaseCacheLookup {
+		if b, ok := extLookupDone(c); ok {
+			v, _, err := decodeCached(c, b)
+			if err == nil {
+				c.SetVariable(s.varName, v)
+				return flowNext, nil
+			}
+			st.external.undecode.Add(1)
+		}
+		return s.miss(c)
+	}
 	key, err := s.key.str(c)
 	if err != nil {
 		return flowNext, err
 	}
-	st := c.pipe.state
-	if v, ok := st.cache.lookup(key, st.now()); ok {
-		c.SetVariable(s.varName, v)
-		return flowNext, nil
+	ec, internal := st.pick(s.ct)
+	if internal {
+		if v, ok := st.cache.lookup(key, st.now()); ok {
+			c.SetVariable(s.varName, v)
+			return flowNext, nil
+		}
+		return s.miss(c)
 	}
+	if f, ok := extLookup(c, ec, key, "cache-lookup-value"); ok {
+		return f, nil
+	}
+	return s.miss(c)
+}
+
+// miss sets the default value, if any.
+func (s *cacheLookup) miss(c *Context) (flow, error) {
 	if s.def.set {
 		v, err := s.def.value(c)
 		if err != nil {
@@ -90,14 +121,16 @@ func (s *cacheLookup) run(c *Context) (flow, error) {
 	return flowNext, nil
 }
 
-type cacheRemove struct{ key prop }
+type cacheRemove struct {
+	key prop
+	ct  cachingKind
+}
 
 func compileCacheRemove(b *builder, n *Node) {
 	b.noText(n)
 	b.noChildren(n)
 	m := b.meta(n)
-	cachingType(b, n)
-	b.emit(instr{op: opStep, step: &cacheRemove{key: b.attrProp(n, "key", true)}, meta: m})
+	b.emit(instr{op: opStep, step: &cacheRemove{key: b.attrProp(n, "key", true), ct: cachingType(b, n)}, meta: m})
 }
 
 func (s *cacheRemove) run(c *Context) (flow, error) {
@@ -105,6 +138,11 @@ func (s *cacheRemove) run(c *Context) (flow, error) {
 	if err != nil {
 		return flowNext, err
 	}
-	c.pipe.state.cache.delete(key)
+	st := c.pipe.state
+	if ec, internal := st.pick(s.ct); internal {
+		st.cache.delete(key)
+	} else {
+		extRemove(st, ec, key)
+	}
 	return flowNext, nil
 }

@@ -45,6 +45,9 @@ type HTTPCall struct {
 	// ClientCert is the client certificate to present over https
 	// (authentication-certificate inside send-request); nil for none.
 	ClientCert *tls.Certificate
+	// Cache, when set, makes this no HTTP request: it asks the external
+	// cache for a key (pol_cache_external.go); answer with Context.CacheDone.
+	Cache *CacheLookup
 }
 
 // CallResponse is the answer to an HTTPCall.
@@ -72,6 +75,9 @@ type callState struct {
 	err   error
 	phase uint8  // a step that makes several calls (validate-jwt: configuration, then keys)
 	note  string // what the step keeps between them
+	// cacheVal and cacheFound answer a CacheLookup (pol_cache_external.go).
+	cacheVal   []byte
+	cacheFound bool
 }
 
 const defaultSendTimeout = 60 * time.Second

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -102,7 +103,9 @@ func Simulate(p *Pipeline, c *Context, io SimIO) SimResult {
 		case Call:
 			call := *res.Call
 			out.Calls = append(out.Calls, call)
-			if call.Token != nil {
+			if lk := call.Cache; lk != nil {
+				c.CacheDone(lk.Cache.Get(context.Background(), lk.Key)) // the State's external cache
+			} else if call.Token != nil {
 				if io.Token == nil {
 					c.TokenDone(Token{}, fmt.Errorf("no managed identity token source answers for resource %q", call.Token.Resource))
 				} else {

@@ -41,6 +41,8 @@ type State struct {
 	certs                         certCache   // authentication-certificate body certificates (pol_authentication_certificate.go)
 	metrics                       metricStore // emit-metric (pol_emit_metric.go)
 	shared                        sharedState // replicas' shared counters (sharedcounters.go), nil: local
+
+	external externalState // the external cache (pol_cache_external.go)
 }
 
 const numShards = 32

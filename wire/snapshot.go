@@ -53,6 +53,9 @@ type Snapshot struct {
 	// Certificates: the gateway's trusted CAs and the client certificates
 	// its backends use.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Cache is the external cache of the gateway's location (cache.go); nil:
+	// the built-in cache only.
+	Cache *ExternalCache `json:"cache,omitempty"`
 }
 
 // API is one API as the gateway serves it.

@@ -263,6 +263,7 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
+	validateCache(s.Cache, bad) // cache.go
 	if len(errs) > 0 {
 		return errs
 	}

@@ -52,6 +52,7 @@ type Gateway struct {
 	store    *store.Store
 	state    *policy.State
 	shared   *shared.Counters // nil: local counters
+	caches   *shared.CacheSwitch
 	handler  *appliance.Handler
 	tracer   *appliance.TraceLog // the trace policy's output, to the log
 	server   *netstack.Server
@@ -145,6 +146,8 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 		g.shared = sc
 		g.state.SetShared(sc)
 	}
+	g.caches = shared.NewCacheSwitch(g.state, shared.CacheOptions{Logger: g.log}) // the snapshot's external cache
+	defer g.caches.Close()
 	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
 	defer g.tracer.Close()
 	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes)}
@@ -491,6 +494,9 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 		if _, err := g.store.PutSnapshotFacts(version, raw, facts); err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", version, err)
 		}
+	}
+	if err := g.caches.Use(snap.Cache); err != nil {
+		return err
 	}
 	g.handler.Swap(compiled)
 	for _, w := range compiled.Warnings {

@@ -81,6 +81,15 @@ func (g *Gateway) Facts(ctx context.Context) status.Facts {
 		f.Counters = status.PolicyCounters{RateKeys: cs.RateKeys, QuotaKeys: cs.QuotaKeys,
 			RateEvictions: cs.RateEvictions, QuotaEvictions: cs.QuotaEvictions, MaxKeys: cs.MaxKeys}
 	}
+	if g.state != nil {
+		es := g.state.ExternalCacheStats()
+		f.Policies.ExternalUnconfigured = es.Unconfigured
+		if cs, ok := g.caches.Stats(); ok {
+			f.ExternalCache = &status.ExternalCache{ID: cs.ID, Location: cs.Location, Addr: cs.Addr, Up: cs.Up, Since: cs.Since,
+				Hits: es.Hits, Misses: es.Misses, Errors: es.Errors, Down: es.Down, Stores: es.Stores + es.Removes, Skipped: es.Skipped,
+				Fallbacks: cs.Fallbacks, LastError: cs.LastError, LastErrAt: cs.LastErrorAt}
+		}
+	}
 	if g.shared != nil {
 		ss := g.shared.Stats()
 		f.SharedCounters = &status.SharedCounters{Addr: ss.Addr, Sharing: ss.Sharing, Since: ss.Since, Sent: ss.Sent,

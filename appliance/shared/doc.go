@@ -9,5 +9,11 @@
 // unreachable it says so (Stats, the status page, /metrics), the State counts
 // locally, and sharing resumes when a probe finds Redis again.
 //
-// It is not the control plane's storage, and it holds no cache entries.
+// It also fills policy.ExternalCache (cache.go): the external cache of the
+// cache policies, on the Redis of the snapshot's /caches resource; lookups
+// are one round trip on a call worker, stores are queued and written in
+// batches, and while Redis is unreachable lookups miss and stores are
+// skipped until it answers.
+//
+// It is not the control plane's storage.
 package shared

@@ -59,6 +59,9 @@ type Facts struct {
 	// SharedCounters is set when replicas share counters through Redis
 	// (policy.rate-limit.redis.url); nil means local counters by design.
 	SharedCounters *SharedCounters `json:"sharedCounters,omitempty"`
+	// ExternalCache is set when the snapshot configures an external cache
+	// (external_cache.go).
+	ExternalCache *ExternalCache `json:"externalCache,omitempty"`
 	// Traces counts the trace policy's output by severity and outcome
 	// ("logged", "below-level", "rate-limited", "queue-full").
 	Traces []TraceCount `json:"traces,omitempty"`
@@ -116,6 +119,9 @@ type PolicyFacts struct {
 	CacheEvictions int64          `json:"cacheEvictions"`
 	CacheExpired   int64          `json:"cacheExpired"`
 	Metrics        []PolicyMetric `json:"metrics,omitempty"`
+	// ExternalUnconfigured counts caching-type external operations with no
+	// external cache configured (external_cache.go).
+	ExternalUnconfigured int64 `json:"externalCacheUnconfigured"`
 }
 
 // PolicyMetric is one emit-metric series.

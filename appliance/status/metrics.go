@@ -162,6 +162,7 @@ func writeMetrics(w io.Writer, r *Report, rec *Recorder) error {
 	p.counter("apimgw_policy_cache_misses_total", "cache-lookup-value misses (expired entries included).", float64(pf.CacheMisses))
 	p.counter("apimgw_policy_cache_evictions_total", "Entries evicted to stay within the cache's byte budget.", float64(pf.CacheEvictions))
 	p.counter("apimgw_policy_cache_expired_total", "Entries dropped because their duration passed.", float64(pf.CacheExpired))
+	writeExternalCache(p, f) // external_cache.go
 	if len(pf.Metrics) > 0 {
 		p.family("apimgw_emitted_metric_sum", "counter", "Sum of the values emit-metric added, by namespace, metric and dimensions.")
 		for _, m := range pf.Metrics {

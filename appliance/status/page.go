@@ -89,6 +89,7 @@ func alerts(r *Report) []alert {
 		}
 		a = append(a, alert{"warn", t + "."})
 	}
+	a = append(a, externalCacheAlert(r)...) // external_cache.go
 	switch r.TokenState {
 	case "expired":
 		a = append(a, alert{"bad", "Gateway token expired " + fmtTime(r.Token.Expiry) + ": generate a new one and put it in env.conf."})
