@@ -127,6 +127,9 @@ type Exchange struct {
 	respBodyLimit int      // ReadResponseBody
 	respBodyFn    BodyFunc // ReadResponseBody: called once the body is buffered
 	upBody        []byte   // ReadResponseBody's buffer
+
+	grpcCode int  // GRPCStatus: the code of the gateway's own answer to a gRPC client
+	grpcSet  bool // grpcCode is set
 }
 
 type decision uint8

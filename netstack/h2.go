@@ -258,6 +258,7 @@ func (hc *h2conn) openStream(ev *http2.Event) {
 		return
 	}
 	st.method = append(st.method[:0], req.Method...)
+	st.grpc = isGRPCRequest(req)
 	st.addHead(req, ev.End)
 	cc.armTimer(lp.s.cfg.HeaderTimeout)
 	cc.onTraffic()
@@ -298,6 +299,7 @@ type h2stream struct {
 	id      uint32
 	ctx     any
 	method  []byte
+	grpc    bool // a gRPC call: the gateway's own answers go out as gRPC (grpc.go)
 	closed  bool // the clientConn closed it, or the stream is gone
 	closing bool // Close was called; it takes effect on the loop
 
