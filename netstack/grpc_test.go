@@ -212,10 +212,16 @@ func (h *grpcStatusRec) next(t *testing.T) [2]int {
 // gateway's own answers a gRPC client may get. It records GRPCStatus and
 // Status of each finished exchange.
 type grpcAnswers struct {
-	status   int    // /test.Echo/Error: RespondError(status, …)
-	upstream string // /test.Echo/Forward: forward here
 	mu       sync.Mutex
+	status   int    // /test.Echo/Error: RespondError(status, …)
+	upstream string // other paths: forward here
 	done     []doneRec
+}
+
+func (h *grpcAnswers) set(status int, upstream string) {
+	h.mu.Lock()
+	h.status, h.upstream = status, upstream
+	h.mu.Unlock()
 }
 
 type doneRec struct {
@@ -226,9 +232,12 @@ type doneRec struct {
 
 func (h *grpcAnswers) Serve(x *Exchange) {
 	x.Value = string(x.Req.Bytes(x.Req.Target)) // the head's bytes do not last until Done
+	h.mu.Lock()
+	status, upstream := h.status, h.upstream
+	h.mu.Unlock()
 	switch x.Value {
 	case "/test.Echo/Error":
-		x.RespondError(h.status, "refused by a policy")
+		x.RespondError(status, "refused by a policy")
 	case "/test.Echo/Policy":
 		// A policy's return-response with APIM's body and a header.
 		x.Respond(429, "", []Field{{"Content-Type", "application/json"}, {"Retry-After", "7"}},
@@ -243,9 +252,9 @@ func (h *grpcAnswers) Serve(x *Exchange) {
 		go x.Resume(func(x *Exchange) { x.RespondError(401, "Access denied due to missing subscription key.") })
 	case "/test.Echo/Timeout":
 		x.SetTimeout(100 * time.Millisecond)
-		x.Forward(h.upstream)
+		x.Forward(upstream)
 	default:
-		x.Forward(h.upstream)
+		x.Forward(upstream)
 	}
 }
 
@@ -328,7 +337,7 @@ func TestGRPCGatewayErrors(t *testing.T) {
 		{404, codes.Unimplemented}, {413, codes.Unknown}, {429, codes.Unavailable},
 		{500, codes.Unknown}, {502, codes.Unavailable}, {503, codes.Unavailable}, {504, codes.Unavailable},
 	} {
-		h.status = c.status
+		h.set(c.status, deadAddr)
 		st, _ := invoke("/test.Echo/Error")
 		if st.Code() != c.want || st.Message() != "refused by a policy" {
 			t.Errorf("HTTP %d: %v %q, want %v %q", c.status, st.Code(), st.Message(), c.want, "refused by a policy")
@@ -361,7 +370,7 @@ func TestGRPCGatewayErrors(t *testing.T) {
 			t.Errorf("%s: Done saw %+v, want status %d grpc-status %d", c.method, d, c.status, c.want)
 		}
 	}
-	h.upstream = silent.Addr().String()
+	h.set(0, silent.Addr().String())
 	if st, _ := invoke("/test.Echo/Timeout"); st.Code() != codes.Unavailable || st.Message() != "Backend did not respond in time" {
 		t.Errorf("timeout: %v %q", st.Code(), st.Message())
 	}
@@ -369,7 +378,7 @@ func TestGRPCGatewayErrors(t *testing.T) {
 
 	// Not gRPC: HTTP/1.1 (even with a gRPC content-type) and HTTP/2 without
 	// one get the JSON error as before.
-	h.status = 401
+	h.set(401, deadAddr)
 	for name, c := range h2Clients(t, s) {
 		req, _ := http.NewRequest("POST", c.base+"/test.Echo/Error", strings.NewReader("x"))
 		req.Header.Set("Content-Type", "application/json")
