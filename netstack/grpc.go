@@ -165,6 +165,7 @@ func (cc *clientConn) writeGRPCAnswer() bool {
 	x.grpcCode, x.grpcSet = code, true
 	x.BytesOut += int64(len(w))
 	cc.respStarted = true
+	st.grpcEnd = true
 	cc.c.Write(w)
 	cc.lp.wbuf = w[:0]
 	return true

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -395,6 +397,31 @@ func TestGRPCGatewayErrors(t *testing.T) {
 			t.Errorf("%s: Done saw %+v, want 401 without a gRPC status", name, d)
 		}
 	}
+	// On the wire: one HEADERS frame that ends the stream (trailers-only),
+	// without the HTTP/1.1 leg's content-length.
+	r := dialH2(t, s.Addr().String())
+	r.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/test.Echo/Error"}, {":authority", "test"},
+		{"content-type", "application/grpc+proto"}, {"te", "trailers"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.hbuf.Bytes(), EndStream: true, EndHeaders: true})
+	r.until(5*time.Second, func(f http2.Frame) bool {
+		mh, ok := f.(*http2.MetaHeadersFrame)
+		if !ok || mh.StreamID != 1 {
+			return false
+		}
+		got := map[string]string{}
+		for _, hf := range mh.Fields {
+			got[hf.Name] = hf.Value
+		}
+		want := map[string]string{":status": "200", "content-type": "application/grpc", "grpc-status": "16", "grpc-message": "refused by a policy"}
+		if !mh.StreamEnded() || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("trailers-only: end %t, fields %v, want %v", mh.StreamEnded(), got, want)
+		}
+		return true
+	})
+	h.last(t)
 	rawHTTP1 := rawExchange(t, s.Addr().String(), "POST /test.Echo/Error HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc\r\nTE: trailers\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	if !strings.HasPrefix(rawHTTP1, "HTTP/1.1 401") || strings.Contains(strings.ToLower(rawHTTP1), "grpc-status") {
 		t.Errorf("HTTP/1.1 gRPC content-type: %q", rawHTTP1)
