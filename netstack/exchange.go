@@ -73,7 +73,7 @@ type Exchange struct {
 	ConnValue any
 
 	// Results, filled in as the exchange runs; final in Done.
-	Status         int           // status sent to the client (0: none was sent)
+	Status         int           // status sent to the client (0: none was sent); for a gRPC client's answer of the gateway's own, its HTTP status (the client got 200 and GRPCStatus)
 	UpstreamStatus int           // status the upstream answered (0: not forwarded or no answer)
 	BytesIn        int64         // request bytes received (head and body)
 	BytesOut       int64         // response bytes sent (head and body)
