@@ -46,6 +46,11 @@ type Record struct {
 	BytesOut      int64
 	ClientIP      string
 	Error         string
+	// GRPC tells that the request was a gRPC call that ended with a status,
+	// GRPCStatus (netstack.Exchange.GRPCStatus): the backend's grpc-status
+	// or the code the gateway's own answer was mapped to.
+	GRPC       bool
+	GRPCStatus int
 }
 
 // Handler is the gateway's APIM request handler: route → subscription →
@@ -625,6 +630,7 @@ func (h *Handler) Done(x *netstack.Exchange) {
 	if r.Error == "" && x.Err != nil {
 		r.Error = failureKind(x.Err, 0)
 	}
+	r.GRPCStatus, r.GRPC = x.GRPCStatus()
 	if st.api != nil {
 		r.API = st.api.id
 	}

@@ -17,7 +17,7 @@ import (
 // only when no operation matched); requestId is the record's identity at the
 // control plane, gateway/stream/sequence (apimgw records carry no request id
 // of the gateway), so a record stored twice would show as two ids; gatewayId
-// is an addition; apiRegion and userId are not recorded.
+// and grpcStatus are additions; apiRegion and userId are not recorded.
 type RequestReportRecord struct {
 	APIID               string  `json:"apiId,omitempty"`
 	OperationID         string  `json:"operationId,omitempty"`
@@ -36,6 +36,11 @@ type RequestReportRecord struct {
 	APITime             float64 `json:"apiTime"`
 	ServiceTime         float64 `json:"serviceTime"`
 	RequestID           string  `json:"requestId"`
+	// GRPCStatus is an addition: the gRPC status code of a gRPC call (the
+	// backend's grpc-status, or the code the gateway mapped its own answer
+	// to — responseCode then keeps that answer's HTTP status); absent for
+	// other requests.
+	GRPCStatus *int `json:"grpcStatus,omitempty"`
 }
 
 // RequestReport lists the stored records with a time in [from, to] (zero:
@@ -73,6 +78,10 @@ func (s *Store) RequestReport(from, to time.Time, skip, top int) ([]RequestRepor
 			}
 			if r.Cache != "" {
 				row.Cache = r.Cache
+			}
+			if r.GRPCStatus != nil {
+				code := *r.GRPCStatus
+				row.GRPCStatus = &code
 			}
 			out = append(out, row)
 		}

@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimgw/apimgw/wire"
 )
 
 // TestRequestReport: one row per stored record, a batch sent twice stored
@@ -62,5 +65,47 @@ func TestRequestReport(t *testing.T) {
 	}
 	if code, _ := get("?$top=-1"); code != 400 {
 		t.Fatalf("$top=-1: %d, want 400", code)
+	}
+}
+
+// TestRequestReportGRPCStatus: a gRPC call's status reaches /reports/byRequest
+// as grpcStatus (OK as 0, a gateway answer beside its HTTP status); other
+// rows have none, in the JSON too. Batches sent as JSON and as binary alike.
+func TestRequestReportGRPCStatus(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), DataFile), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := benchBatch("s1", 0, 3)
+	ok, unauth := 0, 16
+	b.Records[0].GRPCStatus = &ok
+	b.Records[1].Status, b.Records[1].GRPCStatus = 401, &unauth
+	data, _ := json.Marshal(b)
+	var fromJSON wire.TelemetryBatch
+	if err := json.Unmarshal(data, &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ingest("gw1", RawBatchOf(&fromJSON)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.RequestReport(time.Time{}, time.Time{}, 0, 0)
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+	if g := rows[0].GRPCStatus; g == nil || *g != 0 {
+		t.Errorf("row 0: grpcStatus %v, want 0", g)
+	}
+	if g := rows[1].GRPCStatus; g == nil || *g != 16 || rows[1].ResponseCode != 401 {
+		t.Errorf("row 1: grpcStatus %v responseCode %d, want 16 and 401", g, rows[1].ResponseCode)
+	}
+	if rows[2].GRPCStatus != nil {
+		t.Errorf("row 2: grpcStatus %v, want none", *rows[2].GRPCStatus)
+	}
+	for i, want := range []string{`"grpcStatus":0`, `"grpcStatus":16`, ""} {
+		j, _ := json.Marshal(rows[i])
+		if want == "" && strings.Contains(string(j), "grpcStatus") || want != "" && !strings.Contains(string(j), want) {
+			t.Errorf("row %d JSON %s, want %q", i, j, want)
+		}
 	}
 }

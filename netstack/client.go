@@ -440,7 +440,9 @@ func (cc *clientConn) pumpBody(discard bool) {
 			}
 			if ev == http1.BodyEnd {
 				done = true
-			} else if ev == http1.BodyNeedMore {
+			} else if ev == http1.BodyNeedMore && n == 0 {
+				// (n > 0: a step without an event, e.g. the last chunk's
+				// size line before its trailer section: go on.)
 				break
 			}
 			continue
@@ -620,6 +622,9 @@ func deleted(list []string, name []byte) bool {
 
 // writeResponse sends the handler's own response (Respond) to the client.
 func (cc *clientConn) writeResponse() {
+	if cc.h2 && cc.writeGRPCAnswer() {
+		return // a gRPC client's trailers-only answer (grpc.go)
+	}
 	x := &cc.x
 	w := cc.lp.wbuf[:0]
 	w = http1.AppendStatusLine(w, x.respStatus, []byte(x.respReason))

@@ -73,7 +73,7 @@ type Exchange struct {
 	ConnValue any
 
 	// Results, filled in as the exchange runs; final in Done.
-	Status         int           // status sent to the client (0: none was sent)
+	Status         int           // status sent to the client (0: none was sent); for a gRPC client's answer of the gateway's own, its HTTP status (the client got 200 and GRPCStatus)
 	UpstreamStatus int           // status the upstream answered (0: not forwarded or no answer)
 	BytesIn        int64         // request bytes received (head and body)
 	BytesOut       int64         // response bytes sent (head and body)
@@ -127,6 +127,9 @@ type Exchange struct {
 	respBodyLimit int      // ReadResponseBody
 	respBodyFn    BodyFunc // ReadResponseBody: called once the body is buffered
 	upBody        []byte   // ReadResponseBody's buffer
+
+	grpcCode int  // GRPCStatus: the code of the gateway's own answer to a gRPC client
+	grpcSet  bool // grpcCode is set
 }
 
 type decision uint8

@@ -258,6 +258,7 @@ func (hc *h2conn) openStream(ev *http2.Event) {
 		return
 	}
 	st.method = append(st.method[:0], req.Method...)
+	st.grpc = isGRPCRequest(req)
 	st.addHead(req, ev.End)
 	cc.armTimer(lp.s.cfg.HeaderTimeout)
 	cc.onTraffic()
@@ -298,6 +299,8 @@ type h2stream struct {
 	id      uint32
 	ctx     any
 	method  []byte
+	grpc    bool // a gRPC call: the gateway's own answers go out as gRPC (grpc.go)
+	grpcEnd bool // the response is a gRPC trailers-only answer: no content-length
 	closed  bool // the clientConn closed it, or the stream is gone
 	closing bool // Close was called; it takes effect on the loop
 
@@ -610,6 +613,9 @@ func (st *h2stream) Write(b []byte) (int, error) {
 			pos += n
 			fields := make([]http2.Field, 0, len(st.resp.Headers))
 			for _, f := range st.resp.Headers {
+				if st.grpcEnd && http1.EqualFold(st.resp.Bytes(f.Name), "content-length") {
+					continue // its HTTP/1.1 framing only: trailers-only has no body
+				}
 				fields = append(fields, http2.Field{Name: string(st.resp.Bytes(f.Name)), Value: string(st.resp.Bytes(f.Value))})
 			}
 			if st.resp.Status < 200 {

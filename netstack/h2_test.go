@@ -157,6 +157,11 @@ func TestH2Proxy(t *testing.T) {
 			}
 		})
 	}
+	// An exchange ends on its loop just after its last bytes went out, so
+	// the client may see them first: wait a moment.
+	for deadline := time.Now().Add(2 * time.Second); s.Active() != 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if n := s.Active(); n != 0 {
 		t.Fatalf("%d exchanges still active", n)
 	}

@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/apimgw/apimgw/netstack/http2"
 )
 
 // TLS: gnet has no TLS, so TLS connections are terminated with crypto/tls (a
@@ -74,6 +77,7 @@ func (s *Server) ServeTLS(addr string, cfg *tls.Config) (net.Addr, error) {
 		cfg = cfg.Clone()
 		cfg.NextProtos = []string{"h2", "http/1.1"}
 	}
+	cfg = h2OnlyWhenSecure(cfg)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("netstack: listen tls %s: %w", addr, err)
@@ -113,7 +117,16 @@ func (s *Server) serveTLSConn(tc *tls.Conn) {
 		tc.Close()
 		return
 	}
-	meta := &tlsMeta{h2: tc.ConnectionState().NegotiatedProtocol == "h2"}
+	cs := tc.ConnectionState()
+	if cs.NegotiatedProtocol == "h2" && !http2.TLSAcceptable(cs.Version, cs.CipherSuite) {
+		// RFC 9113 §9.2: a session below HTTP/2's requirements (possible only
+		// with a configuration of the caller's own) ends at once.
+		tc.SetWriteDeadline(time.Now().Add(time.Second))
+		tc.Write(http2.AppendRefusal(nil, http2.ErrCodeInadequateSecurity, "TLS version or cipher suite forbidden by RFC 9113 §9.2"))
+		tc.Close()
+		return
+	}
+	meta := &tlsMeta{h2: cs.NegotiatedProtocol == "h2"}
 	if a, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
 		meta.remote = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
 	}
@@ -154,4 +167,27 @@ func (s *Server) serveTLSConn(tc *tls.Conn) {
 	}
 	tc.Close()
 	near.Close()
+}
+
+// h2OnlyWhenSecure makes a configuration that offers "h2" by ALPN offer it
+// only to a client whose ClientHello can meet HTTP/2's TLS requirements
+// (RFC 9113 §9.2: TLS 1.2 or later without the suites of its Appendix A):
+// one that offers only such suites (CBC, static RSA) gets HTTP/1.1, or, if
+// it asked for h2 alone, a no_application_protocol alert. A configuration
+// with a GetConfigForClient of its own is left alone (serveTLSConn's check
+// after the handshake still applies).
+func h2OnlyWhenSecure(cfg *tls.Config) *tls.Config {
+	if cfg.GetConfigForClient != nil || !slices.Contains(cfg.NextProtos, "h2") {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	weak := cfg.Clone()
+	weak.NextProtos = slices.DeleteFunc(slices.Clone(cfg.NextProtos), func(p string) bool { return p == "h2" })
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if slices.Contains(hello.SupportedProtos, "h2") && !http2.HelloCanMeet(hello, cfg) {
+			return weak, nil
+		}
+		return nil, nil
+	}
+	return cfg
 }

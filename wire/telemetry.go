@@ -64,6 +64,13 @@ type TelemetryRecord struct {
 	// Error names why the gateway failed or blocked the call ("" when it did
 	// not): e.g. "subscription-key-missing", "rate-limit", "backend-timeout".
 	Error string `json:"error,omitempty"`
+	// GRPCStatus is the gRPC status code a gRPC call ended with: the
+	// backend's grpc-status, or the code the gateway mapped its own answer
+	// to (Status then keeps that answer's HTTP status). nil for other
+	// requests and for a gRPC call cut off before a status. A decoded
+	// record's pointer may be shared with other records: do not write
+	// through it.
+	GRPCStatus *int `json:"grpcStatus,omitempty"`
 }
 
 // TelemetryAck is the control plane's answer to a TelemetryBatch. Once a
@@ -113,6 +120,9 @@ func (b *TelemetryBatch) Validate() error {
 		}
 		if r.Status < 100 || r.Status > 999 {
 			return fmt.Errorf("%w: records[%d] (seq %d) status %d", ErrInvalidTelemetry, i, r.Seq, r.Status)
+		}
+		if r.GRPCStatus != nil && (*r.GRPCStatus < 0 || *r.GRPCStatus > MaxGRPCStatus) {
+			return fmt.Errorf("%w: records[%d] (seq %d) grpcStatus %d, want 0-%d", ErrInvalidTelemetry, i, r.Seq, *r.GRPCStatus, MaxGRPCStatus)
 		}
 	}
 	return nil

@@ -21,11 +21,23 @@ import (
 //
 // Seq and Gateway are not part of a record: the queue key, the batch framing
 // and the control plane's store key carry them.
+//
+// A record with a gRPC status (RecordFormatV2) is the same with the first
+// byte 2 and one more uvarint after the last string: the gRPC status code.
+// Records without one are written as RecordFormatV1, byte for byte as
+// before, so only gRPC calls need a control plane that reads V2.
 
-// RecordFormatV1 is the first byte of every record this build writes. A
-// record with another first byte is refused by Decode: bytes written by a
-// newer build are not guessed at.
+// RecordFormatV1 is the first byte of a record without a gRPC status. A
+// record with a first byte other than RecordFormatV1 or RecordFormatV2 is
+// refused by Decode: bytes written by a newer build are not guessed at.
 const RecordFormatV1 = 1
+
+// RecordFormatV2 is the first byte of a record with a gRPC status.
+const RecordFormatV2 = 2
+
+// MaxGRPCStatus bounds a record's gRPC status code (gRPC defines 0-16; a
+// backend may send others, recorded as they are up to this bound).
+const MaxGRPCStatus = 999
 
 // MaxRecordStringBytes bounds each string of a record; longer ones (a
 // runaway error text, a huge path template) are cut at this length, so a
@@ -34,7 +46,7 @@ const MaxRecordStringBytes = 1024
 
 const (
 	recordStrings    = 9
-	recordFixedBound = 1 + 8 + 6*binary.MaxVarintLen64
+	recordFixedBound = 1 + 8 + 6*binary.MaxVarintLen64 + binary.MaxVarintLen16 // + the gRPC status
 	// MaxRecordBytes is the largest encoded record.
 	MaxRecordBytes = recordFixedBound + recordStrings*(binary.MaxVarintLen16+MaxRecordStringBytes)
 )
@@ -51,7 +63,11 @@ func appendRecordString(dst []byte, s string) []byte {
 // dst and returns the extended slice. It does not allocate when dst has room
 // (at most MaxRecordBytes). r is only read during the call.
 func AppendRecord(dst []byte, r *TelemetryRecord) []byte {
-	dst = append(dst, RecordFormatV1)
+	if r.GRPCStatus != nil {
+		dst = append(dst, RecordFormatV2)
+	} else {
+		dst = append(dst, RecordFormatV1)
+	}
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Time.UnixNano()))
 	dst = binary.AppendVarint(dst, int64(r.Status))
 	dst = binary.AppendVarint(dst, int64(r.BackendStatus))
@@ -68,6 +84,9 @@ func AppendRecord(dst []byte, r *TelemetryRecord) []byte {
 	dst = appendRecordString(dst, r.ClientIP)
 	dst = appendRecordString(dst, r.Cache)
 	dst = appendRecordString(dst, r.Error)
+	if r.GRPCStatus != nil {
+		dst = binary.AppendUvarint(dst, uint64(min(max(*r.GRPCStatus, 0), MaxGRPCStatus)))
+	}
 	return dst
 }
 
@@ -76,7 +95,17 @@ func AppendRecord(dst []byte, r *TelemetryRecord) []byte {
 // so thousands of records cost a few string allocations, not thousands. A
 // RecordDecoder is not safe for concurrent use; the zero value is ready.
 type RecordDecoder struct {
-	strs map[string]string
+	strs  map[string]string
+	codes [17]int // gRPC's codes, pointed to by decoded records (no allocation)
+}
+
+// grpcCode returns a pointer holding code: into d.codes for gRPC's codes.
+func (d *RecordDecoder) grpcCode(code int) *int {
+	if code >= 0 && code < len(d.codes) {
+		d.codes[code] = code
+		return &d.codes[code]
+	}
+	return &code
 }
 
 // maxInterned bounds the intern table; it starts over when full.
@@ -106,14 +135,14 @@ func (d *RecordDecoder) str(b []byte) string {
 func (d *RecordDecoder) Decode(data []byte, out *TelemetryRecord) error {
 	seq, gw := out.Seq, out.Gateway
 	*out = TelemetryRecord{Seq: seq, Gateway: gw}
-	return decodeRecord(data, out, d.str)
+	return decodeRecord(data, out, d.str, d.grpcCode)
 }
 
 // CheckRecord reports whether data is a record Decode would accept and
 // Validate would pass (a time, a status 100-999), without building strings.
 func CheckRecord(data []byte) error {
 	var r TelemetryRecord
-	if err := decodeRecord(data, &r, nil); err != nil {
+	if err := decodeRecord(data, &r, nil, nil); err != nil {
 		return err
 	}
 	return checkRecordFields(&r)
@@ -129,17 +158,17 @@ func checkRecordFields(r *TelemetryRecord) error {
 	return nil
 }
 
-// decodeRecord reads data into out; str makes the strings (nil: strings are
-// only checked, not made).
-func decodeRecord(data []byte, out *TelemetryRecord, str func([]byte) string) error {
+// decodeRecord reads data into out; str makes the strings and code the gRPC
+// status (nil: they are only checked, not made).
+func decodeRecord(data []byte, out *TelemetryRecord, str func([]byte) string, code func(int) *int) error {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("%w: record: %s", ErrInvalidTelemetry, fmt.Sprintf(format, a...))
 	}
 	if len(data) < 9 {
 		return fail("%d bytes, shorter than a record", len(data))
 	}
-	if data[0] != RecordFormatV1 {
-		return fail("format byte %d, this build reads %d", data[0], RecordFormatV1)
+	if data[0] != RecordFormatV1 && data[0] != RecordFormatV2 {
+		return fail("format byte %d, this build reads %d and %d", data[0], RecordFormatV1, RecordFormatV2)
 	}
 	out.Time = time.Unix(0, int64(binary.LittleEndian.Uint64(data[1:9]))).UTC()
 	p := data[9:]
@@ -170,6 +199,19 @@ func decodeRecord(data []byte, out *TelemetryRecord, str func([]byte) string) er
 			*dst = str(p[n : n+int(l)])
 		}
 		p = p[n+int(l):]
+	}
+	if data[0] == RecordFormatV2 {
+		v, n := minimalUvarint(p)
+		if n <= 0 {
+			return fail("the gRPC status is truncated")
+		}
+		if v > MaxGRPCStatus {
+			return fail("gRPC status %d, more than %d", v, MaxGRPCStatus)
+		}
+		p = p[n:]
+		if code != nil {
+			out.GRPCStatus = code(int(v))
+		}
 	}
 	if len(p) != 0 {
 		return fail("%d bytes after the last field", len(p))
@@ -353,7 +395,7 @@ func minimalUvarint(p []byte) (uint64, int) {
 // RecordTime reads the time of an encoded record without decoding the rest
 // (zero time for bytes too short to be a record).
 func RecordTime(data []byte) time.Time {
-	if len(data) < 9 || data[0] != RecordFormatV1 {
+	if len(data) < 9 || data[0] != RecordFormatV1 && data[0] != RecordFormatV2 {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(binary.LittleEndian.Uint64(data[1:9]))).UTC()

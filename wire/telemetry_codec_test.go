@@ -33,6 +33,10 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		}()},
 		{"4 negative and huge numbers", TelemetryRecord{Time: time.Unix(3, 0).UTC(), Status: 200, TotalMicros: -1000, BytesOut: 1 << 40},
 			TelemetryRecord{Time: time.Unix(3, 0).UTC(), Status: 200, TotalMicros: -1000, BytesOut: 1 << 40}},
+		{"5 gRPC OK", grpcSample(0), grpcSample(0)},
+		{"6 gRPC UNAUTHENTICATED", grpcSample(16), grpcSample(16)},
+		{"7 gRPC code beyond gRPC's", grpcSample(404), grpcSample(404)},
+		{"8 gRPC code clamped", grpcSample(5000), grpcSample(MaxGRPCStatus)},
 	}
 	var d RecordDecoder
 	for _, c := range cases {
@@ -47,13 +51,48 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 			}
 			want := c.want
 			want.Seq, want.Gateway = c.in.Seq, "kept"
-			if got != want {
+			if !sameRecord(got, want) {
 				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+			if (c.in.GRPCStatus == nil) != (b[0] == RecordFormatV1) {
+				t.Fatalf("format byte %d for gRPC status %v", b[0], c.in.GRPCStatus)
 			}
 			if !RecordTime(b).Equal(c.in.Time) {
 				t.Fatalf("RecordTime %v, want %v", RecordTime(b), c.in.Time)
 			}
 		})
+	}
+}
+
+// grpcSample is a gRPC call's record with grpc-status code.
+func grpcSample(code int) TelemetryRecord {
+	r := sampleTelemetry(9)
+	r.Method, r.GRPCStatus = "POST", &code
+	return r
+}
+
+// sameRecord compares records, GRPCStatus by value.
+func sameRecord(a, b TelemetryRecord) bool {
+	ga, gb := a.GRPCStatus, b.GRPCStatus
+	a.GRPCStatus, b.GRPCStatus = nil, nil
+	return a == b && (ga == nil) == (gb == nil) && (ga == nil || *ga == *gb)
+}
+
+// TestRecordFormatV1Unchanged: a record without a gRPC status is encoded
+// as before the gRPC status existed (format byte 1, nothing after the
+// strings), so control planes that read only V1 take it.
+func TestRecordFormatV1Unchanged(t *testing.T) {
+	r := TelemetryRecord{Time: time.Unix(0, 1).UTC(), Method: "GET", Status: 200}
+	want := []byte{1, 1, 0, 0, 0, 0, 0, 0, 0, 0x90, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 'G', 'E', 'T', 0, 0, 0, 0}
+	if got := AppendRecord(nil, &r); !bytes.Equal(got, want) {
+		t.Fatalf("V1 encoding %x, want %x", got, want)
+	}
+	g := grpcSample(14)
+	v2 := AppendRecord(nil, &g)
+	g.GRPCStatus = nil
+	v1 := AppendRecord(nil, &g)
+	if v2[0] != RecordFormatV2 || !bytes.Equal(v2[1:len(v2)-1], v1[1:]) || v2[len(v2)-1] != 14 {
+		t.Fatalf("V2 is not V1 with a trailing code:\n%x\n%x", v2, v1)
 	}
 }
 
@@ -68,7 +107,10 @@ func TestRecordDecodeRefusesBadBytes(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "shorter than a record"},
-		{"future format", append([]byte{2}, good[1:]...), "format byte 2"},
+		{"future format", append([]byte{3}, good[1:]...), "format byte 3"},
+		{"V2 without its gRPC status", append([]byte{2}, good[1:]...), "gRPC status is truncated"},
+		{"V2 gRPC status beyond 999", append(append([]byte{2}, good[1:]...), 0xe8, 0x07), "gRPC status 1000"},
+		{"V2 gRPC status not minimal", append(append([]byte{2}, good[1:]...), 0x85, 0x00), "gRPC status is truncated"},
 		{"cut in numbers", good[:11], "truncated"},
 		{"cut in strings", good[:len(good)-3], "truncated"},
 		{"trailing bytes", append(bytes.Clone(good), 0, 0), "after the last field"},
@@ -99,6 +141,8 @@ func FuzzRecordCodec(f *testing.F) {
 	f.Add(AppendRecord(nil, &r))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff})
+	g := grpcSample(16)
+	f.Add(AppendRecord(nil, &g))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d RecordDecoder
 		var out TelemetryRecord

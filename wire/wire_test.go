@@ -232,12 +232,19 @@ func TestTelemetryValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func(*TelemetryBatch){
-		"version": func(b *TelemetryBatch) { b.ProtocolVersion = 9 },
-		"stream":  func(b *TelemetryBatch) { b.Stream = "" },
-		"seq0":    func(b *TelemetryBatch) { b.Records[0].Seq = 0 },
-		"dup":     func(b *TelemetryBatch) { b.Records[1].Seq = 1 },
-		"time":    func(b *TelemetryBatch) { b.Records[0].Time = time.Time{} },
-		"status":  func(b *TelemetryBatch) { b.Records[0].Status = 0 },
+		"version":             func(b *TelemetryBatch) { b.ProtocolVersion = 9 },
+		"stream":              func(b *TelemetryBatch) { b.Stream = "" },
+		"seq0":                func(b *TelemetryBatch) { b.Records[0].Seq = 0 },
+		"dup":                 func(b *TelemetryBatch) { b.Records[1].Seq = 1 },
+		"time":                func(b *TelemetryBatch) { b.Records[0].Time = time.Time{} },
+		"status":              func(b *TelemetryBatch) { b.Records[0].Status = 0 },
+		"grpcStatus negative": func(b *TelemetryBatch) { c := -1; b.Records[0].GRPCStatus = &c },
+		"grpcStatus too big":  func(b *TelemetryBatch) { c := 1000; b.Records[0].GRPCStatus = &c },
+	}
+	c := 16
+	ok.Records[1].GRPCStatus = &c
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("grpcStatus 16: %v", err)
 	}
 	for name, mut := range cases {
 		b := ok

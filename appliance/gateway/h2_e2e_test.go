@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/xml"
@@ -16,6 +17,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/apimgw/apimgw/wire"
 )
@@ -139,6 +147,23 @@ func TestHTTP2EndToEnd(t *testing.T) {
 		}
 		if !strings.HasPrefix(string(out), "HTTP/2 200") || !strings.Contains(string(out), "backend saw GET /c?x=1") {
 			t.Fatalf("curl %v:\n%s", args, out)
+		}
+	}
+	// A gRPC client (grpc-go) gets the gateway's own 401 as UNAUTHENTICATED
+	// with APIM's message, over h2 (TLS) and h2c.
+	for name, creds := range map[string]credentials.TransportCredentials{
+		https: credentials.NewTLS(tlsCfg.Clone()), strings.TrimPrefix(d.data, "http://"): insecure.NewCredentials(),
+	} {
+		cc, err := grpc.NewClient(name, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = cc.Invoke(ctx, "/keyed/x", wrapperspb.String("x"), new(wrapperspb.StringValue))
+		cancel()
+		cc.Close()
+		if st, _ := status.FromError(err); st.Code() != codes.Unauthenticated || !strings.HasPrefix(st.Message(), "Access denied due to missing subscription key") {
+			t.Errorf("gRPC to %s without a key: %v %q, want Unauthenticated with APIM's message", name, st.Code(), st.Message())
 		}
 	}
 }

@@ -21,7 +21,7 @@ const MaxRecordBytes = wire.MaxRecordBytes
 
 // bound returns an upper limit of the encoded size of r.
 func bound(r *appliance.Record) int {
-	n := 1 + 8 + 6*binary.MaxVarintLen64
+	n := 1 + 8 + 6*binary.MaxVarintLen64 + binary.MaxVarintLen16 // + the gRPC status
 	for _, s := range [...]string{r.API, r.Operation, r.Product, r.Subscription, r.Method, r.PathTemplate, r.ClientIP, r.Error} {
 		n += binary.MaxVarintLen16 + min(len(s), MaxStringBytes)
 	}
@@ -44,6 +44,10 @@ func AppendRecord(dst []byte, r *appliance.Record) []byte {
 		Method: r.Method, PathTemplate: r.PathTemplate, Status: r.Status, BackendStatus: r.BackendStatus,
 		TotalMicros: r.Total.Microseconds(), BackendMicros: r.Backend.Microseconds(),
 		BytesIn: r.BytesIn, BytesOut: r.BytesOut, ClientIP: r.ClientIP, Error: r.Error,
+	}
+	if r.GRPC {
+		code := r.GRPCStatus
+		w.GRPCStatus = &code
 	}
 	if w.Time.IsZero() {
 		w.Time = time.Now() // not expected from the handler; the control plane refuses timeless records

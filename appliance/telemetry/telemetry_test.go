@@ -53,6 +53,12 @@ func TestRecordRoundTrip(t *testing.T) {
 			wire.TelemetryRecord{Seq: 5, Time: time.Unix(4, 0).UTC(), Method: "GET", Status: 499, Error: "client-closed"}},
 		{"5 negative duration survives", appliance.Record{Time: time.Unix(3, 0), Status: 200, Total: -time.Millisecond},
 			wire.TelemetryRecord{Seq: 5, Time: time.Unix(3, 0).UTC(), Status: 200, TotalMicros: -1000}},
+		{"6 gRPC OK", appliance.Record{Time: time.Unix(6, 0), Method: "POST", Status: 200, GRPC: true, GRPCStatus: 0},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(6, 0).UTC(), Method: "POST", Status: 200, GRPCStatus: grpcCode(0)}},
+		{"7 gRPC answer of the gateway", appliance.Record{Time: time.Unix(7, 0), Method: "POST", Status: 401, Error: "subscription-key-missing", GRPC: true, GRPCStatus: 16},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(7, 0).UTC(), Method: "POST", Status: 401, Error: "subscription-key-missing", GRPCStatus: grpcCode(16)}},
+		{"8 GRPCStatus without GRPC is not recorded", appliance.Record{Time: time.Unix(8, 0), Status: 200, GRPCStatus: 3},
+			wire.TelemetryRecord{Seq: 5, Time: time.Unix(8, 0).UTC(), Status: 200}},
 	}
 	var d wire.RecordDecoder
 	for _, c := range cases {
@@ -65,12 +71,16 @@ func TestRecordRoundTrip(t *testing.T) {
 			if err := decodeSeq(&d, 5, b, &got); err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			if got != c.want {
-				t.Fatalf("got  %+v\nwant %+v", got, c.want)
+			g, w := got.GRPCStatus, c.want.GRPCStatus
+			got.GRPCStatus, c.want.GRPCStatus = nil, nil
+			if got != c.want || (g == nil) != (w == nil) || g != nil && *g != *w {
+				t.Fatalf("got  %+v (gRPC %v)\nwant %+v (gRPC %v)", got, g, c.want, w)
 			}
 		})
 	}
 }
+
+func grpcCode(c int) *int { return &c }
 
 // readAll returns every queued record, decoded.
 func readAll(t *testing.T, s *store.Store) []wire.TelemetryRecord {
@@ -278,6 +288,12 @@ func TestOnDoneDoesNotAllocate(t *testing.T) {
 	}
 	if s := p.Stats(); s.DroppedBuffer != 0 || s.Recorded != n+1 {
 		t.Fatalf("stats %+v: want %d recorded, none dropped", s, n+1)
+	}
+	// A gRPC call's record (with its status) costs nothing more.
+	r.GRPC, r.GRPCStatus = true, 14
+	if got, where := mallocs(n, func() { p.OnDone(&r) },
+		"github.com/apimgw/apimgw/appliance/telemetry.(*Pipeline).committer"); got != 0 {
+		t.Fatalf("OnDone (gRPC): %d allocations for %d records, want 0:\n%s", got, n, where)
 	}
 }
 
