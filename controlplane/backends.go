@@ -269,3 +269,18 @@ func snapshotBackends(m *model, gw string, set map[string]bool, snap *wire.Snaps
 		snap.Certificates = append(snap.Certificates, *certs[id])
 	}
 }
+
+// trustedCAGroup names the certificates gw trusts as CAs (sorted, joined):
+// the part of a snapshot's certificates that differs between gateways with
+// the same APIs, so prepare does not hand one gateway's CAs to another.
+func trustedCAGroup(m *model, gw string) string {
+	var ids []string
+	for _, k := range m.gatewayCAs.keysWithPrefix(gw + "/") {
+		if _, cid, _ := strings.Cut(k, "/"); m.gatewayCAs[k].Props.IsTrusted {
+			if _, ok := m.certificates[cid]; ok {
+				ids = append(ids, cid)
+			}
+		}
+	}
+	return strings.Join(ids, "/") // keysWithPrefix is sorted
+}

@@ -192,3 +192,34 @@ func FuzzCertificateData(f *testing.F) {
 		}
 	})
 }
+
+// TestTrustedCAsPerGateway: two gateways serving the same APIs get their
+// own trusted CAs — a snapshot built for one is not handed to the other
+// (the content is shared between gateways only when all of it is equal).
+func TestTrustedCAsPerGateway(t *testing.T) {
+	ts := newTestServer(t)
+	ts.seed()
+	caCert, _ := testCert(t, "Private CA")
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw})
+	ts.must(201, "PUT", "/certificates/ca", props(map[string]any{"data": base64.StdEncoding.EncodeToString(caPEM)}))
+	ts.must(201, "PUT", "/gateways/gw2", props(map[string]any{"locationData": map[string]any{"name": "edge"}}))
+	ts.must(201, "PUT", "/gateways/gw2/apis/echo", nil)
+	ts.must(201, "PUT", "/gateways/gw1/certificateAuthorities/ca", props(map[string]any{"isTrusted": true}))
+	trusted := func(gw string) bool {
+		s := decodeSnap(t, ts.gwGet(ts.token(gw, time.Hour), wire.PathConfig).body)
+		for _, c := range s.Certificates {
+			if c.ID == "ca" && c.TrustedCA {
+				return true
+			}
+		}
+		return false
+	}
+	if !trusted("gw1") || trusted("gw2") {
+		t.Fatalf("gw1 trusts ca: %v (want true); gw2 trusts ca: %v (want false)", trusted("gw1"), trusted("gw2"))
+	}
+	ts.must(201, "PUT", "/gateways/gw2/certificateAuthorities/ca", props(map[string]any{"isTrusted": true}))
+	ts.must(200, "DELETE", "/gateways/gw1/certificateAuthorities/ca", nil)
+	if trusted("gw1") || !trusted("gw2") {
+		t.Fatalf("after moving the CA: gw1 %v (want false), gw2 %v (want true)", trusted("gw1"), trusted("gw2"))
+	}
+}

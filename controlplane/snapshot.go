@@ -315,7 +315,10 @@ func (h *hub) prepare(m *model, now time.Time) ([]build, error) {
 	groups := map[string]*content{}
 	var out []build
 	for _, gw := range m.gateways.sortedKeys() {
-		key := strings.Join(x.apisOf[gw], "/") + "\x00" + cacheGroup(m, gw) // the location's cache (caches.go)
+		// Gateways share built content when everything gateway-specific in it is
+		// equal: the APIs, the location's cache (caches.go) and the trusted
+		// CAs (backends.go).
+		key := strings.Join(x.apisOf[gw], "/") + "\x00" + cacheGroup(m, gw) + "\x00" + trustedCAGroup(m, gw)
 		g := groups[key]
 		if g == nil {
 			snap := buildSnapshot(x, gw)
