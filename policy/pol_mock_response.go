@@ -26,6 +26,9 @@ type ResponseExample struct {
 	// Headers are the response's documented headers (validate-headers);
 	// every entry of one status code has the same.
 	Headers []HeaderDef
+	// SchemaID and TypeName name the representation's schema
+	// (validate-content).
+	SchemaID, TypeName string
 }
 
 // HeaderDef is a documented header: ARM's ParameterContract.
