@@ -200,6 +200,7 @@ type model struct {
 	// certificates and the gateways' trusted CAs ("gateway/certificate").
 	certificates table[Certificate]
 	gatewayCAs   table[CertificateAuthority]
+	apiSchemas   table[APISchema] // "api/schema" (schemas.go)
 }
 
 func newModel() *model {
@@ -208,6 +209,7 @@ func newModel() *model {
 		productAPIs: table[Link]{}, subs: table[Subscription]{}, namedValues: table[NamedValue]{},
 		backends: table[Backend]{}, fragments: table[Fragment]{}, gateways: table[Gateway]{}, gatewayAPIs: table[Link]{},
 		certificates: table[Certificate]{}, gatewayCAs: table[CertificateAuthority]{},
+		apiSchemas: table[APISchema]{},
 	}
 }
 
@@ -218,6 +220,7 @@ func (m *model) clone() *model {
 		namedValues: maps.Clone(m.namedValues), backends: maps.Clone(m.backends), fragments: maps.Clone(m.fragments),
 		gateways: maps.Clone(m.gateways), gatewayAPIs: maps.Clone(m.gatewayAPIs),
 		certificates: maps.Clone(m.certificates), gatewayCAs: maps.Clone(m.gatewayCAs),
+		apiSchemas: maps.Clone(m.apiSchemas),
 	}
 }
 

@@ -112,7 +112,7 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		wa := wire.API{ID: id, DisplayName: a.DisplayName, Path: a.Path, ServiceURL: a.ServiceURL,
 			Protocols: append([]string{}, a.Protocols...), SubscriptionRequired: a.SubscriptionRequired,
 			SubscriptionKeyParameterNames: wire.KeyParameterNames{Header: wire.DefaultKeyHeader, Query: wire.DefaultKeyQuery},
-			Operations:                    []wire.Operation{}}
+			Operations:                    []wire.Operation{}, Schemas: wireSchemas(m, id)}
 		if kn := a.SubscriptionKeyParameterNames; kn != nil {
 			if kn.Header != "" {
 				wa.SubscriptionKeyParameterNames.Header = kn.Header

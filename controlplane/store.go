@@ -33,7 +33,8 @@ const (
 
 var allBuckets = []string{bucketAPIs, bucketOps, bucketPolicies, bucketProducts, bucketProductAPIs, bucketSubs,
 	bucketNamedValues, bucketBackends, bucketFragments, bucketGateways, bucketGatewayAPIs, bucketGWVersions,
-	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs}
+	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs,
+	bucketAPISchemas}
 
 // DataFile is the name of the bbolt file inside the data directory.
 const DataFile = "apimcp.db"
@@ -265,6 +266,7 @@ func (s *Store) loadIn(tx backendTx) (*loaded, error) {
 		{bucketGatewayAPIs, func() error { return loadTable(tx, bucketGatewayAPIs, m.gatewayAPIs) }},
 		{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
 		{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
+		{bucketAPISchemas, func() error { return loadTable(tx, bucketAPISchemas, m.apiSchemas) }},
 		{bucketGWVersions, func() error {
 			return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
 				var gv gwVersion
@@ -490,6 +492,8 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 		return marshalEntry(m.certificates, key)
 	case bucketGatewayCAs:
 		return marshalEntry(m.gatewayCAs, key)
+	case bucketAPISchemas:
+		return marshalEntry(m.apiSchemas, key)
 	}
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }

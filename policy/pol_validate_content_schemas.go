@@ -225,9 +225,12 @@ func newSchemaCompiler(ct string, root any) *jsonschema.Compiler {
 }
 
 func schemaErrText(err error) string {
-	s := err.Error()
-	s = strings.ReplaceAll(s, schemaURL, "")
-	return s
+	s := strings.ReplaceAll(err.Error(), schemaURL, "")
+	lines := strings.Split(s, "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, " ")
 }
 
 // SchemaSet is the compiled schemas of one API for one snapshot. It is safe
