@@ -160,6 +160,13 @@ func init() {
 			columns: []column{{"NAME", "", nil}, {"SUBJECT", "subject", nil}, {"THUMBPRINT", "thumbprint", nil}, {"EXPIRES", "expirationDate", nil}, {"KEY", "hasPrivateKey", nil}},
 			flags: []flagSpec{{"file", "data", "PFX or PEM file (certificate, optionally its key)", "file64"},
 				{"password", "password", "password of the PFX (or of an encrypted PEM key)", ""}}},
+		{name: "schema", aliases: []string{"schemas"}, what: "a schema of an API", example: `pets --content-type application/vnd.oai.openapi.components+json --components petstore.json`, parent: "api", coll: func(p string) string { return "/apis/" + url.PathEscape(p) + "/schemas" },
+			columns: []column{{"NAME", "", nil}, {"CONTENT TYPE", "contentType", nil}, {"DESCRIPTION", "description", nil}},
+			flags: []flagSpec{{"content-type", "contentType", "application/vnd.oai.openapi.components+json, application/vnd.ms-azure-apim.swagger.definitions+json, application/json, …", ""},
+				{"components", "components", "JSON file: OpenAPI 3 components (or a whole OpenAPI document: its components are taken)", "docjson"},
+				{"definitions", "definitions", "JSON file: Swagger 2 definitions (or a whole Swagger document: its definitions are taken)", "docjson"},
+				{"value", "value", "file holding the schema text (a JSON Schema, an XSD, …)", "docfile"},
+				{"description", "description", "description", ""}}},
 		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, what: "a policy fragment", example: `cors --xml cors-fragment.xml --description "CORS for every API"`, coll: func(string) string { return "/policyFragments" },
 			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
 			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
@@ -337,6 +344,28 @@ func runResource(d *resDef, args []string) int {
 					return usageErr("--%s: %v", f.flag, err)
 				}
 				props[f.prop] = string(b)
+			case "docjson", "docfile": // a schema's document.<prop>
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				doc, _ := props["document"].(map[string]any)
+				if doc == nil {
+					doc = map[string]any{}
+				}
+				if f.kind == "docfile" {
+					doc[f.prop] = string(b)
+				} else {
+					var j map[string]any
+					if err := json.Unmarshal(b, &j); err != nil {
+						return usageErr("--%s: %s is not a JSON object: %v", f.flag, v, err)
+					}
+					if inner, ok := j[f.prop].(map[string]any); ok && (j["openapi"] != nil || j["swagger"] != nil) {
+						j = inner // a whole OpenAPI / Swagger document
+					}
+					doc[f.prop] = j
+				}
+				props["document"] = doc
 			case "file64": // a binary file (a PFX) sent base64-encoded
 				b, err := os.ReadFile(v)
 				if err != nil {
