@@ -200,7 +200,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 		if err != nil {
 			return nil, err
 		}
-		schemas := apiSchemas(a)
+		schemas := apiSchemas(a, snap.Schemas)
 		for j := range a.Operations {
 			o := &a.Operations[j]
 			or := &opRoute{op: o, method: strings.ToUpper(o.Method)}

@@ -314,7 +314,7 @@ func (h *Handler) resolve(segs []string) (route, *collRoute, bool) {
 	}
 	simple := map[string]resourceOps{"apis": apiKind, "products": productKind, "subscriptions": subscriptionKind,
 		"namedValues": namedValueKind, "backends": backendKind, "policyFragments": fragmentKind, "gateways": gatewayKind,
-		"certificates": certificateKind}
+		"certificates": certificateKind, "schemas": globalSchemaKind}
 	if n == 0 {
 		return route{}, nil, false
 	}

@@ -200,7 +200,8 @@ type model struct {
 	// certificates and the gateways' trusted CAs ("gateway/certificate").
 	certificates table[Certificate]
 	gatewayCAs   table[CertificateAuthority]
-	apiSchemas   table[APISchema] // "api/schema" (schemas.go)
+	apiSchemas   table[APISchema]    // "api/schema" (schemas.go)
+	schemas      table[GlobalSchema] // service-level (global_schemas.go)
 }
 
 func newModel() *model {
@@ -209,7 +210,7 @@ func newModel() *model {
 		productAPIs: table[Link]{}, subs: table[Subscription]{}, namedValues: table[NamedValue]{},
 		backends: table[Backend]{}, fragments: table[Fragment]{}, gateways: table[Gateway]{}, gatewayAPIs: table[Link]{},
 		certificates: table[Certificate]{}, gatewayCAs: table[CertificateAuthority]{},
-		apiSchemas: table[APISchema]{},
+		apiSchemas: table[APISchema]{}, schemas: table[GlobalSchema]{},
 	}
 }
 
@@ -220,7 +221,7 @@ func (m *model) clone() *model {
 		namedValues: maps.Clone(m.namedValues), backends: maps.Clone(m.backends), fragments: maps.Clone(m.fragments),
 		gateways: maps.Clone(m.gateways), gatewayAPIs: maps.Clone(m.gatewayAPIs),
 		certificates: maps.Clone(m.certificates), gatewayCAs: maps.Clone(m.gatewayCAs),
-		apiSchemas: maps.Clone(m.apiSchemas),
+		apiSchemas: maps.Clone(m.apiSchemas), schemas: maps.Clone(m.schemas),
 	}
 }
 

@@ -110,3 +110,59 @@ func TestAPISchemas(t *testing.T) {
 	ts.must(201, "PUT", "/apis/echo", props(map[string]any{"path": "echo"}))
 	ts.must(404, "GET", "/apis/echo/schemas/pets", nil)
 }
+
+// TestGlobalSchemas: /schemas/{id} (ARM's service-level schemas, what
+// validate-content's schema-id names) — schemaType json (document or value,
+// compiled on write) and xml (value, stored); bad ones are 400s naming the
+// field; a snapshot carries the schemas its policies name; a named schema
+// cannot be deleted (409) until no policy names it.
+func TestGlobalSchemas(t *testing.T) {
+	ts := newTestServer(t)
+	ts.seed()
+	address := map[string]any{"type": "object", "required": []string{"city"}, "properties": map[string]any{"city": map[string]any{"type": "string"}}}
+	r := ts.must(201, "PUT", "/schemas/address", props(map[string]any{"schemaType": "JSON", "description": "postal", "document": address}))
+	if got := r.json(t); got["type"] != "Microsoft.ApiManagement/service/schemas" || got["properties"].(map[string]any)["schemaType"] != "json" {
+		t.Fatalf("PUT answered %v", got)
+	}
+	ts.must(201, "PUT", "/schemas/text", props(map[string]any{"schemaType": "json", "value": `{"type":"string"}`}))
+	ts.must(201, "PUT", "/schemas/order-xsd", props(map[string]any{"schemaType": "xml", "value": `<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>`}))
+	if v, _ := ts.must(200, "GET", "/schemas", nil).json(t)["value"].([]any); len(v) != 3 {
+		t.Fatalf("list %v", v)
+	}
+	for _, bad := range []struct {
+		props       map[string]any
+		field, text string
+	}{
+		{map[string]any{"schemaType": "yaml", "value": "a: 1"}, "properties.schemaType", "is not json or xml"},
+		{map[string]any{"value": "{}"}, "properties.schemaType", "is required"},
+		{map[string]any{"schemaType": "json"}, "properties.document", "is required"},
+		{map[string]any{"schemaType": "json", "document": map[string]any{"type": "strng"}}, "properties.document", "at '/type'"},
+		{map[string]any{"schemaType": "json", "value": "{nope"}, "properties.value", "is not JSON"},
+		{map[string]any{"schemaType": "xml"}, "properties.value", "is required for schemaType xml"},
+	} {
+		r := ts.do("PUT", "/schemas/bad", props(bad.props))
+		if r.status != 400 || !strings.Contains(string(r.body), bad.field) || !strings.Contains(string(r.body), bad.text) {
+			t.Errorf("%v: %d %s, want 400 naming %s with %q", bad.props, r.status, r.body, bad.field, bad.text)
+		}
+		ts.must(404, "GET", "/schemas/bad", nil)
+	}
+	pol := `<policies><inbound><base/><validate-content unspecified-content-type-action="ignore" max-size="1024" size-exceeded-action="prevent">` +
+		`<content type="application/json" validate-as="json" action="prevent" schema-id="address"/></validate-content></inbound>` +
+		`<backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
+	ts.must(201, "PUT", "/apis/echo/policies/policy", props(map[string]any{"format": "rawxml", "value": pol}))
+	snap := decodeSnap(t, ts.gwGet(ts.token("gw1", time.Hour), wire.PathConfig).body)
+	if len(snap.Schemas) != 1 || snap.Schemas[0].ID != "address" || snap.Schemas[0].ContentType != "application/json" {
+		t.Fatalf("snapshot schemas %+v", snap.Schemas)
+	}
+	var doc struct{ Value string }
+	if json.Unmarshal(snap.Schemas[0].Document, &doc); !strings.Contains(doc.Value, `"city"`) {
+		t.Fatalf("snapshot schema document %s", snap.Schemas[0].Document)
+	}
+	if r := ts.do("DELETE", "/schemas/address", nil); r.status != 409 || !strings.Contains(string(r.body), "/apis/echo/policies/policy") {
+		t.Fatalf("delete of a named schema: %d %s", r.status, r.body)
+	}
+	ts.must(200, "DELETE", "/apis/echo/policies/policy", nil)
+	ts.must(200, "DELETE", "/schemas/address", nil)
+	ts.restart()
+	ts.must(200, "GET", "/schemas/text", nil)
+}

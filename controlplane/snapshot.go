@@ -192,9 +192,16 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		fe := m.fragments[f].Props
 		snap.PolicyFragments = append(snap.PolicyFragments, wire.PolicyFragment{ID: f, Description: fe.Description, Value: fe.Value})
 	}
-	nvSet, beSet := map[string]bool{}, map[string]bool{}
+	nvSet, beSet, scSet := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, t := range texts {
 		r := x.scan(t)
+		for _, s := range r.schemas {
+			for id := range m.schemas {
+				if strings.EqualFold(id, s) {
+					scSet[id] = true
+				}
+			}
+		}
 		for _, n := range r.namedValues {
 			if id, ok := x.namedValue(n); ok {
 				nvSet[id] = true
@@ -211,6 +218,9 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		snap.NamedValues = append(snap.NamedValues, wire.NamedValue{ID: id, DisplayName: nv.DisplayName, Value: nv.Value, Secret: nv.Secret})
 	}
 	snapshotBackends(m, gw, beSet, snap) // backends.go
+	for _, id := range sortedSet(scSet) {
+		snap.Schemas = append(snap.Schemas, wireGlobalSchema(id, m.schemas[id].Props))
+	}
 	return snap
 }
 

@@ -34,7 +34,7 @@ const (
 var allBuckets = []string{bucketAPIs, bucketOps, bucketPolicies, bucketProducts, bucketProductAPIs, bucketSubs,
 	bucketNamedValues, bucketBackends, bucketFragments, bucketGateways, bucketGatewayAPIs, bucketGWVersions,
 	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs,
-	bucketAPISchemas}
+	bucketAPISchemas, bucketSchemas}
 
 // DataFile is the name of the bbolt file inside the data directory.
 const DataFile = "apimcp.db"
@@ -267,6 +267,7 @@ func (s *Store) loadIn(tx backendTx) (*loaded, error) {
 		{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
 		{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
 		{bucketAPISchemas, func() error { return loadTable(tx, bucketAPISchemas, m.apiSchemas) }},
+		{bucketSchemas, func() error { return loadTable(tx, bucketSchemas, m.schemas) }},
 		{bucketGWVersions, func() error {
 			return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
 				var gv gwVersion
@@ -494,6 +495,8 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 		return marshalEntry(m.gatewayCAs, key)
 	case bucketAPISchemas:
 		return marshalEntry(m.apiSchemas, key)
+	case bucketSchemas:
+		return marshalEntry(m.schemas, key)
 	}
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }

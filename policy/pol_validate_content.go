@@ -243,33 +243,38 @@ func (s *validateContent) prepare(p *Pipeline, set *SchemaSet) {
 
 // resolve compiles the schema rule r validates representation d with.
 func (r *contentRule) resolve(set *SchemaSet, d ContentDef) *compiled {
-	id, ref, name := r.schemaID, r.schemaRef, r.schemaRef
+	id, ref, name, global := r.schemaID, r.schemaRef, r.schemaRef, true
 	switch {
 	case id == "":
 		if d.SchemaID == "" {
 			return &compiled{err: "API's schema does not specify definitions."}
 		}
-		id, name = d.SchemaID, d.TypeName
+		id, name, global = d.SchemaID, d.TypeName, false
 		if d.TypeName != "" {
-			ref = typeRef(set.contentTypeOf(id), d.TypeName)
+			ref = typeRef(set.contentTypeOf(id, false), d.TypeName)
 		}
-	case ref == "" && d.TypeName != "" && strings.EqualFold(d.SchemaID, id):
-		ref, name = typeRef(set.contentTypeOf(id), d.TypeName), d.TypeName
+	case ref == "" && d.TypeName != "" && strings.EqualFold(d.SchemaID, id) && !set.isGlobal(id):
+		ref, name = typeRef(set.contentTypeOf(id, false), d.TypeName), d.TypeName
 	}
 	if name == "" {
 		name = id
 	}
-	return set.compile(id, ref, name, r.addl, r.ci)
+	return set.compile(id, global, ref, name, r.addl, r.ci)
 }
 
-func (s *SchemaSet) contentTypeOf(id string) string {
-	if s == nil {
-		return ""
-	}
-	if d, ok := s.docs[strings.ToLower(id)]; ok {
+func (s *SchemaSet) contentTypeOf(id string, global bool) string {
+	if d, ok := s.lookup(id, global); ok {
 		return d.contentType
 	}
 	return ""
+}
+
+func (s *SchemaSet) isGlobal(id string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.global[strings.ToLower(id)]
+	return ok
 }
 
 // maxContentErrors bounds the problems one body reports.

@@ -237,22 +237,31 @@ func schemaErrText(err error) string {
 // for concurrent use; variants (allow-additional-properties,
 // case-insensitive-property-names) are compiled once each.
 type SchemaSet struct {
-	docs map[string]*schemaDoc // by lower-case id
-	mu   sync.Mutex
-	comp map[variantKey]*jsonschema.Compiler
+	docs   map[string]*schemaDoc // the API's, by lower-case id
+	global map[string]*schemaDoc // the service's (/schemas), by lower-case id
+	mu     sync.Mutex
+	comp   map[variantKey]*jsonschema.Compiler
 }
 
 type variantKey struct {
-	id   string
-	addl int8 // 0 as the schema says, 1 allow, -1 forbid
-	ci   bool
+	global bool
+	id     string
+	addl   int8 // 0 as the schema says, 1 allow, -1 forbid
+	ci     bool
 }
 
-// NewSchemaSet parses an API's schemas. A schema that cannot be parsed is
+// NewSchemaSet parses an API's schemas and the service-level schemas its
+// policies name (global, ARM's /schemas: schema-id looks there first, as
+// APIM's does, then among the API's). A schema that cannot be parsed is
 // kept with its error: validate-content reports it (ApiSchema) when a
 // request needs it, as APIM does.
-func NewSchemaSet(schemas []APISchema) *SchemaSet {
-	s := &SchemaSet{docs: map[string]*schemaDoc{}, comp: map[variantKey]*jsonschema.Compiler{}}
+func NewSchemaSet(schemas, global []APISchema) *SchemaSet {
+	s := &SchemaSet{docs: parseSchemas(schemas), global: parseSchemas(global), comp: map[variantKey]*jsonschema.Compiler{}}
+	return s
+}
+
+func parseSchemas(schemas []APISchema) map[string]*schemaDoc {
+	docs := map[string]*schemaDoc{}
 	for _, a := range schemas {
 		d := &schemaDoc{id: a.ID, contentType: a.ContentType}
 		if !isJSONSchemaType(a.ContentType) {
@@ -262,9 +271,24 @@ func NewSchemaSet(schemas []APISchema) *SchemaSet {
 		} else {
 			d.root = root
 		}
-		s.docs[strings.ToLower(a.ID)] = d
+		docs[strings.ToLower(a.ID)] = d
 	}
-	return s
+	return docs
+}
+
+// lookup finds schema id: a service-level one first when global is allowed
+// (schema-id), else (or then) the API's.
+func (s *SchemaSet) lookup(id string, global bool) (*schemaDoc, bool) {
+	if s == nil {
+		return nil, false
+	}
+	if global {
+		if d, ok := s.global[strings.ToLower(id)]; ok {
+			return d, true
+		}
+	}
+	d, ok := s.docs[strings.ToLower(id)]
+	return d, ok
 }
 
 // compiled is a schema ready to validate with, or why there is none.
@@ -277,12 +301,10 @@ type compiled struct {
 	err     string
 }
 
-// compile returns the schema ref of schema id with the variant's overrides.
-func (s *SchemaSet) compile(id, ref, name string, addl int8, ci bool) *compiled {
-	if s == nil {
-		return &compiled{name: name, err: "API's schema does not exist or it could not be resolved."}
-	}
-	d, ok := s.docs[strings.ToLower(id)]
+// compile returns the schema ref of schema id (global: a service-level
+// schema may be meant) with the variant's overrides.
+func (s *SchemaSet) compile(id string, global bool, ref, name string, addl int8, ci bool) *compiled {
+	d, ok := s.lookup(id, global)
 	if !ok {
 		return &compiled{name: name, err: "API's schema does not exist or it could not be resolved (no schema " + id + ")."}
 	}
@@ -300,7 +322,8 @@ func (s *SchemaSet) compile(id, ref, name string, addl int8, ci bool) *compiled 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := variantKey{id: strings.ToLower(id), addl: addl, ci: ci}
+	_, isGlobal := s.global[strings.ToLower(id)]
+	k := variantKey{global: global && isGlobal, id: strings.ToLower(id), addl: addl, ci: ci}
 	c := s.comp[k]
 	if c == nil {
 		root := d.root

@@ -19,7 +19,8 @@ func petSchemas(t *testing.T) *SchemaSet {
 	if err := CheckAPISchema(SchemaOpenAPI, []byte(petsComponents)); err != nil {
 		t.Fatal(err)
 	}
-	return NewSchemaSet([]APISchema{{ID: "pets", ContentType: SchemaOpenAPI, Document: []byte(petsComponents)}})
+	global := []APISchema{{ID: "address", ContentType: SchemaJSON, Document: []byte(`{"value":"{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{\"city\":{\"type\":\"string\"}}}"}`)}}
+	return NewSchemaSet([]APISchema{{ID: "pets", ContentType: SchemaOpenAPI, Document: []byte(petsComponents)}}, global)
 }
 
 // TestValidateContent: a request body against the operation's representation
@@ -82,6 +83,9 @@ func TestValidateContent(t *testing.T) {
 		{"missing definition", vc("", `<content type="application/json" validate-as="json" action="prevent" schema-id="pets" schema-ref="#/components/schemas/Nope"/>`), "application/json", `{}`,
 			"validate-content|Bad request|API's schema does not contain definition #/components/schemas/Nope, which is associated with the content type application/json.",
 			`"message":"The request could not be processed due to an internal error. Contact the API owner."`, ""},
+		{"service-level schema-id, the whole document", vc("", `<content type="application/json" validate-as="json" action="prevent" schema-id="address"/>`), "application/json", `{"street":"x"}`,
+			"validate-content|Bad request|Body of the request does not conform to the definition address, which is associated with the content type application/json. missing property 'city' Path: /", "", ""},
+		{"service-level schema-id, valid", vc("", `<content type="application/json" validate-as="json" action="prevent" schema-id="address"/>`), "application/json", `{"city":"Berlin"}`, "", "", `[]`},
 		{"unknown schema", vc("", `<content type="application/json" validate-as="json" action="prevent" schema-id="nope"/>`), "application/json", `{}`,
 			"validate-content|Bad request|API's schema does not exist or it could not be resolved", "", ""},
 		{"empty body without content type is not checked", vc("", jsonPrevent), "", ``, "", "", `[]`},
@@ -233,7 +237,7 @@ func TestCheckAPISchema(t *testing.T) {
 // valid ~100-byte JSON body against an OpenAPI component with a $ref (the
 // schema compiled once, before the loop, as per snapshot).
 func BenchmarkValidateContent(b *testing.B) {
-	set := NewSchemaSet([]APISchema{{ID: "pets", ContentType: SchemaOpenAPI, Document: []byte(petsComponents)}})
+	set := NewSchemaSet([]APISchema{{ID: "pets", ContentType: SchemaOpenAPI, Document: []byte(petsComponents)}}, nil)
 	p := compilePipeline(b, Options{}, op(`<policies><inbound><validate-content unspecified-content-type-action="prevent" max-size="4096" size-exceeded-action="prevent">
 		<content type="application/json" validate-as="json" action="prevent"/></validate-content></inbound><backend><forward-request/></backend></policies>`))
 	p.SetRequestParameters(&RequestParams{Representations: []ContentDef{{ContentType: "application/json", SchemaID: "pets", TypeName: "Pet"}}})

@@ -53,6 +53,12 @@ type Snapshot struct {
 	// Certificates: the gateway's trusted CAs and the client certificates
 	// its backends use.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Schemas are the service-level schemas (ARM's /schemas) the snapshot's
+	// policies name in validate-content's schema-id, in id order: JSON
+	// schemas with content type application/json and document
+	// {"value":"…"}, XML ones as application/vnd.ms-azure-apim.xsd+xml.
+	// Added in protocol version 1 without a bump, like API.Schemas.
+	Schemas []APISchema `json:"schemas,omitempty"`
 }
 
 // API is one API as the gateway serves it.

@@ -156,6 +156,20 @@ func (s *Snapshot) Validate() error {
 			}
 		}
 	}
+	globalSchemas := map[string]bool{}
+	for i, sc := range s.Schemas {
+		sw := fmt.Sprintf("schemas[%d]", i)
+		if err := checkID(sc.ID); err != nil {
+			bad("%s.id: %v", sw, err)
+		}
+		if globalSchemas[strings.ToLower(sc.ID)] {
+			bad("%s: duplicate schema id %q", sw, sc.ID)
+		}
+		globalSchemas[strings.ToLower(sc.ID)] = true
+		if strings.TrimSpace(sc.ContentType) == "" {
+			bad("%s.contentType: is required", sw)
+		}
+	}
 	products := map[string]bool{}
 	for i, p := range s.Products {
 		where := fmt.Sprintf("products[%d]", i)

@@ -104,6 +104,14 @@ func TestValidateContentEndToEnd(t *testing.T) {
 		</inbound><backend><base/></backend><outbound><base/></outbound><on-error><base/></on-error></policies>`
 	cp.mustARM("PUT", "/apis/pets/operations/create-order/policies/policy", map[string]any{"properties": map[string]any{"format": "rawxml", "value": detect}}, 200, 201)
 
+	// A service-level schema (/schemas) named by schema-id.
+	cp.mustARM("PUT", "/schemas/address", map[string]any{"properties": map[string]any{"schemaType": "json",
+		"document": map[string]any{"type": "object", "required": []string{"city"}, "properties": map[string]any{"city": map[string]any{"type": "string"}}}}}, 201)
+	cp.mustARM("PUT", "/apis/pets/operations/put-address", map[string]any{"properties": map[string]any{"method": "PUT", "urlTemplate": "/address"}}, 201)
+	byID := strings.Replace(prevent, `action="prevent"/>`, `action="prevent" schema-id="address"/>`, 1)
+	byID = strings.Replace(byID, `unspecified-content-type-action="prevent"`, `unspecified-content-type-action="ignore"`, 1)
+	cp.mustARM("PUT", "/apis/pets/operations/put-address/policies/policy", map[string]any{"properties": map[string]any{"format": "rawxml", "value": byID}}, 200, 201)
+
 	cp.mustARM("PUT", "/gateways/gw1", map[string]any{"properties": map[string]any{"locationData": map[string]any{"name": "schemas"}}}, 201)
 	cp.mustARM("PUT", "/gateways/gw1/apis/pets", nil, 200, 201)
 	var tok struct{ Value string }
@@ -118,9 +126,9 @@ func TestValidateContentEndToEnd(t *testing.T) {
 		errors string
 	}
 	var seen seenT
-	post := func(path, ct, body string) (int, string) {
+	send := func(method, path, ct, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", gw.data+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, gw.data+path, strings.NewReader(body))
 		if ct != "" {
 			req.Header.Set("Content-Type", ct)
 		}
@@ -135,6 +143,7 @@ func TestValidateContentEndToEnd(t *testing.T) {
 		mu.Unlock()
 		return resp.StatusCode, string(b)
 	}
+	post := func(path, ct, body string) (int, string) { t.Helper(); return send("POST", path, ct, body) }
 	if st, b := post("/pets/pets", "application/json", `{"name":"rex","tag":"dog"}`); st != 200 || seen.calls != 1 {
 		t.Fatalf("valid body: %d %s (backend calls %d), want 200", st, b, seen.calls)
 	}
@@ -152,5 +161,11 @@ func TestValidateContentEndToEnd(t *testing.T) {
 	}
 	if st, _ := post("/pets/orders", "application/json", `{"qty":3}`); st != 200 || seen.errors != "[]" {
 		t.Fatalf("detect, valid: %d, backend saw errors %q", st, seen.errors)
+	}
+	if st, b := send("PUT", "/pets/address", "application/json", `{"street":"Main"}`); st != 400 || !strings.Contains(b, "definition address") || !strings.Contains(b, "missing property 'city'") {
+		t.Fatalf("schema-id of a service-level schema, invalid: %d %s", st, b)
+	}
+	if st, b := send("PUT", "/pets/address", "application/json", `{"city":"Berlin"}`); st != 200 {
+		t.Fatalf("schema-id of a service-level schema, valid: %d %s", st, b)
 	}
 }

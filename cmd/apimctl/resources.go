@@ -167,6 +167,10 @@ func init() {
 				{"definitions", "definitions", "JSON file: Swagger 2 definitions (or a whole Swagger document: its definitions are taken)", "docjson"},
 				{"value", "value", "file holding the schema text (a JSON Schema, an XSD, …)", "docfile"},
 				{"description", "description", "description", ""}}},
+		{name: "globalschema", aliases: []string{"globalschemas", "global-schema"}, what: "a service-level schema", example: `address --schema-type json --document address.schema.json`, coll: func(string) string { return "/schemas" },
+			columns: []column{{"NAME", "", nil}, {"TYPE", "schemaType", nil}, {"DESCRIPTION", "description", nil}},
+			flags: []flagSpec{{"schema-type", "schemaType", "json or xml", ""}, {"document", "document", "JSON file: the JSON Schema (schemaType json)", "jsonfile"},
+				{"value", "value", "file holding the schema text (an XSD for schemaType xml)", "file"}, {"description", "description", "description", ""}}},
 		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, what: "a policy fragment", example: `cors --xml cors-fragment.xml --description "CORS for every API"`, coll: func(string) string { return "/policyFragments" },
 			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
 			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
@@ -344,6 +348,16 @@ func runResource(d *resDef, args []string) int {
 					return usageErr("--%s: %v", f.flag, err)
 				}
 				props[f.prop] = string(b)
+			case "jsonfile":
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				var j any
+				if err := json.Unmarshal(b, &j); err != nil {
+					return usageErr("--%s: %s is not JSON: %v", f.flag, v, err)
+				}
+				props[f.prop] = j
 			case "docjson", "docfile": // a schema's document.<prop>
 				b, err := os.ReadFile(v)
 				if err != nil {
