@@ -253,3 +253,46 @@ func BenchmarkValidateContent(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCheckAPISchema: any document either compiles or is refused with
+// ErrSchema; nothing panics, no reference outside the document is followed.
+func FuzzCheckAPISchema(f *testing.F) {
+	f.Add(SchemaOpenAPI, petsComponents)
+	f.Add(SchemaSwagger, `{"definitions":{"A":{"type":"object","properties":{"b":{"$ref":"#/definitions/B"}}},"B":{"type":"integer"}}}`)
+	f.Add(SchemaJSON, `{"value":"{\"$ref\":\"#\"}"}`)
+	f.Add(SchemaOpenAPI, `{"components":{"schemas":{"R":{"$ref":"http://127.0.0.1:1/x"}}}}`)
+	f.Add(SchemaJSON, `{"value":"{\"pattern\":\"(\"}"}`)
+	f.Fuzz(func(t *testing.T, ct, doc string) {
+		if err := CheckAPISchema(ct, []byte(doc)); err != nil && !errors.Is(err, ErrSchema) {
+			t.Fatalf("%v is not ErrSchema", err)
+		}
+	})
+}
+
+// FuzzValidateContentBody: any request body gets a verdict (pass or a
+// validation error), never a panic or an internal error.
+func FuzzValidateContentBody(f *testing.F) {
+	set := NewSchemaSet([]APISchema{{ID: "pets", ContentType: SchemaOpenAPI, Document: []byte(petsComponents)}}, nil)
+	cp := NewCompiler(Options{})
+	pol, err := cp.Compile(ScopeOperation, Source{Name: "op.xml", XML: []byte(`<policies><inbound><validate-content unspecified-content-type-action="detect" max-size="4096" size-exceeded-action="detect" errors-variable-name="errs">
+		<content type="application/json" validate-as="json" action="detect" case-insensitive-property-names="true"/></validate-content></inbound><backend><forward-request/></backend></policies>`)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := cp.Link(nil, nil, nil, pol)
+	p.SetRequestParameters(&RequestParams{Representations: []ContentDef{{ContentType: "application/json", SchemaID: "pets", TypeName: "Pet"}}})
+	p.SetContentSchemas(set)
+	for _, s := range []string{`{"name":"rex"}`, `{"NAME":1,"name":"x"}`, `[1,2`, `{"owner":{"email":"x"}}`, "\xff", `1e999`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		c := newCtx("POST", "/pets", "Content-Type", "application/json")
+		c.Request.Body, c.Request.Buffered = []byte(body), true
+		if r := p.Run(c, Inbound); r.Outcome != Forward && r.Outcome != Continue {
+			t.Fatalf("outcome %v: %v", r.Outcome, r.Err)
+		}
+		if _, ok := c.Variable("errs"); !ok {
+			t.Fatal("errors variable not set")
+		}
+	})
+}
