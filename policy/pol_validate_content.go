@@ -161,8 +161,12 @@ func compileValidateContent(b *builder, n *Node) {
 	b.emit(instr{op: opStep, step: s, meta: m})
 }
 
+// anyStatus keys the schema of a <content type schema-id> for a status code
+// the operation does not document.
+const anyStatus = -1
+
 // contentKey identifies the compiled schema of one <content> for one
-// documented status code (0 for a request) and content type.
+// documented status code (0 for a request; anyStatus) and content type.
 type contentKey struct {
 	step   *validateContent
 	rule   int
@@ -221,6 +225,10 @@ func (s *validateContent) prepare(p *Pipeline, set *SchemaSet) {
 	}
 	for i := range s.rules {
 		r := &s.rules[i]
+		if !r.defaultSch && r.typ != "" {
+			// Its schema applies to any status code, documented or not.
+			p.content[contentKey{s, i, anyStatus, r.typ}] = r.resolve(set, ContentDef{ContentType: r.typ})
+		}
 		for _, st := range statuses {
 			defs := s.documented(p, st)
 			cts := map[string]ContentDef{}
@@ -372,7 +380,10 @@ func (s *validateContent) run(c *Context) (flow, error) {
 	if err != nil || act == "ignore" {
 		return flowNext, err
 	}
-	cs := c.pipe.content[contentKey{s, rule, status, ct}]
+	cs, ok := c.pipe.content[contentKey{s, rule, status, ct}]
+	if !ok {
+		cs = c.pipe.content[contentKey{s, rule, anyStatus, ct}]
+	}
 	switch {
 	case cs == nil:
 		report(validationError{typ: "ApiSchema", action: act, details: "API's schema does not exist or it could not be resolved."}, internalErrorMessage)

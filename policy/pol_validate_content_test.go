@@ -296,3 +296,29 @@ func FuzzValidateContentBody(f *testing.F) {
 		}
 	})
 }
+
+// TestValidateContentSchemaIDAnyStatus: a <content type schema-id> validates
+// responses of every status code, documented or not.
+func TestValidateContentSchemaIDAnyStatus(t *testing.T) {
+	p := compilePipeline(t, Options{}, op(`<policies><inbound/><backend><forward-request/></backend><outbound>
+		<validate-content unspecified-content-type-action="prevent" max-size="4096" size-exceeded-action="prevent">
+			<content type="application/problem+json" validate-as="json" action="prevent" schema-id="address"/>
+		</validate-content></outbound><on-error><set-header name="X-Err" exists-action="override"><value>@(context.LastError.Message)</value></set-header></on-error></policies>`))
+	p.SetResponseExamples([]ResponseExample{{StatusCode: 200, ContentType: "application/json"}})
+	p.SetContentSchemas(petSchemas(t))
+	for _, tc := range []struct {
+		status     int
+		body       string
+		wantStatus int
+	}{{503, `{"city":"x"}`, 503}, {503, `{}`, 502}, {200, `{}`, 502}} {
+		c := newCtx("GET", "/")
+		drive(t, p, c, func(c *Context) {
+			c.Response.StatusCode = tc.status
+			c.Response.Headers.Set("Content-Type", "application/problem+json")
+			c.Response.Body, c.Response.BodyBuffered = []byte(tc.body), true
+		})
+		if c.Response.StatusCode != tc.wantStatus {
+			t.Errorf("%d %s: status %d, want %d (%s)", tc.status, tc.body, c.Response.StatusCode, tc.wantStatus, hdr(&c.Response.Headers, "X-Err"))
+		}
+	}
+}
