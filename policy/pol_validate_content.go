@@ -377,8 +377,11 @@ func (s *validateContent) run(c *Context) (flow, error) {
 	}
 	r := &s.rules[rule]
 	act, err := enumValue(c, &r.action, "action", validationActions...)
-	if err != nil || act == "ignore" {
+	if err != nil {
 		return flowNext, err
+	}
+	if act == "ignore" {
+		return done()
 	}
 	cs, ok := c.pipe.content[contentKey{s, rule, status, ct}]
 	if !ok {

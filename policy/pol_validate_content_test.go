@@ -57,7 +57,7 @@ func TestValidateContent(t *testing.T) {
 			"validate-content|Bad request|Body of the request does not conform to the definition Pet, which is associated with the content type application/json. The body is not valid JSON", "", ""},
 		{"detect goes on", vc("", `<content type="application/json" validate-as="json" action="detect"/>`), "application/json", `{"age":-1}`, "", "",
 			`"Type":"RequestBody","ValidationRule":"IncorrectMessage"`},
-		{"ignore", vc("", `<content type="application/json" validate-as="json" action="ignore"/>`), "application/json", `{"age":-1}`, "", "", `unset`},
+		{"ignore", vc("", `<content type="application/json" validate-as="json" action="ignore"/>`), "application/json", `{"age":-1}`, "", "", `[]`},
 		{"size limit", vc("", jsonPrevent), "application/json", `{"name":"` + strings.Repeat("x", 2000) + `"}`,
 			"validate-content|Bad request|Request's body is 2011 bytes long and it exceeds the configured limit of 1024 bytes.",
 			`"message":"Request's body is 2011 bytes long and it exceeds the limit of 1024 bytes."`, ""},
