@@ -200,6 +200,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 		if err != nil {
 			return nil, err
 		}
+		schemas := apiSchemas(a, snap.Schemas)
 		for j := range a.Operations {
 			o := &a.Operations[j]
 			or := &opRoute{op: o, method: strings.ToUpper(o.Method)}
@@ -215,6 +216,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 				or.pipelines = append(or.pipelines, cp.Link(global, productPolicies[pr.id], apiPol, opPol))
 			}
 			setResponseExamples(or.pipelines, o)
+			setContentSchemas(or.pipelines, schemas)
 			r.ops = append(r.ops, or)
 		}
 		sort.SliceStable(r.ops, func(i, j int) bool { return moreSpecific(r.ops[i], r.ops[j]) })

@@ -22,7 +22,8 @@ func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, Headers: hs})
 		}
 		for _, rep := range r.Representations {
-			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, ContentType: rep.ContentType, Body: rep.Example, Headers: hs})
+			ex = append(ex, policy.ResponseExample{StatusCode: r.StatusCode, ContentType: rep.ContentType, Body: rep.Example, Headers: hs,
+				SchemaID: rep.SchemaID, TypeName: rep.TypeName})
 		}
 	}
 	conv := func(ps []wire.TemplateParameter) []policy.HeaderDef {
@@ -35,6 +36,9 @@ func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 	rp := &policy.RequestParams{Path: conv(o.TemplateParameters)}
 	if o.Request != nil {
 		rp.Query, rp.Headers = conv(o.Request.QueryParameters), conv(o.Request.Headers)
+		for _, rep := range o.Request.Representations {
+			rp.Representations = append(rp.Representations, policy.ContentDef{ContentType: rep.ContentType, SchemaID: rep.SchemaID, TypeName: rep.TypeName})
+		}
 	}
 	for _, p := range pipes {
 		p.SetRequestParameters(rp)

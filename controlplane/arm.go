@@ -314,7 +314,7 @@ func (h *Handler) resolve(segs []string) (route, *collRoute, bool) {
 	}
 	simple := map[string]resourceOps{"apis": apiKind, "products": productKind, "subscriptions": subscriptionKind,
 		"namedValues": namedValueKind, "backends": backendKind, "policyFragments": fragmentKind, "gateways": gatewayKind,
-		"certificates": certificateKind, "caches": cacheKind}
+		"certificates": certificateKind, "caches": cacheKind, "schemas": globalSchemaKind}
 	if n == 0 {
 		return route{}, nil, false
 	}
@@ -337,6 +337,11 @@ func (h *Handler) resolve(segs []string) (route, *collRoute, bool) {
 		return route{}, &collRoute{ops: operationKind, prefix: a + "/", path: func(k string) string { return "/apis/" + a + "/operations/" + lastSegment(k) }}, true
 	case top == "apis" && at(2) == "operations" && n == 4:
 		return route{ops: operationKind, key: join(segs[1], segs[3]), path: "/apis/" + segs[1] + "/operations/" + segs[3], name: segs[3]}, nil, true
+	case top == "apis" && at(2) == "schemas" && n == 3:
+		a := segs[1]
+		return route{}, &collRoute{ops: apiSchemaKind, prefix: a + "/", path: func(k string) string { return "/apis/" + a + "/schemas/" + lastSegment(k) }}, true
+	case top == "apis" && at(2) == "schemas" && n == 4:
+		return route{ops: apiSchemaKind, key: join(segs[1], segs[3]), path: "/apis/" + segs[1] + "/schemas/" + segs[3], name: segs[3]}, nil, true
 	case top == "apis" && at(2) == "policies" && n == 3:
 		a := segs[1]
 		return route{}, &collRoute{ops: policyKind, prefix: policyKeyAPI(a), path: func(string) string { return "/apis/" + a + "/policies/policy" }}, true
@@ -409,7 +414,7 @@ func (h *Handler) list(w http.ResponseWriter, prefix string, c *collRoute) {
 func (h *Handler) collectionParent(c *collRoute) error {
 	m := h.s.snapshotModel()
 	switch {
-	case c.ops == operationKind:
+	case c.ops == operationKind, c.ops == apiSchemaKind:
 		return apiParent(m, c.prefix)
 	case c.ops == productAPIKind:
 		if _, ok := m.products[strings.TrimSuffix(c.prefix, "/")]; !ok {

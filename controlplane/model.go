@@ -201,7 +201,9 @@ type model struct {
 	certificates table[Certificate]
 	gatewayCAs   table[CertificateAuthority]
 	// caches: the external caches (caches.go).
-	caches table[Cache]
+	caches     table[Cache]
+	apiSchemas table[APISchema]    // "api/schema" (schemas.go)
+	schemas    table[GlobalSchema] // service-level (global_schemas.go)
 }
 
 func newModel() *model {
@@ -210,7 +212,8 @@ func newModel() *model {
 		productAPIs: table[Link]{}, subs: table[Subscription]{}, namedValues: table[NamedValue]{},
 		backends: table[Backend]{}, fragments: table[Fragment]{}, gateways: table[Gateway]{}, gatewayAPIs: table[Link]{},
 		certificates: table[Certificate]{}, gatewayCAs: table[CertificateAuthority]{},
-		caches: table[Cache]{},
+		caches:     table[Cache]{},
+		apiSchemas: table[APISchema]{}, schemas: table[GlobalSchema]{},
 	}
 }
 
@@ -221,7 +224,8 @@ func (m *model) clone() *model {
 		namedValues: maps.Clone(m.namedValues), backends: maps.Clone(m.backends), fragments: maps.Clone(m.fragments),
 		gateways: maps.Clone(m.gateways), gatewayAPIs: maps.Clone(m.gatewayAPIs),
 		certificates: maps.Clone(m.certificates), gatewayCAs: maps.Clone(m.gatewayCAs),
-		caches: maps.Clone(m.caches),
+		caches:     maps.Clone(m.caches),
+		apiSchemas: maps.Clone(m.apiSchemas), schemas: maps.Clone(m.schemas),
 	}
 }
 

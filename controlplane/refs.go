@@ -12,12 +12,14 @@ var (
 	reNamedValue = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
 	reFragment   = regexp.MustCompile(`<include-fragment\b[^>]*?\bfragment-id\s*=\s*"([^"]*)"`)
 	reBackend    = regexp.MustCompile(`<set-backend-service\b[^>]*?\bbackend-id\s*=\s*"([^"]*)"`)
+	reSchemaID   = regexp.MustCompile(`<content\b[^>]*?\bschema-id\s*=\s*"([^"]*)"`)
 )
 
 type policyRefs struct {
 	namedValues []string // as written in {{…}}
 	fragments   []string
 	backends    []string
+	schemas     []string // validate-content schema-id
 }
 
 // scanRefs lists what xml references. Backend ids that are expressions
@@ -29,6 +31,9 @@ func scanRefs(xml string) policyRefs {
 	}
 	for _, m := range reFragment.FindAllStringSubmatch(xml, -1) {
 		r.fragments = append(r.fragments, m[1])
+	}
+	for _, m := range reSchemaID.FindAllStringSubmatch(xml, -1) {
+		r.schemas = append(r.schemas, m[1])
 	}
 	for _, m := range reBackend.FindAllStringSubmatch(xml, -1) {
 		if !strings.HasPrefix(m[1], "@") && !strings.Contains(m[1], "{{") {

@@ -269,6 +269,9 @@ var apiKind = &kind[API]{
 			del(t, t.m.ops, bucketOps, k)
 		}
 		del(t, t.m.policies, bucketPolicies, policyKeyAPI(key))
+		for _, k := range t.m.apiSchemas.keysWithPrefix(key + "/") {
+			del(t, t.m.apiSchemas, bucketAPISchemas, k)
+		}
 		for k := range t.m.productAPIs {
 			if _, a, _ := strings.Cut(k, "/"); a == key {
 				del(t, t.m.productAPIs, bucketProductAPIs, k)

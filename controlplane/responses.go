@@ -194,7 +194,7 @@ func checkRequest(r *OperationRequest) error {
 
 // wireRequest is the part of the request the gateway validates against.
 func wireRequest(r *OperationRequest) *wire.OperationRequest {
-	if r == nil || len(r.QueryParameters) == 0 && len(r.Headers) == 0 {
+	if r == nil || len(r.QueryParameters) == 0 && len(r.Headers) == 0 && len(r.Representations) == 0 {
 		return nil
 	}
 	conv := func(ps []TemplateParameter) []wire.TemplateParameter {
@@ -204,5 +204,5 @@ func wireRequest(r *OperationRequest) *wire.OperationRequest {
 		}
 		return out
 	}
-	return &wire.OperationRequest{QueryParameters: conv(r.QueryParameters), Headers: conv(r.Headers)}
+	return &wire.OperationRequest{QueryParameters: conv(r.QueryParameters), Headers: conv(r.Headers), Representations: wireRepresentations(r.Representations)}
 }

@@ -112,7 +112,7 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		wa := wire.API{ID: id, DisplayName: a.DisplayName, Path: a.Path, ServiceURL: a.ServiceURL,
 			Protocols: append([]string{}, a.Protocols...), SubscriptionRequired: a.SubscriptionRequired,
 			SubscriptionKeyParameterNames: wire.KeyParameterNames{Header: wire.DefaultKeyHeader, Query: wire.DefaultKeyQuery},
-			Operations:                    []wire.Operation{}}
+			Operations:                    []wire.Operation{}, Schemas: wireSchemas(m, id)}
 		if kn := a.SubscriptionKeyParameterNames; kn != nil {
 			if kn.Header != "" {
 				wa.SubscriptionKeyParameterNames.Header = kn.Header
@@ -192,9 +192,16 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 		fe := m.fragments[f].Props
 		snap.PolicyFragments = append(snap.PolicyFragments, wire.PolicyFragment{ID: f, Description: fe.Description, Value: fe.Value})
 	}
-	nvSet, beSet := map[string]bool{}, map[string]bool{}
+	nvSet, beSet, scSet := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, t := range texts {
 		r := x.scan(t)
+		for _, s := range r.schemas {
+			for id := range m.schemas {
+				if strings.EqualFold(id, s) {
+					scSet[id] = true
+				}
+			}
+		}
 		for _, n := range r.namedValues {
 			if id, ok := x.namedValue(n); ok {
 				nvSet[id] = true
@@ -212,6 +219,9 @@ func buildSnapshot(x *modelIndex, gw string) *wire.Snapshot {
 	}
 	snapshotBackends(m, gw, beSet, snap) // backends.go
 	snap.Cache = snapshotCache(m, gw)    // caches.go
+	for _, id := range sortedSet(scSet) {
+		snap.Schemas = append(snap.Schemas, wireGlobalSchema(id, m.schemas[id].Props))
+	}
 	return snap
 }
 

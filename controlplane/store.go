@@ -35,7 +35,7 @@ const (
 var allBuckets = []string{bucketAPIs, bucketOps, bucketPolicies, bucketProducts, bucketProductAPIs, bucketSubs,
 	bucketNamedValues, bucketBackends, bucketFragments, bucketGateways, bucketGatewayAPIs, bucketGWVersions,
 	bucketGWStatus, bucketTelemetry, bucketMeta, bucketCertificates, bucketGatewayCAs,
-	bucketCaches}
+	bucketCaches, bucketAPISchemas, bucketSchemas}
 
 // DataFile is the name of the bbolt file inside the data directory.
 const DataFile = "apimcp.db"
@@ -268,6 +268,8 @@ func (s *Store) loadIn(tx backendTx) (*loaded, error) {
 		{bucketCertificates, func() error { return loadTable(tx, bucketCertificates, m.certificates) }},
 		{bucketGatewayCAs, func() error { return loadTable(tx, bucketGatewayCAs, m.gatewayCAs) }},
 		{bucketCaches, func() error { return loadTable(tx, bucketCaches, m.caches) }},
+		{bucketAPISchemas, func() error { return loadTable(tx, bucketAPISchemas, m.apiSchemas) }},
+		{bucketSchemas, func() error { return loadTable(tx, bucketSchemas, m.schemas) }},
 		{bucketGWVersions, func() error {
 			return tx.forEach(bucketGWVersions, func(k string, v []byte) error {
 				var gv gwVersion
@@ -495,6 +497,10 @@ func (m *model) record(bucket, key string) ([]byte, bool, error) {
 		return marshalEntry(m.gatewayCAs, key)
 	case bucketCaches:
 		return marshalEntry(m.caches, key)
+	case bucketAPISchemas:
+		return marshalEntry(m.apiSchemas, key)
+	case bucketSchemas:
+		return marshalEntry(m.schemas, key)
 	}
 	return nil, false, errors.New("controlplane: unknown bucket " + bucket)
 }

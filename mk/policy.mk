@@ -23,5 +23,5 @@ test-policy:
 	rm -f "$$out"; echo "test-policy: apimctl policy check matches the corpus golden file"
 
 bench-policy:
-	$(GO) test -run '^$$' -bench 'HotPath|Baseline|Compile100|Expressions|ExpressionCompile|ManagedIdentityCached' -benchmem -count 5 ./policy
+	$(GO) test -run '^$$' -bench 'HotPath|Baseline|Compile100|Expressions|ExpressionCompile|ManagedIdentityCached|ValidateContent' -benchmem -count 5 ./policy
 	$(GO) test -run '^$$' -bench 'BufferedBody' -benchmem -benchtime 300x -count 3 ./appliance

@@ -35,8 +35,9 @@ type Pipeline struct {
 	budget     int
 	secrets    []string // values of secret named values, kept out of errors
 	reads      bodyNeeds
-	examples   []ResponseExample // the operation's documented responses (pol_mock_response.go)
-	params     *RequestParams    // the operation's documented parameters (pol_validate_parameters.go)
+	examples   []ResponseExample        // the operation's documented responses (pol_mock_response.go)
+	params     *RequestParams           // the operation's documented parameters (pol_validate_parameters.go)
+	content    map[contentKey]*compiled // validate-content's schemas (pol_validate_content.go)
 }
 
 // Outcome is what the caller must do after Run or Resume.

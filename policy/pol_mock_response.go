@@ -8,7 +8,7 @@ import "strings"
 // used) and is the Content-Type sent; the body is that representation's
 // example. Without a matching response, representation or example the body
 // is empty. APIM generates a sample from the schema when there is no example;
-// snapshots carry no schemas, so this gateway sends the empty body then
+// this gateway does not generate samples from schemas and sends the empty body then
 // (docs/policies.md). Neither attribute takes an expression.
 func init() {
 	register("mock-response", inInbound|inOutbound|inOnError, []string{"status-code", "content-type"}, compileMockResponse)
@@ -26,6 +26,9 @@ type ResponseExample struct {
 	// Headers are the response's documented headers (validate-headers);
 	// every entry of one status code has the same.
 	Headers []HeaderDef
+	// SchemaID and TypeName name the representation's schema
+	// (validate-content).
+	SchemaID, TypeName string
 }
 
 // HeaderDef is a documented header: ARM's ParameterContract.

@@ -41,7 +41,6 @@ var notImplemented = map[string]string{
 	"proxy":                       "forwarding through an HTTP proxy is not supported",
 	"xsl-transform":               "XSLT is not supported",
 	"set-backend-service-dapr":    "Dapr is not supported",
-	"validate-content":            "it validates bodies against the API's schemas (ARM schemas resource), which this control plane does not store and snapshots do not carry",
 	"jsonp":                       "JSONP is not supported",
 	"redirect-content-urls":       "redirect-content-urls is not supported",
 	"set-backend-service-graphql": "GraphQL is not supported",

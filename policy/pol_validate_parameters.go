@@ -28,6 +28,9 @@ type RequestParams struct {
 	Path    []HeaderDef // URL template parameters
 	Query   []HeaderDef // query parameters outside the template
 	Headers []HeaderDef
+	// Representations are the request's documented content types and
+	// schemas (validate-content).
+	Representations []ContentDef
 }
 
 // SetRequestParameters gives p the documented parameters of its operation

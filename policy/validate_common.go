@@ -24,6 +24,9 @@ type validationFailure struct {
 	status  int
 	reason  string // context.LastError.Reason
 	message string
+	// public is what the client is told ("" = message), as APIM keeps
+	// details out of responses (validate-content).
+	public string
 }
 
 func (e *validationFailure) Error() string { return e.message }
@@ -33,7 +36,15 @@ func (e *validationFailure) Unwrap() error {
 	return &reasonErr{reason: e.reason, msg: e.message, kind: ErrEval}
 }
 func (e *validationFailure) refusal() (int, string, []byte) {
-	return e.status, reasonPhrase(e.status), []byte(`{"statusCode":` + strconv.Itoa(e.status) + `,"message":` + strconv.Quote(e.message) + `}`)
+	msg := e.message
+	if e.public != "" {
+		msg = e.public
+	}
+	var b strings.Builder
+	b.WriteString(`{"statusCode":` + strconv.Itoa(e.status) + `,"message":`)
+	writeJSONString(&b, msg)
+	b.WriteByte('}')
+	return e.status, reasonPhrase(e.status), []byte(b.String())
 }
 
 func reasonPhrase(status int) string {

@@ -56,6 +56,12 @@ type Snapshot struct {
 	// Cache is the external cache of the gateway's location (cache.go); nil:
 	// the built-in cache only.
 	Cache *ExternalCache `json:"cache,omitempty"`
+	// Schemas are the service-level schemas (ARM's /schemas) the snapshot's
+	// policies name in validate-content's schema-id, in id order: JSON
+	// schemas with content type application/json and document
+	// {"value":"…"}, XML ones as application/vnd.ms-azure-apim.xsd+xml.
+	// Added in protocol version 1 without a bump, like API.Schemas.
+	Schemas []APISchema `json:"schemas,omitempty"`
 }
 
 // API is one API as the gateway serves it.
@@ -80,6 +86,21 @@ type API struct {
 	Policy string `json:"policy,omitempty"`
 	// Operations of the API in id order.
 	Operations []Operation `json:"operations"`
+	// Schemas are the API's schemas (ARM's apis/{api}/schemas), in id
+	// order: what validate-content checks bodies against. Added in protocol
+	// version 1 without a bump: a gateway that does not know the field
+	// ignores it.
+	Schemas []APISchema `json:"schemas,omitempty"`
+}
+
+// APISchema is one schema of an API, as ARM's SchemaContract gives it:
+// ContentType (e.g. application/vnd.oai.openapi.components+json) says
+// what Document holds ({"components":…}, {"definitions":…} or
+// {"value":"…"}).
+type APISchema struct {
+	ID          string          `json:"id"`
+	ContentType string          `json:"contentType"`
+	Document    json.RawMessage `json:"document"`
 }
 
 // Default subscription key parameter names (APIM's).
@@ -122,6 +143,10 @@ type Operation struct {
 type OperationRequest struct {
 	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
 	Headers         []TemplateParameter `json:"headers,omitempty"`
+	// Representations are the request body's documented content types
+	// with their schemas (SchemaID, TypeName; validate-content). Added like
+	// Operation.Request.
+	Representations []Representation `json:"representations,omitempty"`
 }
 
 // OperationResponse is one documented response of an operation.
@@ -142,8 +167,8 @@ type Representation struct {
 	// first, then the first name in byte order); "" when there is none.
 	Example     string `json:"example,omitempty"`
 	ExampleName string `json:"exampleName,omitempty"`
-	// SchemaID and TypeName name the schema of the API's schemas resource
-	// (not carried in snapshots).
+	// SchemaID and TypeName name the schema (API.Schemas) and the type in
+	// it the representation conforms to (validate-content).
 	SchemaID string `json:"schemaId,omitempty"`
 	TypeName string `json:"typeName,omitempty"`
 }

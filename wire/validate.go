@@ -70,6 +70,20 @@ func (s *Snapshot) Validate() error {
 				bad("%s.protocols: %q is not http or https", where, p)
 			}
 		}
+		schemas := map[string]bool{}
+		for j, sc := range a.Schemas {
+			sw := fmt.Sprintf("%s.schemas[%d]", where, j)
+			if err := checkID(sc.ID); err != nil {
+				bad("%s.id: %v", sw, err)
+			}
+			if schemas[strings.ToLower(sc.ID)] {
+				bad("%s: duplicate schema id %q", sw, sc.ID)
+			}
+			schemas[strings.ToLower(sc.ID)] = true
+			if strings.TrimSpace(sc.ContentType) == "" {
+				bad("%s.contentType: is required", sw)
+			}
+		}
 		ops := map[string]bool{}
 		shapes := map[string]string{} // method + template shape → operation id
 		for j, o := range a.Operations {
@@ -118,6 +132,11 @@ func (s *Snapshot) Validate() error {
 						bad("%s.request.headers[%d].name: is required", ow, k)
 					}
 				}
+				for k, rep := range o.Request.Representations {
+					if strings.TrimSpace(rep.ContentType) == "" {
+						bad("%s.request.representations[%d].contentType: is required", ow, k)
+					}
+				}
 			}
 			for k, r := range o.Responses {
 				rw := fmt.Sprintf("%s.responses[%d]", ow, k)
@@ -135,6 +154,20 @@ func (s *Snapshot) Validate() error {
 					}
 				}
 			}
+		}
+	}
+	globalSchemas := map[string]bool{}
+	for i, sc := range s.Schemas {
+		sw := fmt.Sprintf("schemas[%d]", i)
+		if err := checkID(sc.ID); err != nil {
+			bad("%s.id: %v", sw, err)
+		}
+		if globalSchemas[strings.ToLower(sc.ID)] {
+			bad("%s: duplicate schema id %q", sw, sc.ID)
+		}
+		globalSchemas[strings.ToLower(sc.ID)] = true
+		if strings.TrimSpace(sc.ContentType) == "" {
+			bad("%s.contentType: is required", sw)
 		}
 	}
 	products := map[string]bool{}

@@ -128,6 +128,19 @@ func TestValidate(t *testing.T) {
 		{"backend url", func(s *Snapshot) { s.Backends[0].URL = "nohost" }, "backends[b1].url"},
 		{"bad id", func(s *Snapshot) { s.APIs[0].ID = "a/b" }, `apis[0].id: id "a/b" contains '/'`},
 		{"state", func(s *Snapshot) { s.Products[0].State = "on" }, "products[unlimited].state"},
+		{"schemas ok", func(s *Snapshot) {
+			s.APIs[0].Schemas = []APISchema{{ID: "orders", ContentType: "application/vnd.oai.openapi.components+json", Document: json.RawMessage(`{"components":{}}`)}}
+			s.APIs[0].Operations[1].Request = &OperationRequest{Representations: []Representation{{ContentType: "application/json", SchemaID: "orders", TypeName: "Order"}}}
+		}, ""},
+		{"dup schema", func(s *Snapshot) {
+			s.APIs[0].Schemas = []APISchema{{ID: "s", ContentType: "application/json", Document: json.RawMessage(`{}`)}, {ID: "S", ContentType: "application/json", Document: json.RawMessage(`{}`)}}
+		}, `apis[orders].schemas[1]: duplicate schema id "S"`},
+		{"schema content type", func(s *Snapshot) {
+			s.APIs[0].Schemas = []APISchema{{ID: "s", Document: json.RawMessage(`{}`)}}
+		}, `apis[orders].schemas[0].contentType: is required`},
+		{"request representation", func(s *Snapshot) {
+			s.APIs[0].Operations[1].Request = &OperationRequest{Representations: []Representation{{SchemaID: "x"}}}
+		}, `operations[list].request.representations[0].contentType: is required`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

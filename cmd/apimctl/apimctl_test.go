@@ -248,12 +248,12 @@ func TestImportOpenAPIAndAPIOps(t *testing.T) {
 	// APIOps: the sample folder, read in place; a second import changes nothing.
 	dir := sharedDir(t, "corpus/apiops-sample")
 	out = mustCtl(t, "import", "apiops", dir)
-	if !strings.Contains(out, "34 resources: 34 created") {
+	if !strings.Contains(out, "35 resources: 35 created") {
 		t.Fatalf("apiops import: %s", out)
 	}
 	before := mustCtl(t, "api", "list", "-o", "json") + mustCtl(t, "subscription", "list", "-o", "json") + mustCtl(t, "product", "list", "-o", "json")
 	out = mustCtl(t, "import", "apiops", dir)
-	if !strings.Contains(out, "0 created, 0 updated, 34 unchanged") {
+	if !strings.Contains(out, "0 created, 0 updated, 35 unchanged") {
 		t.Fatalf("second apiops import: %s", out)
 	}
 	after := mustCtl(t, "api", "list", "-o", "json") + mustCtl(t, "subscription", "list", "-o", "json") + mustCtl(t, "product", "list", "-o", "json")

@@ -100,6 +100,10 @@ func importOpenAPI(args []string) int {
 		props["description"] = d
 	}
 	steps := []importer.Step{{Method: "PUT", Path: "/apis/" + url.PathEscape(*apiID), Body: map[string]any{"properties": props}, Source: pos[0]}}
+	if api.Schema != nil {
+		// The document's schemas (validate-content validates against them).
+		steps = append(steps, importer.Step{Method: "PUT", Path: "/apis/" + url.PathEscape(*apiID) + "/schemas/" + url.PathEscape(api.Schema.ID), Body: importer.SchemaBody(api.Schema), Source: pos[0]})
+	}
 	keep := map[string]bool{}
 	for _, op := range api.Operations {
 		keep[op.ID] = true

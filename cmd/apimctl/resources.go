@@ -166,6 +166,17 @@ func init() {
 				{"connection-string-file", "connectionString", "file holding the connection string (keeps the password out of the shell history)", "file"},
 				{"use-from-location", "useFromLocation", `"default" or a gateway location`, ""}, {"description", "description", "description", ""},
 				{"resource-id", "resourceId", "the Azure resource behind it (informational)", ""}}},
+		{name: "schema", aliases: []string{"schemas"}, what: "a schema of an API", example: `pets --content-type application/vnd.oai.openapi.components+json --components petstore.json`, parent: "api", coll: func(p string) string { return "/apis/" + url.PathEscape(p) + "/schemas" },
+			columns: []column{{"NAME", "", nil}, {"CONTENT TYPE", "contentType", nil}, {"DESCRIPTION", "description", nil}},
+			flags: []flagSpec{{"content-type", "contentType", "application/vnd.oai.openapi.components+json, application/vnd.ms-azure-apim.swagger.definitions+json, application/json, …", ""},
+				{"components", "components", "JSON file: OpenAPI 3 components (or a whole OpenAPI document: its components are taken)", "docjson"},
+				{"definitions", "definitions", "JSON file: Swagger 2 definitions (or a whole Swagger document: its definitions are taken)", "docjson"},
+				{"value", "value", "file holding the schema text (a JSON Schema, an XSD, …)", "docfile"},
+				{"description", "description", "description", ""}}},
+		{name: "globalschema", aliases: []string{"globalschemas", "global-schema"}, what: "a service-level schema", example: `address --schema-type json --document address.schema.json`, coll: func(string) string { return "/schemas" },
+			columns: []column{{"NAME", "", nil}, {"TYPE", "schemaType", nil}, {"DESCRIPTION", "description", nil}},
+			flags: []flagSpec{{"schema-type", "schemaType", "json or xml", ""}, {"document", "document", "JSON file: the JSON Schema (schemaType json)", "jsonfile"},
+				{"value", "value", "file holding the schema text (an XSD for schemaType xml)", "file"}, {"description", "description", "description", ""}}},
 		{name: "fragment", aliases: []string{"fragments", "policy-fragment", "policyfragment"}, what: "a policy fragment", example: `cors --xml cors-fragment.xml --description "CORS for every API"`, coll: func(string) string { return "/policyFragments" },
 			columns:  []column{{"NAME", "", nil}, {"FORMAT", "format", nil}, {"DESCRIPTION", "description", nil}},
 			flags:    []flagSpec{{"description", "description", "description", ""}, {"xml", "value", "file holding the <fragment> document", "file"}},
@@ -343,6 +354,38 @@ func runResource(d *resDef, args []string) int {
 					return usageErr("--%s: %v", f.flag, err)
 				}
 				props[f.prop] = string(b)
+			case "jsonfile":
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				var j any
+				if err := json.Unmarshal(b, &j); err != nil {
+					return usageErr("--%s: %s is not JSON: %v", f.flag, v, err)
+				}
+				props[f.prop] = j
+			case "docjson", "docfile": // a schema's document.<prop>
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return usageErr("--%s: %v", f.flag, err)
+				}
+				doc, _ := props["document"].(map[string]any)
+				if doc == nil {
+					doc = map[string]any{}
+				}
+				if f.kind == "docfile" {
+					doc[f.prop] = string(b)
+				} else {
+					var j map[string]any
+					if err := json.Unmarshal(b, &j); err != nil {
+						return usageErr("--%s: %s is not a JSON object: %v", f.flag, v, err)
+					}
+					if inner, ok := j[f.prop].(map[string]any); ok && (j["openapi"] != nil || j["swagger"] != nil) {
+						j = inner // a whole OpenAPI / Swagger document
+					}
+					doc[f.prop] = j
+				}
+				props["document"] = doc
 			case "file64": // a binary file (a PFX) sent base64-encoded
 				b, err := os.ReadFile(v)
 				if err != nil {

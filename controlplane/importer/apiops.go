@@ -262,6 +262,9 @@ func ReadAPIOps(dir string) (*Plan, error) {
 					plan.warn("%s", w)
 				}
 			}
+			if api.Schema != nil {
+				add("/apis/"+name+"/schemas/"+api.Schema.ID, SchemaBody(api.Schema), spec)
+			}
 			for _, op := range api.Operations {
 				opIDs[op.ID] = true
 				add("/apis/"+name+"/operations/"+op.ID, OperationBody(op), spec)

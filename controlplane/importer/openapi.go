@@ -21,6 +21,10 @@ type API struct {
 	// ("" when the document has none, or only relative ones).
 	ServiceURL string
 	Operations []Operation
+	// Schema holds the document's components.schemas and the inline schemas
+	// of its bodies (under generated names), for the API's schemas resource
+	// (schemas.go); nil when the document has none.
+	Schema *Schema
 	// Warnings are things the import skipped or guessed; show them to the user.
 	Warnings []string
 }
@@ -72,6 +76,7 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 		return nil, fmt.Errorf("%w: %s: openapi is %q, want 3.0.x or 3.1.x", ErrNotOpenAPI, name, ver)
 	}
 	p := &parser{name: name, doc: doc}
+	p.initSchemas()
 	api := &API{}
 	if info, ok := doc["info"].(map[string]any); ok {
 		api.Title = str(info["title"])
@@ -161,6 +166,7 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 				base = sanitizeID(strings.ToLower(method) + "-" + full)
 			}
 			op.ID = unique(base, ids)
+			p.opID = op.ID
 			op.TemplateParameters, err = templateParams(full, params, where)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotOpenAPI, name, err)
@@ -169,18 +175,25 @@ func ParseOpenAPI(name string, data []byte) (*API, error) {
 				return nil, err
 			}
 			op.Request = requestParams(op.TemplateParameters, params, where, api)
+			if op.Request, err = p.requestBody(opMap["requestBody"], where, op.Request); err != nil {
+				return nil, err
+			}
 			api.Operations = append(api.Operations, op)
 		}
 	}
 	if len(api.Operations) == 0 {
 		return nil, fmt.Errorf("%w: %s: the paths hold no operations", ErrNoOperations, name)
 	}
+	api.Schema = p.schema()
 	return api, nil
 }
 
 type parser struct {
 	name string
 	doc  map[string]any
+	// schemas is components.schemas plus generated inline ones (schemas.go).
+	schemas map[string]any
+	opID    string // the operation being read (generated schema names)
 }
 
 // deref follows local $refs (at most 32 hops).

@@ -9,9 +9,9 @@ import (
 // An operation's responses, from OpenAPI's responses object to ARM's
 // properties.responses: each numeric status code with its media types and
 // their examples (OpenAPI's example becomes ARM's "default" example, its
-// examples keep their names). Schemas are not imported (the control plane has
-// no schemas resource); ranges ("2XX") and "default" have no ARM form and are
-// skipped with a warning.
+// examples keep their names). A media type's schema becomes the
+// representation's schemaId/typeName (schemas.go); ranges ("2XX") and
+// "default" have no ARM form and are skipped with a warning.
 
 // Response is ARM's ResponseContract as the importer writes it.
 type Response struct {
@@ -25,6 +25,8 @@ type Response struct {
 type Representation struct {
 	ContentType string             `json:"contentType"`
 	Examples    map[string]Example `json:"examples,omitempty"`
+	SchemaID    string             `json:"schemaId,omitempty"`
+	TypeName    string             `json:"typeName,omitempty"`
 }
 
 // Example is ARM's ParameterExampleContract.
@@ -96,6 +98,12 @@ func (p *parser) responses(v any, where string, api *API) ([]Response, error) {
 			}
 			mm, _ := mt.(map[string]any)
 			rep := Representation{ContentType: ct}
+			if rep.TypeName, err = p.typeName(mm["schema"], rw+".content."+ct+".schema", fmt.Sprintf("%sResponse%d", p.opID, n)); err != nil {
+				return nil, err
+			}
+			if rep.TypeName != "" {
+				rep.SchemaID = SchemaID
+			}
 			if ex, ok := mm["example"]; ok {
 				rep.Examples = map[string]Example{"default": {Value: ex}}
 			}
@@ -128,6 +136,9 @@ func (p *parser) responses(v any, where string, api *API) ([]Response, error) {
 type Request struct {
 	QueryParameters []TemplateParameter `json:"queryParameters,omitempty"`
 	Headers         []TemplateParameter `json:"headers,omitempty"`
+	// Representations are the request body's media types (requestBody),
+	// with their schemas.
+	Representations []Representation `json:"representations,omitempty"`
 }
 
 // requestParams collects the query parameters the URL template does not hold

@@ -49,7 +49,7 @@ components:
 	}
 	got, _ := json.Marshal(OperationBody(api.Operations[0]).(props)["properties"].(props)["responses"])
 	want := `[{"statusCode":200,"description":"ok","representations":[` +
-		`{"contentType":"application/json","examples":{"two":{"summary":"two things","value":[{"id":1},{"id":2}]}}},` +
+		`{"contentType":"application/json","examples":{"two":{"summary":"two things","value":[{"id":1},{"id":2}]}},"schemaId":"openapi","typeName":"get-thingsResponse200"},` +
 		`{"contentType":"application/xml","examples":{"default":{"value":"\u003cthings/\u003e"}}}],` +
 		`"headers":[{"name":"X-Mode","type":"string","required":false,"description":"speed","values":["fast","slow"]},{"name":"X-Rate","type":"integer","required":true}]},` +
 		`{"statusCode":404,"description":"not found","representations":[]}]`
