@@ -167,7 +167,7 @@ func TestBodyBudget(t *testing.T) {
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode == 503 {
-			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(got), "buffering too many bodies") {
+			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(got), "holding too many request and response bodies") {
 				t.Fatalf("503 without Retry-After or message: %v %q", resp.Header, got)
 			}
 			break
