@@ -37,8 +37,9 @@ const DefaultBodyBudget = 128 << 20
 //
 // Over the budget the request is answered 503 with Retry-After: 1 and
 // MsgMemory at once (a response body: 503 through on-error): the client's
-// body stays unread in its socket (TCP pushes back), the loop is never
-// blocked, and a client or load balancer retries elsewhere or later. Parking
+// body is not buffered (the engine drains it, bounded, without keeping it),
+// the loop is never blocked, and a client or load balancer retries
+// elsewhere or later. Parking
 // the request until memory frees up was not chosen: a burst that exceeds the
 // budget would then hold its connections and their kernel buffers for the
 // wait, and a backend that is slow to answer (the usual cause of many bodies
@@ -100,12 +101,16 @@ func refuseMemory(x *netstack.Exchange, st *reqState) {
 	x.AppendRespondHeader("Retry-After", "1")
 }
 
-// chargeRequestCopy charges the copy of a replaced request body the engine
-// makes to send it (SetRequestBody copies unless the body is the buffer it
-// read), once per request however often a retry forwards.
+// chargeRequestCopy charges the copies of a replaced request body the engine
+// makes to send it: SetRequestBody's (unless the body is the buffer it read)
+// and the head buffer the body goes out with (kept for a retry), once per
+// request however often a retry forwards.
 func (h *Handler) chargeRequestCopy(st *reqState) bool {
 	n := int64(len(st.pc.Request.Body))
-	if n <= st.reqCopy || st.aliasesRead(st.pc.Request.Body) {
+	if !st.aliasesRead(st.pc.Request.Body) {
+		n *= 2
+	}
+	if n <= st.reqCopy {
 		return true
 	}
 	if !h.charge(st, n-st.reqCopy) {

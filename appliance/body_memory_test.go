@@ -22,7 +22,7 @@ import (
 // TestBodyMemoryRefusal run: set-body through Body.As<string> (request) and
 // find-and-replace (response), an expression that fails on the body, a
 // forward that times out, and an expression that builds far more than the
-// body (three copies of it).
+// body (four copies of it).
 func bodyMemorySnap(t *testing.T, backend string) *wire.Snapshot {
 	t.Helper()
 	onErr := `<on-error><set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Reason)</value></set-header></on-error>`
@@ -31,7 +31,7 @@ func bodyMemorySnap(t *testing.T, backend string) *wire.Snapshot {
 	bad := `<policies><inbound><set-variable name="a" value="@(context.Request.Body.As<JObject>(preserveContent: true)[&quot;a&quot;].ToString())"/></inbound>` +
 		`<backend><forward-request/></backend>` + onErr + `</policies>`
 	slow := `<policies><inbound><find-and-replace from="a" to="b"/></inbound><backend><forward-request timeout="1"/></backend>` + onErr + `</policies>`
-	triple := `<policies><inbound><set-body>@{ var s = context.Request.Body.As<string>(preserveContent: true); return s + s + s; }</set-body></inbound>` +
+	triple := `<policies><inbound><set-body>@{ var s = context.Request.Body.As<string>(preserveContent: true); return s + s + s + s; }</set-body></inbound>` +
 		`<backend><forward-request/></backend>` + onErr + `</policies>`
 	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
 		APIs: []wire.API{{ID: "b", Path: "b", ServiceURL: backend, Protocols: []string{"http"},
@@ -225,8 +225,9 @@ func TestBodyMemoryRefusal(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header, string(got)
 	}
-	body := bytes.Repeat([]byte("x"), 300<<10)
-	// 300 KiB buffered, then s + s + s builds 1.8 MiB: over the 1 MiB budget.
+	body := bytes.Repeat([]byte("x"), 200<<10)
+	// 200 KiB buffered, then s + s + s + s builds 800 KiB (and the partial
+	// sums before it): over the 1 MiB budget.
 	st, hdr, got := post("/triple", body)
 	want := `{"statusCode":503,"message":"` + msgBodyBudget + `"}`
 	if st != 503 || hdr.Get("Retry-After") != "1" || hdr.Get("X-Reason") != "GatewayBodyMemoryExhausted" || got != want {
@@ -238,9 +239,9 @@ func TestBodyMemoryRefusal(t *testing.T) {
 		t.Fatalf("a body over the budget: %d %v %q", st, hdr, got)
 	}
 	waitHeld(t, g.h, "after the refusals", func(n int64) bool { return n == 0 })
-	// 300 KiB through set-body: the body, ToUpperInvariant's string, the
-	// engine's copy for the backend: 900 KiB fits.
-	if st, _, got := post("/upper", body); st != 200 || got != "GOT 307200" {
+	// 200 KiB through set-body: the body, ToUpperInvariant's string, the
+	// engine's two copies for the backend: 800 KiB fits.
+	if st, _, got := post("/upper", body); st != 200 || got != "GOT 204800" {
 		t.Fatalf("a request that fits: %d %q", st, got)
 	}
 	waitHeld(t, g.h, "after the answer", func(n int64) bool { return n == 0 })

@@ -739,6 +739,10 @@ func (cc *clientConn) finish() {
 		s.dh.Done(&cc.x)
 	}
 	s.active.Add(-1)
+	// Let go of large body buffers now, not at the next request: an idle
+	// keep-alive connection must not hold a body's memory.
+	cc.out = keepSmall(cc.out) // a replaced body went with the head
+	cc.x.dropBodies()
 	if up := cc.up; up != nil {
 		cc.up = nil
 		up.release()
