@@ -501,6 +501,9 @@ out:
 func (cc *clientConn) buildRequestHead() {
 	h, x := &cc.req, &cc.x
 	out := cc.out[:0]
+	if need := len(x.reqBody) + 4<<10; x.bodySet && cap(out) < need {
+		out = make([]byte, 0, need) // the head and the replaced body, in one allocation
+	}
 	method, target := h.Bytes(h.Method), h.Bytes(h.Target)
 	if len(x.method) > 0 {
 		method = x.method
