@@ -121,8 +121,9 @@ func TestBodyBuffering(t *testing.T) {
 }
 
 // TestBodyBudget: the bytes buffered by all requests together are bounded: a
-// request whose body would pass the budget while another is being buffered
-// gets 503 with Retry-After, and the budget is free again once that one ends.
+// request whose body (and the engine's copy of it for the backend) would
+// pass the budget while another is being buffered gets 503 with Retry-After,
+// and the budget is free again once that one ends.
 func TestBodyBudget(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
@@ -135,7 +136,7 @@ func TestBodyBudget(t *testing.T) {
 	if err := snap.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	h := &Handler{BodyLimit: 1 << 20, BodyBudget: 100 << 10}
+	h := &Handler{BodyLimit: 1 << 20, BodyBudget: 150 << 10}
 	c, err := Compile(snap, policy.NewState(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestBodyBudget(t *testing.T) {
 		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode == 503 {
-			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(got), "buffering too many bodies") {
+			if resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(got), "holding too many request and response bodies") {
 				t.Fatalf("503 without Retry-After or message: %v %q", resp.Header, got)
 			}
 			break

@@ -75,9 +75,10 @@ type Handler struct {
 	// request or response body (env.conf policy.body.max-bytes); 0 means
 	// DefaultBodyLimit.
 	BodyLimit int
-	// BodyBudget bounds the body bytes buffered for policies by all requests
-	// together (0 means DefaultBodyBudget); a request that would exceed it is
-	// answered 503 (a response: 503 through on-error) instead of buffered.
+	// BodyBudget bounds the body bytes buffered for policies, and the copies
+	// policies make of them, by all requests together (env.conf
+	// policy.body.max-total-bytes; 0 means DefaultBodyBudget): a request that
+	// would exceed it is answered 503 with Retry-After (body.go).
 	BodyBudget int64
 	buffered   atomic.Int64
 	// CallWorkers is the size of the worker pool that makes send-request
@@ -132,7 +133,14 @@ type reqState struct {
 	ipBuf     [48]byte // rec.ClientIP's bytes (an IPv6 address with a zone fits)
 	tracer    Tracer   // Handler.Tracer, for the trace policy (trace.go)
 	trace     Trace
-	reserved  int64 // body bytes counted against Handler.BodyBudget (body.go)
+	// Body memory (body.go): what the request is charged, what of it is
+	// held in Handler.buffered, and the request body copy netstack made.
+	h        *Handler
+	charged  int64
+	reserved int64
+	reqCopy  int64
+	bodyHeld int64  // the reservation for the body being read
+	readBody []byte // the request body the engine read (until Done)
 	// Made once per connection (body.go): the ReadBody callbacks.
 	reqBodyFn  netstack.BodyFunc
 	respBodyFn netstack.BodyFunc
@@ -171,7 +179,8 @@ func (h *Handler) state(x *netstack.Exchange) *reqState {
 	if st, ok := x.ConnValue.(*reqState); ok {
 		return st
 	}
-	st := &reqState{pc: policy.NewContext(), reqN: connSeq.Add(1) << 24, lastKeyLen: -1}
+	st := &reqState{pc: policy.NewContext(), reqN: connSeq.Add(1) << 24, lastKeyLen: -1, h: h}
+	st.pc.Memory = st // body.go
 	x.ConnValue = st
 	return st
 }
@@ -370,6 +379,10 @@ func (h *Handler) respond(x *netstack.Exchange, st *reqState) {
 	if status == 0 {
 		status = 200
 	}
+	if !h.charge(st, int64(len(r.Body))) { // the engine's copy (body.go)
+		refuseMemory(x, st)
+		return
+	}
 	x.Respond(status, r.Reason, nil, r.Body)
 	for _, f := range r.Headers.List {
 		x.AppendRespondHeader(f.Name, f.Value)
@@ -431,6 +444,10 @@ func (h *Handler) forward(x *netstack.Exchange, st *reqState) {
 	x.AppendReplaceHeader("Host", b.host)
 
 	if pc.Request.Buffered {
+		if !h.chargeRequestCopy(st) { // body.go
+			refuseMemory(x, st)
+			return
+		}
 		x.SetRequestBody(pc.Request.Body) // set-body replaced it
 	}
 	if pc.Upstream.Timeout > 0 {

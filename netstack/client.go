@@ -503,6 +503,9 @@ out:
 func (cc *clientConn) buildRequestHead() {
 	h, x := &cc.req, &cc.x
 	out := cc.out[:0]
+	if need := len(x.reqBody) + 4<<10; x.bodySet && cap(out) < need {
+		out = make([]byte, 0, need) // the head and the replaced body, in one allocation
+	}
 	method, target := h.Bytes(h.Method), h.Bytes(h.Target)
 	if len(x.method) > 0 {
 		method = x.method
@@ -744,6 +747,10 @@ func (cc *clientConn) finish() {
 		s.dh.Done(&cc.x)
 	}
 	s.active.Add(-1)
+	// Let go of large body buffers now, not at the next request: an idle
+	// keep-alive connection must not hold a body's memory.
+	cc.out = keepSmall(cc.out) // a replaced body went with the head
+	cc.x.dropBodies()
 	if up := cc.up; up != nil {
 		cc.up = nil
 		up.release()

@@ -143,7 +143,7 @@ const (
 
 func (x *Exchange) reset() {
 	*x = Exchange{Req: x.Req, Resp: x.Resp, conn: x.conn,
-		respHeaders: x.respHeaders[:0], respBody: x.respBody[:0],
+		respHeaders: x.respHeaders[:0], respBody: keepSmall(x.respBody),
 		target: x.target[:0], method: x.method[:0],
 		setHeaders: x.setHeaders[:0], delHeaders: x.delHeaders[:0],
 		setRespHdrs: x.setRespHdrs[:0], delRespHdrs: x.delRespHdrs[:0],
@@ -295,6 +295,14 @@ func reqBodyFor(x *Exchange) []byte {
 		return nil
 	}
 	return keepSmall(x.reqBody)
+}
+
+// dropBodies empties the exchange's body buffers when it ends (keepSmall:
+// large ones are dropped), so that they are not held until the connection's
+// next request.
+func (x *Exchange) dropBodies() {
+	x.reqBody, x.reqBodyAliased = reqBodyFor(x), false
+	x.inBody, x.upBody, x.respBody = keepSmall(x.inBody), keepSmall(x.upBody), keepSmall(x.respBody)
 }
 
 // keepSmall empties a body buffer for reuse, dropping one that grew large so

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 )
 
 // Bodies. The appliance streams bodies unless the pipeline reads one: a
@@ -102,3 +103,82 @@ func DecodeBody(encoding string, body []byte, limit int) (out []byte, ok bool, e
 }
 
 func newZlib(b []byte) (io.Reader, error) { return zlib.NewReader(bytes.NewReader(b)) }
+
+// MemoryBudget is the gateway-wide account of body memory (Context.Memory):
+// the appliance charges the bodies it buffers to it, and the pipeline charges
+// the copies policies make of them (Body.As<T>() results, the strings, JSON
+// and XML trees expressions build, set-body's and find-and-replace's new
+// bodies, json-to-xml/xml-to-json output) for the rest of the request. The
+// appliance releases a request's charges when the request ends. Methods are
+// called by the goroutine running the pipeline (the event loop, or a worker
+// during send-request).
+type MemoryBudget interface {
+	// Reserve counts n more bytes for the current request; false (nothing
+	// counted) if the gateway has no room for them.
+	Reserve(n int) bool
+}
+
+// ErrMemory: the gateway-wide budget for buffered bodies and their copies
+// (MemoryBudget, env.conf policy.body.max-total-bytes) has no room for a copy
+// a policy needs. The request fails through on-error with a 503 (Retry-After:
+// 1) and context.LastError.Reason "GatewayBodyMemoryExhausted"; try/catch in
+// an expression does not catch it (it is a budget, like the step budget).
+var ErrMemory = errors.New("policy: the gateway's memory budget for bodies is exhausted")
+
+// MsgMemory is the message of the 503 a request gets when the body memory
+// budget is exhausted (the appliance uses it for bodies it cannot buffer).
+const MsgMemory = "The gateway is holding too many request and response bodies for policies; try again later"
+
+// memoryReason is context.LastError.Reason for ErrMemory. APIM has no such
+// budget and no reason for it; the name is ours (docs/policies.md).
+const memoryReason = "GatewayBodyMemoryExhausted"
+
+// memoryError is ErrMemory as a pipeline failure: a 503 refusal, and a budget
+// (errors.Is ErrBudget) so that try/catch does not swallow it.
+type memoryError struct{}
+
+var errMemory error = memoryError{}
+
+var memoryBody = []byte(`{"statusCode":503,"message":"` + MsgMemory + `"}`)
+
+func (memoryError) Error() string   { return ErrMemory.Error() }
+func (memoryError) Unwrap() []error { return []error{ErrMemory, ErrBudget} }
+func (memoryError) refusal() (int, string, []byte) {
+	return 503, "Service Unavailable", memoryBody
+}
+
+// chargeBody counts n bytes a policy keeps for the rest of the request against
+// the gateway-wide budget (Context.Memory); errMemory when it has no room.
+func (c *Context) chargeBody(n int) error {
+	if c.Memory != nil && n > 0 && !c.Memory.Reserve(n) {
+		return errMemory
+	}
+	return nil
+}
+
+// bodyViewMin is the smallest body that Body.As<string>() views in place
+// instead of copying. Bodies are read-only by contract (policies replace
+// Request.Body / Response.Body, never write into them), and a buffer the
+// appliance's engine filled is reused for a later request only when its
+// capacity is at most 64 KiB (netstack's keepSmall): above that, the string
+// stays valid for as long as anything holds it (a variable, the value cache).
+// Small bodies are copied: the copy is cheap and the buffer may be reused.
+const bodyViewMin = 64<<10 + 1
+
+// bodyString is raw as a string: a view of the bytes when raw is large (see
+// bodyViewMin), else a copy.
+func bodyString(raw []byte) string {
+	if len(raw) >= bodyViewMin {
+		return unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
+	return string(raw)
+}
+
+// stringBytes is s's bytes without a copy, for a body made from a string
+// (set-body): bodies are read-only, so the bytes are never written.
+func stringBytes(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

@@ -28,6 +28,12 @@ type Context struct {
 	Upstream  Upstream
 	// Tracer receives the trace policy's output; nil drops it.
 	Tracer Tracer
+	// Memory, if set, is the gateway-wide account that the copies policies
+	// make of bodies (and what expressions build) are charged to, for the
+	// whole request (policy/body.go); nil charges nothing beyond the
+	// per-evaluation budget. Reset keeps it: the appliance sets it once per
+	// connection and releases the request's charges when the request ends.
+	Memory MemoryBudget
 	// OnStep, if set, is told about every policy step run (apimctl policy
 	// run's step trace); nil costs one comparison per step.
 	OnStep func(StepEvent)

@@ -60,14 +60,20 @@ func (cv *conversion) bodyHeaders(c *Context) ([]byte, *Headers) {
 	return c.Response.Body, &c.Response.Headers
 }
 
-func (cv *conversion) setBody(c *Context, body []byte, contentType string) {
+func (cv *conversion) setBody(c *Context, body []byte, contentType string) error {
+	// The converted body, charged for the rest of the request (the tree the
+	// conversion built is garbage once it returns).
+	if err := c.chargeBody(len(body)); err != nil {
+		return err
+	}
 	if cv.target == toRequest {
 		c.Request.Body, c.Request.Buffered = body, true
 		c.Request.Headers.Set("Content-Type", contentType)
-		return
+		return nil
 	}
 	c.Response.Body, c.Response.BodySet = body, true
 	c.Response.Headers.Set("Content-Type", contentType)
+	return nil
 }
 
 // wanted decides whether to convert: apply's content-type condition on the

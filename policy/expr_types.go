@@ -40,13 +40,14 @@ type exprState struct {
 	mem   int
 }
 
-// charge counts n bytes against the evaluation's memory budget.
+// charge counts n bytes against the evaluation's memory budget and the
+// gateway-wide one (Context.Memory, chargeBody).
 func (c *Context) charge(n int) error {
 	c.x.mem += n
 	if c.x.mem > DefaultMemoryBudget {
 		return ErrBudget
 	}
-	return nil
+	return c.chargeBody(n)
 }
 
 // member is a property: get reads it from a receiver (the zero Value for

@@ -471,6 +471,8 @@ func lastErrorReason(e *RuntimeError) string {
 		return e.Code
 	case errors.As(e.Err, &re):
 		return re.reason
+	case errors.Is(e.Err, ErrMemory):
+		return memoryReason
 	case errors.Is(e.Err, ErrEval), errors.Is(e.Err, ErrBudget):
 		return "ExpressionValueEvaluationFailure"
 	}
@@ -486,6 +488,9 @@ func lastErrorMessage(e *RuntimeError) string {
 	}
 	if d, found := strings.CutPrefix(e.Reason, ErrEval.Error()+": "); found {
 		return "Expression evaluation failed. " + d
+	}
+	if errors.Is(e.Err, ErrMemory) {
+		return MsgMemory
 	}
 	if errors.Is(e.Err, ErrBudget) {
 		return "Expression evaluation failed. The expression exceeded its step or memory budget."

@@ -1230,10 +1230,16 @@ func registerBody() {
 		if err != nil {
 			return Value{}, err
 		}
-		if err := c.charge(len(raw)); err != nil {
+		t := normType(targ)
+		n := len(raw)
+		if t == "byte[]" || (t == tyString && n >= bodyViewMin) {
+			n = 0 // a view of the body's bytes, not a copy (bodyString)
+		}
+		c.x.mem += len(raw) - n // the evaluation's own budget counts it all
+		if err := c.charge(n); err != nil {
 			return Value{}, err
 		}
-		return bodyAs(c, raw, normType(targ))
+		return bodyAs(c, raw, t)
 	}, "preserveContent")
 	as.ret = func(targ string, _ []typ) typ { return normType(targ) }
 	as.check = func(args []typ, targ string) string {
@@ -1269,7 +1275,7 @@ func bodyAs(c *Context, raw []byte, t typ) (Value, error) {
 	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
 	switch t {
 	case tyString:
-		return str(string(raw)), nil
+		return str(bodyString(raw)), nil
 	case "byte[]":
 		return objValue(&byteArray{b: raw}), nil
 	}

@@ -680,8 +680,9 @@ func init() {
 			return Value{}, &thrown{typ: "ArgumentException", msg: "String cannot be of zero length. (Parameter 'oldValue')"}
 		}
 		nw := a[1].String()
-		if n := strings.Count(s, old); n > 0 && len(nw) > len(old) {
-			if err := c.charge(n * (len(nw) - len(old))); err != nil {
+		if n := strings.Count(s, old); n > 0 {
+			// The new string, whole.
+			if err := c.charge(len(s) + n*(len(nw)-len(old))); err != nil {
 				return Value{}, err
 			}
 		}
@@ -694,8 +695,10 @@ func init() {
 		}
 		return str(out), nil
 	})
-	lower := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToLower(s)), nil }
-	upper := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToUpper(s)), nil }
+	// A case change is a new string the size of s (charged: bodies go
+	// through it, e.g. Body.As<string>().ToUpperInvariant()).
+	lower := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToLower(s)), c.charge(len(s)) }
+	upper := func(c *Context, s string, a []Value) (Value, error) { return str(strings.ToUpper(s)), c.charge(len(s)) }
 	sm("ToLower", 0, 1, tyString, lower)
 	sm("ToLowerInvariant", 0, 0, tyString, lower)
 	sm("ToUpper", 0, 1, tyString, upper)

@@ -214,6 +214,12 @@ func (p *Pipeline) fail(c *Context, in *instr, err error) Result {
 		// A policy that refuses the request through on-error (validate-jwt):
 		// its status and message are the response unless on-error changes it.
 		c.Response.StatusCode, c.Response.Reason, c.Response.Body = r.refusal()
+	} else if errors.Is(err, ErrMemory) {
+		// The gateway's body memory budget (body.go): a 503 to retry.
+		c.Response.StatusCode, c.Response.Reason, c.Response.Body = errMemory.(refusal).refusal()
+	}
+	if errors.Is(err, ErrMemory) {
+		c.Response.Headers.Set("Retry-After", "1")
 	}
 	reason := err.Error()
 	for _, sec := range p.secrets {

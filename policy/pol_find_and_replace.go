@@ -37,14 +37,24 @@ func (s *findAndReplace) run(c *Context) (flow, error) {
 	if from == "" {
 		return flowNext, nil
 	}
+	body := c.Response.Body
 	if s.target == toRequest {
-		if bytes.Contains(c.Request.Body, []byte(from)) {
-			c.Request.Body, c.Request.Buffered = bytes.ReplaceAll(c.Request.Body, []byte(from), []byte(to)), true
-		}
+		body = c.Request.Body
+	}
+	f, t := stringBytes(from), stringBytes(to)
+	n := bytes.Count(body, f)
+	if n == 0 {
 		return flowNext, nil
 	}
-	if bytes.Contains(c.Response.Body, []byte(from)) {
-		c.Response.Body, c.Response.BodySet = bytes.ReplaceAll(c.Response.Body, []byte(from), []byte(to)), true
+	// The new body, charged before it is made.
+	if err := c.chargeBody(len(body) + n*(len(t)-len(f))); err != nil {
+		return flowNext, err
 	}
+	out := bytes.ReplaceAll(body, f, t)
+	if s.target == toRequest {
+		c.Request.Body, c.Request.Buffered = out, true
+		return flowNext, nil
+	}
+	c.Response.Body, c.Response.BodySet = out, true
 	return flowNext, nil
 }

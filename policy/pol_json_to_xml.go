@@ -72,8 +72,7 @@ func (s *jsonToXMLStep) run(c *Context) (flow, error) {
 	if err != nil {
 		return flowNext, ReasonError(conversionReason, err.Error(), ErrEval)
 	}
-	s.setBody(c, out, "application/xml")
-	return flowNext, nil
+	return flowNext, s.setBody(c, out, "application/xml")
 }
 
 // conversionReason is context.LastError.Reason for a body json-to-xml or

@@ -278,6 +278,10 @@ func (s *sendRequest) finish(c *Context) (flow, error) {
 		}
 		return flowNext, &callError{reason: reason}
 	}
+	// The call's response body is kept for the rest of the request.
+	if err := c.chargeBody(len(st.resp.Body)); err != nil {
+		return flowNext, err
+	}
 	c.SetVariable(name, ResponseValue(st.resp.StatusCode, st.resp.Reason, st.resp.Headers, st.resp.Body))
 	return flowNext, nil
 }

@@ -52,13 +52,18 @@ func (s *setBody) run(c *Context) (flow, error) {
 		if err != nil {
 			return flowNext, err
 		}
+		if err := c.chargeBody(len(out)); err != nil {
+			return flowNext, err
+		}
 		body = out
 	} else if s.e.e != nil {
 		v, err := s.e.str(c)
 		if err != nil {
 			return flowNext, err
 		}
-		body = []byte(v)
+		// The string's own bytes (no copy: bodies are read-only); what built
+		// it was charged while the expression ran.
+		body = stringBytes(v)
 	}
 	if s.target == toRequest {
 		c.Request.Body, c.Request.Buffered = body, true

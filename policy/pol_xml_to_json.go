@@ -60,6 +60,5 @@ func (s *xmlToJSONStep) run(c *Context) (flow, error) {
 	if err != nil {
 		return flowNext, ReasonError(conversionReason, err.Error(), ErrEval)
 	}
-	s.setBody(c, out, "application/json")
-	return flowNext, nil
+	return flowNext, s.setBody(c, out, "application/json")
 }

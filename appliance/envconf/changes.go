@@ -15,6 +15,7 @@ var restartOnly = map[string]bool{
 	"telemetry.queue.max-bytes":       true,
 	"telemetry.queue.commit-interval": true,
 	"policy.body.max-bytes":           true,
+	"policy.body.max-total-bytes":     true,
 	// The Redis connection is opened once, at start.
 	"policy.rate-limit.redis.url":           true,
 	"policy.rate-limit.redis.password.file": true,
@@ -75,6 +76,7 @@ func (c *Config) values() []keyValue {
 		{"store.snapshots.keep", c.SnapshotsKeep},
 		{"telemetry.queue.max-bytes", c.QueueMaxBytes},
 		{"policy.body.max-bytes", c.BodyMaxBytes},
+		{"policy.body.max-total-bytes", c.BodyMaxTotalBytes},
 		{"telemetry.queue.commit-interval", c.CommitInterval},
 		{"telemetry.logs.std", c.LogsStd},
 		{"telemetry.logs.std.level", c.LogLevel},

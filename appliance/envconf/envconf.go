@@ -18,14 +18,17 @@ const DefaultPath = "/etc/apimgw/env.conf"
 
 // Defaults (docs/interfaces.md §1 and docs/configuration.md).
 const (
-	DefaultListenHTTP         = ":8080"
-	DefaultListenHTTPS        = ":8081"
-	DefaultStatusListen       = "127.0.0.1:8090"
-	DefaultStorePath          = "/var/lib/apimgw/apimgw.db"
-	DefaultLogsStd            = "text"
-	DefaultLogLevel           = "info"
-	DefaultQueueMaxBytes      = 256 << 20
-	DefaultBodyMaxBytes       = 4 << 20
+	DefaultListenHTTP    = ":8080"
+	DefaultListenHTTPS   = ":8081"
+	DefaultStatusListen  = "127.0.0.1:8090"
+	DefaultStorePath     = "/var/lib/apimgw/apimgw.db"
+	DefaultLogsStd       = "text"
+	DefaultLogLevel      = "info"
+	DefaultQueueMaxBytes = 256 << 20
+	DefaultBodyMaxBytes  = 4 << 20
+	// DefaultBodyMaxTotalBytes is policy.body.max-total-bytes' default: a
+	// quarter of the 512 MiB box the systemd unit is sized for.
+	DefaultBodyMaxTotalBytes  = 128 << 20
 	DefaultIntegrationTimeout = 100 * time.Second // Azure's 00:01:40
 	DefaultHeartbeatInterval  = 60 * time.Second
 	DefaultSnapshotsKeep      = 10
@@ -110,6 +113,10 @@ type Config struct {
 	// BodyMaxBytes is policy.body.max-bytes: the most request or response
 	// body bytes buffered for policies that read a body (4 MiB).
 	BodyMaxBytes int64
+	// BodyMaxTotalBytes is policy.body.max-total-bytes: the most memory all
+	// requests together hold in buffered bodies and the copies policies make
+	// of them (128 MiB); over it a request is answered 503.
+	BodyMaxTotalBytes int64
 	// ForwardedProto is Azure's net.server.http.forwarded.proto.enabled.
 	ForwardedProto bool
 	// IdentityProtocol and IdentityEndpoint are policy.managed-identity.protocol
@@ -237,6 +244,7 @@ func defaults(name string) *Config {
 		HeartbeatInterval:  DefaultHeartbeatInterval,
 		Sources:            map[string]Source{},
 		BodyMaxBytes:       DefaultBodyMaxBytes,
+		BodyMaxTotalBytes:  DefaultBodyMaxTotalBytes,
 		IdentityProtocol:   DefaultIdentityProtocol,
 	}
 }
@@ -380,6 +388,10 @@ func (c *Config) finish(guesses []guess) []error {
 		} else if err := c.readAuthFile(); err != nil {
 			errs = append(errs, c.errAt("config.service.auth.file", err))
 		}
+	}
+	if c.BodyMaxTotalBytes < c.BodyMaxBytes {
+		errs = append(errs, c.errAt("policy.body.max-total-bytes", fmt.Errorf("%w: %d bytes is less than policy.body.max-bytes (%d bytes): a body of the size one request may buffer could never be buffered",
+			ErrInvalidValue, c.BodyMaxTotalBytes, c.BodyMaxBytes)))
 	}
 	if c.Endpoint == "" && c.LocalPath == "" {
 		msg := "set config.service.endpoint and config.service.auth (connected to a control plane), or config.local.path (standalone)"
@@ -591,6 +603,21 @@ var keys = map[string]keySpec{
 			return fmt.Errorf("%w: %s is not between 1KiB and 1GiB", ErrInvalidValue, v)
 		}
 		c.BodyMaxBytes = n
+		return nil
+	}},
+	"policy.body.max-total-bytes": {func(c *Config, v string) error {
+		if v == "" {
+			c.BodyMaxTotalBytes = DefaultBodyMaxTotalBytes
+			return nil
+		}
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		if n < 1<<20 || n > 1<<40 {
+			return fmt.Errorf("%w: %s is not between 1MiB and 1TiB", ErrInvalidValue, v)
+		}
+		c.BodyMaxTotalBytes = n
 		return nil
 	}},
 	"policy.managed-identity.protocol": {func(c *Config, v string) error {

@@ -106,6 +106,7 @@ store.snapshots.keep=3
 telemetry.logs.std=none
 telemetry.queue.max-bytes=1.5GiB
 telemetry.queue.commit-interval=25ms
+policy.body.max-total-bytes=512MiB
 heartbeat.interval=15s
 config.service.integration.timeout=1.00:00:00
 ` + "unknown.key=1\r\nCONFIG.SERVICE.CA=x\r\n"
@@ -130,6 +131,8 @@ config.service.integration.timeout=1.00:00:00
 		{"logs", c.LogsStd, "none"},
 		{"queue", c.QueueMaxBytes, int64(1.5 * (1 << 30))},
 		{"commit", c.CommitInterval, 25 * time.Millisecond},
+		{"body total", c.BodyMaxTotalBytes, int64(512 << 20)},
+		{"body per request (default)", c.BodyMaxBytes, int64(DefaultBodyMaxBytes)},
 		{"heartbeat", c.HeartbeatInterval, 15 * time.Second},
 		{"timeout", c.IntegrationTimeout, 24 * time.Hour},
 	}
@@ -143,8 +146,8 @@ config.service.integration.timeout=1.00:00:00
 		ws = append(ws, w.String())
 	}
 	want := []string{
-		"/etc/apimgw/env.conf:18: unknown.key: unknown key, ignored",
-		"/etc/apimgw/env.conf:19: CONFIG.SERVICE.CA: unknown key, ignored (keys are case-sensitive: did you mean config.service.ca?)",
+		"/etc/apimgw/env.conf:19: unknown.key: unknown key, ignored",
+		"/etc/apimgw/env.conf:20: CONFIG.SERVICE.CA: unknown key, ignored (keys are case-sensitive: did you mean config.service.ca?)",
 		`/etc/apimgw/env.conf:7: gateway.name: "edge-7" differs from the token's gateway id "gw1" (line 5); the control plane authenticates the token's id`,
 	}
 	if strings.Join(ws, "\n") != strings.Join(want, "\n") {
@@ -187,6 +190,10 @@ func TestParseErrors(t *testing.T) {
 		{"endpoint without token", "config.service.endpoint=https://cp.example\n", ErrToken, "env.conf: config.service.auth: envconf: invalid gateway token: required with config.service.endpoint"},
 		{"bad duration", good + "heartbeat.interval=soon\n", ErrInvalidValue, `"soon" is not a duration`},
 		{"duration range", good + "heartbeat.interval=1ms\n", ErrInvalidValue, "1ms is outside 1s to 1h0m0s"},
+		{"body total range", good + "policy.body.max-total-bytes=1KiB\n", ErrInvalidValue, `env.conf:3: policy.body.max-total-bytes: envconf: invalid value: 1KiB is not between 1MiB and 1TiB`},
+		{"body total bad size", good + "policy.body.max-total-bytes=plenty\n", ErrInvalidValue, `"plenty" is not a size`},
+		{"body total below per-request", good + "policy.body.max-bytes=8MiB\npolicy.body.max-total-bytes=4MiB\n", ErrInvalidValue,
+			"env.conf:4: policy.body.max-total-bytes: envconf: invalid value: 4194304 bytes is less than policy.body.max-bytes (8388608 bytes)"},
 		{"bad keep", good + "store.snapshots.keep=0\n", ErrInvalidValue, "not a whole number from 1 to 1000"},
 		{"long line", good + "gateway.name=" + strings.Repeat("x", maxLine) + "\n", ErrMalformed, "env.conf:3: envconf: malformed line: line is"},
 	}

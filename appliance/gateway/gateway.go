@@ -150,7 +150,7 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	defer g.caches.Close()
 	g.tracer = appliance.NewTraceLog(g.log, appliance.TraceOptions{})
 	defer g.tracer.Close()
-	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes)}
+	g.handler = &appliance.Handler{Tracer: g.tracer, BodyLimit: int(cfg.BodyMaxBytes), BodyBudget: cfg.BodyMaxTotalBytes}
 	g.handler.SetForwardedProto(cfg.ForwardedProto)
 	tokens, err := appliance.NewTokenSource(appliance.IdentityConfig{Protocol: cfg.IdentityProtocol, Endpoint: cfg.IdentityEndpoint})
 	if err != nil {
