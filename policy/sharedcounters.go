@@ -43,8 +43,18 @@ type CounterUpdate struct {
 	// PeriodStart is the start of the quota period counted (zero for rate
 	// limits, whose window starts with the first call any replica counts).
 	PeriodStart time.Time
-	// Calls and Bytes are the increment (Bytes only for quotas).
+	// Calls and Bytes are the increment (Bytes only for quotas). For a lease
+	// request (Lease true) Calls is how many calls are asked for.
 	Calls, Bytes int64
+	// Lease marks a lease request (Leaser, sharedlease.go): the back end
+	// grants at most Calls calls without taking the shared total beyond
+	// Limit, and answers with State.ApplyLease instead of ApplyShared.
+	Lease bool
+	Limit int64
+
+	// ticket is the State's handle on the waiting requests (lease requests
+	// only); the back end hands the update back unchanged.
+	ticket *leaseTicket
 }
 
 // CounterTotal is the shared total after an update.
@@ -54,8 +64,12 @@ type CounterTotal struct {
 	Left time.Duration
 }
 
-// sharedBox holds the back end for an atomic.Pointer.
-type sharedBox struct{ c SharedCounters }
+// sharedBox holds the back end for an atomic.Pointer (l: the same back end
+// when it also grants leases).
+type sharedBox struct {
+	c SharedCounters
+	l Leaser
+}
 
 // SetShared makes the State send its increments to c (nil: counters are
 // local, the default). Set it before serving; safe at any time.
@@ -64,12 +78,21 @@ func (s *State) SetShared(c SharedCounters) {
 		s.shared.Store(nil)
 		return
 	}
-	s.shared.Store(&sharedBox{c})
+	l, _ := c.(Leaser)
+	s.shared.Store(&sharedBox{c: c, l: l})
 }
 
 func (s *State) sharedCounters() SharedCounters {
 	if b := s.shared.Load(); b != nil {
 		return b.c
+	}
+	return nil
+}
+
+// leaser returns the back end if it grants leases.
+func (s *State) leaser() Leaser {
+	if b := s.shared.Load(); b != nil {
+		return b.l
 	}
 	return nil
 }
@@ -117,7 +140,7 @@ func (s *State) ApplyShared(u CounterUpdate, t CounterTotal, failed bool) {
 		w.pendCalls = max(0, w.pendCalls-u.Calls)
 		w.pendBytes = max(0, w.pendBytes-u.Bytes)
 		if !failed {
-			w.calls, w.bytes = t.Calls+w.pendCalls, t.Bytes+w.pendBytes
+			w.calls, w.bytes = max(0, t.Calls+w.pendCalls-w.lease.left), t.Bytes+w.pendBytes
 		}
 		return
 	}
@@ -130,7 +153,7 @@ func (s *State) ApplyShared(u CounterUpdate, t CounterTotal, failed bool) {
 		return
 	}
 	w.start = now.Add(t.Left).Add(-w.period)
-	w.count = t.Calls + w.pending
+	w.count = max(0, t.Calls+w.pending-w.lease.left)
 }
 
 // sharedState is the State's handle on its back end.
