@@ -6,7 +6,11 @@ import (
 )
 
 // Counters shared by gateway replicas (rate-limit, rate-limit-by-key, quota,
-// quota-by-key) are decided locally and synchronised in the background: the
+// quota-by-key) come in two modes. With a back end that grants leases
+// (Leaser, sharedlease.go: the default, exact) calls are admitted from budgets
+// taken from the shared total, never beyond the limit. Otherwise (approximate,
+// or for what leases do not cover: bytes, increments counted at Finish beyond
+// the budget) they are decided locally and synchronised in the background: the
 // State admits or refuses a call from its own window at once, as without
 // sharing, and hands every increment it counts to a SharedCounters back end
 // (the appliance fills it with Redis). The back end adds the increment to the

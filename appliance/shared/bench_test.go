@@ -179,6 +179,7 @@ func BenchmarkSharedOvershoot(b *testing.B) {
 				}
 				b.ReportMetric(float64(over)/float64(b.N), "overshoot/op")
 				b.ReportMetric(float64(reps[0].sc.Stats().RoundTrip.Microseconds()), "roundtrip-µs")
+				b.ReportMetric(float64(fallbacks(reps)), "fallbacks")
 			})
 			b.Run(fmt.Sprintf("%s/burst/N=%d", mode, n), func(b *testing.B) {
 				over := 0
@@ -207,9 +208,20 @@ func BenchmarkSharedOvershoot(b *testing.B) {
 					over += passed - 10
 				}
 				b.ReportMetric(float64(over)/float64(b.N), "overshoot/op")
+				b.ReportMetric(float64(fallbacks(reps)), "fallbacks")
 			})
 		}
 	}
+}
+
+// fallbacks counts the replicas' switches to local counters (Redis missed
+// its round-trip timeout: the calls decided locally meanwhile may overshoot).
+func fallbacks(reps []*replica) uint64 {
+	var n uint64
+	for _, r := range reps {
+		n += r.sc.Stats().Fallbacks
+	}
+	return n
 }
 
 // benchKeys makes every round's counter key new (benchmark rounds restart i).
