@@ -11,7 +11,7 @@ BENCH_TARGETS += bench-redis
 
 test-redis: build
 	./scripts/deps.sh redis
-	CI=true APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -run 'Redis|Replicas|Password|OptionsRefused|TLS' -v \
+	CI=true APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -run 'Redis|Replicas|Password|OptionsRefused|TLS|Exact' -v \
 		./appliance/shared ./appliance/gateway | grep -E '^(=== RUN|--- |ok|FAIL|PASS|\s+\S+_test.go)'; exit $${PIPESTATUS[0]}
 
 # The added cost of sharing on the request path (policy.State with a Redis

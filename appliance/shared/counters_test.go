@@ -343,3 +343,45 @@ func TestReplicasBurstExact(t *testing.T) {
 		}
 	}
 }
+
+// Exact mode across a window's end: a rate limit of 3 calls a second shared by
+// two replicas lets exactly 3 pass, refuses the rest with a Retry-After from
+// the shared window, and lets 3 pass again in the next window (the leases of
+// the old window are not carried over).
+func TestExactWindowRenews(t *testing.T) {
+	srv := testredis.Start(t)
+	doc := `<policies><inbound><rate-limit-by-key calls="3" renewal-period="1" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`
+	reps := []*replica{newReplica(t, srv.URL(), doc), newReplica(t, srv.URL(), doc)}
+	for round := 0; round < 2; round++ {
+		if got := burst(reps, 3, 4, "renew"); got != 3 {
+			t.Fatalf("window %d: %d calls passed, want exactly 3", round, got)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+}
+
+// A quota of calls and bandwidth in exact mode: the calls are leased
+// (exactly 6 pass across two replicas), the bytes counted at Finish reach
+// Redis in the background and the other replica refuses once the shared byte
+// count reached the limit.
+func TestExactQuotaBandwidth(t *testing.T) {
+	srv := testredis.Start(t)
+	doc := `<policies><inbound><quota-by-key calls="6" bandwidth="1" renewal-period="3600" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`
+	a, b := newReplica(t, srv.URL(), doc), newReplica(t, srv.URL(), doc)
+	if got := burst([]*replica{a, b}, 2, 6, "calls"); got != 6 {
+		t.Fatalf("%d calls passed a shared quota of 6 calls, want exactly 6", got)
+	}
+	// Bandwidth: 1 KiB. One call of 2 KiB through a, then b refuses.
+	c := policy.NewContext()
+	c.Request.Method, c.Request.Path = "GET", "/x"
+	c.ID = policy.Identity{SubscriptionID: "bytes", APIName: "echo"}
+	if res := runInbound(a.pipe, c); res.Outcome != policy.Continue {
+		t.Fatalf("first call: outcome %v", res.Outcome)
+	}
+	c.Response.StatusCode, c.Transferred = 200, 2048
+	c.Finish()
+	a.settle(t)
+	if st := b.call("bytes"); st != 403 {
+		t.Fatalf("after 2 KiB through the other replica: status %d, want 403 (bandwidth quota of 1 KiB shared)", st)
+	}
+}
