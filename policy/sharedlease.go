@@ -240,3 +240,40 @@ func (w waiter) fire() {
 		fn()
 	}
 }
+
+// leaseReturnMargin: a rate window's budget is given back only while the
+// window has longer than this to run, so the shared window is surely the one
+// the budget came from.
+const leaseReturnMargin = time.Second
+
+// ReturnLeases takes the unused budget out of every window and returns it as
+// updates (Calls: the budget) for a back end to give back to the shared total
+// before it stops: rate windows with more than leaseReturnMargin to run,
+// quota periods not yet ended. Budget of other windows is dropped (it expires
+// with them). The windows count as without leases afterwards.
+func (s *State) ReturnLeases() []CounterUpdate {
+	now := s.now()
+	var out []CounterUpdate
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, w := range sh.rate {
+			if w.lease.left > 0 {
+				if w.start.Add(w.period).Sub(now) > leaseReturnMargin {
+					out = append(out, CounterUpdate{Policy: w.key.id, Key: w.key.key, Period: w.period, Calls: w.lease.left})
+				}
+				w.lease.left = 0
+			}
+		}
+		for _, w := range sh.quota {
+			if w.lease.left > 0 {
+				if w.period <= 0 || now.Before(w.start.Add(w.period)) {
+					out = append(out, CounterUpdate{Quota: true, Policy: w.key.id, Key: w.key.key, Period: w.period, PeriodStart: w.start, Calls: w.lease.left})
+				}
+				w.lease.left = 0
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}

@@ -114,6 +114,24 @@ local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0')
 return {g, n, b}`
 )
 
+// The return scripts give back a budget that was not used (at Close): a rate
+// window only while its key lives, a quota period only while its hash does,
+// never below 0.
+const (
+	rateReturnSource = `
+if redis.call('PTTL', KEYS[1]) > 0 then
+  local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+  redis.call('DECRBY', KEYS[1], math.min(n, tonumber(ARGV[1])))
+end
+return 0`
+	quotaReturnSource = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local n = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+  redis.call('HINCRBY', KEYS[1], 'c', -math.min(n, tonumber(ARGV[1])))
+end
+return 0`
+)
+
 var (
 	rateScript, quotaScript           = redis.NewScript(rateSource), redis.NewScript(quotaSource)
 	rateLeaseScript, quotaLeaseScript = redis.NewScript(rateLeaseSource), redis.NewScript(quotaLeaseSource)
@@ -141,7 +159,8 @@ type Counters struct {
 
 	queued, sent, failed, dropped, local, fallbacks, resumed atomic.Uint64
 	batches, rttNanos                                        atomic.Uint64
-	leases, granted                                          atomic.Uint64
+	leases, granted, returned                                atomic.Uint64
+	closing                                                  atomic.Bool
 
 	// The sender's scratch space for summing a batch (sender goroutine only).
 	merge  map[mergeKey]int
@@ -178,10 +197,11 @@ type Stats struct {
 	// Exact is false in approximate mode (Options.Approximate). Leases is
 	// how many of the updates sent were lease requests, Granted the calls
 	// they were granted.
-	Exact           bool
-	Leases, Granted uint64
-	LastError       string
-	LastErrorAt     time.Time
+	Exact bool
+	// Returned is the unused budget given back at Close.
+	Leases, Granted, Returned uint64
+	LastError                 string
+	LastErrorAt               time.Time
 }
 
 // Addr returns host:port/db of a redis:// or rediss:// URL, without
@@ -258,9 +278,17 @@ func New(st *policy.State, o Options) (*Counters, error) {
 	return c, nil
 }
 
-// Close stops the goroutines and closes the connections; updates still
-// queued are dropped (they were counted locally).
+// Close gives the unused lease budget back to Redis (one round trip, within
+// Options.Timeout), stops the goroutines and closes the connections; updates
+// still queued are dropped (they were counted locally). From its start Add
+// and Lease refuse: calls are counted locally. Closing again does nothing.
 func (c *Counters) Close() error {
+	if c.closing.Swap(true) {
+		return nil
+	}
+	if c.up.Load() && !c.opts.Approximate {
+		c.giveBack()
+	}
 	close(c.stop)
 	c.done.Wait()
 	return c.client.Close()
@@ -268,7 +296,7 @@ func (c *Counters) Close() error {
 
 // Add queues u (policy.SharedCounters). It never blocks.
 func (c *Counters) Add(u policy.CounterUpdate) bool {
-	if !c.up.Load() {
+	if !c.up.Load() || c.closing.Load() {
 		c.local.Add(1)
 		return false
 	}
@@ -292,6 +320,37 @@ func (c *Counters) Lease(u policy.CounterUpdate) bool {
 	return c.Add(u)
 }
 
+// giveBack returns the State's unused lease budget to the shared totals.
+func (c *Counters) giveBack() {
+	back := c.state.ReturnLeases()
+	if len(back) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	pipe := c.client.Pipeline()
+	var calls uint64
+	for _, u := range back {
+		calls += uint64(u.Calls)
+		if u.Quota {
+			pipe.Eval(ctx, quotaReturnSource, []string{quotaKey(&u)}, u.Calls)
+		} else {
+			pipe.Eval(ctx, rateReturnSource, []string{rateKey(&u)}, u.Calls)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		c.log.Warn("unused rate-limit and quota budget not given back to Redis: it expires with its windows", "redis", c.addr, "err", err)
+		return
+	}
+	c.returned.Add(calls)
+}
+
+// rateKey and quotaKey name an update's counter in Redis.
+func rateKey(u *policy.CounterUpdate) string { return keyPrefix + "rate:" + u.Policy + "\n" + u.Key }
+func quotaKey(u *policy.CounterUpdate) string {
+	return keyPrefix + "quota:" + u.Policy + "\n" + u.Key + "\n" + strconv.FormatInt(u.PeriodStart.Unix(), 10)
+}
+
 // Sharing reports whether counters are shared now.
 func (c *Counters) Sharing() bool { return c.up.Load() }
 
@@ -302,7 +361,7 @@ func (c *Counters) Stats() Stats {
 	st := Stats{Addr: c.addr, Sharing: c.up.Load(), Since: c.since, Queued: c.queued.Load(), Sent: c.sent.Load(), Failed: c.failed.Load(),
 		Dropped: c.dropped.Load(), Local: c.local.Load(), Fallbacks: c.fallbacks.Load(), Resumed: c.resumed.Load(),
 		LastError: c.lastError, LastErrorAt: c.lastErrAt, Batches: c.batches.Load(),
-		Exact: !c.opts.Approximate, Leases: c.leases.Load(), Granted: c.granted.Load()}
+		Exact: !c.opts.Approximate, Leases: c.leases.Load(), Granted: c.granted.Load(), Returned: c.returned.Load()}
 	if st.Batches > 0 {
 		st.RoundTrip = time.Duration(c.rttNanos.Load() / st.Batches)
 	}

@@ -1,6 +1,7 @@
 package shared_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/apimgw/apimgw/appliance/shared"
 	"github.com/apimgw/apimgw/internal/testredis"
@@ -384,4 +387,39 @@ func TestExactQuotaBandwidth(t *testing.T) {
 	if st := b.call("bytes"); st != 403 {
 		t.Fatalf("after 2 KiB through the other replica: status %d, want 403 (bandwidth quota of 1 KiB shared)", st)
 	}
+}
+
+// A hot quota's replica holds budget leased ahead (Redis counts more calls
+// than passed); Close gives the unused budget back, so Redis counts exactly
+// the calls that passed.
+func TestLeasesReturnedAtClose(t *testing.T) {
+	srv := testredis.Start(t)
+	doc := `<policies><inbound><quota-by-key calls="100000" renewal-period="3600" counter-key="@(context.Subscription.Id)"/></inbound><backend><forward-request/></backend></policies>`
+	a := newReplica(t, srv.URL(), doc)
+	for i := 0; i < 2000; i++ {
+		if a.call("hot") != 200 {
+			t.Fatalf("call %d refused", i)
+		}
+	}
+	a.settle(t)
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rc.Close()
+	ctx := context.Background()
+	keys, err := rc.Keys(ctx, "apimgw:quota:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("quota keys %q, %v: want one", keys, err)
+	}
+	count := func() int64 { n, _ := rc.HGet(ctx, keys[0], "c").Int64(); return n }
+	before := count()
+	if before <= 2000 {
+		t.Fatalf("Redis counts %d calls before Close, want more than the 2000 that passed (budget leased ahead)", before)
+	}
+	if err := a.sc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.sc.Stats()
+	if got := count(); got != 2000 || st.Returned != uint64(before-2000) {
+		t.Fatalf("after Close Redis counts %d calls (want 2000), %d returned (want %d)", got, st.Returned, before-2000)
+	}
+	t.Logf("leased ahead: %d calls, given back at Close", before-2000)
 }
