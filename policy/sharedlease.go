@@ -177,6 +177,13 @@ func (s *State) ApplyLease(u CounterUpdate, g LeaseGrant, failed bool) {
 	}
 	if ls != nil {
 		ls.ticket, ls.grantAt = nil, now
+		// More requests waited than the grant covers, and the limit is not
+		// reached: ask for what they need at once; they join that ticket.
+		if extra := int64(len(t.waiters)) - ls.left; !failed && !t.stale && g.Granted >= u.Calls && extra > 0 {
+			if l := s.leaser(); l != nil {
+				s.askLease(l, ls, u, now, extra)
+			}
+		}
 	}
 	waiters := t.waiters
 	t.waiters = nil
