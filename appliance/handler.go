@@ -339,6 +339,9 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 		case policy.Call:
 			h.call(x, st, res, h.run)
 			return
+		case policy.Await:
+			h.await(x, st, res.Await, h.run)
+			return
 		case policy.Fail:
 			if st.sec == policy.OnError {
 				h.respond(x, st) // on-error itself failed: its 500 goes out
@@ -349,6 +352,18 @@ func (h *Handler) run(x *netstack.Exchange, st *reqState, res policy.Result) {
 		}
 		return
 	}
+}
+
+// await suspends the exchange until a shared counter's lease request is
+// answered (policy.Await: replicas sharing counters through Redis), then
+// resumes the pipeline on the exchange's loop; the loop serves other
+// requests meanwhile.
+func (h *Handler) await(x *netstack.Exchange, st *reqState, w *policy.LeaseWait, next func(*netstack.Exchange, *reqState, policy.Result)) {
+	x.Suspend()
+	pc := st.pc
+	w.OnDone(func() {
+		x.Resume(func(x *netstack.Exchange) { next(x, st, st.pl.Resume(pc)) })
+	})
 }
 
 // wait suspends the exchange for d off the event loop (a retry interval), then
@@ -602,6 +617,9 @@ func (h *Handler) responsePhase(x *netstack.Exchange, st *reqState, res policy.R
 			// The response is buffered (the pipeline reads it): hold it
 			// while the call is made off the loop.
 			h.call(x, st, res, h.responsePhase)
+			return
+		case policy.Await:
+			h.await(x, st, res.Await, h.responsePhase)
 			return
 		default:
 			return

@@ -387,6 +387,7 @@ const (
 	flowRespond      // c.Response is the answer; stop
 	flowForward      // forward now with c.Upstream, then Resume
 	flowCall         // make c.calls.call, then Resume (the step runs again)
+	flowAwait        // wait for c.await (a lease), then Resume (the step runs again)
 )
 
 // stepper is one compiled policy. run must not retain c.

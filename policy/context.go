@@ -76,6 +76,8 @@ type Context struct {
 	errMsg, errBody, errHdr []byte
 	calls                   callState      // send-request (pol_send_request.go)
 	respCache               respCacheState // cache-lookup for cache-store (pol_cache_response.go)
+	lim                     limitState     // a limit step suspended for a lease (limits.go)
+	await                   LeaseWait      // the lease it waits for (sharedlease.go)
 }
 
 // NewContext returns an empty Context.
@@ -110,6 +112,7 @@ func (c *Context) Reset() {
 	c.forwarded = false
 	c.calls = callState{}
 	c.respCache = respCacheState{}
+	c.lim = limitState{}
 }
 
 // Variable returns the context variable name (set-variable or the caller).

@@ -106,9 +106,17 @@ var rateAttrs = []string{"calls", "renewal-period", "retry-after-header-name", "
 
 // take applies one limit: it counts inc calls (0: check only, counted at
 // Finish) and answers 429 when the limit is reached. It reports whether the
-// request may go on.
+// request may go on; false with c.lim.wait set means the request waits for a
+// lease (the step returns c.limitFlow()).
 func (r *rateSpec) take(c *Context, id, key string, inc int64) bool {
-	ok, remaining, retry := c.pipe.state.rateTake(id, key, r.calls, r.period, inc)
+	if c.lim.skip() {
+		return true
+	}
+	ok, remaining, retry, wait := c.pipe.state.rateTakeAwait(id, key, r.calls, r.period, inc, &c.await)
+	if wait {
+		c.lim.wait = true
+		return false
+	}
 	if !ok {
 		refuseRate(c, retry, r.retryAfterHeader, r.retryAfterVar)
 		if r.remainingHeader != "" {
@@ -131,6 +139,7 @@ func (r *rateSpec) take(c *Context, id, key string, inc int64) bool {
 	if r.remainingVar != "" {
 		c.vars[r.remainingVar] = IntValue(remaining)
 	}
+	c.lim.passed++
 	return true
 }
 
@@ -160,15 +169,23 @@ var quotaAttrs = []string{"calls", "bandwidth", "renewal-period"}
 // take checks the quota and counts the call now (inc 1) or defers it (with an
 // increment condition); bandwidth is always counted at Finish.
 func (q *quotaSpec) take(c *Context, id, key string, cond *prop) bool {
+	if c.lim.skip() {
+		return true
+	}
 	inc := int64(1)
 	if cond != nil {
 		inc = 0
 	}
-	ok, renew := c.pipe.state.quotaTake(id, key, q, inc)
+	ok, renew, wait := c.pipe.state.quotaTakeAwait(id, key, q, inc, &c.await)
+	if wait {
+		c.lim.wait = true
+		return false
+	}
 	if !ok {
 		refuseQuota(c, renew, q.calls == 0)
 		return false
 	}
+	c.lim.passed++
 	if cond != nil || q.kilobytes > 0 {
 		d := deferredCount{id: id, key: key, cond: cond, quota: q, bytes: q.kilobytes > 0}
 		if cond != nil {
@@ -177,4 +194,28 @@ func (q *quotaSpec) take(c *Context, id, key string, cond *prop) bool {
 		c.deferred = append(c.deferred, d)
 	}
 	return true
+}
+
+// limitState is how far a limit step got before it was suspended for a lease
+// (Outcome Await): the step runs again on Resume, and the limits that already
+// passed (and counted) are not taken twice.
+type limitState struct {
+	n, passed int  // limits taken in this run of the step; passed before
+	wait      bool // a limit waits for a lease
+}
+
+// skip reports whether the next limit of the step passed in an earlier run.
+func (l *limitState) skip() bool {
+	i := l.n
+	l.n++
+	return i < l.passed
+}
+
+// limitFlow is what a limit step returns when a limit did not pass: wait for
+// the lease, or answer with the refusal.
+func (c *Context) limitFlow() flow {
+	if c.lim.wait {
+		return flowAwait
+	}
+	return flowRespond
 }

@@ -69,9 +69,14 @@ const (
 	// the outcome with Context.CallDone, then call Resume. For a one-way
 	// call (Call.OneWay) start it, call CallDone(nil, nil) and Resume at once.
 	Call
+	// Await: a rate limit or quota shared by replicas waits for a lease of
+	// calls from the shared total (sharedlease.go). Suspend the exchange off
+	// the event loop, call Result.Await.OnDone once with the function that
+	// resumes it, and call Resume from there.
+	Await
 )
 
-var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail", "call"}
+var outcomeNames = [...]string{"continue", "forward", "respond", "wait", "fail", "call", "await"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -81,6 +86,7 @@ type Result struct {
 	Delay   time.Duration // for Wait
 	Err     error         // for Fail: a *RuntimeError
 	Call    *HTTPCall     // for Call
+	Await   *LeaseWait    // for Await
 }
 
 // Has reports whether section s holds any policy (the appliance may skip
@@ -125,7 +131,11 @@ func (p *Pipeline) exec(c *Context) Result {
 		in := &prog[c.pc]
 		switch in.op {
 		case opStep:
+			c.lim.n, c.lim.wait = 0, false
 			f, err := in.step.run(c)
+			if f != flowAwait {
+				c.lim.passed = 0
+			}
 			if c.OnStep != nil {
 				c.OnStep(StepEvent{Section: c.sec, Element: in.meta.name, File: in.meta.file, Pos: in.meta.pos, Flow: f, Err: err})
 			}
@@ -143,6 +153,9 @@ func (p *Pipeline) exec(c *Context) Result {
 			case flowCall:
 				c.pc-- // the step runs again on Resume, to take the response
 				return Result{Outcome: Call, Call: c.calls.call}
+			case flowAwait:
+				c.pc-- // the step runs again on Resume, to take the lease
+				return Result{Outcome: Await, Await: &c.await}
 			}
 		case opJump:
 			c.pc += in.arg

@@ -63,7 +63,7 @@ func (b *builder) apiQuota(n *Node) apiQuota {
 func (s *quota) run(c *Context) (flow, error) {
 	key := c.ID.SubscriptionID
 	if !s.spec.take(c, s.m.id, key, nil) {
-		return flowRespond, nil
+		return c.limitFlow(), nil
 	}
 	for i := range s.apis {
 		a := &s.apis[i]
@@ -71,13 +71,13 @@ func (s *quota) run(c *Context) (flow, error) {
 			continue
 		}
 		if !a.spec.take(c, a.counter, key, nil) {
-			return flowRespond, nil
+			return c.limitFlow(), nil
 		}
 		for j := range a.ops {
 			o := &a.ops[j]
 			if c.ID.OperationName != "" && (o.name == c.ID.OperationName || o.id == c.ID.OperationName) &&
 				!o.spec.take(c, o.counter, key, nil) {
-				return flowRespond, nil
+				return c.limitFlow(), nil
 			}
 		}
 	}

@@ -46,7 +46,7 @@ func (s *quotaByKey) run(c *Context) (flow, error) {
 		return flowNext, err
 	}
 	if !s.spec.take(c, s.m.id, key, s.cond) {
-		return flowRespond, nil
+		return c.limitFlow(), nil
 	}
 	return flowNext, nil
 }

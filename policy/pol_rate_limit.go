@@ -64,7 +64,7 @@ func (a *apiLimit) matches(name string) bool {
 func (s *rateLimit) run(c *Context) (flow, error) {
 	key := c.ID.SubscriptionID
 	if !s.spec.take(c, s.m.id, key, 1) {
-		return flowRespond, nil
+		return c.limitFlow(), nil
 	}
 	for i := range s.apis {
 		a := &s.apis[i]
@@ -72,12 +72,12 @@ func (s *rateLimit) run(c *Context) (flow, error) {
 			continue
 		}
 		if !a.spec.take(c, a.counter, key, 1) {
-			return flowRespond, nil
+			return c.limitFlow(), nil
 		}
 		for j := range a.ops {
 			o := &a.ops[j]
 			if o.matches(c.ID.OperationName) && !o.spec.take(c, o.counter, key, 1) {
-				return flowRespond, nil
+				return c.limitFlow(), nil
 			}
 		}
 	}

@@ -39,7 +39,7 @@ func (s *rateLimitByKey) run(c *Context) (flow, error) {
 		inc = 0
 	}
 	if !s.spec.take(c, s.m.id, key, inc) {
-		return flowRespond, nil
+		return c.limitFlow(), nil
 	}
 	if s.cond != nil {
 		c.deferred = append(c.deferred, deferredCount{id: s.m.id, key: key, cond: s.cond, rate: s.spec.period, inc: s.inc})

@@ -6,7 +6,11 @@ import (
 )
 
 // Counters shared by gateway replicas (rate-limit, rate-limit-by-key, quota,
-// quota-by-key) are decided locally and synchronised in the background: the
+// quota-by-key) come in two modes. With a back end that grants leases
+// (Leaser, sharedlease.go: the default, exact) calls are admitted from budgets
+// taken from the shared total, never beyond the limit. Otherwise (approximate,
+// or for what leases do not cover: bytes, increments counted at Finish beyond
+// the budget) they are decided locally and synchronised in the background: the
 // State admits or refuses a call from its own window at once, as without
 // sharing, and hands every increment it counts to a SharedCounters back end
 // (the appliance fills it with Redis). The back end adds the increment to the
@@ -43,8 +47,18 @@ type CounterUpdate struct {
 	// PeriodStart is the start of the quota period counted (zero for rate
 	// limits, whose window starts with the first call any replica counts).
 	PeriodStart time.Time
-	// Calls and Bytes are the increment (Bytes only for quotas).
+	// Calls and Bytes are the increment (Bytes only for quotas). For a lease
+	// request (Lease true) Calls is how many calls are asked for.
 	Calls, Bytes int64
+	// Lease marks a lease request (Leaser, sharedlease.go): the back end
+	// grants at most Calls calls without taking the shared total beyond
+	// Limit, and answers with State.ApplyLease instead of ApplyShared.
+	Lease bool
+	Limit int64
+
+	// ticket is the State's handle on the waiting requests (lease requests
+	// only); the back end hands the update back unchanged.
+	ticket *leaseTicket
 }
 
 // CounterTotal is the shared total after an update.
@@ -54,8 +68,12 @@ type CounterTotal struct {
 	Left time.Duration
 }
 
-// sharedBox holds the back end for an atomic.Pointer.
-type sharedBox struct{ c SharedCounters }
+// sharedBox holds the back end for an atomic.Pointer (l: the same back end
+// when it also grants leases).
+type sharedBox struct {
+	c SharedCounters
+	l Leaser
+}
 
 // SetShared makes the State send its increments to c (nil: counters are
 // local, the default). Set it before serving; safe at any time.
@@ -64,12 +82,21 @@ func (s *State) SetShared(c SharedCounters) {
 		s.shared.Store(nil)
 		return
 	}
-	s.shared.Store(&sharedBox{c})
+	l, _ := c.(Leaser)
+	s.shared.Store(&sharedBox{c: c, l: l})
 }
 
 func (s *State) sharedCounters() SharedCounters {
 	if b := s.shared.Load(); b != nil {
 		return b.c
+	}
+	return nil
+}
+
+// leaser returns the back end if it grants leases.
+func (s *State) leaser() Leaser {
+	if b := s.shared.Load(); b != nil {
+		return b.l
 	}
 	return nil
 }
@@ -117,7 +144,7 @@ func (s *State) ApplyShared(u CounterUpdate, t CounterTotal, failed bool) {
 		w.pendCalls = max(0, w.pendCalls-u.Calls)
 		w.pendBytes = max(0, w.pendBytes-u.Bytes)
 		if !failed {
-			w.calls, w.bytes = t.Calls+w.pendCalls, t.Bytes+w.pendBytes
+			w.calls, w.bytes = max(0, t.Calls+w.pendCalls-w.lease.left), t.Bytes+w.pendBytes
 		}
 		return
 	}
@@ -130,7 +157,7 @@ func (s *State) ApplyShared(u CounterUpdate, t CounterTotal, failed bool) {
 		return
 	}
 	w.start = now.Add(t.Left).Add(-w.period)
-	w.count = t.Calls + w.pending
+	w.count = max(0, t.Calls+w.pending-w.lease.left)
 }
 
 // sharedState is the State's handle on its back end.

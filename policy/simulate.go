@@ -23,7 +23,7 @@ type StepEvent struct {
 }
 
 // Outcome names what the step told the pipeline ("next", "respond",
-// "forward", "call", or "error").
+// "forward", "call", "await" (a shared counter's lease), or "error").
 func (e StepEvent) Outcome() string {
 	if e.Err != nil {
 		return "error"
@@ -35,6 +35,8 @@ func (e StepEvent) Outcome() string {
 		return "forward"
 	case flowCall:
 		return "call"
+	case flowAwait:
+		return "await"
 	}
 	return "next"
 }
@@ -100,6 +102,12 @@ func Simulate(p *Pipeline, c *Context, io SimIO) SimResult {
 			return out
 		case Wait:
 			res = p.Resume(c) // no sleeping in a simulation
+		case Await:
+			// A State sharing counters: wait for the lease answer.
+			done := make(chan struct{})
+			res.Await.OnDone(func() { close(done) })
+			<-done
+			res = p.Resume(c)
 		case Call:
 			call := *res.Call
 			out.Calls = append(out.Calls, call)

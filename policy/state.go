@@ -228,6 +228,7 @@ type rateWindow struct {
 	period  time.Duration
 	count   int64
 	pending int64 // sent to the shared counters, not yet answered (sharedcounters.go)
+	lease   leaseState
 }
 
 type quotaWindow struct {
@@ -238,6 +239,7 @@ type quotaWindow struct {
 	bytes  int64
 	// sent to the shared counters, not yet answered (sharedcounters.go)
 	pendCalls, pendBytes int64
+	lease                leaseState
 }
 
 // newKey copies the strings of a counter key that is about to be stored: the
@@ -297,8 +299,16 @@ func (s *State) shard(id, key string) *stateShard {
 
 // rateTake checks and (if inc > 0) counts inc calls in the fixed window that
 // began with the key's first call. With inc 0 it only checks that a call is
-// still allowed (the increment comes later, at Finish).
+// still allowed (the increment comes later, at Finish). With a leasing back
+// end (sharedlease.go) and aw set, wait reports that the call is suspended
+// until aw fires.
 func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc int64) (ok bool, remaining int64, retry time.Duration) {
+	ok, remaining, retry, _ = s.rateTakeAwait(id, key, calls, period, inc, nil)
+	return ok, remaining, retry
+}
+
+// rateTakeAwait is rateTake, suspending on aw when a lease is needed.
+func (s *State) rateTakeAwait(id, key string, calls int64, period time.Duration, inc int64, aw *LeaseWait) (ok bool, remaining int64, retry time.Duration, wait bool) {
 	var kb [8 + 2*sha256.Size]byte
 	key = foldKey(key, &kb)
 	now := s.now()
@@ -314,6 +324,7 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 		w.touch()
 		if !now.Before(w.start.Add(period)) {
 			w.start, w.count, w.period = now, 0, period
+			w.lease.reset()
 		}
 	}
 	need := inc
@@ -321,11 +332,20 @@ func (s *State) rateTake(id, key string, calls int64, period time.Duration, inc 
 		need = 1
 	}
 	if w.count+need > calls {
-		return false, 0, w.start.Add(period).Sub(now)
+		return false, 0, w.start.Add(period).Sub(now), false
+	}
+	if l := s.leaser(); l != nil {
+		switch s.leaseTake(l, &w.lease, CounterUpdate{Policy: w.key.id, Key: w.key.key, Period: period, Limit: calls}, need, inc, now, aw) {
+		case leaseWait:
+			return false, 0, 0, true
+		case leaseOK:
+			w.count += inc
+			return true, calls - w.count, w.start.Add(period).Sub(now), false
+		}
 	}
 	w.count += inc
 	s.shareRate(w, period, inc)
-	return true, calls - w.count, w.start.Add(period).Sub(now)
+	return true, calls - w.count, w.start.Add(period).Sub(now), false
 }
 
 func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
@@ -344,10 +364,15 @@ func (s *State) rateAdd(id, key string, period time.Duration, inc int64) {
 	case !now.Before(w.start.Add(period)):
 		w.touch()
 		w.start, w.count, w.period = now, 0, period
+		w.lease.reset()
 	default:
 		w.touch()
 	}
 	w.count += inc
+	if inc > 0 && w.lease.left >= inc { // checked at take, counted now: from the budget
+		w.lease.left -= inc
+		return
+	}
 	s.shareRate(w, period, inc)
 }
 
@@ -368,8 +393,15 @@ func quotaPeriod(now, firstStart time.Time, period time.Duration) time.Time {
 }
 
 // quotaTake checks the quota and counts inc calls (inc may be 0 when the
-// count is deferred). It returns the time until the period renews.
+// count is deferred). It returns the time until the period renews; wait as
+// for rateTake (a call quota with a leasing back end).
 func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, renew time.Duration) {
+	ok, renew, _ = s.quotaTakeAwait(id, key, q, inc, nil)
+	return ok, renew
+}
+
+// quotaTakeAwait is quotaTake, suspending on aw when a lease is needed.
+func (s *State) quotaTakeAwait(id, key string, q *quotaSpec, inc int64, aw *LeaseWait) (ok bool, renew time.Duration, wait bool) {
 	var kb [8 + 2*sha256.Size]byte
 	key = foldKey(key, &kb)
 	now := s.now()
@@ -387,6 +419,7 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 		if !w.start.Equal(start) {
 			w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
 			w.pendCalls, w.pendBytes = 0, 0
+			w.lease.reset()
 		}
 	}
 	renew = time.Duration(1<<62 - 1)
@@ -394,11 +427,20 @@ func (s *State) quotaTake(id, key string, q *quotaSpec, inc int64) (ok bool, ren
 		renew = start.Add(q.period).Sub(now)
 	}
 	if q.calls > 0 && w.calls+max(inc, 1) > q.calls || q.kilobytes > 0 && w.bytes >= q.kilobytes*1024 {
-		return false, renew
+		return false, renew, false
+	}
+	if l := s.leaser(); l != nil && q.calls > 0 {
+		switch s.leaseTake(l, &w.lease, CounterUpdate{Quota: true, Policy: w.key.id, Key: w.key.key, Period: q.period, PeriodStart: w.start, Limit: q.calls}, max(inc, 1), inc, now, aw) {
+		case leaseWait:
+			return false, 0, true
+		case leaseOK:
+			w.calls += inc
+			return true, renew, false
+		}
 	}
 	w.calls += inc
 	s.shareQuota(w, q, inc, 0)
-	return true, renew
+	return true, renew, false
 }
 
 func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
@@ -419,11 +461,16 @@ func (s *State) quotaAdd(id, key string, q *quotaSpec, calls, bytes int64) {
 		w.touch()
 		w.start, w.calls, w.bytes, w.period = start, 0, 0, q.period
 		w.pendCalls, w.pendBytes = 0, 0
+		w.lease.reset()
 	default:
 		w.touch()
 	}
 	w.calls += calls
 	w.bytes += bytes
+	if calls > 0 && w.lease.left >= calls { // checked at take, counted now: from the budget
+		w.lease.left -= calls
+		calls = 0
+	}
 	s.shareQuota(w, q, calls, bytes)
 }
 

@@ -20,6 +20,7 @@ var restartOnly = map[string]bool{
 	"policy.rate-limit.redis.url":           true,
 	"policy.rate-limit.redis.password.file": true,
 	"policy.rate-limit.redis.ca":            true,
+	"policy.rate-limit.redis.mode":          true,
 	"policy.managed-identity.protocol":      true,
 	"policy.managed-identity.endpoint":      true,
 }
@@ -85,8 +86,17 @@ func (c *Config) values() []keyValue {
 		{"policy.rate-limit.redis.url", c.RedisURL},
 		{"policy.rate-limit.redis.password.file", c.RedisPasswordFile},
 		{"policy.rate-limit.redis.ca", c.RedisCAFile},
+		{"policy.rate-limit.redis.mode", redisMode(c.RedisApproximate)},
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
 		{"policy.managed-identity.protocol", c.IdentityProtocol},
 		{"policy.managed-identity.endpoint", c.IdentityEndpoint},
 	}
+}
+
+// redisMode is policy.rate-limit.redis.mode's effective value.
+func redisMode(approximate bool) string {
+	if approximate {
+		return "approximate"
+	}
+	return "exact"
 }

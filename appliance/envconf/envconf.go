@@ -110,6 +110,11 @@ type Config struct {
 	// RedisCAFile is policy.rate-limit.redis.ca: a PEM bundle trusted for a
 	// rediss:// Redis instead of the system roots.
 	RedisCAFile string
+	// RedisApproximate is policy.rate-limit.redis.mode=approximate: replicas
+	// decide from their own view and sync in the background (no request
+	// waits for Redis, bursts overshoot by up to (N-1) x limit). The default,
+	// exact, admits calls from leases Redis grants (appliance/shared).
+	RedisApproximate bool
 	// BodyMaxBytes is policy.body.max-bytes: the most request or response
 	// body bytes buffered for policies that read a body (4 MiB).
 	BodyMaxBytes int64
@@ -393,6 +398,9 @@ func (c *Config) finish(guesses []guess) []error {
 		errs = append(errs, c.errAt("policy.body.max-total-bytes", fmt.Errorf("%w: %d bytes is less than policy.body.max-bytes (%d bytes): a body of the size one request may buffer could never be buffered",
 			ErrInvalidValue, c.BodyMaxTotalBytes, c.BodyMaxBytes)))
 	}
+	if _, set := c.Sources["policy.rate-limit.redis.mode"]; set && c.RedisURL == "" {
+		errs = append(errs, c.errAt("policy.rate-limit.redis.mode", fmt.Errorf("%w: it chooses how counters are shared through Redis, and policy.rate-limit.redis.url is not set (counters are local)", ErrInvalidValue)))
+	}
 	if c.Endpoint == "" && c.LocalPath == "" {
 		msg := "set config.service.endpoint and config.service.auth (connected to a control plane), or config.local.path (standalone)"
 		for _, g := range guesses {
@@ -585,6 +593,17 @@ var keys = map[string]keySpec{
 	}},
 	"policy.rate-limit.redis.ca": {func(c *Config, v string) error {
 		c.RedisCAFile = v
+		return nil
+	}},
+	"policy.rate-limit.redis.mode": {func(c *Config, v string) error {
+		switch v {
+		case "", "exact":
+			c.RedisApproximate = false
+		case "approximate":
+			c.RedisApproximate = true
+		default:
+			return fmt.Errorf("%w: %q: exact (the default: calls admitted from leases Redis grants, never beyond the limit) or approximate (decided locally, synced in the background) expected", ErrInvalidValue, clip(v))
+		}
 		return nil
 	}},
 	"telemetry.queue.commit-interval": {func(c *Config, v string) error {

@@ -427,3 +427,40 @@ func TestRedisKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisMode: policy.rate-limit.redis.mode is exact (the default) or
+// approximate; another value, or a mode without policy.rate-limit.redis.url,
+// is an error naming the key and line.
+func TestRedisMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env.conf")
+	for _, tc := range []struct {
+		body, bad string
+		approx    bool
+	}{
+		{body: "policy.rate-limit.redis.url=redis://h:6379/0\n"},
+		{body: "policy.rate-limit.redis.url=redis://h:6379/0\npolicy.rate-limit.redis.mode=exact\n"},
+		{body: "policy.rate-limit.redis.url=redis://h:6379/0\npolicy.rate-limit.redis.mode=approximate\n", approx: true},
+		{body: "policy.rate-limit.redis.url=redis://h:6379/0\npolicy.rate-limit.redis.mode=fast\n", bad: "exact"},
+		{body: "policy.rate-limit.redis.mode=approximate\npolicy.rate-limit.redis.url=\n", bad: "policy.rate-limit.redis.url is not set"},
+	} {
+		if err := os.WriteFile(path, []byte("config.local.path=/x.json\n"+tc.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(path)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), "policy.rate-limit.redis.mode") || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%q: Load = %v, want an error naming the key and %q", tc.body, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		if c.RedisApproximate != tc.approx {
+			t.Errorf("%q: RedisApproximate %v, want %v", tc.body, c.RedisApproximate, tc.approx)
+		}
+	}
+	if !RestartOnly("policy.rate-limit.redis.mode") {
+		t.Error("the mode is read once at start: it must be restart-only")
+	}
+}

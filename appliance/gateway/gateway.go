@@ -138,7 +138,8 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.state.SetMaxKeys(cfg.RateLimitMaxKeys)
 	g.restoreCounters()
 	if cfg.RedisURL != "" {
-		sc, err := shared.New(g.state, shared.Options{URL: cfg.RedisURL, PasswordFile: cfg.RedisPasswordFile, CAFile: cfg.RedisCAFile, Logger: g.log})
+		sc, err := shared.New(g.state, shared.Options{URL: cfg.RedisURL, PasswordFile: cfg.RedisPasswordFile, CAFile: cfg.RedisCAFile,
+			Approximate: cfg.RedisApproximate, Logger: g.log})
 		if err != nil {
 			return fmt.Errorf("policy.rate-limit.redis.url: %w", err)
 		}

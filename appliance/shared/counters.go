@@ -38,8 +38,15 @@ type Options struct {
 	Timeout time.Duration
 	// Probe is how often the connection is checked, and retried while
 	// Redis is unreachable (DefaultProbe if 0).
-	Probe  time.Duration
-	Logger *slog.Logger
+	Probe time.Duration
+	// Approximate turns leases off (policy.rate-limit.redis.mode=approximate):
+	// every call is decided from the replica's own view and synced in the
+	// background, so requests never wait for Redis but up to (N-1) x limit
+	// calls may pass across N replicas in a burst. The default (false) is
+	// exact: calls are admitted from leases granted by Redis (policy's
+	// sharedlease.go), never beyond the limit.
+	Approximate bool
+	Logger      *slog.Logger
 }
 
 // Defaults of Options.
@@ -75,7 +82,60 @@ end
 return {c, b}`
 )
 
-var rateScript, quotaScript = redis.NewScript(rateSource), redis.NewScript(quotaSource)
+// The lease scripts grant up to ARGV[1] calls without taking the count
+// beyond the limit ARGV[2], and return the grant, the count after it, and the
+// rate window's time left (a quota: its bytes). A rate window still starts
+// with the first grant and lasts the period (ARGV[3]); a quota key expires as
+// above (ARGV[3]).
+const (
+	rateLeaseSource = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+local g = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - n)
+if g < 0 then g = 0 end
+if g > 0 then n = redis.call('INCRBY', KEYS[1], g) end
+local t = redis.call('PTTL', KEYS[1])
+if t == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  t = tonumber(ARGV[3])
+end
+if t < 0 then t = 0 end
+return {g, n, t}`
+	quotaLeaseSource = `
+local n = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+local g = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - n)
+if g < 0 then g = 0 end
+if g > 0 then
+  n = redis.call('HINCRBY', KEYS[1], 'c', g)
+  if tonumber(ARGV[3]) > 0 and redis.call('PTTL', KEYS[1]) < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+end
+local b = tonumber(redis.call('HGET', KEYS[1], 'b') or '0')
+return {g, n, b}`
+)
+
+// The return scripts give back a budget that was not used (at Close): a rate
+// window only while its key lives, a quota period only while its hash does,
+// never below 0.
+const (
+	rateReturnSource = `
+if redis.call('PTTL', KEYS[1]) > 0 then
+  local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+  redis.call('DECRBY', KEYS[1], math.min(n, tonumber(ARGV[1])))
+end
+return 0`
+	quotaReturnSource = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local n = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+  redis.call('HINCRBY', KEYS[1], 'c', -math.min(n, tonumber(ARGV[1])))
+end
+return 0`
+)
+
+var (
+	rateScript, quotaScript           = redis.NewScript(rateSource), redis.NewScript(quotaSource)
+	rateLeaseScript, quotaLeaseScript = redis.NewScript(rateLeaseSource), redis.NewScript(quotaLeaseSource)
+)
 
 // Counters sends a policy.State's counter increments to Redis and gives the
 // shared totals back to the State. It implements policy.SharedCounters. One
@@ -99,6 +159,8 @@ type Counters struct {
 
 	queued, sent, failed, dropped, local, fallbacks, resumed atomic.Uint64
 	batches, rttNanos                                        atomic.Uint64
+	leases, granted, returned                                atomic.Uint64
+	closing                                                  atomic.Bool
 
 	// The sender's scratch space for summing a batch (sender goroutine only).
 	merge  map[mergeKey]int
@@ -108,7 +170,10 @@ type Counters struct {
 	done sync.WaitGroup
 }
 
-var _ policy.SharedCounters = (*Counters)(nil)
+var (
+	_ policy.SharedCounters = (*Counters)(nil)
+	_ policy.Leaser         = (*Counters)(nil)
+)
 
 // Stats are the counters of Counters, for the status page and /metrics.
 type Stats struct {
@@ -127,10 +192,16 @@ type Stats struct {
 	Fallbacks, Resumed uint64
 	// Batches is how many round trips the sender made, RoundTrip their
 	// mean duration: how far one replica's view lags the others.
-	Batches     uint64
-	RoundTrip   time.Duration
-	LastError   string
-	LastErrorAt time.Time
+	Batches   uint64
+	RoundTrip time.Duration
+	// Exact is false in approximate mode (Options.Approximate). Leases is
+	// how many of the updates sent were lease requests, Granted the calls
+	// they were granted.
+	Exact bool
+	// Returned is the unused budget given back at Close.
+	Leases, Granted, Returned uint64
+	LastError                 string
+	LastErrorAt               time.Time
 }
 
 // Addr returns host:port/db of a redis:// or rediss:// URL, without
@@ -207,9 +278,17 @@ func New(st *policy.State, o Options) (*Counters, error) {
 	return c, nil
 }
 
-// Close stops the goroutines and closes the connections; updates still
-// queued are dropped (they were counted locally).
+// Close gives the unused lease budget back to Redis (one round trip, within
+// Options.Timeout), stops the goroutines and closes the connections; updates
+// still queued are dropped (they were counted locally). From its start Add
+// and Lease refuse: calls are counted locally. Closing again does nothing.
 func (c *Counters) Close() error {
+	if c.closing.Swap(true) {
+		return nil
+	}
+	if c.up.Load() && !c.opts.Approximate {
+		c.giveBack()
+	}
 	close(c.stop)
 	c.done.Wait()
 	return c.client.Close()
@@ -217,7 +296,7 @@ func (c *Counters) Close() error {
 
 // Add queues u (policy.SharedCounters). It never blocks.
 func (c *Counters) Add(u policy.CounterUpdate) bool {
-	if !c.up.Load() {
+	if !c.up.Load() || c.closing.Load() {
 		c.local.Add(1)
 		return false
 	}
@@ -231,6 +310,47 @@ func (c *Counters) Add(u policy.CounterUpdate) bool {
 	}
 }
 
+// Lease queues a lease request (policy.Leaser). It never blocks; it refuses
+// in approximate mode, while Redis is unreachable and when the queue is full
+// (the State then counts as without leases).
+func (c *Counters) Lease(u policy.CounterUpdate) bool {
+	if c.opts.Approximate {
+		return false
+	}
+	return c.Add(u)
+}
+
+// giveBack returns the State's unused lease budget to the shared totals.
+func (c *Counters) giveBack() {
+	back := c.state.ReturnLeases()
+	if len(back) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	pipe := c.client.Pipeline()
+	var calls uint64
+	for _, u := range back {
+		calls += uint64(u.Calls)
+		if u.Quota {
+			pipe.Eval(ctx, quotaReturnSource, []string{quotaKey(&u)}, u.Calls)
+		} else {
+			pipe.Eval(ctx, rateReturnSource, []string{rateKey(&u)}, u.Calls)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		c.log.Warn("unused rate-limit and quota budget not given back to Redis: it expires with its windows", "redis", c.addr, "err", err)
+		return
+	}
+	c.returned.Add(calls)
+}
+
+// rateKey and quotaKey name an update's counter in Redis.
+func rateKey(u *policy.CounterUpdate) string { return keyPrefix + "rate:" + u.Policy + "\n" + u.Key }
+func quotaKey(u *policy.CounterUpdate) string {
+	return keyPrefix + "quota:" + u.Policy + "\n" + u.Key + "\n" + strconv.FormatInt(u.PeriodStart.Unix(), 10)
+}
+
 // Sharing reports whether counters are shared now.
 func (c *Counters) Sharing() bool { return c.up.Load() }
 
@@ -240,7 +360,8 @@ func (c *Counters) Stats() Stats {
 	defer c.mu.Unlock()
 	st := Stats{Addr: c.addr, Sharing: c.up.Load(), Since: c.since, Queued: c.queued.Load(), Sent: c.sent.Load(), Failed: c.failed.Load(),
 		Dropped: c.dropped.Load(), Local: c.local.Load(), Fallbacks: c.fallbacks.Load(), Resumed: c.resumed.Load(),
-		LastError: c.lastError, LastErrorAt: c.lastErrAt, Batches: c.batches.Load()}
+		LastError: c.lastError, LastErrorAt: c.lastErrAt, Batches: c.batches.Load(),
+		Exact: !c.opts.Approximate, Leases: c.leases.Load(), Granted: c.granted.Load(), Returned: c.returned.Load()}
 	if st.Batches > 0 {
 		st.RoundTrip = time.Duration(c.rttNanos.Load() / st.Batches)
 	}
@@ -287,7 +408,8 @@ func (c *Counters) prober() {
 		if !c.up.Load() {
 			// pipe.ScriptLoad, not Script.Load: that one would read the
 			// hash from the not yet executed command.
-			loads = append(loads, pipe.ScriptLoad(ctx, rateSource), pipe.ScriptLoad(ctx, quotaSource))
+			loads = append(loads, pipe.ScriptLoad(ctx, rateSource), pipe.ScriptLoad(ctx, quotaSource),
+				pipe.ScriptLoad(ctx, rateLeaseSource), pipe.ScriptLoad(ctx, quotaLeaseSource))
 		}
 		_, err = pipe.Exec(ctx)
 		if err == nil {
@@ -341,6 +463,10 @@ func (c *Counters) send(batch []policy.CounterUpdate, cmds []*redis.Cmd) []*redi
 	clear(c.merge)
 	merged := c.merged[:0]
 	for _, u := range batch {
+		if u.Lease { // each lease request has its own answer
+			merged = append(merged, u)
+			continue
+		}
 		k := mergeKey{quota: u.Quota, policy: u.Policy, key: u.Key, start: u.PeriodStart.Unix()}
 		if i, ok := c.merge[k]; ok {
 			merged[i].Calls += u.Calls
@@ -363,6 +489,20 @@ func (c *Counters) send(batch []policy.CounterUpdate, cmds []*redis.Cmd) []*redi
 	c.rttNanos.Add(uint64(time.Since(now)))
 	var failed error
 	for i, cmd := range cmds {
+		if merged[i].Lease {
+			g, cerr := grant(&merged[i], cmd)
+			if cerr != nil && failed == nil {
+				failed = cerr
+			}
+			c.leases.Add(1)
+			c.granted.Add(uint64(g.Granted))
+			if cerr != nil {
+				// Down first, so the waiting requests find local counters.
+				c.setUp(false, cerr)
+			}
+			c.state.ApplyLease(merged[i], g, cerr != nil)
+			continue
+		}
 		t, cerr := total(&merged[i], cmd)
 		if cerr != nil {
 			if failed == nil {
@@ -394,6 +534,9 @@ type mergeKey struct {
 
 // command queues the script of one update on pipe.
 func (c *Counters) command(ctx context.Context, pipe redis.Pipeliner, u *policy.CounterUpdate, now time.Time) *redis.Cmd {
+	if u.Lease {
+		return c.leaseCommand(ctx, pipe, u, now)
+	}
 	if !u.Quota {
 		return pipe.EvalSha(ctx, rateScript.Hash(), []string{keyPrefix + "rate:" + u.Policy + "\n" + u.Key},
 			u.Calls, max(1, u.Period.Milliseconds()))
@@ -405,6 +548,39 @@ func (c *Counters) command(ctx context.Context, pipe redis.Pipeliner, u *policy.
 	return pipe.EvalSha(ctx, quotaScript.Hash(),
 		[]string{keyPrefix + "quota:" + u.Policy + "\n" + u.Key + "\n" + strconv.FormatInt(u.PeriodStart.Unix(), 10)},
 		u.Calls, u.Bytes, expire)
+}
+
+// leaseCommand queues the lease script of one lease request on pipe.
+func (c *Counters) leaseCommand(ctx context.Context, pipe redis.Pipeliner, u *policy.CounterUpdate, now time.Time) *redis.Cmd {
+	if !u.Quota {
+		return pipe.EvalSha(ctx, rateLeaseScript.Hash(), []string{keyPrefix + "rate:" + u.Policy + "\n" + u.Key},
+			u.Calls, u.Limit, max(1, u.Period.Milliseconds()))
+	}
+	var expire int64
+	if u.Period > 0 {
+		expire = max(1, u.PeriodStart.Add(u.Period).Sub(now).Milliseconds()+60_000)
+	}
+	return pipe.EvalSha(ctx, quotaLeaseScript.Hash(),
+		[]string{keyPrefix + "quota:" + u.Policy + "\n" + u.Key + "\n" + strconv.FormatInt(u.PeriodStart.Unix(), 10)},
+		u.Calls, u.Limit, expire)
+}
+
+// grant reads a lease script's answer.
+func grant(u *policy.CounterUpdate, cmd *redis.Cmd) (policy.LeaseGrant, error) {
+	vals, err := cmd.Int64Slice()
+	if err != nil {
+		return policy.LeaseGrant{}, err
+	}
+	if len(vals) != 3 {
+		return policy.LeaseGrant{}, errors.New("shared: unexpected lease script answer")
+	}
+	g := policy.LeaseGrant{Granted: vals[0], Total: vals[1]}
+	if u.Quota {
+		g.Bytes = vals[2]
+	} else {
+		g.Left = time.Duration(vals[2]) * time.Millisecond
+	}
+	return g, nil
 }
 
 // total reads a script's answer.

@@ -3,11 +3,15 @@
 // quota and quota-by-key counters) with a go-redis client configured by
 // env.conf's policy.rate-limit.redis.url.
 //
-// It never stands between a request and its answer: policy.State decides
-// every call locally, this package sends the increments in pipelined batches
-// from its own goroutine and hands the shared totals back. When Redis is
-// unreachable it says so (Stats, the status page, /metrics), the State counts
-// locally, and sharing resumes when a probe finds Redis again.
+// It never blocks an event loop. In exact mode (the default) it also fills
+// policy.Leaser: a lease request takes a budget of calls from the shared
+// count atomically (a Lua script that never goes beyond the limit) and the
+// State admits calls from it; a request without budget is suspended off the
+// loop until the answer. In approximate mode policy.State decides every call
+// locally, and this package sends the increments in pipelined batches from its
+// own goroutine and hands the shared totals back. When Redis is unreachable it
+// says so (Stats, the status page, /metrics), the State counts locally, and
+// sharing resumes when a probe finds Redis again.
 //
 // It also fills policy.ExternalCache (cache.go): the external cache of the
 // cache policies, on the Redis of the snapshot's /caches resource; lookups
