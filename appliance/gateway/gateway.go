@@ -506,6 +506,11 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	// garbage; give it back to the OS now rather than keep it counted in RSS
 	// for minutes (the appliance profile is 512 MiB for everything).
 	debug.FreeOSMemory()
+	// And the binary's pages that start-up and the compile touched
+	// (textpages.go).
+	if _, err := releaseBinaryPages(); err != nil {
+		g.log.Debug("binary pages not released", "error", err)
+	}
 	return nil
 }
 
