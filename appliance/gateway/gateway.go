@@ -474,6 +474,7 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	if err != nil {
 		return err
 	}
+	appliance.InternSnapshot(snap) // one copy of each repeated policy document
 	version := strconv.FormatUint(snap.Version, 10)
 	if persist && g.servesSameContent(snap) {
 		// The same version and content, built again (e.g. by a control plane
