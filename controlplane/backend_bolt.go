@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -115,12 +116,33 @@ func (b *boltBackend) allStatuses() (map[string][]byte, error) {
 	return out, err
 }
 
+// ingest stores the records of batch not yet stored, in one transaction
+// (shared with concurrent uploads: one commit, one fsync). Per record it is
+// one bbolt Put, and the duplicate check costs nothing when the key sorts
+// after every key stored (the usual case: keys begin with the time, and a
+// gateway uploads what it has just served); otherwise one Seek of a cursor
+// kept for the batch. Keys are made in one buffer and the values copied into
+// one arena per batch (bbolt keeps values until the commit; it copies keys).
 func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, ack *wire.TelemetryAck) error {
-	var key []byte
+	size := 0
+	for i := range batch.Records {
+		size += len(batch.Records[i].Data)
+	}
+	arena := make([]byte, 0, size)
+	vals := make([][]byte, len(batch.Records))
+	for i := range batch.Records {
+		d := batch.Records[i].Data
+		arena = append(arena, d...)
+		vals[i] = arena[len(arena)-len(d):]
+	}
+	var key, newest []byte
 	// Batch: concurrent uploads from many gateways share one commit (one
 	// fsync). The function may run twice; it starts its counts afresh.
 	return b.db.Batch(func(tx *bolt.Tx) error {
 		bk := tx.Bucket([]byte(bucketTelemetry))
+		c := bk.Cursor()
+		last, _ := c.Last()
+		newest = append(newest[:0], last...) // nil: empty bucket
 		ack.Accepted, ack.Duplicates, ack.Expired = 0, 0, 0
 		for i := range batch.Records {
 			r := &batch.Records[i]
@@ -130,12 +152,13 @@ func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, 
 				continue
 			}
 			key = appendTelemetryKey(key[:0], t, gw, batch.Stream, r.Seq)
-			if bk.Get(key) != nil {
+			if newest == nil || bytes.Compare(key, newest) > 0 {
+				newest = append(newest[:0], key...)
+			} else if k, _ := c.Seek(key); bytes.Equal(k, key) {
 				ack.Duplicates++
 				continue
 			}
-			// bbolt keeps the slices until the commit: both are copied.
-			if err := bk.Put(append([]byte(nil), key...), append([]byte(nil), r.Data...)); err != nil {
+			if err := bk.Put(key, vals[i]); err != nil {
 				return err
 			}
 			ack.Accepted++

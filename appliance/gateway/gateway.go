@@ -478,6 +478,7 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	if err != nil {
 		return err
 	}
+	appliance.InternSnapshot(snap) // one copy of each repeated policy document
 	version := strconv.FormatUint(snap.Version, 10)
 	if persist && g.servesSameContent(snap) {
 		// The same version and content, built again (e.g. by a control plane
@@ -513,6 +514,11 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	// garbage; give it back to the OS now rather than keep it counted in RSS
 	// for minutes (the appliance profile is 512 MiB for everything).
 	debug.FreeOSMemory()
+	// And the binary's pages that start-up and the compile touched
+	// (textpages.go).
+	if _, err := releaseBinaryPages(); err != nil {
+		g.log.Debug("binary pages not released", "error", err)
+	}
 	return nil
 }
 
