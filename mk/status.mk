@@ -14,3 +14,9 @@ test-status:
 status-screenshot:
 	./scripts/deps.sh status
 	APIMGW_REQUIRE_TOOLS=1 APIMGW_STATUS_SCREENSHOT=$(CURDIR)/docs/status.png $(GO) test -count=1 -run Chromium ./appliance/status/
+
+# The per-request status counters (docs/benchmarks.md, "What else costs under load").
+BENCH_TARGETS += bench-status
+.PHONY: bench-status
+bench-status:
+	$(GO) test -run '^$$' -bench 'Observe' -benchmem -count 3 ./appliance/status/

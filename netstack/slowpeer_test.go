@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -58,7 +59,17 @@ func pattern(b []byte, off int64) {
 func TestSlowUpstreamUpload(t *testing.T) {
 	size := transferSize()
 	got := make(chan string, 1)
+	var proxy atomic.Pointer[Server]
 	b := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read nothing until the proxy has parked the client at least once:
+		// with the kernel's socket buffers full, its queue toward this
+		// backend must pass the high-water mark whatever the relative speed
+		// of client and backend (a client slowed by the race detector on a
+		// busy machine could otherwise stay slower than the slow reader, and
+		// flow control would never engage: a flaky 0 parks).
+		for deadline := time.Now().Add(10 * time.Second); proxy.Load().Parks() == 0 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		h := sha256.New()
 		buf := make([]byte, 128<<10)
 		var n int64
@@ -78,6 +89,7 @@ func TestSlowUpstreamUpload(t *testing.T) {
 	go b.Serve(ln)
 	defer b.Close()
 	s := startProxy(t, &testHandler{upstream: ln.Addr().String()}, Config{Loops: 1})
+	proxy.Store(s)
 
 	runtime.GC()
 	before := rssKiB(t, "VmRSS")

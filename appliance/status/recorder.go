@@ -33,12 +33,22 @@ type Recorder struct {
 	shards  []Shard
 }
 
-// Shard is one event loop's part of a Recorder.
+// Shard is one event loop's part of a Recorder. Shards sit side by side in
+// the Recorder's slice and each loop writes its own on every request (the
+// lock, the last-used cache), so a Shard fills whole cache lines: two loops'
+// shards on one line would move it between cores on every Observe.
 type Shard struct {
 	r      *Recorder
 	mu     sync.Mutex
 	series map[seriesKey]*series
 	apis   map[string]*apiWindow
+	// The series and window the previous Observe used: a loop serving one
+	// API mostly sees the same key again, and comparing it is cheaper than
+	// hashing it twice. Guarded by mu.
+	lastKey seriesKey
+	lastSe  *series
+	lastW   *apiWindow
+	_       [128 - (8+8+8+8+(16+16+8)+8+8)%128]byte
 }
 
 type seriesKey struct {
@@ -97,25 +107,14 @@ func (s *Shard) Observe(api, operation string, status int, latency time.Duration
 	minute := s.r.now().Unix() / 60
 	s.mu.Lock()
 	k := seriesKey{api, operation, status}
-	se := s.series[k]
-	if se == nil {
-		se = &series{buckets: make([]uint64, len(s.r.buckets)+1)}
-		s.series[k] = se
+	se, w := s.lastSe, s.lastW
+	if se == nil || k != s.lastKey {
+		se, w = s.lookup(k)
+		s.lastKey, s.lastSe, s.lastW = k, se, w
 	}
 	se.count++
 	se.sum += secs
 	se.buckets[b]++
-	w := s.apis[api]
-	if w == nil {
-		// Every slot's buckets are allocated with the window, so a minute
-		// rolling over never allocates on the request path.
-		w = &apiWindow{}
-		all := make([]uint64, len(w.slots)*(len(s.r.buckets)+1))
-		for i := range w.slots {
-			w.slots[i].buckets = all[i*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1)]
-		}
-		s.apis[api] = w
-	}
 	sl := &w.slots[minute%int64(len(w.slots))]
 	if sl.minute != minute { // a slot from an older minute: reuse it
 		b := sl.buckets
@@ -132,6 +131,28 @@ func (s *Shard) Observe(api, operation string, status int, latency time.Duration
 	sl.sum += secs
 	sl.buckets[b]++
 	s.mu.Unlock()
+}
+
+// lookup returns k's series and k.api's window, made on first use. s.mu is
+// held.
+func (s *Shard) lookup(k seriesKey) (*series, *apiWindow) {
+	se := s.series[k]
+	if se == nil {
+		se = &series{buckets: make([]uint64, len(s.r.buckets)+1)}
+		s.series[k] = se
+	}
+	w := s.apis[k.api]
+	if w == nil {
+		// Every slot's buckets are allocated with the window, so a minute
+		// rolling over never allocates on the request path.
+		w = &apiWindow{}
+		all := make([]uint64, len(w.slots)*(len(s.r.buckets)+1))
+		for i := range w.slots {
+			w.slots[i].buckets = all[i*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1) : (i+1)*(len(s.r.buckets)+1)]
+		}
+		s.apis[k.api] = w
+	}
+	return se, w
 }
 
 func (r *Recorder) bucket(secs float64) int {
