@@ -474,7 +474,7 @@ func (s *validateContent) mapType(c *Context, ct string) (string, error) {
 // has the details).
 func (s *validateContent) failure(details, public string) *validationFailure {
 	if s.target == toRequest {
-		return &validationFailure{status: 400, reason: "Bad request", message: details, public: public}
+		return &validationFailure{status: 400, reason: reasonBadRequest, message: details, public: public}
 	}
-	return &validationFailure{status: 502, reason: "Response not allowed", message: details, public: internalErrorMessage}
+	return &validationFailure{status: 502, reason: reasonResponseNotAllowed, message: details, public: internalErrorMessage}
 }

@@ -14,8 +14,9 @@ import (
 // unspecified-header-action. Both are required, ignore / prevent / detect,
 // expressions allowed; <header name action/> overrides the action for one
 // header. detect records and goes on; prevent stops: on-error runs with
-// context.LastError.Source "validate-headers" (Reason "UnspecifiedHeader" or
-// "InvalidHeader") and the client gets 502 with the first problem's details.
+// context.LastError.Source "validate-headers", Reason "Response not allowed"
+// and the first problem's details as Message (APIM's validation error
+// reference), and the client gets 502 with APIM's public message.
 // errors-variable-name receives every problem found (prevent stops at the
 // first set, as APIM documents).
 func init() {
@@ -74,10 +75,10 @@ func (s *validateHeaders) run(c *Context) (flow, error) {
 	}
 	var errs []validationError
 	var stop *validationFailure
-	add := func(e validationError, reason string) {
+	add := func(e validationError) {
 		errs = append(errs, e)
 		if e.action == "prevent" && stop == nil {
-			stop = &validationFailure{status: 502, reason: reason, message: e.details}
+			stop = &validationFailure{status: 502, reason: reasonResponseNotAllowed, message: e.details, public: internalErrorMessage}
 		}
 	}
 	for _, d := range defs {
@@ -91,14 +92,14 @@ func (s *validateHeaders) run(c *Context) (flow, error) {
 		v, ok := c.Response.Headers.Joined(d.Name)
 		if !ok {
 			if d.Required {
-				add(validationError{name: d.Name, typ: "Header", rule: "Required", action: act,
-					details: "Response header '" + d.Name + "' is required by the API schema but missing."}, "InvalidHeader")
+				add(validationError{name: d.Name, typ: "ResponseHeader", rule: "Required", action: act,
+					details: "Header " + d.Name + " is required by the API schema but missing."})
 			}
 			continue
 		}
 		if why := headerValueProblem(d, v); why != "" {
-			add(validationError{name: d.Name, typ: "Header", rule: why, action: act,
-				details: "Response header '" + d.Name + "' value " + strconv.Quote(v) + " is not allowed by the API schema: " + headerRuleText(d, why) + "."}, "InvalidHeader")
+			add(validationError{name: d.Name, typ: "ResponseHeader", rule: "IncorrectMessage", action: act,
+				details: "Value of the header " + d.Name + " does not conform to the definition.\n\n" + strconv.Quote(v) + ": " + headerRuleText(d, why) + "."})
 		}
 	}
 	seen := map[string]bool{}
@@ -125,8 +126,8 @@ func (s *validateHeaders) run(c *Context) (flow, error) {
 		if act == "ignore" {
 			continue
 		}
-		add(validationError{name: h.Name, typ: "Header", rule: "Unspecified", action: act,
-			details: "Response header '" + h.Name + "' is not specified in the API schema."}, "UnspecifiedHeader")
+		add(validationError{name: h.Name, typ: "ResponseHeader", rule: "Unspecified", action: act,
+			details: "Unspecified header " + h.Name + " is not allowed."})
 	}
 	if err := setValidationErrors(c, s.errorsVar, errs); err != nil {
 		return flowNext, err

@@ -16,9 +16,8 @@ import (
 // has only specified-parameter-action), and their <parameter name action/>
 // for one parameter. Actions are ignore / prevent / detect, expressions
 // allowed. prevent stops: on-error runs with context.LastError.Source
-// "validate-parameters" (Reason "InvalidParameter" or
-// "UnspecifiedParameter") and the client gets 400 with the first problem's
-// details. errors-variable-name receives every problem found.
+// "validate-parameters", Reason "Bad request" (APIM's validation error
+// reference) and the client gets 400 with the first problem's details. errors-variable-name receives every problem found.
 func init() {
 	register("validate-parameters", inInbound, []string{"specified-parameter-action", "unspecified-parameter-action", "errors-variable-name"}, compileValidateParameters)
 }
@@ -125,10 +124,10 @@ func (s *validateParameters) run(c *Context) (flow, error) {
 	}
 	var errs []validationError
 	var stop *validationFailure
-	add := func(e validationError, reason string) {
+	add := func(e validationError) {
 		errs = append(errs, e)
 		if e.action == "prevent" && stop == nil {
-			stop = &validationFailure{status: 400, reason: reason, message: e.details}
+			stop = &validationFailure{status: 400, reason: reasonBadRequest, message: e.details}
 		}
 	}
 	type source struct {
@@ -160,7 +159,7 @@ func (s *validateParameters) run(c *Context) (flow, error) {
 	}
 	for _, src := range sources {
 		k := &s.kinds[src.kind]
-		typ := strings.ToUpper(src.label[:1]) + src.label[1:]
+		typ := [...]string{"RequestHeader", "QueryParameter", "PathParameter"}[src.kind] // APIM's Type names
 		for _, d := range src.defs {
 			act, err := k.action(c, d.Name, &k.specified, src.fold)
 			if err != nil {
@@ -173,13 +172,13 @@ func (s *validateParameters) run(c *Context) (flow, error) {
 			if !ok {
 				if d.Required {
 					add(validationError{name: d.Name, typ: typ, rule: "Required", action: act,
-						details: "Request " + src.label + " '" + d.Name + "' is required by the API schema but missing."}, "InvalidParameter")
+						details: "Request " + src.label + " " + d.Name + " is required by the API schema but missing."})
 				}
 				continue
 			}
 			if why := headerValueProblem(d, v); why != "" {
-				add(validationError{name: d.Name, typ: typ, rule: why, action: act,
-					details: "Request " + src.label + " '" + d.Name + "' value " + strconv.Quote(v) + " is not allowed by the API schema: " + headerRuleText(d, why) + "."}, "InvalidParameter")
+				add(validationError{name: d.Name, typ: typ, rule: "IncorrectMessage", action: act,
+					details: "Value of the " + src.label + " " + d.Name + " does not conform to the definition.\n\n" + strconv.Quote(v) + ": " + headerRuleText(d, why) + "."})
 			}
 		}
 		if src.others == nil {
@@ -214,7 +213,7 @@ func (s *validateParameters) run(c *Context) (flow, error) {
 				return
 			}
 			add(validationError{name: name, typ: typ, rule: "Unspecified", action: act,
-				details: "Request " + src.label + " '" + name + "' is not specified in the API schema."}, "UnspecifiedParameter")
+				details: "Unspecified " + src.label + " " + name + " is not allowed."})
 		})
 		if ferr != nil {
 			return flowNext, ferr

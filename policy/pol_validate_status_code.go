@@ -12,8 +12,10 @@ import (
 // naming it (an override has no effect on a documented code, as APIM
 // documents). detect records the problem and goes on; prevent also stops:
 // on-error runs with context.LastError.Source "validate-status-code" and
-// Reason "UnspecifiedStatusCode", and the client gets 502 with the details
-// unless on-error changes it. errors-variable-name (no expressions) receives
+// Reason "Response not allowed" (APIM's validation error reference) with the
+// details as Message, and the client gets 502 with APIM's public message
+// ("The request could not be processed due to an internal error. Contact
+// the API owner.") unless on-error changes it. errors-variable-name (no expressions) receives
 // the problems found. An operation without documented responses documents no
 // status code.
 func init() {
@@ -70,7 +72,7 @@ func (s *validateStatusCode) run(c *Context) (flow, error) {
 	if action == "ignore" {
 		return flowNext, setValidationErrors(c, s.errorsVar, nil)
 	}
-	details := "Response status code " + strconv.Itoa(code) + " is not allowed by the API schema."
+	details := "Response status code " + strconv.Itoa(code) + " is not allowed."
 	errs := []validationError{{name: strconv.Itoa(code), typ: "StatusCode", rule: "Unspecified", details: details, action: action}}
 	if err := setValidationErrors(c, s.errorsVar, errs); err != nil {
 		return flowNext, err
@@ -79,5 +81,5 @@ func (s *validateStatusCode) run(c *Context) (flow, error) {
 	if action == "detect" {
 		return flowNext, nil
 	}
-	return flowNext, &validationFailure{status: 502, reason: "UnspecifiedStatusCode", message: details}
+	return flowNext, &validationFailure{status: 502, reason: reasonResponseNotAllowed, message: details, public: internalErrorMessage}
 }

@@ -20,6 +20,14 @@ type validationError struct {
 // validationFailure is what prevent raises: on-error runs with
 // context.LastError.Source the policy, and the response is status with
 // {"statusCode":N,"message":details} unless on-error changes it.
+// The Reason values APIM lists for validation errors (its validation policy
+// error reference): every validation policy's failure is one of them,
+// with the details as context.LastError.Message.
+const (
+	reasonBadRequest         = "Bad request"          // a request failed validation (inbound)
+	reasonResponseNotAllowed = "Response not allowed" // a response failed validation (outbound, on-error)
+)
+
 type validationFailure struct {
 	status  int
 	reason  string // context.LastError.Reason
