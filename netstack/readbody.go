@@ -114,6 +114,12 @@ func (cc *clientConn) bodyRead(tooLarge bool) {
 func (x *Exchange) ReadResponseBody(limit int, fn BodyFunc) {
 	x.decided = decSuspend
 	x.respBodyLimit, x.respBodyFn = limit, fn
+	// A request sent again (retry) reads a new body: never appended to the
+	// last one's, and never into the buffer the handler was given for it
+	// (it may keep a view of it), so a used buffer is left to the handler.
+	if len(x.upBody) > 0 {
+		x.upBody = nil
+	}
 }
 
 // bufferedBody hands the buffered response body to the handler and acts on
