@@ -65,6 +65,19 @@ func bodyBackend(t *testing.T) *httptest.Server {
 }
 
 // waitHeld polls the gateway-wide body count until cond holds for it.
+// postBody POSTs b as text/plain to url and returns the status, headers
+// and body of the answer.
+func postBody(t *testing.T, url string, b []byte) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header, string(got)
+}
+
 func waitHeld(t *testing.T, h *Handler, what string, cond func(int64) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -97,13 +110,7 @@ func TestBodyMemoryReleased(t *testing.T) {
 	zero := func(n int64) bool { return n == 0 }
 	post := func(path string, b []byte) (int, http.Header, string) {
 		t.Helper()
-		resp, err := http.Post(g.base+"/b"+path, "text/plain", bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header, string(got)
+		return postBody(t, g.base+"/b"+path, b)
 	}
 	rawHead := func(path string) []byte {
 		return []byte("POST /b" + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
@@ -217,13 +224,7 @@ func TestBodyMemoryRefusal(t *testing.T) {
 		func(h *Handler) { h.BodyLimit, h.BodyBudget = 4<<20, 1<<20 })
 	post := func(path string, b []byte) (int, http.Header, string) {
 		t.Helper()
-		resp, err := http.Post(g.base+"/b"+path, "text/plain", bytes.NewReader(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header, string(got)
+		return postBody(t, g.base+"/b"+path, b)
 	}
 	body := bytes.Repeat([]byte("x"), 200<<10)
 	// 200 KiB buffered, then s + s + s + s builds 800 KiB (and the partial

@@ -175,14 +175,7 @@ func TestValidateStatusCodeThroughTheHandler(t *testing.T) {
 	t.Cleanup(backend.Close)
 	pol := `<policies><inbound><base/></inbound><backend><base/></backend><outbound><base/><validate-status-code unspecified-status-code-action="prevent"/></outbound><on-error><base/></on-error></policies>`
 	responses := []wire.OperationResponse{{StatusCode: 200, Representations: []wire.Representation{{ContentType: "text/plain"}}}}
-	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
-		APIs: []wire.API{{ID: "v", Path: "v", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
-			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
-			{ID: "boom", Method: "GET", URLTemplate: "/boom", Policy: pol, Responses: responses},
-		}}}}
-	if err := snap.Seal(); err != nil {
-		t.Fatal(err)
-	}
+	snap := getPairSnap(t, "v", backend.URL, pol, responses, "ok", "boom")
 	g := startGateway(t, snap)
 	if status, _, body := call(t, "GET", g.base+"/v/ok", nil); status != 200 || body != "stack trace of the backend" {
 		t.Errorf("documented 200: %d %q", status, body)
@@ -209,14 +202,7 @@ func TestValidateHeadersThroughTheHandler(t *testing.T) {
 		`<validate-headers specified-header-action="prevent" unspecified-header-action="prevent"><header name="Content-Type" action="ignore"/><header name="Content-Length" action="ignore"/><header name="Date" action="ignore"/></validate-headers>` +
 		`</outbound><on-error><base/></on-error></policies>`
 	responses := []wire.OperationResponse{{StatusCode: 200, Headers: []wire.TemplateParameter{{Name: "X-Rate", Type: "integer", Required: true}}}}
-	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
-		APIs: []wire.API{{ID: "h", Path: "h", ServiceURL: backend.URL, Protocols: []string{"http"}, Operations: []wire.Operation{
-			{ID: "ok", Method: "GET", URLTemplate: "/ok", Policy: pol, Responses: responses},
-			{ID: "leak", Method: "GET", URLTemplate: "/leak", Policy: pol, Responses: responses},
-		}}}}
-	if err := snap.Seal(); err != nil {
-		t.Fatal(err)
-	}
+	snap := getPairSnap(t, "h", backend.URL, pol, responses, "ok", "leak")
 	g := startGateway(t, snap)
 	if status, hdr, body := call(t, "GET", g.base+"/h/ok", nil); status != 200 || body != "ok" || hdr.Get("X-Rate") != "5" {
 		t.Errorf("documented headers: %d %q %v", status, body, hdr)
@@ -262,4 +248,20 @@ func TestValidateParametersThroughTheHandler(t *testing.T) {
 	if hits != 1 {
 		t.Errorf("the backend was called %d times, want 1", hits)
 	}
+}
+
+// getPairSnap is a sealed snapshot of one API, id at path id on backend, with
+// two GET operations a and b (at /a and /b) under the same policy and
+// documented responses.
+func getPairSnap(t *testing.T, id, backend, pol string, responses []wire.OperationResponse, a, b string) *wire.Snapshot {
+	t.Helper()
+	snap := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: id, Path: id, ServiceURL: backend, Protocols: []string{"http"}, Operations: []wire.Operation{
+			{ID: a, Method: "GET", URLTemplate: "/" + a, Policy: pol, Responses: responses},
+			{ID: b, Method: "GET", URLTemplate: "/" + b, Policy: pol, Responses: responses},
+		}}}}
+	if err := snap.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }

@@ -1,35 +1,11 @@
 package store
 
 import (
-	"bufio"
 	"context"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-// rssFileKiB reads this process's file-backed resident memory.
-func rssFileKiB(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "RssFile:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no RssFile in /proc/self/status")
-	return 0
-}
+	"github.com/apimgw/apimgw/internal/testenv"
+)
 
 // TestReleaseMapped: a 32 MiB backlog, read and acknowledged, leaves its
 // pages resident in the file's mapping; ReleaseMapped gives them back, and
@@ -69,12 +45,12 @@ func TestReleaseMapped(t *testing.T) {
 	if err := s.Ack(after); err != nil {
 		t.Fatal(err)
 	}
-	before := rssFileKiB(t)
+	before := testenv.RSSFileKiB(t)
 	size, err := s.ReleaseMapped()
 	if err != nil {
 		t.Fatalf("ReleaseMapped: %v", err)
 	}
-	got := rssFileKiB(t)
+	got := testenv.RSSFileKiB(t)
 	t.Logf("file %d MiB; RssFile %d KiB before, %d KiB after", size>>20, before, got)
 	if size < 24<<20 {
 		t.Fatalf("file is %d bytes, expected the 32 MiB backlog to have grown it past 24 MiB", size)

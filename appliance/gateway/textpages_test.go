@@ -1,34 +1,11 @@
 package gateway
 
 import (
-	"bufio"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
-)
 
-// rssFileKiB is this process's file-backed RSS (RssFile in /proc/self/status).
-func rssFileKiB(t *testing.T) int {
-	t.Helper()
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "RssFile:"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no RssFile in /proc/self/status")
-	return 0
-}
+	"github.com/apimgw/apimgw/internal/testenv"
+)
 
 // TestReleaseBinaryPages: the executable's read-only mappings are advised
 // (text and read-only data: several MiB for this test binary), its
@@ -36,12 +13,12 @@ func rssFileKiB(t *testing.T) int {
 // (the pages come back from the page cache as they are used). The
 // environment knob turns it off.
 func TestReleaseBinaryPages(t *testing.T) {
-	before := rssFileKiB(t)
+	before := testenv.RSSFileKiB(t)
 	n, err := releaseBinaryPages()
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := rssFileKiB(t)
+	after := testenv.RSSFileKiB(t)
 	t.Logf("advised %d KiB of mappings; RssFile %d → %d KiB", n/1024, before, after)
 	if n < 1<<20 {
 		t.Errorf("advised %d bytes; want the binary's read-only mappings (MiB)", n)
