@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/apimgw/apimgw/policy"
 	"github.com/apimgw/apimgw/wire"
@@ -125,16 +124,11 @@ func cacheClientOptions(o CacheOptions) (*redis.Options, string, error) {
 	if rc.SyncTimeout > 0 {
 		rt = rc.SyncTimeout
 	}
-	ro.DialTimeout = rt
+	dial := rt
 	if rc.ConnectTimeout > 0 {
-		ro.DialTimeout = rc.ConnectTimeout
+		dial = rc.ConnectTimeout
 	}
-	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = rt, rt, rt
-	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1 // a failed round trip is a miss, not a retry
-	ro.PoolSize = 16
-	ro.DisableIdentity = true
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	roundTripOptions(ro, dial, rt, 16) // a failed round trip is a miss, not a retry
 	scheme := "redis://"
 	if rc.SSL {
 		scheme = "rediss://"

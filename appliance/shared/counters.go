@@ -241,14 +241,23 @@ func clientOptions(o Options) (*redis.Options, error) {
 		}
 		ro.TLSConfig.RootCAs = pool
 	}
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
+	// A failed round trip means local counters, not a retry.
+	roundTripOptions(ro, o.Timeout, o.Timeout, 4)
+	return ro, nil
+}
+
+// roundTripOptions sets what the counters and the cache share: a dial
+// bounded by dial, a round trip (and a wait for a pooled connection) by rt,
+// no retries, pool connections, and no client identity or maintenance
+// notifications.
+func roundTripOptions(ro *redis.Options, dial, rt time.Duration, pool int) {
+	ro.DialTimeout = dial
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = rt, rt, rt
 	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = -1 // a failed round trip means local counters, not a retry
-	ro.PoolSize = 4
-	ro.PoolTimeout = o.Timeout
+	ro.MaxRetries = -1
+	ro.PoolSize = pool
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return ro, nil
 }
 
 // New connects st to the Redis at o.URL and starts sending. It does not wait
