@@ -39,7 +39,7 @@ func TestParseAzurePortalFile(t *testing.T) {
 	// Every default.
 	want := Config{ListenHTTP: ":8080", ListenHTTPS: ":8081", StatusListen: "127.0.0.1:8090", StorePath: "/var/lib/apimgw/apimgw.db",
 		LogsStd: "text", LogLevel: "info", QueueMaxBytes: 256 << 20, IntegrationTimeout: 100 * time.Second,
-		HeartbeatInterval: time.Minute, SnapshotsKeep: 10, CommitInterval: 10 * time.Millisecond}
+		HeartbeatInterval: time.Minute, SnapshotsKeep: 10, CommitInterval: 100 * time.Millisecond}
 	if c.ListenHTTP != want.ListenHTTP || c.ListenHTTPS != want.ListenHTTPS || c.StatusListen != want.StatusListen || c.StorePath != want.StorePath ||
 		c.LogsStd != want.LogsStd || c.LogLevel != want.LogLevel || c.QueueMaxBytes != want.QueueMaxBytes || c.IntegrationTimeout != want.IntegrationTimeout ||
 		c.HeartbeatInterval != want.HeartbeatInterval || c.SnapshotsKeep != want.SnapshotsKeep || c.CommitInterval != want.CommitInterval ||

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/appliance/envconf"
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -135,10 +136,12 @@ type killAnswer struct {
 // an answer is counted exactly once, except those answered shortly before a
 // kill, which may be missing: the records a SIGKILL may take with it by
 // design (docs/sync.md): ≤ 5 ms in the loop's ring, then the store's commit
-// in progress when the record reached the queue, the 10 ms commit interval and
+// in progress when the record reached the queue, the commit interval (env.conf
+// default, envconf.DefaultCommitInterval) and
 // the record's own commit, each commit a bbolt transaction with two fsyncs
 // (data, then meta). The fsyncs' part is measured: a probe fsyncs a file
-// beside the gateway's store every 5 ms, and a kill's window is 15 ms + 4 × the
+// beside the gateway's store every 5 ms, and a kill's window is 5 ms + the
+// commit interval + 4 × the
 // longest probe fsync of the second before it + 35 ms for the scheduling of a
 // loaded machine. A lost request beyond its window must still be in the tail
 // a kill takes (the disk stalled longer than the probe saw): no request of the
@@ -218,7 +221,7 @@ func TestTelemetryKillDuringUpload(t *testing.T) {
 				longest = max(longest, f.took)
 			}
 		}
-		return 15*time.Millisecond + 4*longest + 35*time.Millisecond
+		return 5*time.Millisecond + envconf.DefaultCommitInterval + 4*longest + 35*time.Millisecond
 	}
 
 	// The load: 4 clients, one connection per request, each from its own

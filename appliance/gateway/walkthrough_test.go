@@ -36,6 +36,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/appliance/envconf"
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -805,7 +806,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Errorf("status says connected while apimcp is down: %+v", f.ControlPlane)
 	}
 	ok200("after the restart", 20)
-	time.Sleep(100 * time.Millisecond) // past the group commit (5 ms ring + 10 ms store)
+	time.Sleep(5*time.Millisecond + envconf.DefaultCommitInterval + 150*time.Millisecond) // past the group commit (5 ms ring + the commit interval + its fsyncs)
 	gw.stop(syscall.SIGKILL)
 	gw.start()
 	gw.waitReady(5 * time.Second)
