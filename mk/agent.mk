@@ -3,9 +3,9 @@
 # `make test-go`. `make bench` runs the hot-path benchmarks and the backlog
 # flush against the real bin/apimcp; figures go in the "Sync agent and
 # telemetry" section of docs/benchmarks.md and in docs/sync.md.
-BENCH_TARGETS += bench-agent bench-hybrid
+BENCH_TARGETS += bench-agent bench-hybrid bench-commit
 
-.PHONY: bench-agent bench-hybrid
+.PHONY: bench-agent bench-hybrid bench-commit
 bench-agent: build
 	$(GO) test -run '^$$' -bench 'OnDone|AppendRecord' -benchmem ./appliance/telemetry
 	$(GO) test -run '^$$' -bench 'ParseRawBatch' -benchmem -count 3 ./wire
@@ -18,3 +18,9 @@ bench-agent: build
 # BIN, FOOTPRINT, IDLE_WAIT).
 bench-hybrid: build
 	./scripts/bench-hybrid.sh
+
+# What the telemetry queue's group commit costs per request at a fixed rate
+# (h2load --rps): nginx, the engine alone, the gateway at commit-interval
+# 10ms and 100ms (scripts/bench-commit.sh; ROUNDS, DURATION, CLIENTS, RPS, BIN).
+bench-commit: build
+	./scripts/bench-commit.sh
