@@ -73,6 +73,20 @@ type Compiler struct {
 	secrets   []string
 	fragments map[string]*Document
 	thumbs    map[string]*tls.Certificate // Certificates by thumbprint (pol_authentication_certificate.go)
+	// A snapshot often attaches one document to many operations (and one
+	// expression to many places). Documents read and expressions compiled
+	// are kept by their text for the Compiler's life, so each is parsed
+	// once: parse trees are read-only to the compiler, and a compiled
+	// expression holds no name of its place (meta does) and is already
+	// shared by every loop. Only successes are kept: an error is made
+	// again, naming its own file.
+	parsed map[string]*Document
+	exprs  map[exprKey]*expr
+}
+
+type exprKey struct {
+	src   string
+	block bool
 }
 
 // NewCompiler returns a Compiler for one snapshot's named values, fragments and
@@ -84,7 +98,7 @@ func NewCompiler(o Options) *Compiler {
 	if o.StepBudget <= 0 {
 		o.StepBudget = DefaultStepBudget
 	}
-	c := &Compiler{opts: o, fragments: map[string]*Document{}}
+	c := &Compiler{opts: o, fragments: map[string]*Document{}, parsed: map[string]*Document{}, exprs: map[exprKey]*expr{}}
 	for _, nv := range o.NamedValues {
 		if nv.Secret && nv.Value != "" {
 			c.secrets = append(c.secrets, nv.Value)
@@ -110,11 +124,40 @@ func (p *Policy) Name() string { return p.name }
 // failure the error is an ErrorList naming file, line, column, element and
 // reason for every problem found.
 func (cp *Compiler) Compile(scope Scope, src Source) (*Policy, error) {
-	doc, err := Read(src.Name, src.XML)
+	doc, err := cp.read(src)
 	if err != nil {
 		return nil, cp.list(err)
 	}
 	return cp.CompileDocument(scope, doc)
+}
+
+// read is Read, once per distinct text: a document seen before comes back
+// as a copy naming src.Name, sharing the parse tree.
+func (cp *Compiler) read(src Source) (*Document, error) {
+	if d, ok := cp.parsed[string(src.XML)]; ok {
+		c := *d
+		c.File = src.Name
+		return &c, nil
+	}
+	doc, err := Read(src.Name, src.XML)
+	if err != nil {
+		return nil, err
+	}
+	cp.parsed[string(src.XML)] = doc
+	return doc, nil
+}
+
+// expression is compileExpression, once per distinct source.
+func (cp *Compiler) expression(src string, block bool) (*expr, *exprError) {
+	k := exprKey{src, block}
+	if e, ok := cp.exprs[k]; ok {
+		return e, nil
+	}
+	e, ee := compileExpression(src, block)
+	if ee == nil {
+		cp.exprs[k] = e
+	}
+	return e, ee
 }
 
 // CompileDocument compiles an already-read document.
@@ -231,7 +274,7 @@ func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	for s := Section(0); s < numSections; s++ {
 		prog := expand(make([]instr, 0, expandedLen(chain[:], len(chain)-1, s)+1), chain[:], len(chain)-1, s)
 		if s == Backend && !hasForward(prog) {
-			prog = append(prog, instr{op: opStep, step: &forwardRequest{timeout: defaultForwardTimeout, bufferResponse: true}, meta: &meta{name: "forward-request", file: "(default backend section)"}, flow: true})
+			prog = append(prog, instr{op: opStep, step: defaultForward, meta: defaultForwardMeta, flow: true})
 		}
 		for i := range prog {
 			if prog[i].op == opRetryInit {
@@ -243,6 +286,13 @@ func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 	}
 	return pl
 }
+
+// The forward-request Link appends where a backend section never forwards:
+// one for every pipeline (a step holds no per-request state).
+var (
+	defaultForward     = &forwardRequest{timeout: defaultForwardTimeout, bufferResponse: true}
+	defaultForwardMeta = &meta{name: "forward-request", file: "(default backend section)"}
+)
 
 // expand appends section s of chain[level], with <base/> replaced by the
 // levels above it, to out.
@@ -672,7 +722,7 @@ func (b *builder) compileValue(n *Node, pos Pos, raw string) prop {
 		// Make sure the first bracket closes at the end: "@(a) + @(b)" is text.
 		if end, err := scanCode([]byte(t), 2, t[1]); err == nil && end == len(t) {
 			b.noteBodyReads(t)
-			e, ee := compileExpression(t[2:len(t)-1], t[1] == '{')
+			e, ee := b.cp.expression(t[2:len(t)-1], t[1] == '{')
 			if ee != nil {
 				kind := ErrSyntax
 				if ee.unsupported {
