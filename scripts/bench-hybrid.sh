@@ -242,13 +242,13 @@ print(json.dumps({"protocolVersion": 1, "version": 1, "generatedAt": "2026-01-01
                   "products": [], "policyFragments": [], "namedValues": [], "backends": [],
                   "subscriptions": [{"id": "bench", "scope": "/apis", "state": "active", "primaryKeySha256": digest, "secondaryKeySha256": digest}]}))
 PY
-BIG=$(free_port)
+BIG=$(free_port) BIG_STATUS=$(free_port)
 mkdir -p "$work/big"
 cat >"$work/big.conf" <<CONF
 config.local.path=$work/big.json
 listen.http=127.0.0.1:$BIG
 listen.https=
-status.listen=127.0.0.1:$(free_port)
+status.listen=127.0.0.1:$BIG_STATUS
 store.path=$work/big/apimgw.db
 telemetry.logs.std=none
 CONF
@@ -262,6 +262,8 @@ echo
 echo "| process | RSS MiB | anonymous MiB | file-backed MiB |"
 echo "|---|---|---|---|"
 row "apimgw fresh, 100 APIs x 20 operations (standalone)" "$(rss_parts "$BIG_PID")"
+big_pages=$(python3 scripts/binary-pages.py "$BIG_PID" 2>&1 || true) # printed after the table
+big_heap=$(curl -fsS "http://127.0.0.1:$BIG_STATUS/metrics" | awk '/^go_memstats_alloc_bytes /{a=$2} /^go_memstats_heap_inuse_bytes /{u=$2} END{printf "live heap %.1f MiB, heap spans in use %.1f MiB", a/1048576, u/1048576}' || true)
 row "nginx proxy (master + 2 workers), after the rounds" "$(rss_parts "$(cat "$work/nginx-proxy.pid")")"
 row "haproxy, after the rounds" "$(rss_parts "$(cat "$work/haproxy.pid")")"
 row "apimgw hybrid, right after the rounds" "$(rss_parts "$GW_PID")"
@@ -269,3 +271,9 @@ row "apimcp, right after the rounds" "$(rss_parts "$CP_PID")"
 sleep "$IDLE_WAIT"
 row "apimgw hybrid, after ${IDLE_WAIT} s idle" "$(rss_parts "$GW_PID")"
 row "apimcp, after ${IDLE_WAIT} s idle" "$(rss_parts "$CP_PID")"
+echo
+echo "The fresh gateway's own executable pages, resident by ELF section (scripts/binary-pages.py):"
+echo
+echo "$big_pages"
+echo
+echo "Its Go heap: $big_heap."

@@ -12,7 +12,7 @@ for group in "$@"; do
 	if [ "$group" = bench ]; then apt_pkgs+=(nghttp2-client); fi
 	case "$group" in
 	test) apt_pkgs+=(curl tinyproxy-bin) ;;
-	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl) ;;
+	bench) apt_pkgs+=(nginx-light wrk haproxy python3 openssl binutils) ;;
 	packaging) apt_pkgs+=(lintian rpm cpio debootstrap systemd-container bc); go_tools+=(github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2) ;;
 	qemu) apt_pkgs+=(qemu-user-static) ;;
 	status) apt_pkgs+=(prometheus chromium) ;;
