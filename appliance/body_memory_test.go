@@ -64,7 +64,6 @@ func bodyBackend(t *testing.T) *httptest.Server {
 	return be
 }
 
-// waitHeld polls the gateway-wide body count until cond holds for it.
 // postBody POSTs b as text/plain to url and returns the status, headers
 // and body of the answer.
 func postBody(t *testing.T, url string, b []byte) (int, http.Header, string) {
@@ -78,6 +77,7 @@ func postBody(t *testing.T, url string, b []byte) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(got)
 }
 
+// waitHeld polls the gateway-wide body count until cond holds for it.
 func waitHeld(t *testing.T, h *Handler, what string, cond func(int64) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -24,19 +24,8 @@ DURATION=${DURATION:-8}
 CLIENTS=${CLIENTS:-64}
 RPS=${RPS:-100}
 BIN=${BIN:-$PWD/bin}
-work=$(mktemp -d /tmp/apimgw-commit.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for n in nginx-proxy nginx-backend; do
-		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
-	done
-	sleep 0.3
-	rm -rf "$work"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 . scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, median
+bench_workdir commit
 
 BACKEND=$(free_port) NGINX=$(free_port) ENGINE=$(free_port) GW10=$(free_port) GW100=$(free_port)
 nginx_conf nginx-backend 1 "server { listen 127.0.0.1:$BACKEND; default_type application/json; location / { return 200 '{\"hello\":\"world\"}'; } }"

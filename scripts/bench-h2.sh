@@ -15,19 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 REQUESTS=${REQUESTS:-100000}
-work=$(mktemp -d /tmp/apimgw-bench-h2.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for n in nginx-proxy nginx-backend; do
-		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
-	done
-	sleep 0.3
-	rm -rf "$work"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 . scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, median
+bench_workdir bench-h2
 command -v h2load >/dev/null || { echo "bench-h2: h2load is missing (scripts/deps.sh bench installs nghttp2-client)" >&2; exit 1; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=127.0.0.1" \

@@ -13,19 +13,8 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
-work=$(mktemp -d /tmp/apimgw-bench-https.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for n in nginx-proxy nginx-backend; do
-		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
-	done
-	sleep 0.3
-	rm -rf "$work"
-}
-trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 . scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median
+bench_workdir bench-https
 
 # A private CA and a backend certificate for IP 127.0.0.1 (apimgw's URL is
 # https://127.0.0.1:port, checked against the IP) and DNS backend.test (what

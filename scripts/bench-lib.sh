@@ -1,6 +1,25 @@
 #!/usr/bin/env bash
-# Helpers the benchmark drivers (scripts/bench-*.sh) share. Source it after
-# setting $work, the run's temporary directory.
+# Helpers the benchmark drivers (scripts/bench-*.sh) share. Source it, then
+# set $work, the run's temporary directory (bench_workdir does it and the
+# clean-up), before the helpers that write there.
+
+# bench_workdir NAME makes $work (/tmp/apimgw-NAME.XXXXXX) and an empty pids
+# array, raises the open-file limit, and on exit kills every pid in pids and
+# the nginx-proxy / nginx-backend that nginx_conf started, then removes $work.
+bench_workdir() {
+	work=$(mktemp -d "/tmp/apimgw-$1.XXXXXX")
+	pids=()
+	trap bench_cleanup EXIT
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+}
+bench_cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for n in nginx-proxy nginx-backend; do
+		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
+	done
+	sleep 0.3
+	rm -rf "$work"
+}
 
 # free_port prints a free TCP port on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -35,9 +35,9 @@ const (
 	// DefaultCommitInterval is telemetry.queue.commit-interval's default.
 	// Every commit is a bbolt transaction with two fdatasyncs; each blocking
 	// call makes the Go runtime's sysmon take the P back and poll at 20 µs
-	// for a while, so at 100 commits a second the gateway paid ~30 % more
-	// CPU per request at a fixed rate than at 10 (docs/benchmarks.md,
-	// "The group commit's cost"). 100 ms is what a power cut or a SIGKILL
+	// for a while, so at 100 commits a second the gateway paid 1.23× the
+	// CPU per request at a fixed rate it pays at 10 (make bench-commit;
+	// docs/benchmarks.md, "The group commit's cost"). 100 ms is what a power cut or a SIGKILL
 	// can take with it (docs/reliability.md).
 	DefaultCommitInterval = 100 * time.Millisecond
 	// DefaultIdentityProtocol is policy.managed-identity.protocol's default:
