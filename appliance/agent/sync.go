@@ -136,13 +136,15 @@ func (a *Agent) syncOnce(ctx context.Context) error {
 // snapshot again and again; the last good config keeps serving.
 func (a *Agent) reject(etag string, version uint64, err error) {
 	now := a.cfg.Clock.Now()
+	ver, _ := a.cfg.Current()
+	a.log.Error("agent: config snapshot REJECTED; still serving the last good one", "rejected_version", version, "serving_version", ver, "err", err.Error())
+	// The error first, the rejection after: whoever sees Status().Rejected
+	// also sees the error that goes with it.
+	a.noteError(fmt.Errorf("%w: version %d: %v (still serving version %d)", ErrRejected, version, err, ver), false, false)
 	a.mu.Lock()
 	a.st.etag = etag
 	a.st.rejected = &Rejection{Version: version, Error: err.Error(), At: now}
 	a.mu.Unlock()
-	ver, _ := a.cfg.Current()
-	a.log.Error("agent: config snapshot REJECTED; still serving the last good one", "rejected_version", version, "serving_version", ver, "err", err.Error())
-	a.noteError(fmt.Errorf("%w: version %d: %v (still serving version %d)", ErrRejected, version, err, ver), false, false)
 	a.heartbeatSoon()
 }
 
