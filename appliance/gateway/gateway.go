@@ -468,6 +468,7 @@ func (g *Gateway) Apply(ctx context.Context, raw []byte) error {
 }
 
 func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
+	defer tightenGC()()
 	var snap *wire.Snapshot
 	var err error
 	if origin == "control-plane" {
