@@ -47,38 +47,60 @@ var ErrBackendTLS = errors.New("appliance: backend tls")
 // backendTrust is what every https backend of one Compiled trusts and can
 // present.
 type backendTrust struct {
-	roots   *x509.CertPool
-	digest  string                     // of what roots holds beyond the system pool (env.conf bundle, trusted CAs)
+	extra   [][]byte                   // checked PEM trusted beyond the system pool: env.conf bundle, trusted CAs
+	digest  string                     // of extra
 	clients map[string]tls.Certificate // snapshot certificates with keys, by id
+
+	once sync.Once
+	pool *x509.CertPool
 }
 
-// prepareTrust builds the root pool (system roots + env.conf bundle + the
-// snapshot's trusted CAs) and parses the client certificates.
+// roots is the root pool: the system roots, the env.conf bundle and the
+// snapshot's trusted CAs. It is built on first use (an https backend at
+// compile, a send-request at request time, on a call worker), so a gateway
+// with plain-http backends never reads or keeps the system's CA bundle
+// (some 260 KB of heap).
+func (t *backendTrust) roots() *x509.CertPool {
+	t.once.Do(func() {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, pem := range t.extra {
+			pool.AppendCertsFromPEM(pem)
+		}
+		t.pool = pool
+	})
+	return t.pool
+}
+
+// prepareTrust checks the env.conf bundle and the snapshot's trusted CAs
+// (the pool itself is built by roots, on first use) and parses the client
+// certificates.
 func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
 	h := sha256.New()
+	t := &backendTrust{clients: map[string]tls.Certificate{}}
 	if o.BackendCAFile != "" {
 		pem, err := os.ReadFile(o.BackendCAFile)
 		if err != nil {
 			return &CompileError{Where: "env.conf backend.tls.ca", Err: fmt.Errorf("%w: %v", ErrBackendTLS, err)}
 		}
-		if !roots.AppendCertsFromPEM(pem) {
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			return &CompileError{Where: "env.conf backend.tls.ca", Err: fmt.Errorf("%w: %s holds no PEM certificate", ErrBackendTLS, o.BackendCAFile)}
 		}
+		t.extra = append(t.extra, pem)
 		h.Write(pem)
 	}
-	t := &backendTrust{roots: roots, clients: map[string]tls.Certificate{}}
 	for _, cert := range snap.Certificates {
 		where := "certificates/" + cert.ID
-		if cert.TrustedCA && !roots.AppendCertsFromPEM([]byte(cert.CertificatePEM)) {
-			return &CompileError{Where: where, Err: fmt.Errorf("%w: no PEM certificate to trust", ErrBackendTLS)}
-		}
 		if cert.TrustedCA {
+			pem := []byte(cert.CertificatePEM)
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				return &CompileError{Where: where, Err: fmt.Errorf("%w: no PEM certificate to trust", ErrBackendTLS)}
+			}
+			t.extra = append(t.extra, pem)
 			h.Write([]byte{0})
-			h.Write([]byte(cert.CertificatePEM))
+			h.Write(pem)
 		}
 		if cert.PrivateKeyPEM != "" {
 			kp, err := tls.X509KeyPair([]byte(cert.CertificatePEM), []byte(cert.PrivateKeyPEM))
@@ -137,11 +159,11 @@ func (c *Compiled) sharedUpstreamTLS(b *backendURL, bt *wire.BackendTLS, certs [
 
 // newUpstreamTLS makes the TLS settings upstreamTLS shares.
 func (c *Compiled) newUpstreamTLS(b *backendURL, chain, name bool, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
-	cfg := &tls.Config{ServerName: b.hostname, RootCAs: c.trust.roots, Certificates: certs}
+	cfg := &tls.Config{ServerName: b.hostname, RootCAs: c.trust.roots(), Certificates: certs}
 	if !chain || !name {
 		// crypto/tls checks both or neither: check what is asked ourselves.
 		cfg.InsecureSkipVerify = true
-		roots, host := c.trust.roots, b.hostname
+		roots, host := c.trust.roots(), b.hostname
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			return verifyPartial(cs, roots, host, chain, name)
 		}

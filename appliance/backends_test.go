@@ -180,6 +180,51 @@ func TestHTTPSBackends(t *testing.T) {
 	}
 }
 
+// TestRootsBuiltOnFirstUse: a snapshot with plain-http backends compiles
+// without building the root pool (no system CA bundle read or kept); the pool
+// built on first use holds the env.conf bundle and the snapshot's trusted CAs;
+// an https backend builds it at compile; a trusted CA that is no PEM is still
+// refused at compile.
+func TestRootsBuiltOnFirstUse(t *testing.T) {
+	ca := newPKI(t, "bundle CA")
+	snapCA := newPKI(t, "snapshot CA")
+	bundle := filepath.Join(t.TempDir(), "backend-ca.pem")
+	if err := os.WriteFile(bundle, []byte(ca.pem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs:         []wire.API{{ID: "p", Path: "p", ServiceURL: "http://127.0.0.1:9", Protocols: []string{"http"}}},
+		Certificates: []wire.Certificate{{ID: "snap-ca", CertificatePEM: snapCA.pem, TrustedCA: true}}}
+	c := compileWith(t, plain, Options{BackendCAFile: bundle})
+	if c.trust.pool != nil {
+		t.Fatal("the root pool was built for a snapshot without https backends")
+	}
+	roots := c.trust.roots()
+	for _, p := range []*pki{ca, snapCA} {
+		leaf, _, _ := issue(t, p, "backend.test")
+		cert, _ := x509.ParseCertificate(leaf.Certificate[0])
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: "backend.test"}); err != nil {
+			t.Errorf("a certificate from %s does not verify against the pool: %v", p.cert.Subject.CommonName, err)
+		}
+	}
+	if c.trust.roots() != roots {
+		t.Error("the pool is built again on a second use")
+	}
+
+	https := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "s", Path: "s", ServiceURL: "https://127.0.0.1:9", Protocols: []string{"http"}}}}
+	if c := compileWith(t, https, Options{}); c.trust.pool == nil {
+		t.Error("an https backend compiled without its root pool")
+	}
+
+	bad := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		Certificates: []wire.Certificate{{ID: "junk", CertificatePEM: "not a certificate", TrustedCA: true}}}
+	bad.Seal()
+	if _, err := CompileWith(bad, policy.NewState(nil), Options{}); err == nil || !strings.Contains(err.Error(), "junk") {
+		t.Errorf("a trusted CA that is no PEM: %v", err)
+	}
+}
+
 // TestHTTPSBackendName: a certificate from a trusted CA for another name is
 // refused (the name check), and accepted with validateCertificateName off.
 func TestHTTPSBackendName(t *testing.T) {

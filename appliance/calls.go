@@ -140,10 +140,10 @@ func cloneCall(c *policy.HTTPCall) *policy.HTTPCall {
 }
 
 // startOneWay starts a send-one-way-request call (a full queue drops it).
-func (h *Handler) startOneWay(call *policy.HTTPCall, roots *x509.CertPool) {
+func (h *Handler) startOneWay(call *policy.HTTPCall, trust *backendTrust) {
 	p, limit := h.calls(), h.bodyLimit()
 	call = cloneCall(call)
-	p.submit(func() { p.do(call, limit, roots) })
+	p.submit(func() { p.do(call, limit, trust.roots()) })
 }
 
 // call makes the pipeline's call off the loop and continues with next (the
@@ -160,15 +160,15 @@ func (h *Handler) call(x *netstack.Exchange, st *reqState, res policy.Result, ne
 		return
 	}
 	if call.OneWay {
-		h.startOneWay(call, st.cfg.trust.roots)
+		h.startOneWay(call, st.cfg.trust)
 		st.pc.CallDone(nil, nil)
 		next(x, st, st.pl.Resume(st.pc))
 		return
 	}
 	x.Suspend()
-	pc, roots := st.pc, st.cfg.trust.roots
+	pc, trust := st.pc, st.cfg.trust
 	ok := p.submit(func() {
-		resp, err := p.do(call, limit, roots)
+		resp, err := p.do(call, limit, trust.roots())
 		x.Resume(func(x *netstack.Exchange) {
 			pc.CallDone(resp, err)
 			next(x, st, st.pl.Resume(pc))
