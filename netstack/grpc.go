@@ -132,7 +132,15 @@ func (cc *clientConn) writeGRPCAnswer() bool {
 	for _, f := range x.respHeaders {
 		if strings.EqualFold(f.Name, "content-type") && isGRPCContentType(f.Value) {
 			// A gRPC answer of the handler's own (a policy's return-response
-			// with grpc-status): sent as it is, its status recorded.
+			// with grpc-status): sent as it is, its status recorded. With a
+			// body (messages), its status fields become trailers after the
+			// body (h2stream.grpcOwn), and a missing grpc-status is 0: a gRPC
+			// client takes no status from the head of a response with
+			// messages and fails one that ends without trailers.
+			if len(x.respBody) > 0 {
+				st.grpcOwn = true
+				x.grpcCode, x.grpcSet = 0, true
+			}
 			for _, g := range x.respHeaders {
 				if strings.EqualFold(g.Name, "grpc-status") {
 					x.grpcCode, x.grpcSet = parseGRPCStatus(g.Value)
@@ -169,6 +177,22 @@ func (cc *clientConn) writeGRPCAnswer() bool {
 	cc.c.Write(w)
 	cc.lp.wbuf = w[:0]
 	return true
+}
+
+// isGRPCStatusField reports whether name is one of the fields that carry a
+// gRPC call's status (sent as trailers when the response has messages).
+func isGRPCStatusField(name []byte) bool {
+	return http1.EqualFold(name, "grpc-status") || http1.EqualFold(name, "grpc-message") || http1.EqualFold(name, "grpc-status-details-bin")
+}
+
+// hasField reports whether fields has one named name (lower case).
+func hasField(fields []http2.Field, name string) bool {
+	for _, f := range fields {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // parseGRPCStatus reads a grpc-status value (a decimal of at most three

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -249,6 +250,16 @@ func (h *grpcAnswers) Serve(x *Exchange) {
 	case "/test.Echo/Own":
 		// A handler's own gRPC answer goes out as it is.
 		x.Respond(200, "", []Field{{"Content-Type", "application/grpc"}, {"Grpc-Status", "5"}, {"Grpc-Message", "own answer"}}, nil)
+	case "/test.Echo/OwnBody", "/test.Echo/OwnBodyError":
+		// A policy's return-response with a gRPC message as its body: the
+		// status fields must come as trailers after it (0 when not set).
+		msg, _ := proto.Marshal(wrapperspb.String("from a policy"))
+		body := append([]byte{0, 0, 0, 0, byte(len(msg))}, msg...)
+		hdr := []Field{{"Content-Type", "application/grpc"}, {"X-Meta", "m1"}}
+		if x.Value == "/test.Echo/OwnBodyError" {
+			hdr = append(hdr, Field{"Grpc-Status", "5"}, Field{"Grpc-Message", "not here"})
+		}
+		x.Respond(200, "", hdr, body)
 	case "/test.Echo/Suspend":
 		x.Suspend()
 		go x.Resume(func(x *Exchange) { x.RespondError(401, "Access denied due to missing subscription key.") })
@@ -358,6 +369,8 @@ func TestGRPCGatewayErrors(t *testing.T) {
 		{"/test.Echo/Policy", codes.Unavailable, "Rate limit is exceeded. Try again in 7 seconds.", 429},
 		{"/test.Echo/Text", codes.PermissionDenied, "forbidden: ü 100%", 403},
 		{"/test.Echo/Own", codes.NotFound, "own answer", 200},
+		{"/test.Echo/OwnBody", codes.OK, "", 200},
+		{"/test.Echo/OwnBodyError", codes.NotFound, "not here", 200},
 		{"/test.Echo/Suspend", codes.Unauthenticated, "Access denied due to missing subscription key.", 401},
 		{"/test.Echo/Unary", codes.Unavailable, "Backend service unreachable", 502},
 	} {
@@ -371,6 +384,17 @@ func TestGRPCGatewayErrors(t *testing.T) {
 		if d := h.last(t); d.status != c.status || !d.ok || d.code != int(c.want) {
 			t.Errorf("%s: Done saw %+v, want status %d grpc-status %d", c.method, d, c.status, c.want)
 		}
+	}
+	// The message of a gRPC answer with a body reaches the client, and its
+	// head's metadata.
+	{
+		var hdr metadata.MD
+		reply := new(wrapperspb.StringValue)
+		err := cc.Invoke(context.Background(), "/test.Echo/OwnBody", wrapperspb.String("x"), reply, grpc.Header(&hdr))
+		if err != nil || reply.Value != "from a policy" || fmt.Sprint(hdr.Get("x-meta")) != "[m1]" {
+			t.Errorf("a policy's gRPC answer with a body: %v %q, header %v", err, reply.Value, hdr)
+		}
+		h.last(t)
 	}
 	h.set(0, silent.Addr().String())
 	if st, _ := invoke("/test.Echo/Timeout"); st.Code() != codes.Unavailable || st.Message() != "Backend did not respond in time" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -301,6 +302,10 @@ type h2stream struct {
 	method  []byte
 	grpc    bool // a gRPC call: the gateway's own answers go out as gRPC (grpc.go)
 	grpcEnd bool // the response is a gRPC trailers-only answer: no content-length
+	// grpcOwn: the response is the handler's own gRPC answer with a body:
+	// its grpc-status, grpc-message and grpc-status-details-bin go out as
+	// trailers after it (grpc-status 0 if it set none), as gRPC requires.
+	grpcOwn bool
 	closed  bool // the clientConn closed it, or the stream is gone
 	closing bool // Close was called; it takes effect on the loop
 
@@ -612,11 +617,20 @@ func (st *h2stream) Write(b []byte) (int, error) {
 			}
 			pos += n
 			fields := make([]http2.Field, 0, len(st.resp.Headers))
+			own := st.grpcOwn && st.resp.Status >= 200 && st.resp.Framing != http1.NoBody
 			for _, f := range st.resp.Headers {
-				if st.grpcEnd && http1.EqualFold(st.resp.Bytes(f.Name), "content-length") {
+				name := st.resp.Bytes(f.Name)
+				if st.grpcEnd && http1.EqualFold(name, "content-length") {
 					continue // its HTTP/1.1 framing only: trailers-only has no body
 				}
-				fields = append(fields, http2.Field{Name: string(st.resp.Bytes(f.Name)), Value: string(st.resp.Bytes(f.Value))})
+				if own && isGRPCStatusField(name) {
+					st.trailers = append(st.trailers, http2.Field{Name: strings.ToLower(string(name)), Value: string(st.resp.Bytes(f.Value))})
+					continue
+				}
+				fields = append(fields, http2.Field{Name: string(name), Value: string(st.resp.Bytes(f.Value))})
+			}
+			if own && !hasField(st.trailers, "grpc-status") {
+				st.trailers = append(st.trailers, http2.Field{Name: "grpc-status", Value: "0"})
 			}
 			if st.resp.Status < 200 {
 				hc.h.WriteHeaders(st.id, st.resp.Status, fields, false)
