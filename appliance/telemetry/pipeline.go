@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/apimgw/apimgw/appliance"
 	"github.com/apimgw/apimgw/store"
@@ -39,6 +42,12 @@ type Options struct {
 	// most FlushInterval after OnDone (plus the store's own CommitInterval
 	// until it is on disk). Default 5ms.
 	FlushInterval time.Duration
+	// IdleRelease is how long the buffers must have stayed empty before
+	// their pages go back to the OS (madvise MADV_DONTNEED): a ring is
+	// written all over under load and would otherwise keep its BufferBytes
+	// resident for good. The next record faults pages in again, zeroed (a
+	// few microseconds per 4 KiB page, once). Default 30s; negative never.
+	IdleRelease time.Duration
 	// Logger gets the pipeline's rare messages (store refusals). Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -54,6 +63,9 @@ func (o Options) withDefaults() Options {
 	o.BufferBytes = max(o.BufferBytes, 4*MaxRecordBytes)
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 5 * time.Millisecond
+	}
+	if o.IdleRelease == 0 {
+		o.IdleRelease = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -78,10 +90,63 @@ type ring struct {
 	head     atomic.Uint64
 	recorded atomic.Uint64
 	dropped  atomic.Uint64
+	busy     atomic.Uint32 // 1 while the producer writes into buf (release)
 	_        [64]byte
 	// written by the consumer only
-	tail atomic.Uint64
-	_    [64]byte
+	tail     atomic.Uint64
+	parked   atomic.Uint32 // 1 while the consumer releases buf's pages
+	released bool          // buf's pages are released and nothing came since
+	_        [64]byte
+}
+
+// enter marks the producer busy with buf, waiting out a release in
+// progress. With release it is a Dekker handshake on sequentially
+// consistent atomics: whichever of the two stores its flag first, the other
+// sees it, so the producer never writes into pages being released.
+func (g *ring) enter() {
+	g.busy.Store(1)
+	for g.parked.Load() != 0 {
+		g.busy.Store(0)
+		for g.parked.Load() != 0 {
+			runtime.Gosched() // the release takes tens of microseconds
+		}
+		g.busy.Store(1)
+	}
+}
+
+// exit ends what enter began.
+func (g *ring) exit() { g.busy.Store(0) }
+
+// release returns the pages of an empty ring to the OS (consumer only) and
+// reports whether it did. It gives up, to try again later, if the producer is
+// writing or records are waiting.
+func (g *ring) release() bool {
+	if g.released || len(g.buf) == 0 {
+		return false
+	}
+	g.parked.Store(1)
+	if g.busy.Load() == 0 && g.head.Load() == g.tail.Load() {
+		dontNeed(g.buf)
+		g.released = true
+	}
+	g.parked.Store(0)
+	return g.released
+}
+
+// dontNeed advises the OS that b's whole pages are not needed: they are
+// dropped, and read as zeros when next touched. b must be memory only this
+// package writes (a ring's buffer: no pointers, nobody reads it empty).
+func dontNeed(b []byte) {
+	page := uintptr(unix.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	off := (page - start%page) % page
+	if uintptr(len(b)) <= off {
+		return
+	}
+	n := (uintptr(len(b)) - off) &^ (page - 1)
+	if n > 0 {
+		unix.Madvise(b[off:off+n], unix.MADV_DONTNEED)
+	}
 }
 
 // Pipeline buffers telemetry records per event loop and group-commits them
@@ -115,6 +180,7 @@ type Pipeline struct {
 	refused    atomic.Uint64 // records the store refused (too large, closed)
 	lateDrops  atomic.Uint64 // offered after Close
 	flushes    atomic.Uint64
+	releases   atomic.Uint64
 	lastErrMu  sync.Mutex
 	lastErr    string
 	lastErrAt  time.Time
@@ -159,6 +225,7 @@ func (p *Pipeline) put(g *ring, r *appliance.Record) {
 		p.lateDrops.Add(1)
 		return
 	}
+	g.enter()
 	size := uint64(len(g.buf))
 	need := uint64(4 + bound(r))
 	head := g.head.Load()
@@ -169,6 +236,7 @@ func (p *Pipeline) put(g *ring, r *appliance.Record) {
 		skip = size - off // wrap: this slack is not used
 	}
 	if head+skip+need-tail > size {
+		g.exit()
 		g.dropped.Add(1)
 		return
 	}
@@ -182,6 +250,7 @@ func (p *Pipeline) put(g *ring, r *appliance.Record) {
 	body := AppendRecord(g.buf[off+4:off+4:off+need], r)
 	binary.LittleEndian.PutUint32(g.buf[off:], uint32(len(body)))
 	g.head.Store(head + 4 + uint64(len(body)))
+	g.exit()
 	g.recorded.Add(1)
 	if p.sleeping.Load() && p.sleeping.CompareAndSwap(true, false) {
 		select {
@@ -240,6 +309,7 @@ func (p *Pipeline) flushRing(g *ring) int {
 		g.tail.Store(tail) // may skip trailing padding
 		return 0
 	}
+	g.released = false
 	_, err := p.q.AppendBatch(p.recs)
 	switch {
 	case errors.Is(err, store.ErrClosed):
@@ -291,6 +361,9 @@ func (p *Pipeline) committer() {
 	defer close(p.exited)
 	t := time.NewTicker(p.opts.FlushInterval)
 	defer t.Stop()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	defer idle.Stop()
 	for {
 		select {
 		case <-p.done:
@@ -307,14 +380,55 @@ func (p *Pipeline) committer() {
 			continue
 		}
 		t.Stop()
+		var idleC <-chan time.Time
+		if p.opts.IdleRelease > 0 && !p.allReleased() {
+			idle.Reset(p.opts.IdleRelease)
+			idleC = idle.C
+		}
+	sleep:
 		select {
 		case <-p.done:
 			p.lockedFlush()
 			return
 		case <-p.wake:
+		case <-idleC:
+			idleC = nil
+			p.release()
+			goto sleep
 		}
+		idle.Stop()
 		t.Reset(p.opts.FlushInterval)
 	}
+}
+
+// allReleased reports whether every ring's pages are released.
+func (p *Pipeline) allReleased() bool {
+	p.consMu.Lock()
+	defer p.consMu.Unlock()
+	for i := range p.rings {
+		if !p.rings[i].released {
+			return false
+		}
+	}
+	return true
+}
+
+// release returns the pages of the empty rings to the OS. A ring whose
+// producer is busy right then is left for the next idle period.
+func (p *Pipeline) release() {
+	p.consMu.Lock()
+	defer p.consMu.Unlock()
+	for i := range p.rings {
+		if p.rings[i].release() {
+			p.releases.Add(1)
+		}
+	}
+	// The shared ring's producers hold sharedMu: holding it is enough.
+	p.sharedMu.Lock()
+	if p.shared.release() {
+		p.releases.Add(1)
+	}
+	p.sharedMu.Unlock()
 }
 
 // Flush moves every record buffered so far to the store and waits until the
@@ -362,7 +476,10 @@ type Stats struct {
 	// Buffered is what sits in the loop buffers now.
 	Buffered uint64
 	// Flushes counts committer rounds that moved records.
-	Flushes     uint64
+	Flushes uint64
+	// Releases counts buffers whose pages went back to the OS after
+	// IdleRelease without records.
+	Releases    uint64
 	LastError   string
 	LastErrorAt time.Time
 }
@@ -383,7 +500,7 @@ func (p *Pipeline) Stats() Stats {
 	count(&p.shared)
 	p.sharedMu.Unlock()
 	s.DroppedClosed = p.lateDrops.Load()
-	s.Committed, s.Refused, s.Flushes = p.committed.Load(), p.refused.Load(), p.flushes.Load()
+	s.Committed, s.Refused, s.Flushes, s.Releases = p.committed.Load(), p.refused.Load(), p.flushes.Load(), p.releases.Load()
 	if done := s.Committed + s.Refused; s.Recorded > done {
 		s.Buffered = s.Recorded - done
 	}

@@ -51,6 +51,19 @@ func RepoRoot(t testing.TB) string {
 // in /proc/self/status); the test fails when it cannot be read.
 func RSSFileKiB(t testing.TB) int64 {
 	t.Helper()
+	return statusKiB(t, "RssFile:")
+}
+
+// RSSAnonKiB is this process's anonymous resident memory in KiB (RssAnon in
+// /proc/self/status); the test fails when it cannot be read.
+func RSSAnonKiB(t testing.TB) int64 {
+	t.Helper()
+	return statusKiB(t, "RssAnon:")
+}
+
+// statusKiB reads one "Name: N kB" line of /proc/self/status.
+func statusKiB(t testing.TB, name string) int64 {
+	t.Helper()
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +71,7 @@ func RSSFileKiB(t testing.TB) int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "RssFile:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
 				t.Fatal(err)
@@ -66,6 +79,6 @@ func RSSFileKiB(t testing.TB) int64 {
 			return n
 		}
 	}
-	t.Fatal("no RssFile in /proc/self/status")
+	t.Fatalf("no %s in /proc/self/status", name)
 	return 0
 }
