@@ -271,10 +271,24 @@ func (cp *Compiler) Link(global, product, api, operation *Policy) *Pipeline {
 			pl.reads |= p.reads
 		}
 	}
+	// One array for all sections, of the exact size: a snapshot links a
+	// pipeline per operation (and product), so slack here is paid thousands
+	// of times.
+	total := 1 // the default forward-request, if the backend section needs it
 	for s := Section(0); s < numSections; s++ {
-		prog := expand(make([]instr, 0, expandedLen(chain[:], len(chain)-1, s)+1), chain[:], len(chain)-1, s)
+		total += expandedLen(chain[:], len(chain)-1, s)
+	}
+	all := make([]instr, 0, total)
+	for s := Section(0); s < numSections; s++ {
+		start := len(all)
+		all = expand(all, chain[:], len(chain)-1, s)
+		prog := all[start:len(all):len(all)]
 		if s == Backend && !hasForward(prog) {
-			prog = append(prog, instr{op: opStep, step: defaultForward, meta: defaultForwardMeta, flow: true})
+			all = append(all, instr{op: opStep, step: defaultForward, meta: defaultForwardMeta, flow: true})
+			prog = all[start:len(all):len(all)]
+		}
+		if len(prog) == 0 {
+			prog = nil
 		}
 		for i := range prog {
 			if prog[i].op == opRetryInit {

@@ -44,6 +44,32 @@ type HeaderDef struct {
 // request (the appliance does it right after Link); p keeps ex.
 func (p *Pipeline) SetResponseExamples(ex []ResponseExample) { p.examples = ex }
 
+// UsesOperationDocs reports which of its operation's documentation p's
+// policies read: the documented responses (SetResponseExamples:
+// mock-response, validate-headers, validate-status-code and validate-content
+// on a response) and the documented request (SetRequestParameters:
+// validate-parameters, validate-content on the request). A caller linking
+// thousands of operations gives a pipeline only what it reads.
+func (p *Pipeline) UsesOperationDocs() (responses, request bool) {
+	for s := Section(0); s < numSections; s++ {
+		for _, in := range p.sections[s] {
+			switch st := in.step.(type) {
+			case *mockResponse, *validateHeaders, *validateStatusCode:
+				responses = true
+			case *validateParameters:
+				request = true
+			case *validateContent:
+				if st.target == toRequest {
+					request = true
+				} else {
+					responses = true
+				}
+			}
+		}
+	}
+	return responses, request
+}
+
 type mockResponse struct {
 	status      int
 	contentType string

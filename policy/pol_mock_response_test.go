@@ -62,3 +62,30 @@ func TestMockResponseExamples(t *testing.T) {
 		t.Error("mock-response with an expression compiled")
 	}
 }
+
+// TestUsesOperationDocs: a pipeline says which operation documentation its
+// policies read, so the appliance gives the rest none. Every policy that
+// reads documented responses or the documented request is listed here.
+func TestUsesOperationDocs(t *testing.T) {
+	const vc = `<validate-content unspecified-content-type-action="prevent" max-size="1024" size-exceeded-action="prevent"/>`
+	cases := []struct {
+		name, inbound, outbound string
+		responses, request      bool
+	}{
+		{"none", `<set-header name="X" exists-action="override"><value>1</value></set-header>`, ``, false, false},
+		{"mock-response", `<mock-response/>`, ``, true, false},
+		{"validate-headers", ``, `<validate-headers specified-header-action="prevent" unspecified-header-action="prevent"/>`, true, false},
+		{"validate-status-code", ``, `<validate-status-code unspecified-status-code-action="prevent"/>`, true, false},
+		{"validate-parameters", `<validate-parameters specified-parameter-action="prevent" unspecified-parameter-action="prevent"/>`, ``, false, true},
+		{"validate-content on the request", vc, ``, false, true},
+		{"validate-content on the response", ``, vc, true, false},
+		{"inside choose", `<choose><when condition="@(true)"><mock-response/></when></choose>`, ``, true, false},
+	}
+	for _, tc := range cases {
+		doc := `<policies><inbound>` + tc.inbound + `</inbound><backend><forward-request/></backend><outbound>` + tc.outbound + `</outbound></policies>`
+		p := compilePipeline(t, Options{}, op(doc))
+		if r, q := p.UsesOperationDocs(); r != tc.responses || q != tc.request {
+			t.Errorf("%s: UsesOperationDocs = %t, %t; want %t, %t", tc.name, r, q, tc.responses, tc.request)
+		}
+	}
+}
