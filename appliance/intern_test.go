@@ -17,7 +17,8 @@ func TestInternSnapshot(t *testing.T) {
 		for o := 0; o < 3; o++ {
 			api.Operations = append(api.Operations, wire.Operation{ID: "o", Method: string([]byte("GET")), Policy: pol()})
 		}
-		api.Operations = append(api.Operations, wire.Operation{ID: "x", Method: "POST", Policy: "<policies><inbound/></policies>"})
+		api.Operations = append(api.Operations, wire.Operation{ID: "x", Method: "POST", Policy: "<policies><inbound/></policies>"},
+			wire.Operation{ID: "y", Method: "PUT"})
 		snap.APIs = append(snap.APIs, api)
 	}
 	d0, err := snap.ContentDigest()
@@ -44,5 +45,13 @@ func TestInternSnapshot(t *testing.T) {
 		if a.Operations[3].Policy != "<policies><inbound/></policies>" || a.Operations[3].Method != "POST" {
 			t.Errorf("api %d: distinct values changed: %+v", i, a.Operations[3])
 		}
+		// Appended one by one, 5 operations sat in room for 8; now their
+		// array is about their size (a size class may round it up).
+		if c := cap(a.Operations); c > 5 {
+			t.Errorf("api %d: %d operations in an array for %d", i, len(a.Operations), c)
+		}
+	}
+	if c := cap(snap.APIs); c > 3 {
+		t.Errorf("%d APIs in an array for %d", len(snap.APIs), c)
 	}
 }
