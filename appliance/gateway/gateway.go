@@ -160,7 +160,11 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.handler.Tokens = tokens // authentication-managed-identity
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
-	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log})
+	// After 30 s without a finished request the rings give their pages back
+	// (telemetry.Options.IdleRelease) and so does the Go heap: a load run
+	// leaves it at its GOGC goal, twice what stays live, and the runtime's
+	// background scavenger only returns what is beyond about that.
+	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log, OnIdle: debug.FreeOSMemory})
 	g.handler.OnDone = func(r *appliance.Record) {
 		g.recorder.Shard(r.Loop).Observe(r.API, r.Operation, r.Status, r.Total)
 		g.pipe.OnDone(r)

@@ -48,6 +48,10 @@ type Options struct {
 	// resident for good. The next record faults pages in again, zeroed (a
 	// few microseconds per 4 KiB page, once). Default 30s; negative never.
 	IdleRelease time.Duration
+	// OnIdle, if set, is called on the committer's goroutine once per idle
+	// period, right after the release (the gateway returns the Go heap's free
+	// pages then: load leaves the heap at twice what stays live).
+	OnIdle func()
 	// Logger gets the pipeline's rare messages (store refusals). Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -394,6 +398,9 @@ func (p *Pipeline) committer() {
 		case <-idleC:
 			idleC = nil
 			p.release()
+			if p.opts.OnIdle != nil {
+				p.opts.OnIdle()
+			}
 			goto sleep
 		}
 		idle.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -79,8 +80,9 @@ func writeUntilQueued(p *Pipeline, l, i0, n int) {
 
 // TestIdleReleaseReturnsPages: a ring written all over under load keeps its
 // pages resident while records flow; once it has been empty for
-// IdleRelease they go back to the OS (mincore: none resident), and records
-// written afterwards arrive whole. With IdleRelease negative the pages stay.
+// IdleRelease they go back to the OS (mincore: none resident), OnIdle is
+// called once for that idle period, and records written afterwards arrive
+// whole. With IdleRelease negative the pages stay and OnIdle is not called.
 func TestIdleReleaseReturnsPages(t *testing.T) {
 	const size = 4 << 20
 	for _, c := range []struct {
@@ -90,7 +92,9 @@ func TestIdleReleaseReturnsPages(t *testing.T) {
 	}{{"released", 50 * time.Millisecond, true}, {"never", -1, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			q := &collectQueue{}
-			p := New(q, Options{Loops: 1, BufferBytes: size, FlushInterval: time.Millisecond, IdleRelease: c.idle})
+			var idles atomic.Int32
+			p := New(q, Options{Loops: 1, BufferBytes: size, FlushInterval: time.Millisecond, IdleRelease: c.idle,
+				OnIdle: func() { idles.Add(1) }})
 			defer p.Close(context.Background())
 			n := 0
 			for {
@@ -107,11 +111,12 @@ func TestIdleReleaseReturnsPages(t *testing.T) {
 			time.Sleep(200 * time.Millisecond) // several IdleRelease periods
 			res, pages := residentPages(t, p.rings[0].buf)
 			st := p.Stats()
-			if c.release && (res > 0 || st.Releases == 0) {
-				t.Fatalf("after idling, %d of %d pages resident, %d releases; want none resident", res, pages, st.Releases)
+			if c.release && (res > 0 || st.Releases == 0 || idles.Load() != 1) {
+				t.Fatalf("after idling, %d of %d pages resident, %d releases, OnIdle called %d times; want none resident, OnIdle once",
+					res, pages, st.Releases, idles.Load())
 			}
-			if !c.release && (res < pages*9/10 || st.Releases != 0) {
-				t.Fatalf("IdleRelease<0: %d of %d pages resident, %d releases; want all kept", res, pages, st.Releases)
+			if !c.release && (res < pages*9/10 || st.Releases != 0 || idles.Load() != 0) {
+				t.Fatalf("IdleRelease<0: %d of %d pages resident, %d releases, OnIdle %d; want all kept", res, pages, st.Releases, idles.Load())
 			}
 			if got := q.count(); got != n {
 				t.Fatalf("queued %d records, wrote %d", got, n)
