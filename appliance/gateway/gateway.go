@@ -161,10 +161,14 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	g.server = netstack.New(netstack.Config{Addr: cfg.ListenHTTP, Logger: g.log}, g.handler)
 	g.recorder = status.NewRecorder(g.server.Loops(), nil)
 	// After 30 s without a finished request the rings give their pages back
-	// (telemetry.Options.IdleRelease) and so does the Go heap: a load run
-	// leaves it at its GOGC goal, twice what stays live, and the runtime's
-	// background scavenger only returns what is beyond about that.
-	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log, OnIdle: debug.FreeOSMemory})
+	// (telemetry.Options.IdleRelease), the queue its grown commit buffers,
+	// and the Go heap its free pages: a load run leaves it at its GOGC goal,
+	// twice what stays live, and the runtime's background scavenger only
+	// returns what is beyond about that.
+	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log, OnIdle: func() {
+		st.TrimBuffers()
+		debug.FreeOSMemory()
+	}})
 	g.handler.OnDone = func(r *appliance.Record) {
 		g.recorder.Shard(r.Loop).Observe(r.API, r.Operation, r.Status, r.Total)
 		g.pipe.OnDone(r)
