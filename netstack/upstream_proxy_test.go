@@ -50,12 +50,16 @@ func newTestForwardProxy(t *testing.T, auth string) *testForwardProxy {
 				return
 			}
 			w.WriteHeader(200)
-			c, _, err := w.(http.Hijacker).Hijack()
+			// Hijack flushes the 200 before it stops the server's
+			// background read, which may so take the first byte of the
+			// client's TLS ClientHello: it is in rw's reader, so read
+			// the tunnel from there, not from c.
+			c, rw, err := w.(http.Hijacker).Hijack()
 			if err != nil {
 				up.Close()
 				return
 			}
-			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(up, rw); up.Close() }()
 			io.Copy(c, up)
 			c.Close()
 			return
