@@ -15,9 +15,10 @@ import (
 // between collections, and what survives ends up spread thinly over all the
 // spans that growth took: FreeOSMemory afterwards can return free spans, not
 // the partly used ones. Collecting more often while compiling keeps the
-// survivors packed in fewer spans: that gateway's heap in use falls from 12.4-13.6
-// to about 10 MiB (docs/benchmarks.md, "Idle footprint"), for some more
-// compile CPU (TestCompileGCPaceRestored checks the target comes back).
+// survivors packed in fewer spans: that gateway's heap in use falls from
+// 13 to about 10 MiB, its start-to-ready time unchanged (docs/benchmarks.md,
+// "Idle footprint, third pass"). TestCompileGCPaceRestored checks that the
+// target comes back.
 const compileGCPercent = 25
 
 var gcPace struct {
