@@ -56,10 +56,11 @@ type backendTrust struct {
 }
 
 // roots is the root pool: the system roots, the env.conf bundle and the
-// snapshot's trusted CAs. It is built on first use (an https backend at
-// compile, a send-request at request time, on a call worker), so a gateway
-// with plain-http backends never reads or keeps the system's CA bundle
-// (some 260 KB of heap).
+// snapshot's trusted CAs. It is built on first use, never on an event loop:
+// at compile for an https backend or for a policy that sets a base-url (its
+// https URL gets TLS settings on the loop), on a call worker for a
+// send-request. A gateway with plain-http backends only never reads or keeps
+// the system's CA bundle (some 260 KB of heap).
 func (t *backendTrust) roots() *x509.CertPool {
 	t.once.Do(func() {
 		pool, err := x509.SystemCertPool()

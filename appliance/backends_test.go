@@ -183,8 +183,8 @@ func TestHTTPSBackends(t *testing.T) {
 // TestRootsBuiltOnFirstUse: a snapshot with plain-http backends compiles
 // without building the root pool (no system CA bundle read or kept); the pool
 // built on first use holds the env.conf bundle and the snapshot's trusted CAs;
-// an https backend builds it at compile; a trusted CA that is no PEM is still
-// refused at compile.
+// an https backend or a policy's base-url builds it at compile (never on an
+// event loop); a trusted CA that is no PEM is still refused at compile.
 func TestRootsBuiltOnFirstUse(t *testing.T) {
 	ca := newPKI(t, "bundle CA")
 	snapCA := newPKI(t, "snapshot CA")
@@ -215,6 +215,15 @@ func TestRootsBuiltOnFirstUse(t *testing.T) {
 		APIs: []wire.API{{ID: "s", Path: "s", ServiceURL: "https://127.0.0.1:9", Protocols: []string{"http"}}}}
 	if c := compileWith(t, https, Options{}); c.trust.pool == nil {
 		t.Error("an https backend compiled without its root pool")
+	}
+	// A base-url set by a policy may be https, and gets its TLS settings on
+	// the event loop: the pool is built at compile, not there.
+	viaPolicy := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,
+		APIs: []wire.API{{ID: "p", Path: "p", ServiceURL: "http://127.0.0.1:9", Protocols: []string{"http"},
+			Operations: []wire.Operation{{ID: "o", Method: "GET", URLTemplate: "/o",
+				Policy: `<policies><inbound><set-backend-service base-url="@(&quot;https://127.0.0.1:9&quot;)"/></inbound><backend><forward-request/></backend></policies>`}}}}}
+	if c := compileWith(t, viaPolicy, Options{}); c.trust.pool == nil {
+		t.Error("a policy setting a base-url compiled without the root pool: it would be built on an event loop")
 	}
 
 	bad := &wire.Snapshot{ProtocolVersion: wire.ProtocolVersion, Version: 1,

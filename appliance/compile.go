@@ -163,6 +163,7 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 			return nil, err
 		}
 	}
+	runtimeURLs := false // a policy sets a base-url: parsed on the event loop
 	for i := range snap.APIs {
 		a := &snap.APIs[i]
 		r := &apiRoute{api: a, id: a.ID, keyHeader: a.SubscriptionKeyParameterNames.Header,
@@ -215,11 +216,20 @@ func compile(snap *wire.Snapshot, state *policy.State, o Options) (*Compiled, er
 			for _, pr := range r.products {
 				or.pipelines = append(or.pipelines, cp.Link(global, productPolicies[pr.id], apiPol, opPol))
 			}
+			for _, pl := range or.pipelines {
+				runtimeURLs = runtimeURLs || pl.SetsBaseURL()
+			}
 			setResponseExamples(or.pipelines, o)
 			setContentSchemas(or.pipelines, schemas)
 			r.ops = append(r.ops, or)
 		}
 		sort.SliceStable(r.ops, func(i, j int) bool { return moreSpecific(r.ops[i], r.ops[j]) })
+	}
+	if runtimeURLs {
+		// An https base-url a policy sets is given its TLS settings on the
+		// event loop (parseRuntime), and the root pool must not be read from
+		// disk there: build it now.
+		c.trust.roots()
 	}
 	for i := range snap.Subscriptions {
 		s := &snap.Subscriptions[i]

@@ -18,6 +18,20 @@ type setBackendService struct {
 	id  string // backend-id; "" for base-url
 }
 
+// SetsBaseURL reports whether p has a set-backend-service with base-url:
+// its backend is then a URL known only at run time, which the caller parses
+// (and, for https, makes TLS settings for) when a request gets there.
+func (p *Pipeline) SetsBaseURL() bool {
+	for s := Section(0); s < numSections; s++ {
+		for _, in := range p.sections[s] {
+			if sb, ok := in.step.(*setBackendService); ok && sb.id == "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func validBaseURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
