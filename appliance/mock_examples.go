@@ -9,18 +9,33 @@ import (
 // responses (wire.Operation.Responses) — mock-response answers with them,
 // validate-status-code and validate-headers check against them — and its
 // documented parameters (template parameters and wire.Operation.Request, for
-// validate-parameters).
+// validate-parameters). Only pipelines whose policies read them get them
+// (Pipeline.UsesOperationDocs; most read none), and each is built once, when
+// the first pipeline needs it.
 func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
-	// Only pipelines whose policies read the documentation get it (most read
-	// none: some 150 bytes saved per operation).
-	var wantEx, wantParams bool
+	var ex []policy.ResponseExample
+	var rp *policy.RequestParams
 	for _, p := range pipes {
-		e, r := p.UsesOperationDocs()
-		wantEx, wantParams = wantEx || e, wantParams || r
+		responses, request := p.UsesOperationDocs()
+		if request {
+			if rp == nil {
+				rp = requestParams(o)
+			}
+			p.SetRequestParameters(rp)
+		}
+		if responses {
+			if ex == nil {
+				ex = responseExamples(o)
+			}
+			if ex != nil {
+				p.SetResponseExamples(ex)
+			}
+		}
 	}
-	if !wantEx && !wantParams {
-		return
-	}
+}
+
+// responseExamples converts o's documented responses.
+func responseExamples(o *wire.Operation) []policy.ResponseExample {
 	var ex []policy.ResponseExample
 	for _, r := range o.Responses {
 		var hs []policy.HeaderDef
@@ -36,6 +51,12 @@ func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 				SchemaID: rep.SchemaID, TypeName: rep.TypeName})
 		}
 	}
+	return ex
+}
+
+// requestParams converts o's documented parameters and request
+// representations.
+func requestParams(o *wire.Operation) *policy.RequestParams {
 	conv := func(ps []wire.TemplateParameter) []policy.HeaderDef {
 		var out []policy.HeaderDef
 		for _, p := range ps {
@@ -50,13 +71,5 @@ func setResponseExamples(pipes []*policy.Pipeline, o *wire.Operation) {
 			rp.Representations = append(rp.Representations, policy.ContentDef{ContentType: rep.ContentType, SchemaID: rep.SchemaID, TypeName: rep.TypeName})
 		}
 	}
-	for _, p := range pipes {
-		e, r := p.UsesOperationDocs()
-		if r {
-			p.SetRequestParameters(rp)
-		}
-		if e && ex != nil {
-			p.SetResponseExamples(ex)
-		}
-	}
+	return rp
 }
