@@ -3,6 +3,7 @@ package gateway
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 )
 
@@ -39,11 +40,9 @@ func tightenGC() (restore func()) {
 	}
 	gcPace.Lock()
 	if gcPace.depth == 0 {
-		gcPace.prev = debug.SetGCPercent(compileGCPercent)
-		if gcPace.prev >= 0 && gcPace.prev < compileGCPercent {
-			debug.SetGCPercent(gcPace.prev)
-		} else if gcPace.prev < 0 {
-			debug.SetGCPercent(gcPace.prev) // GOGC=off: the operator's choice
+		gcPace.prev = gcPercent()
+		if gcPace.prev >= compileGCPercent {
+			debug.SetGCPercent(compileGCPercent)
 		}
 	}
 	gcPace.depth++
@@ -56,4 +55,12 @@ func tightenGC() (restore func()) {
 		}
 		gcPace.Unlock()
 	}
+}
+
+// gcPercent is the GC target in force (GOGC), -1 for off, read without
+// changing it.
+func gcPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(int64(s[0].Value.Uint64())) // off reads as -1 in two's complement
 }

@@ -5,12 +5,6 @@ import (
 	"testing"
 )
 
-func gcPercent() int {
-	v := debug.SetGCPercent(100)
-	debug.SetGCPercent(v)
-	return v
-}
-
 // TestCompileGCPaceRestored: an apply lowers the GC target to
 // compileGCPercent and the last of overlapping applies restores the
 // operator's; a lower target or GOGC=off is left as it is.
