@@ -185,16 +185,6 @@ func isGRPCStatusField(name []byte) bool {
 	return http1.EqualFold(name, "grpc-status") || http1.EqualFold(name, "grpc-message") || http1.EqualFold(name, "grpc-status-details-bin")
 }
 
-// hasField reports whether fields has one named name (lower case).
-func hasField(fields []http2.Field, name string) bool {
-	for _, f := range fields {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // parseGRPCStatus reads a grpc-status value (a decimal of at most three
 // digits).
 func parseGRPCStatus(v string) (int, bool) {

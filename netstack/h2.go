@@ -618,18 +618,21 @@ func (st *h2stream) Write(b []byte) (int, error) {
 			pos += n
 			fields := make([]http2.Field, 0, len(st.resp.Headers))
 			own := st.grpcOwn && st.resp.Status >= 200 && st.resp.Framing != http1.NoBody
+			ownStatus := false
 			for _, f := range st.resp.Headers {
 				name := st.resp.Bytes(f.Name)
 				if st.grpcEnd && http1.EqualFold(name, "content-length") {
 					continue // its HTTP/1.1 framing only: trailers-only has no body
 				}
 				if own && isGRPCStatusField(name) {
-					st.trailers = append(st.trailers, http2.Field{Name: strings.ToLower(string(name)), Value: string(st.resp.Bytes(f.Value))})
+					lower := strings.ToLower(string(name))
+					ownStatus = ownStatus || lower == "grpc-status"
+					st.trailers = append(st.trailers, http2.Field{Name: lower, Value: string(st.resp.Bytes(f.Value))})
 					continue
 				}
 				fields = append(fields, http2.Field{Name: string(name), Value: string(st.resp.Bytes(f.Value))})
 			}
-			if own && !hasField(st.trailers, "grpc-status") {
+			if own && !ownStatus {
 				st.trailers = append(st.trailers, http2.Field{Name: "grpc-status", Value: "0"})
 			}
 			if st.resp.Status < 200 {
