@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/apimgw/apimgw/internal/testenv"
 )
@@ -31,17 +32,7 @@ func TestReleaseMapped(t *testing.T) {
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	after := uint64(0)
-	for {
-		recs, err := s.Read(after, 5000, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(recs) == 0 {
-			break
-		}
-		after = recs[len(recs)-1].Seq
-	}
+	_, after := readQueue(t, s)
 	if err := s.Ack(after); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +68,8 @@ func TestReleaseMapped(t *testing.T) {
 // TestTrimBuffers: commit buffers grown by a large batch are let go once
 // empty, a batch being filled keeps its buffer, and the queue works after.
 func TestTrimBuffers(t *testing.T) {
-	s, _ := openTest(t, Options{QueueMaxBytes: 256 << 20})
+	// No commit on its own: a batch stays pending until Flush.
+	s, _ := openTest(t, Options{QueueMaxBytes: 256 << 20, CommitInterval: time.Hour})
 	rec := make([]byte, 1000)
 	batch := make([][]byte, 2000) // 2 MB: grows the batch and pack buffers
 	for i := range batch {
@@ -85,6 +77,19 @@ func TestTrimBuffers(t *testing.T) {
 	}
 	if _, err := s.AppendBatch(batch); err != nil {
 		t.Fatal(err)
+	}
+	curCap := func() int {
+		s.q.mu.Lock()
+		defer s.q.mu.Unlock()
+		return cap(s.q.cur.buf)
+	}
+	pending := curCap()
+	if pending <= trimFloor {
+		t.Fatalf("2 MB pending in a %d-byte buffer: the test proves nothing", pending)
+	}
+	s.TrimBuffers()
+	if c := curCap(); c != pending {
+		t.Fatalf("the batch being filled lost its buffer (cap %d -> %d)", pending, c)
 	}
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -102,22 +107,17 @@ func TestTrimBuffers(t *testing.T) {
 		return n
 	}
 	if grown() == 0 {
-		t.Fatal("a 2 MB batch grew no buffer: the test proves nothing")
+		t.Fatal("a committed 2 MB batch left no grown buffer: the test proves nothing")
 	}
 	if _, err := s.Append([]byte("pending")); err != nil {
-		t.Fatal(err)
-	}
-	curBefore := cap(s.q.cur.buf)
-	s.TrimBuffers()
-	if c := cap(s.q.cur.buf); c != curBefore {
-		t.Errorf("the batch being filled lost its buffer (cap %d -> %d)", curBefore, c)
-	}
-	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.TrimBuffers()
 	if n := grown(); n != 0 {
 		t.Errorf("%d buffers still above %d bytes after TrimBuffers", n, trimFloor)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	// Records before and after the trim are all there.
 	if _, err := s.AppendBatch(batch[:10]); err != nil {
@@ -126,19 +126,24 @@ func TestTrimBuffers(t *testing.T) {
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	total, after := 0, uint64(0)
+	if total, _ := readQueue(t, s); total != 2000+1+10 {
+		t.Fatalf("queue holds %d records, want %d", total, 2011)
+	}
+}
+
+// readQueue reads the whole queue and returns how many records it holds and
+// the sequence of the last.
+func readQueue(t *testing.T, s *Store) (n int, last uint64) {
+	t.Helper()
 	for {
-		recs, err := s.Read(after, 5000, 0)
+		recs, err := s.Read(last, 5000, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(recs) == 0 {
-			break
+			return n, last
 		}
-		total += len(recs)
-		after = recs[len(recs)-1].Seq
-	}
-	if total != 2000+1+10 {
-		t.Fatalf("queue holds %d records, want %d", total, 2011)
+		n += len(recs)
+		last = recs[len(recs)-1].Seq
 	}
 }

@@ -45,8 +45,8 @@ type Options struct {
 	// IdleRelease is how long the buffers must have stayed empty before
 	// their pages go back to the OS (madvise MADV_DONTNEED): a ring is
 	// written all over under load and would otherwise keep its BufferBytes
-	// resident for good. The next record faults pages in again, zeroed (a
-	// few microseconds per 4 KiB page, once). Default 30s; negative never.
+	// resident for good. The next records fault pages in again, zeroed.
+	// Default 30s; negative never.
 	IdleRelease time.Duration
 	// OnIdle, if set, is called on the committer's goroutine once per idle
 	// period, right after the release (the gateway returns the Go heap's free
@@ -112,7 +112,7 @@ func (g *ring) enter() {
 	for g.parked.Load() != 0 {
 		g.busy.Store(0)
 		for g.parked.Load() != 0 {
-			runtime.Gosched() // the release takes tens of microseconds
+			runtime.Gosched() // a release is one madvise
 		}
 		g.busy.Store(1)
 	}

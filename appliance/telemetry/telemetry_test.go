@@ -83,6 +83,23 @@ func TestRecordRoundTrip(t *testing.T) {
 func grpcCode(c int) *int { return &c }
 
 // readAll returns every queued record, decoded.
+// writeUntilQueued offers records i0..i0+n-1 of loop l, waiting out a full
+// ring (the committer catches up) so that none is dropped.
+func writeUntilQueued(p *Pipeline, l, i0, n int) {
+	for i := i0; i < i0+n; i++ {
+		r := sampleRecord(l, i)
+		r.Subscription = fmt.Sprintf("loop%d", l)
+		for {
+			before := p.rings[l].dropped.Load()
+			p.OnDone(&r)
+			if p.rings[l].dropped.Load() == before {
+				break
+			}
+			time.Sleep(100 * time.Microsecond) // full: let the committer catch up, retry
+		}
+	}
+}
+
 func readAll(t *testing.T, s *store.Store) []wire.TelemetryRecord {
 	t.Helper()
 	var out []wire.TelemetryRecord
@@ -119,18 +136,7 @@ func TestPipelineToStore(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range per {
-				r := sampleRecord(l, i)
-				r.Subscription = fmt.Sprintf("loop%d", l)
-				for {
-					before := p.rings[l].dropped.Load()
-					p.OnDone(&r)
-					if p.rings[l].dropped.Load() == before {
-						break
-					}
-					time.Sleep(100 * time.Microsecond) // full: let the committer catch up, retry
-				}
-			}
+			writeUntilQueued(p, l, 0, per)
 		}()
 	}
 	wg.Wait()
