@@ -17,7 +17,8 @@
 # checks it and says so.
 #
 # Then the idle footprint: RSS (anonymous and file-backed) of a fresh gateway
-# with 100 APIs x 20 operations loaded, beside nginx's, and of the hybrid
+# with 100 APIs x 20 operations loaded (idle, then at once after 20 more
+# requests), beside nginx's, and of the hybrid
 # gateway right after the rounds and after IDLE_WAIT seconds idle.
 #
 # Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600);
@@ -264,6 +265,11 @@ echo "|---|---|---|---|"
 row "apimgw fresh, 100 APIs x 20 operations (standalone)" "$(rss_parts "$BIG_PID")"
 big_pages=$(python3 scripts/binary-pages.py "$BIG_PID" 2>&1 || true) # printed after the table
 big_heap=$(curl -fsS "http://127.0.0.1:$BIG_STATUS/metrics" | awk '/^go_memstats_alloc_bytes /{a=$2} /^go_memstats_heap_inuse_bytes /{u=$2} END{printf "live heap %.1f MiB, heap spans in use %.1f MiB", a/1048576, u/1048576}' || true)
+# The same gateway at once after more requests: the code and data they use
+# come back from the page cache (it released its executable's pages once
+# start-up settled, docs/benchmarks.md "Idle footprint, fourth pass").
+for i in $(seq 20); do curl -s -o /dev/null -H "Ocp-Apim-Subscription-Key: bench-subscription-key-0123456789" "http://127.0.0.1:$BIG/api$((i % 100))/items$((i % 20))/7"; done
+row "apimgw fresh, at once after 20 more requests" "$(rss_parts "$BIG_PID")"
 row "nginx proxy (master + 2 workers), after the rounds" "$(rss_parts "$(cat "$work/nginx-proxy.pid")")"
 row "haproxy, after the rounds" "$(rss_parts "$(cat "$work/haproxy.pid")")"
 row "apimgw hybrid, right after the rounds" "$(rss_parts "$GW_PID")"

@@ -165,9 +165,16 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	// and the Go heap its free pages: a load run leaves it at its GOGC goal,
 	// twice what stays live, and the runtime's background scavenger only
 	// returns what is beyond about that.
-	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log, OnIdle: func() {
+	// The executable's pages go too (textpages.go): what the load touched
+	// comes back from the page cache when traffic does.
+	idle, err := idleRelease()
+	if err != nil {
+		g.log.Warn(err.Error())
+	}
+	g.pipe = telemetry.New(st, telemetry.Options{Loops: g.server.Loops(), Logger: g.log, IdleRelease: idle, OnIdle: func() {
 		st.TrimBuffers()
 		debug.FreeOSMemory()
+		g.releasePages("idle")
 	}})
 	g.handler.OnDone = func(r *appliance.Record) {
 		g.recorder.Shard(r.Loop).Observe(r.API, r.Operation, r.Status, r.Total)
@@ -240,6 +247,13 @@ func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	defer stopAgent()
 
 	g.announceReady(runCtx, &wg)
+	// Start-up goes on after the apply released the binary's pages: the
+	// listeners, the status page, the watchdog and the agent run their first
+	// code, and grow their stacks, on their own goroutines, and every fault
+	// maps 64 KiB around it (docs/benchmarks.md, "Idle footprint, fourth
+	// pass"). Once that has settled, release again.
+	settle := time.AfterFunc(startupSettle, func() { g.releasePages("start-up settled") })
+	defer settle.Stop()
 
 	for {
 		select {
@@ -525,10 +539,19 @@ func (g *Gateway) apply(raw []byte, origin string, persist bool) error {
 	debug.FreeOSMemory()
 	// And the binary's pages that start-up and the compile touched
 	// (textpages.go).
-	if _, err := releaseBinaryPages(); err != nil {
-		g.log.Debug("binary pages not released", "error", err)
-	}
+	g.releasePages("snapshot applied")
 	return nil
+}
+
+// releasePages gives the executable's read-only pages back to the page
+// cache (releaseBinaryPages); when says why, for the debug log.
+func (g *Gateway) releasePages(when string) {
+	n, err := releaseBinaryPages()
+	if err != nil {
+		g.log.Debug("binary pages not released", "when", when, "error", err)
+		return
+	}
+	g.log.Debug("binary pages released", "when", when, "bytes", n)
 }
 
 // servesSameContent reports whether the snapshot being served has the same

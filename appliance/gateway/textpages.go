@@ -3,8 +3,10 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,8 +27,10 @@ import (
 // the file, which MADV_DONTNEED restores from the file; writable mappings
 // (.data, .bss, the heap) are never touched.
 //
-// APIMGW_KEEP_BINARY_PAGES=1 in the environment turns it off (for A/B
-// measurements).
+// The gateway calls it after each snapshot apply, once start-up has settled
+// (startupSettle after ready) and when telemetry has been idle
+// (idleRelease). APIMGW_KEEP_BINARY_PAGES=1 in the environment turns it off
+// (for A/B measurements).
 func releaseBinaryPages() (int, error) {
 	if os.Getenv("APIMGW_KEEP_BINARY_PAGES") == "1" {
 		return 0, nil
@@ -62,4 +66,24 @@ func releaseBinaryPages() (int, error) {
 		total += int(end - start)
 	}
 	return total, sc.Err()
+}
+
+// startupSettle is how long after ready the gateway releases the binary's
+// pages again: long enough for the goroutines start-up launched to have run
+// their first code.
+const startupSettle = time.Second
+
+// idleRelease is telemetry.Options.IdleRelease for the gateway: 0 (the
+// pipeline's default, 30 s) unless APIMGW_IDLE_RELEASE gives a positive
+// duration, for tests that wait for it.
+func idleRelease() (time.Duration, error) {
+	s := os.Getenv("APIMGW_IDLE_RELEASE")
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("APIMGW_IDLE_RELEASE=%q is not a positive duration (e.g. 2s); using 30s", s)
+	}
+	return d, nil
 }

@@ -51,20 +51,23 @@ func RepoRoot(t testing.TB) string {
 // in /proc/self/status); the test fails when it cannot be read.
 func RSSFileKiB(t testing.TB) int64 {
 	t.Helper()
-	return statusKiB(t, "RssFile:")
+	return ProcStatusKiB(t, "self", "RssFile:")
 }
 
 // RSSAnonKiB is this process's anonymous resident memory in KiB (RssAnon in
 // /proc/self/status); the test fails when it cannot be read.
 func RSSAnonKiB(t testing.TB) int64 {
 	t.Helper()
-	return statusKiB(t, "RssAnon:")
+	return ProcStatusKiB(t, "self", "RssAnon:")
 }
 
-// statusKiB reads one "Name: N kB" line of /proc/self/status.
-func statusKiB(t testing.TB, name string) int64 {
+// ProcStatusKiB reads one "Name: N kB" line (name with its colon, e.g.
+// "RssFile:") of /proc/PID/status; pid is a process ID or "self". The test
+// fails when it cannot be read.
+func ProcStatusKiB(t testing.TB, pid, name string) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/status")
+	path := "/proc/" + pid + "/status"
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +82,6 @@ func statusKiB(t testing.TB, name string) int64 {
 			return n
 		}
 	}
-	t.Fatalf("no %s in /proc/self/status", name)
+	t.Fatalf("no %s in %s", name, path)
 	return 0
 }
