@@ -243,22 +243,42 @@ print(json.dumps({"protocolVersion": 1, "version": 1, "generatedAt": "2026-01-01
                   "products": [], "policyFragments": [], "namedValues": [], "backends": [],
                   "subscriptions": [{"id": "bench", "scope": "/apis", "state": "active", "primaryKeySha256": digest, "secondaryKeySha256": digest}]}))
 PY
-BIG=$(free_port) BIG_STATUS=$(free_port)
-mkdir -p "$work/big"
-cat >"$work/big.conf" <<CONF
+KEY_HDR="Ocp-Apim-Subscription-Key: bench-subscription-key-0123456789"
+# big_gateway NAME [ENV=VALUE...]: starts a gateway on the 100 x 20 snapshot
+# (its own store and ports), waits until it serves, sends one request and
+# waits 2 s; sets BIG, BIG_STATUS and BIG_PID.
+big_gateway() {
+	local name=$1
+	shift
+	BIG=$(free_port) BIG_STATUS=$(free_port)
+	mkdir -p "$work/$name"
+	cat >"$work/$name.conf" <<CONF
 config.local.path=$work/big.json
 listen.http=127.0.0.1:$BIG
 listen.https=
 status.listen=127.0.0.1:$BIG_STATUS
-store.path=$work/big/apimgw.db
+store.path=$work/$name/apimgw.db
 telemetry.logs.std=none
 CONF
-"$BIN/apimgw" --config "$work/big.conf" >"$work/big.log" 2>&1 &
-BIG_PID=$!; pids+=($BIG_PID)
-for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BIG/status-0123456789abcdef")" = 200 ] && break; sleep 0.05; done
-[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Ocp-Apim-Subscription-Key: bench-subscription-key-0123456789" "http://127.0.0.1:$BIG/api99/items19/7")" = 200 ] ||
-	{ echo "bench-hybrid: the 100x20 gateway does not answer" >&2; exit 1; }
-sleep 2
+	env "$@" "$BIN/apimgw" --config "$work/$name.conf" >"$work/$name.log" 2>&1 &
+	BIG_PID=$!
+	pids+=($BIG_PID)
+	for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BIG/status-0123456789abcdef")" = 200 ] && break; sleep 0.05; done
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "$KEY_HDR" "http://127.0.0.1:$BIG/api99/items19/7")" = 200 ] ||
+		{ echo "bench-hybrid: the 100x20 gateway ($name) does not answer" >&2; exit 1; }
+	sleep 2
+}
+# more_requests: 20 requests to 20 operations of the big gateway, one after
+# the other; prints the first one's time in ms (curl time_total).
+more_requests() {
+	local i t first=""
+	for i in $(seq 20); do
+		t=$(curl -s -o /dev/null -w '%{time_total}' -H "$KEY_HDR" "http://127.0.0.1:$BIG/api$((i % 100))/items$((i % 20))/7")
+		[ -n "$first" ] || first=$t
+	done
+	echo "$first * 1000" | bc -l | xargs printf '%.2f'
+}
+big_gateway big
 echo
 echo "| process | RSS MiB | anonymous MiB | file-backed MiB |"
 echo "|---|---|---|---|"
@@ -267,9 +287,15 @@ big_pages=$(python3 scripts/binary-pages.py "$BIG_PID" 2>&1 || true) # printed a
 big_heap=$(curl -fsS "http://127.0.0.1:$BIG_STATUS/metrics" | awk '/^go_memstats_alloc_bytes /{a=$2} /^go_memstats_heap_inuse_bytes /{u=$2} END{printf "live heap %.1f MiB, heap spans in use %.1f MiB", a/1048576, u/1048576}' || true)
 # The same gateway at once after more requests: the code and data they use
 # come back from the page cache (it released its executable's pages once
-# start-up settled, docs/benchmarks.md "Idle footprint, fourth pass").
-for i in $(seq 20); do curl -s -o /dev/null -H "Ocp-Apim-Subscription-Key: bench-subscription-key-0123456789" "http://127.0.0.1:$BIG/api$((i % 100))/items$((i % 20))/7"; done
+# start-up settled, docs/benchmarks.md "Idle footprint, fourth pass"). Then
+# the same with a gateway that keeps them (APIMGW_KEEP_BINARY_PAGES=1), for
+# what the release costs the first request after it.
+first_released=$(more_requests)
 row "apimgw fresh, at once after 20 more requests" "$(rss_parts "$BIG_PID")"
+big_gateway keep APIMGW_KEEP_BINARY_PAGES=1
+row "apimgw fresh, keeping its executable's pages (APIMGW_KEEP_BINARY_PAGES=1)" "$(rss_parts "$BIG_PID")"
+first_kept=$(more_requests)
+row "the same, at once after 20 more requests" "$(rss_parts "$BIG_PID")"
 row "nginx proxy (master + 2 workers), after the rounds" "$(rss_parts "$(cat "$work/nginx-proxy.pid")")"
 row "haproxy, after the rounds" "$(rss_parts "$(cat "$work/haproxy.pid")")"
 row "apimgw hybrid, right after the rounds" "$(rss_parts "$GW_PID")"
@@ -283,3 +309,5 @@ echo
 echo "$big_pages"
 echo
 echo "Its Go heap: $big_heap."
+echo
+echo "First of the 20 more requests (curl time_total, a new connection): ${first_released} ms after the release, ${first_kept} ms keeping the pages."
