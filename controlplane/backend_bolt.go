@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +22,20 @@ import (
 type boltBackend struct {
 	db  *bolt.DB
 	rev atomic.Int64
+	log *slog.Logger
+
+	// idleAfter is how long after the last ingest or telemetry scan the
+	// file's mapped pages are released (releaseMapped).
+	idleAfter time.Duration
+	idleMu    sync.Mutex
+	idle      *time.Timer // nil until first used, stopped by close
+	closed    bool
 }
+
+// boltIdleRelease is boltBackend.idleAfter: ingest comes in batches a
+// fraction of a second apart while gateways upload, and a report scans in
+// one go, so 30 s without either is idle.
+const boltIdleRelease = 30 * time.Second
 
 // openBolt opens (creating if needed) the bbolt file at path, creates its
 // buckets and converts telemetry of older builds (migrateTelemetry).
@@ -51,7 +66,47 @@ func openBolt(path string, log *slog.Logger) (*boltBackend, error) {
 		db.Close()
 		return nil, fmt.Errorf("controlplane: load %s: %w", path, err)
 	}
-	return &boltBackend{db: db}, nil
+	return &boltBackend{db: db, log: log, idleAfter: boltIdleRelease}, nil
+}
+
+// used notes that telemetry pages of the file were just read or written:
+// idleAfter from now, unless used again, releaseMapped runs.
+func (b *boltBackend) used() {
+	b.idleMu.Lock()
+	defer b.idleMu.Unlock()
+	switch {
+	case b.closed:
+	case b.idle == nil:
+		b.idle = time.AfterFunc(b.idleAfter, b.releaseMapped)
+	default:
+		b.idle.Reset(b.idleAfter)
+	}
+}
+
+// releaseMapped tells the kernel that apimcp no longer needs the pages of
+// the file it has mapped (madvise MADV_DONTNEED). Ingest and reports map
+// the telemetry they touch, and bbolt's mapping is never unmapped while the
+// file stays open, so after a few million records the pages counted in
+// apimcp's RSS for good were most of the file (docs/benchmarks.md, "Idle
+// footprint, fourth pass"). bbolt maps the file read-only and shared and
+// writes with pwrite, so the pages stay in the page cache and are faulted
+// back in when read: nothing is lost. It runs inside a read transaction, so
+// bbolt cannot remap (on growth) while the range is advised.
+func (b *boltBackend) releaseMapped() {
+	err := b.db.View(func(tx *bolt.Tx) error {
+		data, size := b.db.Info().Data, tx.Size()
+		if data == 0 || size <= 0 {
+			return nil
+		}
+		// The mapping is not Go memory: pass its address as it is.
+		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, data, uintptr(size), syscall.MADV_DONTNEED); e != 0 {
+			return e
+		}
+		return nil
+	})
+	if err != nil && err != bolt.ErrDatabaseNotOpen && b.log != nil {
+		b.log.Debug("controlplane: store pages not released", "error", err)
+	}
 }
 
 type boltTx struct {
@@ -135,6 +190,7 @@ func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, 
 		arena = append(arena, d...)
 		vals[i] = arena[len(arena)-len(d):]
 	}
+	defer b.used()
 	var key, newest []byte
 	// Batch: concurrent uploads from many gateways share one commit (one
 	// fsync). The function may run twice; it starts its counts afresh.
@@ -168,6 +224,7 @@ func (b *boltBackend) ingest(gw string, batch *wire.RawBatch, cutoff time.Time, 
 }
 
 func (b *boltBackend) pruneTelemetry(cutoffTime time.Time) (int, error) {
+	defer b.used()
 	cutoff := uint64(cutoffTime.UnixNano())
 	n := 0
 	for {
@@ -196,6 +253,7 @@ func (b *boltBackend) pruneTelemetry(cutoffTime time.Time) (int, error) {
 }
 
 func (b *boltBackend) scanTelemetry(from, to time.Time, fn func(k, v []byte) bool) error {
+	defer b.used()
 	return b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket([]byte(bucketTelemetry)).Cursor()
 		var k, v []byte
@@ -217,4 +275,12 @@ func (b *boltBackend) scanTelemetry(from, to time.Time, fn func(k, v []byte) boo
 	})
 }
 
-func (b *boltBackend) close() error { return b.db.Close() }
+func (b *boltBackend) close() error {
+	b.idleMu.Lock()
+	b.closed = true
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	b.idleMu.Unlock()
+	return b.db.Close()
+}
