@@ -83,7 +83,8 @@ func (b *boltBackend) used() {
 	}
 }
 
-// releaseMapped tells the kernel that apimcp no longer needs the pages of
+// releaseMapped is store.(*Store).ReleaseMapped for this file (controlplane
+// may not import store, docs/architecture.md). It tells the kernel that apimcp no longer needs the pages of
 // the file it has mapped (madvise MADV_DONTNEED). Ingest and reports map
 // the telemetry they touch, and bbolt's mapping is never unmapped while the
 // file stays open, so after a few million records the pages counted in
