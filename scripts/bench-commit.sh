@@ -69,13 +69,6 @@ for n in "${names[@]}"; do
 	curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" || { echo "bench-commit: $n does not answer" >&2; exit 1; }
 done
 
-switches() { # pid [children]: voluntary + involuntary context switches of every thread
-	local p s=0
-	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
-		s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches:/{s+=$2} END{print s+0}')))
-	done
-	echo "$s"
-}
 hz=$(getconf CLK_TCK)
 for r in $(seq "$ROUNDS"); do
 	for n in "${names[@]}"; do

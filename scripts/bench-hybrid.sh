@@ -12,7 +12,12 @@
 #                   drained before the next round starts
 # The three gateway rows run the same pipeline: subscription key,
 # rate-limit-by-key, set-header. CPU is user+system ticks of each process
-# (apimcp's separately). After the rounds the control plane's report must
+# (apimcp's separately). Each round starts at the next row (rotate), and the
+# ratios are given twice: of the medians, and paired by round (the median of
+# each round's ratio; adjacent rows share this machine's drift). Then the same
+# rows at a fixed rate (h2load --rps, below saturation): CPU and context
+# switches per request, each process's own cost without the fight for the
+# cores. After the rounds the control plane's report must
 # count every request the hybrid gateway answered, exactly once: the script
 # checks it and says so.
 #
@@ -22,6 +27,8 @@
 # gateway right after the rounds and after IDLE_WAIT seconds idle.
 #
 # Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600);
+# RATE_RPS (200 per connection), RATE_ROUNDS (ROUNDS; 0 skips the fixed-rate
+# part), RATE_DURATION (DURATION's seconds);
 # ROWS="gw-standalone gw-cp-up" runs only those rows (for profiles: PROFILE=DIR
 # then holds just their load); FOOTPRINT=0 skips the idle footprint.
 set -euo pipefail
@@ -150,7 +157,7 @@ for n in nginx haproxy gw-standalone gw-cp-up; do
 done
 drain
 for r in $(seq "$ROUNDS"); do
-	for n in "${names[@]}"; do
+	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
 		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID")
 		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
@@ -178,22 +185,56 @@ for n in "${names[@]}"; do
 	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $cp | $(paste -sd' ' "$work/$n.rps") |"
 done
 echo
-has() { [ -s "$work/$1.rps" ]; }
-if has nginx; then
-	ngx=$(median <"$work/nginx.rps"); ngx99=$(median <"$work/nginx.p99")
+has() { [ -s "$work/$1.$2" ]; }
+if has nginx rps; then
 	for n in haproxy gw-standalone gw-cp-up gw-cp-down; do
-		has "$n" || continue
-		awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v p="$(median <"$work/$n.p99")" -v q="$ngx99" -v n="$n" \
-			'BEGIN{printf "- %s / nginx: requests/s %.2f×, p99 %.2f×\n", n, a/b, p/q}'
+		has "$n" rps || continue
+		ratio_line "$n / nginx requests/s" "$work/$n.rps" "$work/nginx.rps"
+		ratio_line "$n / nginx p99" "$work/$n.p99" "$work/nginx.p99"
 	done
 fi
-if has gw-cp-up && has gw-cp-down; then
-	awk -v u="$(median <"$work/gw-cp-up.cpu")" -v d="$(median <"$work/gw-cp-down.cpu")" \
-		'BEGIN{printf "- gateway CPU per request: cp-up / cp-down %.2f×\n", u/d}'
-fi
-if has gw-cp-up && has gw-standalone; then
-	awk -v u="$(median <"$work/gw-cp-up.cpu")" -v s="$(median <"$work/gw-standalone.cpu")" \
-		'BEGIN{printf "- gateway CPU per request: cp-up / standalone %.2f×\n", u/s}'
+has gw-cp-up cpu && has gw-cp-down cpu && ratio_line "gateway CPU per request, cp-up / cp-down" "$work/gw-cp-up.cpu" "$work/gw-cp-down.cpu"
+has gw-cp-up cpu && has gw-standalone cpu && ratio_line "gateway CPU per request, cp-up / standalone" "$work/gw-cp-up.cpu" "$work/gw-standalone.cpu"
+
+# At a fixed rate (h2load --rps, below what any row saturates at) the rows do
+# not compete with the load generator for the two cores, so CPU per request
+# is each process's own cost: the steadier measure of what hybrid mode adds.
+# RATE_RPS requests/s per connection (CONNS connections), RATE_ROUNDS rounds
+# (0 skips it) of RATE_DURATION each.
+RATE_RPS=${RATE_RPS:-200}
+RATE_ROUNDS=${RATE_ROUNDS:-$ROUNDS}
+RATE_DURATION=${RATE_DURATION:-${DURATION%s}}
+if [ "$RATE_ROUNDS" -gt 0 ]; then
+	echo
+	for r in $(seq "$RATE_ROUNDS"); do
+		for n in $(rotate $((r - 1)) "${names[@]}"); do
+			if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
+			t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); s0=$(switches "${PID[$n]}")
+			out=$(h2load --h1 -c"$CONNS" -t1 --rps "$RATE_RPS" -D "$RATE_DURATION" -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" 2>&1)
+			t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); s1=$(switches "${PID[$n]}")
+			reqs=$(awk '/^requests:/{print $8}' <<<"$out")
+			[ "${reqs:-0}" -gt 0 ] || { echo "bench-hybrid: $n: no request succeeded at a fixed rate" >&2; echo "$out" >&2; exit 1; }
+			cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*1e6}')
+			cs=$(awk -v d=$((s1 - s0)) -v n="$reqs" 'BEGIN{printf "%.2f", d/n}')
+			cpcpu=0
+			[ "$n" = gw-cp-up ] && cpcpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*1e6}')
+			echo "$cpu" >>"$work/$n.fcpu"; echo "$cs" >>"$work/$n.fcs"; echo "$cpcpu" >>"$work/$n.fcpcpu"
+			echo "fixed rate, round $r $n: $reqs requests, ${cpu} µs CPU and $cs context switches per request, apimcp ${cpcpu} µs" >&2
+			if [ "$n" = gw-cp-down ]; then start_cp; drain; fi
+		done
+	done
+	echo "At a fixed $((RATE_RPS * CONNS)) requests/s (h2load --h1 -c$CONNS --rps $RATE_RPS -D $RATE_DURATION, $RATE_ROUNDS rounds):"
+	echo
+	echo "| proxy | CPU µs per request (median) | context switches per request | apimcp CPU µs per request | rounds (CPU µs) |"
+	echo "|---|---|---|---|---|"
+	for n in "${names[@]}"; do
+		cp="—"; [ "$n" = gw-cp-up ] && cp=$(median <"$work/$n.fcpcpu")
+		echo "| $n | $(median <"$work/$n.fcpu") | $(median <"$work/$n.fcs") | $cp | $(paste -sd' ' "$work/$n.fcpu") |"
+	done
+	echo
+	has gw-cp-up fcpu && has gw-standalone fcpu && ratio_line "fixed rate: gateway CPU per request, cp-up / standalone" "$work/gw-cp-up.fcpu" "$work/gw-standalone.fcpu"
+	has gw-cp-up fcpu && has gw-cp-down fcpu && ratio_line "fixed rate: gateway CPU per request, cp-up / cp-down" "$work/gw-cp-up.fcpu" "$work/gw-cp-down.fcpu"
+	has gw-standalone fcpu && has nginx fcpu && ratio_line "fixed rate: gateway CPU per request, standalone / nginx" "$work/gw-standalone.fcpu" "$work/nginx.fcpu"
 fi
 
 # Exactly once: every request the hybrid gateway answered (its own

@@ -59,8 +59,43 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# switches PID prints the voluntary + involuntary context switches of every
+# thread of a process and its children.
+switches() {
+	local p s=0
+	for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+		s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/ctxt_switches:/{s+=$2} END{print s+0}')))
+	done
+	echo "$s"
+}
 # to_ms prints a wrk latency (1.23ms, 456.00us, 1.20s) in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
 
 # median prints the median of the numbers on standard input, one a line.
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+# rotate N WORD... prints the words rotated left by N: round r starts at a
+# different row each time, so no row always runs first or right after the
+# same one (this machine's speed drifts over tens of seconds).
+rotate() {
+	local k=$(($1 % ($# - 1)))
+	shift
+	local a=("$@")
+	echo "${a[@]:k}" "${a[@]:0:k}"
+}
+
+# paired_ratio FILE_A FILE_B prints the median over rounds of A's value / B's
+# in the same round (line r of each file is round r) and the rounds' smallest
+# and largest ratio: "M (LO–HI)". Adjacent rows share the machine's drift, so
+# this is steadier than the ratio of the two medians.
+paired_ratio() {
+	paste "$1" "$2" | awk '$2 > 0 {printf "%.4f\n", $1/$2}' | sort -g >"$work/ratio"
+	awk -v m="$(median <"$work/ratio")" -v lo="$(head -1 "$work/ratio")" -v hi="$(tail -1 "$work/ratio")" \
+		'BEGIN{printf "%.2f× (%.2f–%.2f)\n", m, lo, hi}'
+}
+
+# ratio_line LABEL FILE_A FILE_B prints "- LABEL: medians X×, paired by round
+# M× (LO–HI)".
+ratio_line() {
+	echo "- $1: medians $(awk -v a="$(median <"$2")" -v b="$(median <"$3")" 'BEGIN{printf "%.2f×", a/b}'), paired by round $(paired_ratio "$2" "$3")"
+}

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-. scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median
+. scripts/bench-lib.sh # free_port, nginx_conf, cpu_ticks, to_ms, median, rotate, ratio_line
 BACKEND=$(free_port)
 NGINX=$(free_port)
 
@@ -88,7 +88,7 @@ for n in "${names[@]}"; do
 	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
 done
 for r in $(seq "$ROUNDS"); do
-	for n in "${names[@]}"; do
+	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		t0=$(cpu_ticks "${PID[$n]}")
 		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
 		t1=$(cpu_ticks "${PID[$n]}")
@@ -108,10 +108,11 @@ echo "|---|---|---|---|---|---|"
 for n in "${names[@]}"; do
 	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $(paste -sd' ' "$work/$n.rps") |"
 done
-ngx=$(median <"$work/nginx.rps")
+echo
 for n in "${names[@]}"; do
 	[ "$n" = nginx ] && continue
-	awk -v a="$(median <"$work/$n.rps")" -v b="$ngx" -v n="$n" 'BEGIN{printf "\n%s / nginx requests/s: %.2f\n", n, a/b}'
+	ratio_line "$n / nginx requests/s" "$work/$n.rps" "$work/nginx.rps"
+	ratio_line "$n / nginx CPU per request" "$work/$n.cpu" "$work/nginx.cpu"
 done
 
 echo
