@@ -14,8 +14,9 @@ bench-agent: build
 # Hybrid mode (issue 16): the gateway synced from a running apimcp with
 # telemetry uploading, beside the same gateway standalone and with apimcp
 # stopped, nginx proxy_pass and HAProxy; gateway and apimcp CPU per 100k
-# requests (scripts/bench-hybrid.sh; ROUNDS, DURATION, CONNS, ROWS, PROFILE,
-# BIN, FOOTPRINT, IDLE_WAIT).
+# requests saturated and per request at a fixed rate (scripts/bench-hybrid.sh;
+# ROUNDS, DURATION, CONNS, ROWS, PROFILE, BIN, FOOTPRINT, IDLE_WAIT, RATE_RPS,
+# RATE_ROUNDS, RATE_DURATION).
 bench-hybrid: build
 	./scripts/bench-hybrid.sh
 

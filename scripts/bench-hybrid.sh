@@ -156,9 +156,16 @@ for n in nginx haproxy gw-standalone gw-cp-up; do
 	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
 done
 drain
+# row_begin NAME / row_end NAME: cp-down's rounds run with apimcp stopped; it
+# is started again after the round and the backlog drained before the next.
+row_begin() { if [ "$1" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi; }
+row_end() { if [ "$1" = gw-cp-down ]; then start_cp; drain; fi; }
+# per_req TICKS REQUESTS SCALE: the CPU time of TICKS per request, times SCALE
+# (1e5: seconds per 100k requests; 1e6: µs per request).
+per_req() { awk -v d="$1" -v hz="$hz" -v n="$2" -v k="$3" 'BEGIN{printf "%.2f", d/hz/n*k}'; }
 for r in $(seq "$ROUNDS"); do
 	for n in $(rotate $((r - 1)) "${names[@]}"); do
-		if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
+		row_begin "$n"
 		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID")
 		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
 		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID")
@@ -167,14 +174,14 @@ for r in $(seq "$ROUNDS"); do
 		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
 		p50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
 		p99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
-		cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
+		cpu=$(per_req $((t1 - t0)) "$reqs" 1e5)
 		cpcpu=0
 		if [ "$n" = gw-cp-up ]; then
-			cpcpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*100000}')
+			cpcpu=$(per_req $((c1 - c0)) "$reqs" 1e5)
 		fi
 		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"
 		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k $errs" >&2
-		if [ "$n" = gw-cp-down ]; then start_cp; drain; fi
+		row_end "$n"
 	done
 done
 
@@ -208,19 +215,19 @@ if [ "$RATE_ROUNDS" -gt 0 ]; then
 	echo
 	for r in $(seq "$RATE_ROUNDS"); do
 		for n in $(rotate $((r - 1)) "${names[@]}"); do
-			if [ "$n" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi
+			row_begin "$n"
 			t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); s0=$(switches "${PID[$n]}")
 			out=$(h2load --h1 -c"$CONNS" -t1 --rps "$RATE_RPS" -D "$RATE_DURATION" -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" 2>&1)
 			t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); s1=$(switches "${PID[$n]}")
 			reqs=$(awk '/^requests:/{print $8}' <<<"$out")
 			[ "${reqs:-0}" -gt 0 ] || { echo "bench-hybrid: $n: no request succeeded at a fixed rate" >&2; echo "$out" >&2; exit 1; }
-			cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*1e6}')
+			cpu=$(per_req $((t1 - t0)) "$reqs" 1e6)
 			cs=$(awk -v d=$((s1 - s0)) -v n="$reqs" 'BEGIN{printf "%.2f", d/n}')
 			cpcpu=0
-			[ "$n" = gw-cp-up ] && cpcpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN{printf "%.2f", d/hz/n*1e6}')
+			[ "$n" = gw-cp-up ] && cpcpu=$(per_req $((c1 - c0)) "$reqs" 1e6)
 			echo "$cpu" >>"$work/$n.fcpu"; echo "$cs" >>"$work/$n.fcs"; echo "$cpcpu" >>"$work/$n.fcpcpu"
 			echo "fixed rate, round $r $n: $reqs requests, ${cpu} µs CPU and $cs context switches per request, apimcp ${cpcpu} µs" >&2
-			if [ "$n" = gw-cp-down ]; then start_cp; drain; fi
+			row_end "$n"
 		done
 	done
 	echo "At a fixed $((RATE_RPS * CONNS)) requests/s (h2load --h1 -c$CONNS --rps $RATE_RPS -D $RATE_DURATION, $RATE_ROUNDS rounds):"
