@@ -104,6 +104,7 @@ func (cc *clientConn) queueRelease() {
 	if !cc.releasing && cc.exchState != nil {
 		cc.releasing = true
 		cc.lp.release = append(cc.lp.release, cc)
+		cc.lp.tickSoon()
 	}
 }
 

@@ -445,6 +445,7 @@ func (st *h2stream) giveCredit() {
 		if !st.waiting {
 			st.waiting = true
 			st.hc.lp.parked = append(st.hc.lp.parked, st)
+			st.hc.lp.tickSoon()
 			st.hc.lp.s.parks.Add(1)
 		}
 		return

@@ -50,6 +50,7 @@ func (p *parking) park(lp *loop, c gnet.Conn, self parkable) (gnet.Action, bool)
 	}
 	p.parked, p.fd = true, fd
 	lp.parked = append(lp.parked, self)
+	lp.tickSoon()
 	lp.s.parks.Add(1)
 	return gnet.Close, true
 }

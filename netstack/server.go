@@ -400,38 +400,84 @@ type loop struct {
 	hbuf    []byte        // scratch for heads
 	now     int64
 	stop    chan struct{}
+	sched   chan int64    // the next tick's time, loop to ticker (schedule)
+	ticks   atomic.Uint64 // ticks run, for tests
 	tickFn  gnet.Runnable
 }
 
+// tickInterval is the timer wheel's slot: timers fire at most this late, and
+// work that waits for a tick (parked connections, exchange states to give
+// back) waits at most this long. Ticks come only when such work is due.
 const tickInterval = 50 * time.Millisecond
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
 	now := time.Now().UnixNano()
-	lp := &loop{s: s, el: el, wheel: newWheel(int64(tickInterval), now),
+	lp := &loop{s: s, el: el,
 		idle: map[string][]*upConn{}, clients: map[*clientConn]struct{}{}, h2: map[*h2conn]struct{}{}, stop: make(chan struct{}),
+		sched: make(chan int64, 1),
 		// Room from the start, so the first exchange states given back at a
 		// tick do not allocate (TestProxyFastPathAllocs counts every one).
 		freeEx: make([]*exchState, 0, 64), release: make([]*clientConn, 0, 64)}
+	lp.wheel = newWheel(int64(tickInterval), now, lp.schedule)
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error {
-		lp.wheel.advance(time.Now().UnixNano())
+		lp.ticks.Add(1)
+		w := lp.wheel
+		w.advance(time.Now().UnixNano())
 		if len(lp.parked) > 0 {
 			lp.checkParked()
 		}
 		if len(lp.release) > 0 {
 			lp.releaseIdle()
 		}
+		next := w.nextTick()
+		if len(lp.parked) > 0 || len(lp.release) > 0 {
+			next = min(next, (w.cur+1)*w.tick)
+			w.next = next
+		}
+		lp.schedule(next)
 		return nil
 	})
 	return lp
 }
 
+// tickSoon asks for a tick at the next slot boundary, for work queued on
+// lp.parked or lp.release. Without a time.Now when one is already due then.
+func (lp *loop) tickSoon() {
+	if w := lp.wheel; w.next > (w.cur+1)*w.tick {
+		w.wakeBy(time.Now().UnixNano())
+	}
+}
+
+// schedule hands the ticker the time of the next tick (noTick: none). Only
+// the loop sends on lp.sched, so after taking a value the ticker has not
+// seen yet, the send cannot block; the ticker always gets the latest.
+func (lp *loop) schedule(at int64) {
+	select {
+	case <-lp.sched:
+	default:
+	}
+	lp.sched <- at
+}
+
+// ticker runs the loop's ticks at the times schedule gives it. A loop with
+// nothing timed is never woken: an idle gateway costs no CPU.
 func (lp *loop) ticker() {
-	t := time.NewTicker(tickInterval)
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
+	span := time.Duration(wheelSlots) * tickInterval
 	for {
 		select {
 		case <-lp.stop:
 			return
+		case at := <-lp.sched:
+			if at == noTick {
+				t.Stop()
+				continue
+			}
+			// Bounded, so that a wall-clock step cannot put ticks off for
+			// long: a tick with nothing due just schedules the next.
+			t.Reset(min(max(time.Until(time.Unix(0, at)), 0), span))
 		case <-t.C:
 			if err := lp.el.Execute(context.Background(), lp.tickFn); err != nil {
 				return

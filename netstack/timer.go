@@ -1,16 +1,30 @@
 package netstack
 
+import "math"
+
 // A wheel is a hashed timer wheel owned by one event loop: arming, moving and
 // stopping a timer are O(1) list operations, and each tick looks only at the
 // slots whose time has come. It is not safe for concurrent use: only the loop
 // that owns it touches it (ticks reach the loop through Execute).
+//
+// Ticks come only when something is due: next is the time of the tick the
+// loop's ticker is set for, and arming a timer due before it calls wake with
+// the earlier tick's time. After a tick, nextTick says when the next one is
+// needed. An idle loop (no timers) is therefore never woken, and neither is
+// the Go runtime's sysmon, which otherwise keeps polling at its fastest rate
+// after each wake-up of a loop blocked in epoll_wait.
 type wheel struct {
 	tick  int64 // nanoseconds per slot
 	slots []timerNode
 	cur   int64 // the last tick processed
+	next  int64 // when the ticker fires next; math.MinInt64 while advancing
+	wake  func(at int64)
 
 	scratch timerNode // holds a slot's timers while they are walked
 }
+
+// noTick is next when nothing is due: the ticker is stopped.
+const noTick = math.MaxInt64
 
 // timed is what a timer fires on.
 type timed interface {
@@ -26,8 +40,11 @@ type timerNode struct {
 
 const wheelSlots = 512
 
-func newWheel(tick int64, now int64) *wheel {
-	w := &wheel{tick: tick, slots: make([]timerNode, wheelSlots), cur: now / tick}
+// newWheel returns an empty wheel whose ticker is stopped; wake (nil in
+// tests that drive advance themselves) is called on the owning loop whenever
+// a tick is needed before next.
+func newWheel(tick int64, now int64, wake func(at int64)) *wheel {
+	w := &wheel{tick: tick, slots: make([]timerNode, wheelSlots), cur: now / tick, next: noTick, wake: wake}
 	for i := range w.slots {
 		w.slots[i].prev = &w.slots[i]
 		w.slots[i].next = &w.slots[i]
@@ -43,6 +60,12 @@ func (w *wheel) arm(n *timerNode, when int64) {
 	t := (when + w.tick - 1) / w.tick
 	if t <= w.cur {
 		t = w.cur + 1
+	}
+	if at := t * w.tick; at < w.next {
+		w.next = at
+		if w.wake != nil {
+			w.wake(at)
+		}
 	}
 	head := &w.slots[t%wheelSlots]
 	n.when = when
@@ -67,6 +90,7 @@ func (w *wheel) stop(n *timerNode) {
 // before it is walked, so that expire may arm or stop any timer, this slot's
 // included.
 func (w *wheel) advance(now int64) {
+	w.next = math.MinInt64 // arming meanwhile wakes nobody: nextTick follows
 	end := now / w.tick
 	if end-w.cur > wheelSlots {
 		w.cur = end - wheelSlots
@@ -94,4 +118,34 @@ func (w *wheel) advance(now int64) {
 			}
 		}
 	}
+}
+
+// wakeBy asks for a tick at the first slot boundary after at at the latest
+// (loop work that runs on ticks, like parked connections, uses it).
+func (w *wheel) wakeBy(at int64) {
+	t := at/w.tick + 1
+	if t <= w.cur {
+		t = w.cur + 1
+	}
+	if at := t * w.tick; at < w.next {
+		w.next = at
+		if w.wake != nil {
+			w.wake(at)
+		}
+	}
+}
+
+// nextTick is called at the end of a tick, after advance: it returns when the
+// next tick is needed (the first slot holding a timer, within one turn of
+// the wheel, or noTick) and records it as next. Timers due in a later turn
+// sit in a slot of this one and are moved along when it comes.
+func (w *wheel) nextTick() int64 {
+	w.next = noTick
+	for t := w.cur + 1; t <= w.cur+wheelSlots; t++ {
+		if head := &w.slots[t%wheelSlots]; head.next != head {
+			w.next = t * w.tick
+			break
+		}
+	}
+	return w.next
 }

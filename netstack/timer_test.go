@@ -11,7 +11,7 @@ func (f *fired) expire(now int64) { f.at = append(f.at, now) }
 
 func TestWheel(t *testing.T) {
 	const ms = int64(1e6)
-	w := newWheel(10*ms, 1000*ms)
+	w := newWheel(10*ms, 1000*ms, nil)
 	a, b, c := &fired{}, &fired{}, &fired{}
 	a.owner, b.owner, c.owner = a, b, c
 	w.arm(&a.timerNode, 1050*ms)

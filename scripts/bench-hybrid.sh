@@ -24,7 +24,9 @@
 # Then the idle footprint: RSS (anonymous and file-backed) of a fresh gateway
 # with 100 APIs x 20 operations loaded (idle, then at once after 20 more
 # requests), beside nginx's, and of the hybrid
-# gateway right after the rounds and after IDLE_WAIT seconds idle.
+# gateway right after the rounds and after IDLE_WAIT seconds idle; and what
+# each process (gateways, apimcp, nginx, HAProxy) spends in CPU and context
+# switches over that idle wait.
 #
 # Environment: ROUNDS (5), DURATION (10s), CONNS (64), IDLE_WAIT (600);
 # RATE_RPS (200 per connection), RATE_ROUNDS (ROUNDS; 0 skips the fixed-rate
@@ -348,9 +350,25 @@ row "nginx proxy (master + 2 workers), after the rounds" "$(rss_parts "$(cat "$w
 row "haproxy, after the rounds" "$(rss_parts "$(cat "$work/haproxy.pid")")"
 row "apimgw hybrid, right after the rounds" "$(rss_parts "$GW_PID")"
 row "apimcp, right after the rounds" "$(rss_parts "$CP_PID")"
+# What idling costs, over the same wait: CPU and wake-ups (context switches)
+# of each process, none of them serving a request.
+idle_rows=("apimgw hybrid (control plane up)=$GW_PID" "apimcp=$CP_PID" "apimgw standalone, 100 x 20=$BIG_PID"
+	"nginx proxy (master + 2 workers)=$(cat "$work/nginx-proxy.pid")" "haproxy=$(cat "$work/haproxy.pid")")
+declare -A idle_t0 idle_s0
+for e in "${idle_rows[@]}"; do idle_t0[$e]=$(cpu_ticks "${e##*=}") idle_s0[$e]=$(switches "${e##*=}"); done
 sleep "$IDLE_WAIT"
 row "apimgw hybrid, after ${IDLE_WAIT} s idle" "$(rss_parts "$GW_PID")"
 row "apimcp, after ${IDLE_WAIT} s idle" "$(rss_parts "$CP_PID")"
+echo
+echo "Idle for those ${IDLE_WAIT} s (no requests):"
+echo
+echo "| process | CPU, % of one core | context switches per second |"
+echo "|---|---|---|"
+hz=$(getconf CLK_TCK)
+for e in "${idle_rows[@]}"; do
+	t=$(($(cpu_ticks "${e##*=}") - idle_t0[$e])) sw=$(($(switches "${e##*=}") - idle_s0[$e]))
+	awk -v n="${e%=*}" -v t="$t" -v s="$sw" -v hz="$hz" -v w="$IDLE_WAIT" 'BEGIN{printf "| %s | %.2f | %.1f |\n", n, t/hz/w*100, s/w}'
+done
 echo
 echo "The fresh gateway's own executable pages, resident by ELF section (scripts/binary-pages.py):"
 echo
