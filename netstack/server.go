@@ -421,20 +421,14 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp.wheel = newWheel(int64(tickInterval), now, lp.schedule)
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error {
 		lp.ticks.Add(1)
-		w := lp.wheel
-		w.advance(time.Now().UnixNano())
+		lp.wheel.advance(time.Now().UnixNano())
 		if len(lp.parked) > 0 {
 			lp.checkParked()
 		}
 		if len(lp.release) > 0 {
 			lp.releaseIdle()
 		}
-		next := w.nextTick()
-		if len(lp.parked) > 0 || len(lp.release) > 0 {
-			next = min(next, (w.cur+1)*w.tick)
-			w.next = next
-		}
-		lp.schedule(next)
+		lp.schedule(lp.wheel.nextTick(len(lp.parked) > 0 || len(lp.release) > 0))
 		return nil
 	})
 	return lp

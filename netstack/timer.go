@@ -40,9 +40,8 @@ type timerNode struct {
 
 const wheelSlots = 512
 
-// newWheel returns an empty wheel whose ticker is stopped; wake (nil in
-// tests that drive advance themselves) is called on the owning loop whenever
-// a tick is needed before next.
+// newWheel returns an empty wheel whose ticker is stopped; wake is called on
+// the owning loop whenever a tick is needed before next.
 func newWheel(tick int64, now int64, wake func(at int64)) *wheel {
 	w := &wheel{tick: tick, slots: make([]timerNode, wheelSlots), cur: now / tick, next: noTick, wake: wake}
 	for i := range w.slots {
@@ -57,16 +56,7 @@ func (w *wheel) arm(n *timerNode, when int64) {
 	w.stop(n)
 	// The slot of the first tick at or after when: processing slot t at a time
 	// now with now/tick >= t guarantees now >= when.
-	t := (when + w.tick - 1) / w.tick
-	if t <= w.cur {
-		t = w.cur + 1
-	}
-	if at := t * w.tick; at < w.next {
-		w.next = at
-		if w.wake != nil {
-			w.wake(at)
-		}
-	}
+	t := w.need((when + w.tick - 1) / w.tick)
 	head := &w.slots[t%wheelSlots]
 	n.when = when
 	n.prev = head.prev
@@ -120,29 +110,31 @@ func (w *wheel) advance(now int64) {
 	}
 }
 
-// wakeBy asks for a tick at the first slot boundary after at at the latest
-// (loop work that runs on ticks, like parked connections, uses it).
-func (w *wheel) wakeBy(at int64) {
-	t := at/w.tick + 1
-	if t <= w.cur {
-		t = w.cur + 1
-	}
+// need makes sure a tick processes slot t (at the earliest the next one, which
+// it returns): if that is before next, the ticker is told. Arming a timer
+// costs one comparison more.
+func (w *wheel) need(t int64) int64 {
+	t = max(t, w.cur+1)
 	if at := t * w.tick; at < w.next {
 		w.next = at
-		if w.wake != nil {
-			w.wake(at)
-		}
+		w.wake(at)
 	}
+	return t
 }
 
-// nextTick is called at the end of a tick, after advance: it returns when the
-// next tick is needed (the first slot holding a timer, within one turn of
-// the wheel, or noTick) and records it as next. Timers due in a later turn
-// sit in a slot of this one and are moved along when it comes.
-func (w *wheel) nextTick() int64 {
+// wakeBy asks for a tick at the first slot boundary after at at the latest
+// (loop work that runs on ticks, like parked connections, uses it).
+func (w *wheel) wakeBy(at int64) { w.need(at/w.tick + 1) }
+
+// nextTick is called at the end of a tick, after advance, and records as
+// next when the next tick is needed, which it returns: the next slot if soon
+// (work waits on ticks), else the first slot holding a timer within one turn
+// of the wheel, or noTick. Timers due in a later turn sit in a slot of this
+// one and are moved along when it comes.
+func (w *wheel) nextTick(soon bool) int64 {
 	w.next = noTick
 	for t := w.cur + 1; t <= w.cur+wheelSlots; t++ {
-		if head := &w.slots[t%wheelSlots]; head.next != head {
+		if head := &w.slots[t%wheelSlots]; soon || head.next != head {
 			w.next = t * w.tick
 			break
 		}
