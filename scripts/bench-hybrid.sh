@@ -32,7 +32,9 @@
 # RATE_RPS (200 per connection), RATE_ROUNDS (ROUNDS; 0 skips the fixed-rate
 # part), RATE_DURATION (DURATION's seconds);
 # ROWS="gw-standalone gw-cp-up" runs only those rows (for profiles: PROFILE=DIR
-# then holds just their load); FOOTPRINT=0 skips the idle footprint.
+# then holds just their load); FOOTPRINT=0 skips the idle footprint;
+# GW_CONF="key=value[\nkey=value]" adds env.conf lines to the gateways under
+# test (e.g. GW_CONF=process.scheduling=inherit for the A/B of that key).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -112,6 +114,7 @@ listen.https=
 status.listen=127.0.0.1:$GW_STATUS
 store.path=$work/gw/apimgw.db
 telemetry.logs.std=none
+$(printf '%b' "${GW_CONF:-}")
 CONF
 cat >"$work/standalone.conf" <<CONF
 config.local.path=$work/snapshot.json
@@ -120,6 +123,7 @@ listen.https=
 status.listen=127.0.0.1:$GW_SA_STATUS
 store.path=$work/sa/apimgw.db
 telemetry.logs.std=none
+$(printf '%b' "${GW_CONF:-}")
 CONF
 mkdir -p "$work/gw" "$work/sa"
 # PROFILE=DIR: CPU profiles of both gateways (written when they stop) into DIR.
@@ -168,9 +172,9 @@ per_req() { awk -v d="$1" -v hz="$hz" -v n="$2" -v k="$3" 'BEGIN{printf "%.2f", 
 for r in $(seq "$ROUNDS"); do
 	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		row_begin "$n"
-		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID")
+		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); m0=$(machine_jiffies)
 		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
-		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID")
+		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); m1=$(machine_jiffies)
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
 		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
@@ -181,17 +185,18 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$n" = gw-cp-up ]; then
 			cpcpu=$(per_req $((c1 - c0)) "$reqs" 1e5)
 		fi
-		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"
-		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k $errs" >&2
+		busy=$(busy_pct "$m0" "$m1")
+		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"; echo "$busy" >>"$work/$n.busy"
+		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k machine busy ${busy}% $errs" >&2
 		row_end "$n"
 	done
 done
 
-echo "| proxy | req/s (median of $ROUNDS) | p50 ms | p99 ms | CPU s per 100k req | apimcp CPU s per 100k | rounds (req/s) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| proxy | req/s (median of $ROUNDS) | p50 ms | p99 ms | CPU s per 100k req | apimcp CPU s per 100k | machine busy % | rounds (req/s) |"
+echo "|---|---|---|---|---|---|---|---|"
 for n in "${names[@]}"; do
 	cp="—"; [ "$n" = gw-cp-up ] && cp=$(median <"$work/$n.cpcpu")
-	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $cp | $(paste -sd' ' "$work/$n.rps") |"
+	echo "| $n | $(median <"$work/$n.rps") | $(median <"$work/$n.p50") | $(median <"$work/$n.p99") | $(median <"$work/$n.cpu") | $cp | $(median <"$work/$n.busy") | $(paste -sd' ' "$work/$n.rps") |"
 done
 echo
 has() { [ -s "$work/$1.$2" ]; }
@@ -259,7 +264,9 @@ else
 	echo "- telemetry MISMATCH: the hybrid gateway answered $served requests; apimcp counts $total" | tee /dev/stderr
 fi
 echo
-echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'))"
+# The gateways' threads' scheduling policy (process.scheduling; /proc stat field 41).
+policies() { cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{print $39}' | sort -u | sed 's/^0$/other/; s/^3$/batch/; s/^5$/idle/' | paste -sd,; }
+echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'); gateway threads' scheduling: standalone $(policies "$SA_PID"), hybrid $(policies "$GW_PID"))"
 
 [ "${FOOTPRINT:-1}" = 0 ] && exit 0
 

@@ -68,6 +68,12 @@ switches() {
 	done
 	echo "$s"
 }
+# machine_jiffies prints the machine's busy and total CPU ticks so far
+# (/proc/stat: busy is everything but idle and iowait), "BUSY TOTAL".
+machine_jiffies() { awk '$1=="cpu"{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat; }
+# busy_pct "B0 T0" "B1 T1" prints the share of the machine's CPU busy between
+# two machine_jiffies readings, in per cent.
+busy_pct() { awk -v a="$1" -v b="$2" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; printf "%.0f", (d > 0 ? 100*(y[1]-x[1])/d : 0)}'; }
 # to_ms prints a wrk latency (1.23ms, 456.00us, 1.20s) in milliseconds.
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v+0} else {sub(/s$/,"",v); print v*1000} }'; }
 
