@@ -23,6 +23,8 @@ var restartOnly = map[string]bool{
 	"policy.rate-limit.redis.mode":          true,
 	"policy.managed-identity.protocol":      true,
 	"policy.managed-identity.endpoint":      true,
+	// The threads' scheduling policy is set once, at start.
+	"process.scheduling": true,
 }
 
 // RestartOnly reports whether a changed key takes effect only after a
@@ -90,6 +92,7 @@ func (c *Config) values() []keyValue {
 		{"net.server.http.forwarded.proto.enabled", c.ForwardedProto},
 		{"policy.managed-identity.protocol", c.IdentityProtocol},
 		{"policy.managed-identity.endpoint", c.IdentityEndpoint},
+		{"process.scheduling", c.Scheduling},
 	}
 }
 

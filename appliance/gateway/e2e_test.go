@@ -55,11 +55,14 @@ type daemon struct {
 	log    strings.Builder
 	notify *net.UnixConn
 	exited chan error
+	// wrap, when set, runs the binary under this command (e.g. chrt).
+	wrap []string
 }
 
 func (d *daemon) start(env ...string) {
 	t := d.t
-	d.cmd = exec.Command(apimgwBinary(t), "--config", filepath.Join(d.dir, "env.conf"))
+	args := append(append([]string(nil), d.wrap...), apimgwBinary(t), "--config", filepath.Join(d.dir, "env.conf"))
+	d.cmd = exec.Command(args[0], args[1:]...)
 	d.cmd.Env = append(os.Environ(), env...)
 	stderr, _ := d.cmd.StderrPipe()
 	if err := d.cmd.Start(); err != nil {

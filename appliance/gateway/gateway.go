@@ -123,6 +123,7 @@ func logLevel(s string) slog.Level {
 
 func (g *Gateway) run(ctx context.Context, reload <-chan struct{}) error {
 	cfg := g.cfg
+	g.applyScheduling(cfg.Scheduling) // sched.go; before the loops' threads start
 	st, err := store.Open(cfg.StorePath, store.Options{QueueMaxBytes: cfg.QueueMaxBytes, KeepSnapshots: cfg.SnapshotsKeep,
 		CommitInterval: cfg.CommitInterval, Logger: g.log})
 	if err != nil {

@@ -295,6 +295,11 @@ func TestDockerPath(t *testing.T) {
 	if code, _ := get(url, ""); code != 401 {
 		t.Fatalf("without a key: %d", code)
 	}
+	// process.scheduling=batch works under the container runtime's default
+	// seccomp profile: the gateway's threads run under SCHED_BATCH.
+	if out, _ := p.run("logs", name); !strings.Contains(out, "cpu scheduling: SCHED_BATCH (process.scheduling=batch)") {
+		t.Fatalf("the container's log does not say its threads run under SCHED_BATCH:\n%s", out)
+	}
 	s, err := statusOf(t, statusAddr)
 	if err != nil || s.from("config.service.endpoint") != "environment" || s.from("status.listen") != "environment" || s.from("store.path") != "default" {
 		t.Fatalf("status settings %+v (%v)", s.Settings, err)

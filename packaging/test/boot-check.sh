@@ -11,7 +11,8 @@
 #      connected; the data plane proxies a request to apimcp (an API created
 #      through the management API); watchdog pings (WatchdogSec=4s); systemctl reload
 #      (RELOADING=1 … READY=1) keeps the same process; an upgrade to a newer
-#      package restarts it and keeps env.conf; stop is clean;
+#      package restarts it and keeps env.conf; its threads run under
+#      SCHED_BATCH (CPUSchedulingPolicy=batch); stop is clean;
 #   4. dpkg -r stops and disables it and keeps config and state; dpkg -P removes
 #      state, config and user; the same purge for apimcp.
 # Writes its findings to /boot-check.out; the unit's ExecStartPost powers the
@@ -126,6 +127,12 @@ pid=$(show apimgw MainPID)
 if timeout 30 systemctl reload apimgw.service; then ok "systemctl reload apimgw returned (RELOADING=1, READY=1)"; else bad "systemctl reload apimgw failed or hung"; fi
 [ "$(show apimgw MainPID)" = "$pid" ] && [ "$(systemctl is-active apimgw.service)" = active ] && ok "reload kept the process" || bad "reload replaced or stopped the process"
 sandbox apimgw apimgw 0000000000000400
+# CPUSchedulingPolicy=batch: every thread of the gateway (field 41 of its
+# stat: 3 = SCHED_BATCH), and the gateway's log says it found it so.
+pol=$(cat /proc/"$(show apimgw MainPID)"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{print $39}' | sort -u | paste -sd,)
+[ "$pol" = 3 ] && ok "apimgw's threads run under SCHED_BATCH" || bad "apimgw's threads' scheduling policies: $pol, want 3 (SCHED_BATCH)"
+journalctl -u apimgw.service -o cat --no-pager | grep -q 'SCHED_BATCH, as the process was started' &&
+	ok "apimgw logs its scheduling policy" || bad "no log line about the scheduling policy"
 # Upgrade while running: the new postinst restarts it; env.conf stays as edited.
 pid=$(show apimgw MainPID)
 if dpkg -i /var/tmp/apimgw-upgrade.deb >/tmp/dpkg.log 2>&1; then ok "dpkg -i upgrade to $(dpkg-query -W -f='${Version}' apimgw)"; else bad "upgrade:"; cat /tmp/dpkg.log; fi
