@@ -10,6 +10,11 @@
 #   gw-cp-down      the same gateway with apimcp stopped (telemetry queued in
 #                   bbolt); apimcp is restarted after the round and the backlog
 #                   drained before the next round starts
+#   gw-standalone-other, gw-cp-up-other
+#                   the same two processes with their threads switched from
+#                   SCHED_BATCH (process.scheduling=batch) to SCHED_OTHER with
+#                   chrt -a for the round, and back after it: the A/B of the
+#                   scheduling policy in one process, its sockets and minute
 # The three gateway rows run the same pipeline: subscription key,
 # rate-limit-by-key, set-header. CPU is user+system ticks of each process
 # (apimcp's separately). Each round starts at the next row (rotate), and the
@@ -155,7 +160,12 @@ PORT[haproxy]=$HAPROXY; PID[haproxy]=$(cat "$work/haproxy.pid"); URLPATH[haproxy
 PORT[gw-standalone]=$GW_SA; PID[gw-standalone]=$SA_PID; URLPATH[gw-standalone]=/bench/; HDR[gw-standalone]="Ocp-Apim-Subscription-Key: $KEY"
 PORT[gw-cp-up]=$GW; PID[gw-cp-up]=$GW_PID; URLPATH[gw-cp-up]=/bench/; HDR[gw-cp-up]="Ocp-Apim-Subscription-Key: $KEY"
 PORT[gw-cp-down]=$GW; PID[gw-cp-down]=$GW_PID; URLPATH[gw-cp-down]=/bench/; HDR[gw-cp-down]="Ocp-Apim-Subscription-Key: $KEY"
-names=(${ROWS:-nginx haproxy gw-standalone gw-cp-up gw-cp-down})
+for n in gw-standalone gw-cp-up; do
+	PORT[$n-other]=${PORT[$n]}; PID[$n-other]=${PID[$n]}; URLPATH[$n-other]=/bench/; HDR[$n-other]=${HDR[$n]}
+done
+names=(${ROWS:-nginx haproxy gw-standalone gw-cp-up gw-cp-down gw-standalone-other gw-cp-up-other})
+# The gateways' threads' scheduling policy (process.scheduling; /proc stat field 41).
+policies() { cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{print $39}' | sort -u | sed 's/^0$/other/; s/^3$/batch/; s/^5$/idle/' | paste -sd,; }
 hz=$(getconf CLK_TCK)
 for n in nginx haproxy gw-standalone gw-cp-up; do
 	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || { echo "bench-hybrid: $n does not answer" >&2; exit 1; }
@@ -164,17 +174,29 @@ done
 drain
 # row_begin NAME / row_end NAME: cp-down's rounds run with apimcp stopped; it
 # is started again after the round and the backlog drained before the next.
-row_begin() { if [ "$1" = gw-cp-down ]; then kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5; fi; }
-row_end() { if [ "$1" = gw-cp-down ]; then start_cp; drain; fi; }
+# The *-other rows switch the process's threads to SCHED_OTHER for the round
+# and give them back the policy they had.
+row_begin() {
+	case $1 in
+	gw-cp-down) kill "$CP_PID"; wait "$CP_PID" 2>/dev/null || true; sleep 0.5 ;;
+	*-other) was=$(policies "${PID[$1]}"); chrt -a --other -p 0 "${PID[$1]}" >/dev/null ;;
+	esac
+}
+row_end() {
+	case $1 in
+	gw-cp-down) start_cp; drain ;;
+	*-other) chrt -a "--$was" -p 0 "${PID[$1]}" >/dev/null ;;
+	esac
+}
 # per_req TICKS REQUESTS SCALE: the CPU time of TICKS per request, times SCALE
 # (1e5: seconds per 100k requests; 1e6: µs per request).
 per_req() { awk -v d="$1" -v hz="$hz" -v n="$2" -v k="$3" 'BEGIN{printf "%.2f", d/hz/n*k}'; }
 for r in $(seq "$ROUNDS"); do
 	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		row_begin "$n"
-		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); m0=$(machine_jiffies)
+		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); m0=$(machine_jiffies); x0=$(machine_switches)
 		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
-		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); m1=$(machine_jiffies)
+		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); m1=$(machine_jiffies); x1=$(machine_switches)
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
 		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
@@ -186,6 +208,7 @@ for r in $(seq "$ROUNDS"); do
 			cpcpu=$(per_req $((c1 - c0)) "$reqs" 1e5)
 		fi
 		busy=$(busy_pct "$m0" "$m1")
+		awk -v d=$((x1 - x0)) -v n="$reqs" 'BEGIN{printf "%.3f\n", d/n}' >>"$work/$n.mcs"
 		echo "$rps" >>"$work/$n.rps"; echo "$p50" >>"$work/$n.p50"; echo "$p99" >>"$work/$n.p99"; echo "$cpu" >>"$work/$n.cpu"; echo "$cpcpu" >>"$work/$n.cpcpu"; echo "$busy" >>"$work/$n.busy"
 		echo "round $r $n: $rps req/s p50 ${p50}ms p99 ${p99}ms cpu ${cpu}s/100k apimcp ${cpcpu}s/100k machine busy ${busy}% $errs" >&2
 		row_end "$n"
@@ -207,6 +230,12 @@ if has nginx rps; then
 		ratio_line "$n / nginx p99" "$work/$n.p99" "$work/nginx.p99"
 	done
 fi
+for n in gw-standalone gw-cp-up; do
+	has "$n" rps && has "$n-other" rps || continue
+	ratio_line "$n as configured ($(policies "${PID[$n]}")) / SCHED_OTHER requests/s" "$work/$n.rps" "$work/$n-other.rps"
+	ratio_line "$n as configured / SCHED_OTHER p99" "$work/$n.p99" "$work/$n-other.p99"
+	ratio_line "$n as configured / SCHED_OTHER context switches per request (machine)" "$work/$n.mcs" "$work/$n-other.mcs"
+done
 has gw-cp-up cpu && has gw-cp-down cpu && ratio_line "gateway CPU per request, cp-up / cp-down" "$work/gw-cp-up.cpu" "$work/gw-cp-down.cpu"
 has gw-cp-up cpu && has gw-standalone cpu && ratio_line "gateway CPU per request, cp-up / standalone" "$work/gw-cp-up.cpu" "$work/gw-standalone.cpu"
 
@@ -264,8 +293,6 @@ else
 	echo "- telemetry MISMATCH: the hybrid gateway answered $served requests; apimcp counts $total" | tee /dev/stderr
 fi
 echo
-# The gateways' threads' scheduling policy (process.scheduling; /proc stat field 41).
-policies() { cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{print $39}' | sort -u | sed 's/^0$/other/; s/^3$/batch/; s/^5$/idle/' | paste -sd,; }
 echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'); gateway threads' scheduling: standalone $(policies "$SA_PID"), hybrid $(policies "$GW_PID"))"
 
 [ "${FOOTPRINT:-1}" = 0 ] && exit 0

@@ -71,6 +71,8 @@ switches() {
 # machine_jiffies prints the machine's busy and total CPU ticks so far
 # (/proc/stat: busy is everything but idle and iowait), "BUSY TOTAL".
 machine_jiffies() { awk '$1=="cpu"{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat; }
+# machine_switches prints the machine's context switches so far (/proc/stat ctxt).
+machine_switches() { awk '$1=="ctxt"{print $2; exit}' /proc/stat; }
 # busy_pct "B0 T0" "B1 T1" prints the share of the machine's CPU busy between
 # two machine_jiffies readings, in per cent.
 busy_pct() { awk -v a="$1" -v b="$2" 'BEGIN{split(a,x," "); split(b,y," "); d=y[2]-x[2]; printf "%.0f", (d > 0 ? 100*(y[1]-x[1])/d : 0)}'; }

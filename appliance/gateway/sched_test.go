@@ -6,34 +6,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// threadPolicies returns the scheduling policy (/proc/PID/task/TID/stat,
-// field 41) of every thread of pid, counted by policy.
-func threadPolicies(t *testing.T, pid int) map[int]int {
+// threadField counts the values of one field (1-based, as in proc(5)) of
+// /proc/PID/task/TID/stat over every thread of pid.
+func threadField(t *testing.T, pid, field int) map[string]int {
 	t.Helper()
-	dirs, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
-	if err != nil || len(dirs) == 0 {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
 		t.Fatalf("threads of %d: %v", pid, err)
 	}
-	out := map[int]int{}
-	for _, f := range dirs {
+	out := map[string]int{}
+	for _, f := range stats {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue // the thread exited
 		}
 		s := string(b)
-		rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // fields 3 onwards
-		p, err := strconv.Atoi(rest[41-3])
-		if err != nil {
-			t.Fatalf("%s: policy field: %v", f, err)
-		}
-		out[p]++
+		out[strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[field-3]]++ // fields 3 onwards
 	}
 	return out
 }
@@ -60,16 +54,17 @@ func load(t *testing.T, url string) {
 	wg.Wait()
 }
 
+// Scheduling policies as /proc's stat field 41 gives them.
 const (
-	schedOther = 0
-	schedBatch = 3
-	schedIdle  = 5
+	schedOther = "0"
+	schedBatch = "3"
+	schedIdle  = "5"
 )
 
 // loadedUnder starts a gateway with extra env.conf lines under the command
 // wrap (none: as is), sends it a load, and checks that every thread runs
 // under policy.
-func loadedUnder(t *testing.T, wrap []string, extra string, policy int) *daemon {
+func loadedUnder(t *testing.T, wrap []string, extra string, policy string) *daemon {
 	t.Helper()
 	if len(wrap) > 0 {
 		bin, err := exec.LookPath(wrap[0])
@@ -84,8 +79,8 @@ func loadedUnder(t *testing.T, wrap []string, extra string, policy int) *daemon 
 	d.start()
 	load(t, d.data+"/echo/x")
 	time.Sleep(100 * time.Millisecond)
-	if got := threadPolicies(t, d.cmd.Process.Pid); got[policy] == 0 || len(got) != 1 {
-		t.Fatalf("thread policies %v, want every thread under policy %d\n%s", got, policy, d.logs())
+	if got := threadField(t, d.cmd.Process.Pid, 41); got[policy] == 0 || len(got) != 1 {
+		t.Fatalf("thread policies %v, want every thread under policy %s\n%s", got, policy, d.logs())
 	}
 	return d
 }
@@ -127,16 +122,8 @@ func TestSchedulingAlreadyBatch(t *testing.T) {
 // the gateway was started with (systemd's Nice=, nice(1)).
 func TestSchedulingKeepsNice(t *testing.T) {
 	d := loadedUnder(t, []string{"nice", "-n", "5"}, "", schedBatch)
-	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", d.cmd.Process.Pid))
-	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		if nice := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[19-3]; nice != "5" {
-			t.Fatalf("%s: nice %s, want 5 as started", f, nice)
-		}
+	if got := threadField(t, d.cmd.Process.Pid, 19); got["5"] == 0 || len(got) != 1 {
+		t.Fatalf("threads' nice values %v, want 5 for every thread as started", got)
 	}
 }
 
