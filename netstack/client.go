@@ -328,9 +328,13 @@ const maxDrain = 4 << 20
 // body is read and dropped (bounded by maxDrain and the body timeout). Closing
 // a socket with unread input makes the kernel send a reset, which can destroy
 // the response before the client read it; draining avoids that, and keeps the
-// connection for the next request.
+// connection for the next request. An HTTP/2 stream has nothing to keep
+// and no such reset to fear: it ends with its response, and closing it
+// resets it with NO_ERROR, which tells the client to stop sending (RFC 9113
+// §8.1). Waiting there would wait for good on a client that dropped its
+// unsent body on seeing the answer, as grpc-go does.
 func (cc *clientConn) finishAfterBody() {
-	if cc.closed || cc.req.Framing == http1.NoBody || cc.body.Done() {
+	if cc.closed || cc.h2 || cc.req.Framing == http1.NoBody || cc.body.Done() {
 		cc.finish()
 		return
 	}

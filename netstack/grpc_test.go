@@ -451,3 +451,53 @@ func TestGRPCGatewayErrors(t *testing.T) {
 		t.Errorf("HTTP/1.1 gRPC content-type: %q", rawHTTP1)
 	}
 }
+
+// TestH2AnswerBeforeBody: the handler answers a stream whose request body
+// has not come (HEADERS without END_STREAM) and the client never sends it —
+// as grpc-go does when the answer arrives before its DATA went out: it drops
+// the queued DATA and sends nothing more. The exchange must end with the
+// response, not wait a body timeout for a body that will not come: Done
+// runs at once and the stream is reset with NO_ERROR (RFC 9113 §8.1: the
+// client may stop sending). The connection serves the next stream.
+func TestH2AnswerBeforeBody(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	h := &grpcAnswers{upstream: deadAddr}
+	h.set(404, deadAddr)
+	s := startProxy(t, h, Config{Loops: 1, BodyIdleTimeout: time.Minute})
+	r := dialH2(t, s.Addr().String())
+	r.fr.WriteSettingsAck()
+	for _, id := range []uint32{1, 3} {
+		r.hbuf.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/test.Echo/Error"}, {":authority", "test"},
+			{"content-type", "application/grpc"}, {"te", "trailers"}} {
+			r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.hbuf.Bytes(), EndStream: false, EndHeaders: true})
+		var answered bool
+		var reset http2.ErrCode = 99
+		r.until(5*time.Second, func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				answered = f.StreamID == id && f.StreamEnded()
+			case *http2.RSTStreamFrame:
+				if f.StreamID == id {
+					reset = f.ErrCode
+					return true
+				}
+			}
+			return false
+		})
+		if !answered || reset != http2.ErrCodeNo {
+			t.Fatalf("stream %d: answered %t, reset %v; want the answer, then RST_STREAM NO_ERROR", id, answered, reset)
+		}
+		if d := h.last(t); d.status != 404 || d.code != int(codes.Unimplemented) {
+			t.Fatalf("stream %d: Done saw %+v", id, d)
+		}
+	}
+	eventually(t, func() bool { return s.Active() == 0 })
+}
