@@ -43,6 +43,9 @@ var (
 	keyCount     = []byte("count")
 	keyBytes     = []byte("bytes")
 	keyDropPrefx = "dropped/"
+	// keyInFlight: how many records were evicted while on the wire and not
+	// yet acknowledged (queue.inFlight). Loading a file counts them dropped.
+	keyInFlight = []byte("evicted_in_flight")
 )
 
 // Record is one telemetry record read back from the queue. Data is the caller's
@@ -73,6 +76,11 @@ type QueueStats struct {
 	// Commits counts successful group commits since Open (a metric, and the
 	// proof that appends are batched).
 	Commits uint64
+	// EvictedInFlight records were evicted by the budget while an upload of
+	// them was in flight (ReadToSend), not yet acknowledged: neither queued
+	// nor dropped yet. An Ack makes them delivered; reopening the file
+	// counts them dropped.
+	EvictedInFlight int
 }
 
 // pendingBatch holds appended records until the committer writes them. Values
@@ -108,6 +116,16 @@ type queue struct {
 
 	commits uint64
 
+	// sent is the highest sequence ReadToSend handed out for sending. A
+	// record at or below it that the budget evicts before its Ack may have
+	// reached the control plane: it is not counted dropped but kept in
+	// inFlight (its sequence), until an Ack covers it (delivered: the
+	// uploader sends its copy until acknowledged) or the file is loaded
+	// again (then it counts as dropped). Counted dropped at eviction, it
+	// would count twice once the upload in flight succeeded.
+	sent     uint64
+	inFlight []uint64
+
 	kick    chan struct{} // first record of an empty batch
 	urgent  chan struct{} // commit now (batch large, Flush)
 	keybuf  []byte
@@ -138,6 +156,14 @@ func (q *queue) load(s *Store) error {
 			if len(v) == 8 {
 				q.drops[string(k[len(keyDropPrefx):])] = binary.BigEndian.Uint64(v)
 			}
+		}
+		// Records evicted while an upload of them was in flight, never
+		// acknowledged: the copies the uploader held are gone with the
+		// process, so they count as dropped now (the next commit persists
+		// that and clears the key in one transaction).
+		if n := getU64(qm, keyInFlight); n > 0 {
+			q.drops[DropQueueFull] += n
+			q.dropsDirty = true
 		}
 		// Guard against a counter that disagrees with the data (it is
 		// maintained in the same transactions, so this is only a safety net).
@@ -342,11 +368,14 @@ func (s *Store) commitPending() {
 	q.mu.Unlock()
 
 	q.mu.Lock()
-	head := q.head
+	head, sent := q.head, q.sent // sent changes only under writeMu, too
+	inFlight := q.inFlight
 	q.mu.Unlock()
 	var evicted uint64
+	var evictedSent []uint64
 	err := s.updateNoClosedCheck(func(tx *bolt.Tx) error {
 		evicted = 0
+		evictedSent = evictedSent[:0]
 		cnt, byt, hd := count, bytes, head
 		qb := tx.Bucket(bucketQueue)
 		qb.FillPercent = 1.0 // keys only ever grow: pack pages full
@@ -360,13 +389,16 @@ func (s *Store) commitPending() {
 					return true
 				}
 				over -= int64(len(r.data) + recordOverhead)
+				if r.seq <= sent {
+					evictedSent = append(evictedSent, r.seq)
+				}
 				return false
 			})
 			if err != nil {
 				return err
 			}
 			hd, cnt, byt = nh, cnt-recs, byt-freed
-			evicted += uint64(recs)
+			evicted += uint64(recs) - uint64(len(evictedSent))
 		}
 		// If the batch alone exceeds the budget, its own oldest records go.
 		start := 0
@@ -397,6 +429,9 @@ func (s *Store) commitPending() {
 				return err
 			}
 		}
+		if err := qm.Put(keyInFlight, u64(uint64(len(inFlight)+len(evictedSent)))); err != nil {
+			return err
+		}
 		count, bytes, head = cnt, byt, hd
 		return nil
 	})
@@ -424,6 +459,7 @@ func (s *Store) commitPending() {
 	if err == nil {
 		// Drops counted by appenders meanwhile stay in q.drops (and dirty).
 		q.drops[DropQueueFull] += evicted
+		q.inFlight = append(q.inFlight, evictedSent...)
 		q.count, q.bytes, q.head = count, bytes, head
 		q.commits++
 		if lastSeq > 0 {
@@ -605,6 +641,59 @@ func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
 	return out, err
 }
 
+// ReadToSend reads like Read and, when send(recs) says the records go to the
+// control plane now, marks them sent, in step with the committer: from then
+// until an Ack covers them, a record the budget evicts is not counted as
+// dropped (the caller holds its copy and sends it until it is acknowledged;
+// the control plane stores each sequence once). So a record is counted
+// once: delivered, or dropped, never both. Records marked sent that are
+// evicted and never acknowledged count as dropped when the file is opened
+// again. Only the uploader calls it; send runs under the store's write lock
+// and must be quick.
+func (s *Store) ReadToSend(after uint64, maxRecs, maxBytes int, send func([]Record) bool) ([]Record, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	recs, err := s.Read(after, maxRecs, maxBytes)
+	if err != nil || len(recs) == 0 || !send(recs) {
+		return recs, err
+	}
+	q := &s.q
+	q.mu.Lock()
+	q.sent = max(q.sent, recs[len(recs)-1].Seq)
+	q.mu.Unlock()
+	return recs, nil
+}
+
+// Unsend says the records above keep that ReadToSend handed out never
+// reached the control plane (the uploader could not connect) and will be
+// read again: those the budget evicted meanwhile count as dropped now, and
+// those still queued are evicted as any other record from now on.
+func (s *Store) Unsend(keep uint64) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	q := &s.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if keep >= q.sent {
+		return
+	}
+	q.sent = keep
+	i := len(q.inFlight)
+	for i > 0 && q.inFlight[i-1] > keep {
+		i--
+	}
+	if n := len(q.inFlight) - i; n > 0 {
+		// Persisted by the next commit, with the in-flight count: a crash
+		// before it counts them dropped on open all the same.
+		q.drops[DropQueueFull] += uint64(n)
+		q.dropsDirty = true
+		q.inFlight = q.inFlight[:i]
+	}
+}
+
 // Ack acknowledges every record with sequence <= upTo: they are deleted in one
 // durable transaction before Ack returns, so an acknowledged record never comes
 // back, not even after a crash. Acknowledging records already gone (evicted,
@@ -619,6 +708,13 @@ func (s *Store) Ack(upTo uint64) error {
 	defer s.writeMu.Unlock()
 	q.mu.Lock()
 	count, bytes, tail, acked, head := q.count, q.bytes, q.tail, q.acked, q.head
+	// Records evicted while in flight, up to upTo, were delivered (by the
+	// uploader's copies): they leave inFlight, never counted as dropped.
+	delivered := 0
+	for delivered < len(q.inFlight) && q.inFlight[delivered] <= upTo {
+		delivered++
+	}
+	stillInFlight := len(q.inFlight) - delivered
 	q.mu.Unlock()
 	if upTo > tail {
 		return fmt.Errorf("%w: ack %d, newest committed %d", ErrAckAhead, upTo, tail)
@@ -637,6 +733,9 @@ func (s *Store) Ack(upTo uint64) error {
 		if err := qm.Put(keyAcked, u64(upTo)); err != nil {
 			return err
 		}
+		if err := qm.Put(keyInFlight, u64(uint64(stillInFlight))); err != nil {
+			return err
+		}
 		if err := putQueueMeta(qm, cnt, byt, hd); err != nil {
 			return err
 		}
@@ -648,6 +747,7 @@ func (s *Store) Ack(upTo uint64) error {
 	}
 	q.mu.Lock()
 	q.count, q.bytes, q.acked, q.head = count, bytes, upTo, head
+	q.inFlight = append(q.inFlight[:0], q.inFlight[delivered:]...)
 	q.mu.Unlock()
 	return nil
 }
@@ -672,14 +772,15 @@ func (s *Store) QueueStats() (QueueStats, error) {
 	q := &s.q
 	q.mu.Lock()
 	st := QueueStats{
-		Records:      q.count,
-		Bytes:        q.bytes,
-		MaxBytes:     s.opts.QueueMaxBytes,
-		Acked:        q.acked,
-		Pending:      len(q.cur.ends),
-		PendingBytes: len(q.cur.buf),
-		Commits:      q.commits,
-		DroppedBy:    make(map[string]uint64, len(DropReasons)),
+		Records:         q.count,
+		Bytes:           q.bytes,
+		MaxBytes:        s.opts.QueueMaxBytes,
+		Acked:           q.acked,
+		Pending:         len(q.cur.ends),
+		EvictedInFlight: len(q.inFlight),
+		PendingBytes:    len(q.cur.buf),
+		Commits:         q.commits,
+		DroppedBy:       make(map[string]uint64, len(DropReasons)),
 	}
 	for _, r := range DropReasons {
 		st.DroppedBy[r] = q.drops[r]

@@ -721,3 +721,131 @@ func TestQueueLargeRecordsOwnPacks(t *testing.T) {
 		t.Fatalf("%d packs, want 5", packs)
 	}
 }
+
+// TestQueueEvictionWhileSending: records the uploader has on the wire
+// (ReadToSend) that the budget evicts before their Ack are not counted as
+// dropped: once the upload in flight is acknowledged they were delivered,
+// and counting them dropped as well would count them twice (the control
+// plane counted them). Records read but not sent (send says no) count as
+// dropped when evicted. Evicted sent records never acknowledged count as
+// dropped when the file is opened again, once.
+func TestQueueEvictionWhileSending(t *testing.T) {
+	const per = 300 + recordOverhead
+	s, path := openTest(t, Options{QueueMaxBytes: 100 * per, CommitInterval: time.Millisecond})
+	appendN := func(from, n int) { t.Helper(); appendFlushed(t, s, from, n) }
+	appendN(1, 100) // full: seqs 1..100
+	// Read but not sent: no mark.
+	if recs, err := s.ReadToSend(0, 20, 0, func([]Record) bool { return false }); err != nil || len(recs) != 20 {
+		t.Fatalf("read: %d %v", len(recs), err)
+	}
+	// Sent: 1..30 on the wire.
+	recs, err := s.ReadToSend(0, 30, 0, func([]Record) bool { return true })
+	if err != nil || len(recs) != 30 || recs[29].Seq != 30 {
+		t.Fatalf("send: %d %v", len(recs), err)
+	}
+	appendN(101, 40) // evicts 1..40: 30 in flight, 10 dropped
+	st, _ := s.QueueStats()
+	if st.Records != 100 || st.HeadSeq != 41 || st.EvictedInFlight != 30 || st.DroppedBy[DropQueueFull] != 10 {
+		t.Fatalf("after eviction: %+v", st)
+	}
+	// The upload of 1..30 succeeds: delivered, not dropped.
+	if err := s.Ack(30); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.QueueStats()
+	if st.EvictedInFlight != 0 || st.Dropped != 10 || st.Records != 100 || st.HeadSeq != 41 {
+		t.Fatalf("after the ack: %+v", st)
+	}
+	// Sent 41..60 and 61..70; 41..70 evicted; only 41..60 acknowledged, then
+	// the process ends: 61..70 count as dropped on the next open.
+	for _, b := range [][2]int{{40, 20}, {60, 10}} {
+		if recs, err := s.ReadToSend(uint64(b[0]), b[1], 0, func([]Record) bool { return true }); err != nil || len(recs) != b[1] {
+			t.Fatalf("send after %d: %d %v", b[0], len(recs), err)
+		}
+	}
+	appendN(141, 35) // evicts 41..75: 30 in flight, 5 dropped
+	if err := s.Ack(60); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = s.QueueStats()
+	if st.EvictedInFlight != 10 || st.Dropped != 15 || st.HeadSeq != 76 {
+		t.Fatalf("after the second ack: %+v", st)
+	}
+	s.Close()
+	for range 2 { // counted once, however often the file is opened
+		s2, err := Open(path, Options{QueueMaxBytes: 100 * per, CommitInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ = s2.QueueStats()
+		if st.EvictedInFlight != 0 || st.Dropped != 25 || st.DroppedBy[DropQueueFull] != 25 || st.Records != 100 {
+			t.Fatalf("after reopening: %+v", st)
+		}
+		s2.Flush(context.Background()) // persists the count and clears the mark
+		s2.Close()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error {
+			qm := tx.Bucket(bucketQueueMeta)
+			if n, d := getU64(qm, keyInFlight), getU64(qm, []byte(keyDropPrefx+DropQueueFull)); n != 0 || d != 25 {
+				t.Errorf("in the file: %d evicted in flight, %d dropped; want 0 and 25", n, d)
+			}
+			return nil
+		})
+		db.Close()
+	}
+}
+
+// TestQueueUnsend: records handed out for sending that never reached the
+// control plane (Unsend) are evicted and counted dropped like any other;
+// those evicted while they were out count as dropped at Unsend.
+func TestQueueUnsend(t *testing.T) {
+	const per = 300 + recordOverhead
+	s, path := openTest(t, Options{QueueMaxBytes: 100 * per, CommitInterval: time.Millisecond})
+	appendN := func(from, n int) { t.Helper(); appendFlushed(t, s, from, n) }
+	appendN(1, 100)
+	for _, after := range []uint64{0, 20} { // 1..20 and 21..40 out
+		if recs, err := s.ReadToSend(after, 20, 0, func([]Record) bool { return true }); err != nil || len(recs) != 20 {
+			t.Fatalf("send after %d: %d %v", after, len(recs), err)
+		}
+	}
+	appendN(101, 30) // evicts 1..30, all out
+	if st, _ := s.QueueStats(); st.EvictedInFlight != 30 || st.Dropped != 0 {
+		t.Fatalf("after eviction: %+v", st)
+	}
+	// 1..20 may have reached the control plane; 21..40 did not.
+	s.Unsend(20)
+	if st, _ := s.QueueStats(); st.EvictedInFlight != 20 || st.Dropped != 10 {
+		t.Fatalf("after Unsend(20): %+v", st)
+	}
+	appendN(131, 20) // evicts 31..50: none is out any more
+	if st, _ := s.QueueStats(); st.EvictedInFlight != 20 || st.Dropped != 30 || st.HeadSeq != 51 {
+		t.Fatalf("after the next eviction: %+v", st)
+	}
+	s.Unsend(0) // 1..20 did not either
+	if st, _ := s.QueueStats(); st.EvictedInFlight != 0 || st.Dropped != 50 {
+		t.Fatalf("after Unsend(0): %+v", st)
+	}
+	s.Close()
+	s2, err := Open(path, Options{QueueMaxBytes: 100 * per})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if st, _ := s2.QueueStats(); st.Dropped != 50 || st.Records != 100 {
+		t.Fatalf("after reopening: %+v", st)
+	}
+}
+
+// appendFlushed appends records from..from+n-1 of 300 bytes and flushes.
+func appendFlushed(t *testing.T, s *Store, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		if _, err := s.Append(rec(i, 300)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Flush(context.Background())
+}

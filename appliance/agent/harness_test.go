@@ -75,6 +75,11 @@ type controlPlane struct {
 	// loseAnswers > 0: that many telemetry answers are replaced by 502
 	// after the control plane stored the batch.
 	loseAnswers atomic.Int32
+	// hold, when set: telemetry answers wait until it is closed, after the
+	// control plane stored the batch (an answer slow on the way back);
+	// held counts the answers waiting.
+	hold atomic.Pointer[chan struct{}]
+	held atomic.Int32
 }
 
 func startControlPlane(t testing.TB) *controlPlane {
@@ -150,6 +155,11 @@ func (c *controlPlane) wrap(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(rec, r)
 		status := rec.Code
+		if ch := c.hold.Load(); ch != nil && r.URL.Path == wire.PathTelemetry {
+			c.held.Add(1)
+			<-*ch
+			c.held.Add(-1)
+		}
 		if r.URL.Path == wire.PathTelemetry && status == 200 && c.loseAnswers.Add(-1) >= 0 {
 			status = http.StatusBadGateway
 			rec = httptest.NewRecorder()
@@ -319,6 +329,13 @@ type gwOpt func(*agent.Config)
 
 func newGateway(t *testing.T, endpoint, token, path string, opts ...gwOpt) *gateway {
 	t.Helper()
+	return newGatewayStore(t, endpoint, token, path, store.Options{}, opts...)
+}
+
+// newGatewayStore is newGateway with the store opened with sopts (its
+// Logger is set here).
+func newGatewayStore(t *testing.T, endpoint, token, path string, sopts store.Options, opts ...gwOpt) *gateway {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "apimgw.db")
 	}
@@ -326,7 +343,8 @@ func newGateway(t *testing.T, endpoint, token, path string, opts ...gwOpt) *gate
 	if token != "" {
 		g.setToken(token)
 	}
-	st, err := store.Open(path, store.Options{Logger: slog.New(slog.NewTextHandler(g.Logs, nil))})
+	sopts.Logger = slog.New(slog.NewTextHandler(g.Logs, nil))
+	st, err := store.Open(path, sopts)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/store"
 	"github.com/apimgw/apimgw/wire"
 )
 
@@ -82,5 +83,56 @@ func TestTelemetryOutageNothingLostNothingTwice(t *testing.T) {
 		if r.Status != 200 && r.Status != 502 {
 			t.Fatalf("telemetry request answered %d", r.Status)
 		}
+	}
+}
+
+// TestTelemetryEvictedInFlightCountedOnce: the queue is full while batches
+// are on the wire — stored by the control plane, their answers slow — and
+// new records push those very records out of the budget. When the answers
+// come (one of them lost, so that batch is sent again from the agent's copy)
+// every request is counted once: by the control plane, or as dropped by the
+// gateway, never both (before, the evicted records in flight were counted
+// dropped and then counted by the control plane as well).
+func TestTelemetryEvictedInFlightCountedOnce(t *testing.T) {
+	cp := startControlPlane(t)
+	tok := cp.setupGateway("gw1")
+	g := newGatewayStore(t, cp.URL, tok, "", store.Options{QueueMaxBytes: 32 << 10}, withSmallBatches)
+	g.run()
+	eventually(t, 5*time.Second, "synced", func() bool { return g.applied.Load() == 1 })
+
+	hold := make(chan struct{})
+	cp.hold.Store(&hold)
+	total := int64(200)
+	g.record(200)
+	// Two batches of 97 stored by the control plane, their answers waiting.
+	eventually(t, 10*time.Second, "two batches held", func() bool { return cp.held.Load() == 2 && cp.calls("gw1") == 194 })
+	for g.Store.QueueStats(); ; {
+		st, _ := g.Store.QueueStats()
+		if st.EvictedInFlight >= 194 {
+			break
+		}
+		g.record(100)
+		total += 100
+		if total > 10000 {
+			t.Fatalf("the records in flight were never evicted: %+v", st)
+		}
+	}
+	cp.loseAnswers.Store(1)
+	cp.hold.Store(nil)
+	close(hold)
+	var st store.QueueStats
+	eventually(t, 10*time.Second, "every request counted once", func() bool {
+		st, _ = g.Store.QueueStats()
+		return st.Records == 0 && cp.calls("gw1")+int64(st.Dropped) == total
+	}, func() string {
+		return fmt.Sprintf("control plane %d + dropped %d, want %d: %+v", cp.calls("gw1"), st.Dropped, total, st)
+	})
+	time.Sleep(200 * time.Millisecond)
+	st, _ = g.Store.QueueStats()
+	if n := cp.calls("gw1"); n+int64(st.Dropped) != total || st.EvictedInFlight != 0 || st.Dropped == 0 {
+		t.Fatalf("control plane %d + dropped %d, want %d: %+v", n, st.Dropped, total, st)
+	}
+	if n := cp.calls("gw1"); n < 194 {
+		t.Fatalf("control plane counts %d, fewer than the batches it stored", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/apimgw/apimgw/store"
@@ -17,7 +19,18 @@ type batchResult struct {
 	malformed int
 	sent      int
 	bytes     int64 // record bytes sent
-	err       error
+	// reached: the request got a connection to the control plane, so it
+	// may have been stored there, whatever the error.
+	reached bool
+	err     error
+}
+
+// sentBatch is a batch sent at least once and not acknowledged.
+type sentBatch struct {
+	recs []store.Record
+	// maybe: some attempt reached the control plane (batchResult.reached),
+	// so it may count these records; never reset.
+	maybe bool
 }
 
 // releaseAfterBytes: the uploader releases the store's mapped pages when the
@@ -25,17 +38,25 @@ type batchResult struct {
 const releaseAfterBytes = 4 << 20
 
 type inflight struct {
-	last uint64
-	done chan batchResult
+	last  uint64
+	batch sentBatch
+	done  chan batchResult
 }
 
 // uploadLoop sends the telemetry queue, oldest first, in batches of up to
 // BatchRecords, with up to UploadsInFlight batches on the wire. Batches are
 // acknowledged in queue order: the store's Ack(upTo) deletes a batch's
 // records only after the control plane's 200 for it and for every batch
-// before it. After any failure every unacknowledged record is sent again
-// (the control plane stores each (stream, seq) once, so nothing counts
-// twice) after a backoff.
+// before it. After any failure every unacknowledged batch is sent again, as
+// it was (the control plane stores each (stream, seq) once, so nothing
+// counts twice), after a backoff. The batches are resent from the copies
+// the loop holds, not read again: the queue's budget may have evicted
+// records of a batch already on the wire (the store counts those neither
+// queued nor dropped until the Ack, see store.ReadToSend), and every
+// record is counted once, delivered or dropped. Batches that never reached
+// the control plane (no connection: it is down) are let go instead and
+// read from the queue again, so that in a long outage the budget evicts the
+// oldest records as it should, none held in memory.
 func (a *Agent) uploadLoop(ctx context.Context) {
 	md, err := a.cfg.Store.Metadata()
 	for err != nil || md.StoreID == "" {
@@ -50,7 +71,8 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	}
 	stream := md.StoreID
 	var queue []inflight
-	after := uint64(0) // highest sequence read into a batch
+	var resend []sentBatch // after a failure: the unacknowledged batches, oldest first
+	after := uint64(0)     // highest sequence read into a batch
 	failures := 0
 	recovering := false // a failure happened since the queue was last empty
 	// Bytes delivered since the store's mapping was last released: once the
@@ -64,22 +86,28 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 		// transaction each) instead of one small batch per round trip.
 		wait := time.Duration(0) // until the next partial batch is ripe
 		for len(queue) < a.cfg.UploadsInFlight {
-			recs, err := a.cfg.Store.Read(after, a.cfg.BatchRecords, a.cfg.BatchBytes)
-			if err != nil {
-				a.failed(fmt.Errorf("telemetry: reading the queue: %w", err), false)
-				break
+			var b sentBatch
+			if len(resend) > 0 {
+				b, resend = resend[0], resend[1:]
+			} else {
+				recs, err := a.cfg.Store.ReadToSend(after, a.cfg.BatchRecords, a.cfg.BatchBytes, func(recs []store.Record) bool {
+					wait = a.ripeIn(recs)
+					return wait == 0
+				})
+				if err != nil {
+					a.failed(fmt.Errorf("telemetry: reading the queue: %w", err), false)
+					break
+				}
+				if len(recs) == 0 || wait > 0 {
+					break
+				}
+				b.recs = recs
 			}
-			if len(recs) == 0 {
-				break
-			}
-			if w := a.ripeIn(recs); w > 0 {
-				wait = w
-				break
-			}
-			after = recs[len(recs)-1].Seq
-			f := inflight{last: after, done: make(chan batchResult, 1)}
+			last := b.recs[len(b.recs)-1].Seq
+			after = max(after, last)
+			f := inflight{last: last, batch: b, done: make(chan batchResult, 1)}
 			queue = append(queue, f)
-			go func() { f.done <- a.sendBatch(ctx, stream, recs) }()
+			go func() { f.done <- a.sendBatch(ctx, stream, b.recs) }()
 		}
 		if len(queue) == 0 && wait > 0 {
 			if !a.sleep(ctx, wait) {
@@ -108,6 +136,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			continue
 		}
 		res := <-queue[0].done
+		failed := queue[0].batch
 		queue = queue[1:]
 		if res.err == nil {
 			res.err = a.cfg.Store.Ack(res.last)
@@ -132,11 +161,34 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			continue
 		}
 		// Failure: let the rest land (their acks cannot be used out of
-		// order), then start over from the queue's head after a backoff.
+		// order), then send every unacknowledged batch again, after a
+		// backoff.
+		failed.maybe = failed.maybe || res.reached
+		again := []sentBatch{failed}
 		for _, f := range queue {
-			<-f.done
+			r := <-f.done
+			f.batch.maybe = f.batch.maybe || r.reached
+			again = append(again, f.batch)
 		}
-		queue, after = queue[:0], 0
+		again = append(again, resend...) // batches not yet resent come after
+		queue = queue[:0]
+		// The batches after the last one that may have reached the control
+		// plane were never stored: let them go (the store counts their
+		// evicted records as dropped) and read them again.
+		m := len(again) - 1
+		for m >= 0 && !again[m].maybe {
+			m--
+		}
+		if m < len(again)-1 {
+			keep := uint64(0)
+			if m >= 0 {
+				keep = again[m].recs[len(again[m].recs)-1].Seq
+			}
+			a.cfg.Store.Unsend(keep)
+			after = keep
+			again = again[:m+1]
+		}
+		resend = again
 		if ctx.Err() != nil {
 			return
 		}
@@ -174,6 +226,8 @@ func (a *Agent) ripeIn(recs []store.Record) time.Duration {
 // records travel as the queue holds them, neither decoded nor re-encoded.
 func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Record) batchResult {
 	res := batchResult{last: recs[len(recs)-1].Seq}
+	var reached atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { reached.Store(true) }})
 	gw := a.gatewayID()
 	batch := wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: gw, Stream: stream,
 		Sequence: res.last, Records: make([]wire.RawRecord, 0, len(recs))}
@@ -216,6 +270,7 @@ func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Recor
 		}
 	}
 	res.err = err
+	res.reached = reached.Load()
 	return res
 }
 
