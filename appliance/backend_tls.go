@@ -126,6 +126,10 @@ func (c *Compiled) prepareTrust(snap *wire.Snapshot, o Options) error {
 // (sharedTLS), so a new snapshot keeps their pooled connections and TLS
 // sessions.
 func (c *Compiled) upstreamTLS(b *backendURL, bt *wire.BackendTLS, certs []tls.Certificate, mode netstack.HTTP2Mode) *netstack.UpstreamTLS {
+	// The pool, now and not on an event loop, even when an earlier
+	// snapshot's settings are shared: a request-time identity of this
+	// backend (a policy's client certificate) builds its settings from it.
+	c.trust.roots()
 	key, t := c.sharedUpstreamTLS(b, bt, certs, mode)
 	b.tlsKey, b.mode = key, mode
 	return t
