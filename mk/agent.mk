@@ -16,9 +16,14 @@ bench-agent: build
 # stopped, nginx proxy_pass and HAProxy; gateway and apimcp CPU per 100k
 # requests saturated and per request at a fixed rate (scripts/bench-hybrid.sh;
 # ROUNDS, DURATION, CONNS, ROWS, PROFILE, BIN, FOOTPRINT, IDLE_WAIT, RATE_RPS,
-# RATE_ROUNDS, RATE_DURATION).
+# RATE_ROUNDS, RATE_DURATION, GW_CONF, WRK_CPU, CP_CPU). Then the saturated
+# rounds again with the load generators on the last CPU alone and the servers
+# on the others (WRK_CPU), so that no proxy shares a core with wrk.
 bench-hybrid: build
 	./scripts/bench-hybrid.sh
+	@if [ "$$(getconf _NPROCESSORS_ONLN)" -ge 2 ]; then \
+		WRK_CPU=$$(( $$(getconf _NPROCESSORS_ONLN) - 1 )) ROWS="nginx haproxy gw-standalone gw-cp-up" RATE_ROUNDS=0 FOOTPRINT=0 ./scripts/bench-hybrid.sh; \
+	else echo "bench-hybrid: one CPU, no run with the load generators apart"; fi
 
 # What the telemetry queue's group commit costs per request at a fixed rate
 # (h2load --rps): nginx, the engine alone, the gateway at commit-interval

@@ -39,9 +39,25 @@
 # ROWS="gw-standalone gw-cp-up" runs only those rows (for profiles: PROFILE=DIR
 # then holds just their load); FOOTPRINT=0 skips the idle footprint;
 # GW_CONF="key=value[\nkey=value]" adds env.conf lines to the gateways under
-# test (e.g. GW_CONF=process.scheduling=inherit for the A/B of that key).
+# test (e.g. GW_CONF=process.scheduling=inherit for the A/B of that key);
+# WRK_CPU=N runs the load generators (wrk, h2load) on CPU N alone and
+# everything else (proxies, backend, gateways, apimcp) on the other CPUs, so
+# that the proxies do not share cores with the load (they start there, so
+# each sizes itself to those CPUs: the gateway's loops and GOMAXPROCS,
+# HAProxy's threads).
+# CP_CPU=N runs apimcp on CPU N (CP_CPU=$WRK_CPU: apimcp off the servers'
+# cores, as on its own box).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${WRK_CPU:-}" ] && [ -z "${BENCH_PINNED:-}" ]; then
+	others=$(python3 -c 'import os,sys; c=sorted(os.sched_getaffinity(0)-{int(sys.argv[1])}); print(",".join(map(str,c)))' "$WRK_CPU")
+	[ -n "$others" ] || { echo "bench-hybrid: WRK_CPU=$WRK_CPU leaves no CPU for the servers" >&2; exit 1; }
+	BENCH_PINNED=$others exec taskset -c "$others" "$0" "$@"
+fi
+LOAD=() # the load generators' prefix
+[ -n "${WRK_CPU:-}" ] && LOAD=(taskset -c "$WRK_CPU")
+CP_LAUNCH=() # apimcp's prefix: CP_CPU=N runs it on CPU N (with WRK_CPU: as if on another box)
+[ -n "${CP_CPU:-}" ] && CP_LAUNCH=(taskset -c "$CP_CPU")
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
@@ -149,7 +165,7 @@ drain() { # wait until the gateway's queue is empty (apimcp running)
 	echo "bench-hybrid: backlog did not drain: $(backlog) records" >&2; return 1
 }
 start_cp() {
-	"$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >>"$work/apimcp.log" 2>&1 &
+	"${CP_LAUNCH[@]}" "$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >>"$work/apimcp.log" 2>&1 &
 	CP_PID=$!
 	for _ in $(seq 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CP/apis")" != 000 ] && return 0; sleep 0.05; done
 }
@@ -168,8 +184,12 @@ names=(${ROWS:-nginx haproxy gw-standalone gw-cp-up gw-cp-down gw-standalone-oth
 policies() { cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{print $39}' | sort -u | sed 's/^0$/other/; s/^3$/batch/; s/^5$/idle/' | paste -sd,; }
 hz=$(getconf CLK_TCK)
 for n in nginx haproxy gw-standalone gw-cp-up; do
-	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || { echo "bench-hybrid: $n does not answer" >&2; exit 1; }
-	wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
+	curl -fsS -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null || {
+		echo "bench-hybrid: $n does not answer; the gateways' logs end:" >&2
+		tail -n 15 "$work/gw.log" "$work/sa.log" "$work/apimcp.log" >&2
+		exit 1
+	}
+	"${LOAD[@]}" wrk -t2 -c"$CONNS" -d2s -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" >/dev/null # warm-up
 done
 drain
 # row_begin NAME / row_end NAME: cp-down's rounds run with apimcp stopped; it
@@ -195,7 +215,7 @@ for r in $(seq "$ROUNDS"); do
 	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		row_begin "$n"
 		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); m0=$(machine_jiffies); x0=$(machine_switches)
-		out=$(wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
+		out=$("${LOAD[@]}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
 		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); m1=$(machine_jiffies); x1=$(machine_switches)
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
@@ -253,7 +273,7 @@ if [ "$RATE_ROUNDS" -gt 0 ]; then
 		for n in $(rotate $((r - 1)) "${names[@]}"); do
 			row_begin "$n"
 			t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); s0=$(switches "${PID[$n]}")
-			out=$(h2load --h1 -c"$CONNS" -t1 --rps "$RATE_RPS" -D "$RATE_DURATION" -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" 2>&1)
+			out=$("${LOAD[@]}" h2load --h1 -c"$CONNS" -t1 --rps "$RATE_RPS" -D "$RATE_DURATION" -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}" 2>&1)
 			t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); s1=$(switches "${PID[$n]}")
 			reqs=$(awk '/^requests:/{print $8}' <<<"$out")
 			[ "${reqs:-0}" -gt 0 ] || { echo "bench-hybrid: $n: no request succeeded at a fixed rate" >&2; echo "$out" >&2; exit 1; }
@@ -293,7 +313,10 @@ else
 	echo "- telemetry MISMATCH: the hybrid gateway answered $served requests; apimcp counts $total" | tee /dev/stderr
 fi
 echo
-echo "(machine: $(nproc) cores; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'); gateway threads' scheduling: standalone $(policies "$SA_PID"), hybrid $(policies "$GW_PID"))"
+pinning="load and servers share the cores"
+[ -n "${WRK_CPU:-}" ] && pinning="load generators on CPU $WRK_CPU, servers on CPUs $BENCH_PINNED"
+[ -n "${CP_CPU:-}" ] && pinning="$pinning, apimcp on CPU $CP_CPU"
+echo "(machine: $(getconf _NPROCESSORS_ONLN) cores, $pinning; $(uname -m); wrk -t2 -c$CONNS -d$DURATION; $(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | awk '{print $1, $3}'); gateway threads' scheduling: standalone $(policies "$SA_PID"), hybrid $(policies "$GW_PID"))"
 
 [ "${FOOTPRINT:-1}" = 0 ] && exit 0
 
