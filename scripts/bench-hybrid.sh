@@ -37,7 +37,7 @@
 # RATE_RPS (200 per connection), RATE_ROUNDS (ROUNDS; 0 skips the fixed-rate
 # part), RATE_DURATION (DURATION's seconds);
 # ROWS="gw-standalone gw-cp-up" runs only those rows (for profiles: PROFILE=DIR
-# then holds just their load); FOOTPRINT=0 skips the idle footprint;
+# or TRACE=DIR then holds just their load); FOOTPRINT=0 skips the idle footprint;
 # GW_CONF="key=value[\nkey=value]" adds env.conf lines to the gateways under
 # test (e.g. GW_CONF=process.scheduling=inherit for the A/B of that key);
 # WRK_CPU=N runs the load generators (wrk, h2load) on CPU N alone and
@@ -58,6 +58,14 @@ LOAD=() # the load generators' prefix
 [ -n "${WRK_CPU:-}" ] && LOAD=(taskset -c "$WRK_CPU")
 CP_LAUNCH=() # apimcp's prefix: CP_CPU=N runs it on CPU N (with WRK_CPU: as if on another box)
 [ -n "${CP_CPU:-}" ] && CP_LAUNCH=(taskset -c "$CP_CPU")
+# CP_SCHED=idle runs apimcp under SCHED_IDLE (chrt -i 0): it gets a CPU only
+# when no other thread wants it, so its ingest does not preempt the gateway or
+# the load generators, as if it ran on its own box.
+case "${CP_SCHED:-}" in
+'') ;;
+idle) CP_LAUNCH+=(chrt -i 0) ;;
+*) echo "bench-hybrid: CP_SCHED=$CP_SCHED: only idle is known" >&2; exit 1 ;;
+esac
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
@@ -108,7 +116,7 @@ haproxy -D -f "$work/haproxy.cfg"
 sleep 0.3
 
 # The control plane and the API, set up with apimctl as a user would.
-"$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >"$work/apimcp.log" 2>&1 &
+"${CP_LAUNCH[@]}" "$BIN/apimcp" --listen "127.0.0.1:$CP" --data "$work/apimcp" >"$work/apimcp.log" 2>&1 &
 CP_PID=$!
 for _ in $(seq 200); do [ -s "$work/apimcp/admin-token" ] && break; sleep 0.05; done
 export APIMCTL_SERVER="http://127.0.0.1:$CP" APIMCTL_TOKEN
@@ -147,10 +155,11 @@ telemetry.logs.std=none
 $(printf '%b' "${GW_CONF:-}")
 CONF
 mkdir -p "$work/gw" "$work/sa"
-# PROFILE=DIR: CPU profiles of both gateways (written when they stop) into DIR.
-APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/hybrid.prof} "$BIN/apimgw" --config "$work/hybrid.conf" >"$work/gw.log" 2>&1 &
+# PROFILE=DIR: CPU profiles of both gateways (written when they stop) into DIR;
+# TRACE=DIR: their execution traces (runtime/trace) likewise.
+APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/hybrid.prof} APIMGW_TRACE=${TRACE:+$TRACE/hybrid.trace} "$BIN/apimgw" --config "$work/hybrid.conf" >"$work/gw.log" 2>&1 &
 GW_PID=$!; pids+=($GW_PID)
-APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/standalone.prof} "$BIN/apimgw" --config "$work/standalone.conf" >"$work/sa.log" 2>&1 &
+APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/standalone.prof} APIMGW_TRACE=${TRACE:+$TRACE/standalone.trace} "$BIN/apimgw" --config "$work/standalone.conf" >"$work/sa.log" 2>&1 &
 SA_PID=$!; pids+=($SA_PID)
 for p in "$GW" "$GW_SA"; do
 	for _ in $(seq 200); do

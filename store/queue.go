@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -628,6 +629,9 @@ func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
 			if len(out) == n {
 				return errStop
 			}
+			if len(out)%readYieldEvery == readYieldEvery-1 {
+				runtime.Gosched()
+			}
 			start := len(buf)
 			buf = append(buf, r.data...)
 			out = append(out, Record{Seq: r.seq, Appended: appendedTime(r.appended), Data: buf[start:len(buf):len(buf)]})
@@ -639,6 +643,29 @@ func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
 		return nil
 	})
 	return out, err
+}
+
+// readYieldEvery: Read gives up its processor (runtime.Gosched) after every
+// this many records it copies, so that reading an upload batch (5,000
+// records) does not hold a P an event loop is waiting for: the runtime
+// preempts a running goroutine only after 10 ms, and a gateway on one CPU
+// has one P (docs/benchmarks.md, "Who holds the P").
+const readYieldEvery = 1024
+
+// Backlog estimates what Read(after, ...) would find, without a
+// transaction: how many committed records have a sequence above after, and
+// their bytes (from the queue's average record size, overhead not
+// counted). The uploader polls it to send a batch as soon as it is full.
+func (s *Store) Backlog(after uint64) (recs, bytes int64) {
+	q := &s.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	from := max(after+1, q.head)
+	if q.count <= 0 || q.tail < from {
+		return 0, 0
+	}
+	recs = min(int64(q.tail-from+1), q.count)
+	return recs, max(0, q.bytes*recs/q.count-recs*recordOverhead)
 }
 
 // ReadToSend reads like Read and, when send(recs) says the records go to the

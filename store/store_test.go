@@ -849,3 +849,42 @@ func appendFlushed(t *testing.T, s *Store, from, n int) {
 	}
 	s.Flush(context.Background())
 }
+
+// TestQueueBacklog: Backlog counts the committed records above a sequence
+// and estimates their bytes, without a transaction, through appends,
+// acknowledgements and evictions (the uploader polls it to send a batch as
+// soon as it is full).
+func TestQueueBacklog(t *testing.T) {
+	const per = 300 + recordOverhead
+	s, _ := openTest(t, Options{QueueMaxBytes: 100 * per, CommitInterval: time.Millisecond})
+	check := func(after uint64, want int64) {
+		t.Helper()
+		n, b := s.Backlog(after)
+		if n != want || b != want*300 {
+			t.Fatalf("Backlog(%d) = %d records, %d bytes; want %d, %d", after, n, b, want, want*300)
+		}
+	}
+	check(0, 0)
+	if _, err := s.Append(rec(1, 300)); err != nil {
+		t.Fatal(err)
+	}
+	check(0, 0) // appended, not committed
+	s.Flush(context.Background())
+	check(0, 1)
+	appendFlushed(t, s, 2, 59)
+	check(0, 60)
+	check(20, 40)
+	check(60, 0)
+	check(1000, 0)
+	if err := s.Ack(30); err != nil {
+		t.Fatal(err)
+	}
+	check(0, 30)
+	check(40, 20)
+	appendFlushed(t, s, 61, 90) // 120 records for a budget of 100: 31..50 evicted
+	check(0, 100)
+	check(60, 90)
+	if recs, err := s.Read(0, 1000, 0); err != nil || int64(len(recs)) != 100 || recs[0].Seq != 51 {
+		t.Fatalf("Read after eviction: %d records from %d, %v", len(recs), recs[0].Seq, err)
+	}
+}

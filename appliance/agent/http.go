@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -226,8 +227,14 @@ func (a *Agent) encodeRaw(b *wire.RawBatch) ([]byte, bool, error) {
 	zw := gzPool.Get().(*gzip.Writer)
 	defer gzPool.Put(zw)
 	zw.Reset(&buf)
-	if _, err := zw.Write(raw); err != nil {
-		return nil, false, fmt.Errorf("agent: encode: %w", err)
+	for rest := raw; len(rest) > 0; {
+		n := min(len(rest), yieldBytes)
+		if _, err := zw.Write(rest[:n]); err != nil {
+			return nil, false, fmt.Errorf("agent: encode: %w", err)
+		}
+		if rest = rest[n:]; len(rest) > 0 {
+			runtime.Gosched()
+		}
 	}
 	if err := zw.Close(); err != nil {
 		return nil, false, fmt.Errorf("agent: encode: %w", err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimgw/apimgw/appliance/agent"
 	"github.com/apimgw/apimgw/store"
 	"github.com/apimgw/apimgw/wire"
 )
@@ -134,5 +135,31 @@ func TestTelemetryEvictedInFlightCountedOnce(t *testing.T) {
 	}
 	if n := cp.calls("gw1"); n < 194 {
 		t.Fatalf("control plane counts %d, fewer than the batches it stored", n)
+	}
+}
+
+// TestTelemetryFullBatchLeavesAtOnce: a batch leaves as soon as it is full,
+// not when the partial batch the uploader saw first is due. Before, the
+// uploader slept until then (UploadInterval after its oldest record), so
+// under load a second's worth of batches went out in one burst after each
+// sleep, and with a long interval a full batch waited for it.
+func TestTelemetryFullBatchLeavesAtOnce(t *testing.T) {
+	cp := startControlPlane(t)
+	tok := cp.setupGateway("gw1")
+	g := newGateway(t, cp.URL, tok, "", func(c *agent.Config) {
+		c.UploadInterval, c.BatchRecords, c.UploadsInFlight = 20*time.Second, 97, 1
+	})
+	g.record(10) // a partial batch, due in 20 s
+	g.run()
+	eventually(t, 5*time.Second, "synced", func() bool { return g.applied.Load() == 1 })
+	time.Sleep(300 * time.Millisecond) // the uploader has seen the partial batch
+	if n := cp.calls("gw1"); n != 0 {
+		t.Fatalf("control plane counts %d before the batch is full or due", n)
+	}
+	g.record(90)
+	eventually(t, 5*time.Second, "the full batch delivered well before it was due", func() bool { return cp.calls("gw1") == 97 })
+	time.Sleep(300 * time.Millisecond)
+	if n := cp.calls("gw1"); n != 97 {
+		t.Fatalf("control plane counts %d, want 97 (the 3 left are not due)", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptrace"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,17 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	// queue is empty after a few MiB went out, their pages are given back
 	// (store.ReleaseMapped), so a delivered backlog does not stay in RSS.
 	var delivered int64
+	// ripeAt: when the partial batch above after is due (its oldest record
+	// will have waited UploadInterval), as the last read found; zero when
+	// no partial batch was seen. Until then the loop polls the store's
+	// counts (Backlog, no transaction) and reads again only once the batch
+	// is full or due, so that under load each batch leaves as soon as it
+	// fills, one at a time, not all of a second's batches in one burst
+	// after a sleep.
+	var ripeAt time.Time
+	// poll: the partial batch holds a twentieth of a batch or more, so it
+	// may fill before ripeAt; a trickle of records is not polled for.
+	poll := false
 	for ctx.Err() == nil {
 		// Fill the pipeline. A batch leaves when it is full or its oldest
 		// record has waited UploadInterval: under load that is a few large
@@ -90,6 +102,12 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			if len(resend) > 0 {
 				b, resend = resend[0], resend[1:]
 			} else {
+				if !ripeAt.IsZero() {
+					if now := a.cfg.Clock.Now(); now.Before(ripeAt) && !a.batchFull(after) {
+						wait = ripeAt.Sub(now)
+						break
+					}
+				}
 				recs, err := a.cfg.Store.ReadToSend(after, a.cfg.BatchRecords, a.cfg.BatchBytes, func(recs []store.Record) bool {
 					wait = a.ripeIn(recs)
 					return wait == 0
@@ -98,7 +116,13 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 					a.failed(fmt.Errorf("telemetry: reading the queue: %w", err), false)
 					break
 				}
-				if len(recs) == 0 || wait > 0 {
+				ripeAt = time.Time{}
+				if len(recs) == 0 {
+					break
+				}
+				if wait > 0 {
+					ripeAt = a.cfg.Clock.Now().Add(wait)
+					poll = len(recs)*20 >= a.cfg.BatchRecords
 					break
 				}
 				b.recs = recs
@@ -110,6 +134,9 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			go func() { f.done <- a.sendBatch(ctx, stream, b.recs) }()
 		}
 		if len(queue) == 0 && wait > 0 {
+			if poll {
+				wait = min(wait, a.pollEvery())
+			}
 			if !a.sleep(ctx, wait) {
 				return
 			}
@@ -189,6 +216,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			again = again[:m+1]
 		}
 		resend = again
+		ripeAt = time.Time{}
 		if ctx.Err() != nil {
 			return
 		}
@@ -203,6 +231,20 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	for _, f := range queue {
 		<-f.done
 	}
+}
+
+// pollEvery is how often the uploader looks at the store's counts while a
+// partial batch waits: a twentieth of UploadInterval (50 ms by default),
+// only while records are queued.
+func (a *Agent) pollEvery() time.Duration {
+	return max(a.cfg.UploadInterval/20, time.Millisecond)
+}
+
+// batchFull says whether the records queued above after fill a batch, by
+// the store's counts.
+func (a *Agent) batchFull(after uint64) bool {
+	n, bytes := a.cfg.Store.Backlog(after)
+	return n >= int64(a.cfg.BatchRecords) || bytes >= int64(a.cfg.BatchBytes)
 }
 
 // ripeIn says how long a batch of recs should wait before it is sent: 0 when
@@ -222,17 +264,39 @@ func (a *Agent) ripeIn(recs []store.Record) time.Duration {
 	return max(0, a.cfg.UploadInterval-a.cfg.Clock.Now().Sub(recs[0].Appended))
 }
 
-// sendBatch posts queued records as one binary batch (wire.RawBatch): the
-// records travel as the queue holds them, neither decoded nor re-encoded.
-func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Record) batchResult {
-	res := batchResult{last: recs[len(recs)-1].Seq}
-	var reached atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { reached.Store(true) }})
-	gw := a.gatewayID()
-	batch := wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: gw, Stream: stream,
-		Sequence: res.last, Records: make([]wire.RawRecord, 0, len(recs))}
+// The uploader's CPU work on a batch (checking its records, compressing
+// it) gives up the processor (runtime.Gosched) after every yieldRecords
+// records and yieldBytes bytes compressed, a few hundred microseconds of
+// work: a gateway on one CPU has one P, the runtime preempts a goroutine
+// only after 10 ms, and an event loop back from a system call waits for the
+// P until then (docs/benchmarks.md, "Who holds the P").
+const (
+	yieldRecords = 1024
+	yieldBytes   = 32 << 10
+)
+
+// encodedBatch is a batch ready to post: its body and what the
+// acknowledgement must match.
+type encodedBatch struct {
+	res  batchResult // last, malformed, sent, bytes filled in
+	seq  uint64      // the batch's Sequence
+	body []byte
+	gz   bool
+}
+
+// encodeBatch builds the binary batch (wire.RawBatch) of queued records:
+// the records travel as the queue holds them, neither decoded nor
+// re-encoded.
+func (a *Agent) encodeBatch(stream string, recs []store.Record) (encodedBatch, error) {
+	e := encodedBatch{res: batchResult{last: recs[len(recs)-1].Seq}}
+	e.seq = e.res.last
+	batch := wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: a.gatewayID(), Stream: stream,
+		Sequence: e.seq, Records: make([]wire.RawRecord, 0, len(recs))}
 	var dec wire.RecordDecoder
-	for _, r := range recs {
+	for i, r := range recs {
+		if i%yieldRecords == yieldRecords-1 {
+			runtime.Gosched()
+		}
 		data := r.Data
 		if err := wire.CheckRecord(data); err != nil {
 			// A record an older build queued without a status or a time is
@@ -240,7 +304,7 @@ func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Recor
 			// forever: skip it, count it (dropped, in the heartbeat), say so.
 			w := wire.TelemetryRecord{Seq: r.Seq}
 			if derr := dec.Decode(data, &w); derr != nil {
-				res.malformed++
+				e.res.malformed++
 				a.log.Error("agent: skipping a telemetry record that cannot be decoded", "seq", r.Seq, "err", derr)
 				continue
 			}
@@ -248,23 +312,39 @@ func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Recor
 			data = wire.AppendRecord(nil, &w)
 		}
 		batch.Records = append(batch.Records, wire.RawRecord{Seq: r.Seq, Data: data})
-		res.bytes += int64(len(data))
+		e.res.bytes += int64(len(data))
 	}
-	res.sent = len(batch.Records)
+	e.res.sent = len(batch.Records)
+	if e.res.sent == 0 {
+		return e, nil // nothing decodable: acknowledge locally
+	}
+	var err error
+	e.body, e.gz, err = a.encodeRaw(&batch)
+	return e, err
+}
+
+// sendBatch posts queued records as one batch (encodeBatch) and checks the
+// acknowledgement.
+func (a *Agent) sendBatch(ctx context.Context, stream string, recs []store.Record) batchResult {
+	e, err := a.encodeBatch(stream, recs)
+	res := e.res
+	if err != nil {
+		res.err = err
+		return res
+	}
 	if res.sent == 0 {
-		return res // nothing decodable: acknowledge locally
+		return res
 	}
-	body, gz, err := a.encodeRaw(&batch)
-	if err == nil {
-		err = a.post(ctx, "POST "+wire.PathTelemetry, wire.PathTelemetry, body, wire.TelemetryBatchContentType, gz, &res.ack)
-	}
+	var reached atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { reached.Store(true) }})
+	err = a.post(ctx, "POST "+wire.PathTelemetry, wire.PathTelemetry, e.body, wire.TelemetryBatchContentType, e.gz, &res.ack)
 	if err == nil {
 		ack := &res.ack
 		switch {
 		case ack.ProtocolVersion != wire.ProtocolVersion:
 			err = fmt.Errorf("%w: telemetry ack has protocol version %d", ErrProtocol, ack.ProtocolVersion)
-		case ack.Stream != stream || ack.Sequence != batch.Sequence:
-			err = fmt.Errorf("%w: ack for stream %q sequence %d, sent stream %q sequence %d", ErrProtocol, ack.Stream, ack.Sequence, stream, batch.Sequence)
+		case ack.Stream != stream || ack.Sequence != e.seq:
+			err = fmt.Errorf("%w: ack for stream %q sequence %d, sent stream %q sequence %d", ErrProtocol, ack.Stream, ack.Sequence, stream, e.seq)
 		case ack.Accepted+ack.Duplicates+ack.Expired != res.sent:
 			err = fmt.Errorf("%w: ack counts %d accepted + %d duplicates + %d expired, sent %d records", ErrProtocol, ack.Accepted, ack.Duplicates, ack.Expired, res.sent)
 		}

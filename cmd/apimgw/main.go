@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/apimgw/apimgw/appliance/gateway"
@@ -51,6 +52,15 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	// APIMGW_TRACE=FILE writes a runtime execution trace until the daemon
+	// stops (scheduling latency on the event loops' Ps; see
+	// docs/benchmarks.md, "Who holds the P").
+	if path := os.Getenv("APIMGW_TRACE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			trace.Start(f)
+			defer func() { trace.Stop(); f.Close() }()
+		}
+	}
 	// APIMGW_HEAPPROFILE=FILE writes a heap profile (live objects) when the
 	// daemon stops.
 	if path := os.Getenv("APIMGW_HEAPPROFILE"); path != "" {
@@ -64,6 +74,7 @@ func main() {
 	}
 	if err := gateway.Run(ctx, gateway.Options{ConfigPath: *configPath, Version: version}, reload); err != nil {
 		pprof.StopCPUProfile()
+		trace.Stop()
 		fmt.Fprintln(os.Stderr, "apimgw:", err)
 		os.Exit(1)
 	}
