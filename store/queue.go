@@ -601,6 +601,19 @@ func classify(err error) string {
 // the head. Reading does not remove anything: Ack does. The records' Data
 // share one freshly allocated buffer owned by the caller.
 func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
+	return s.readInto(nil, after, maxRecs, maxBytes)
+}
+
+// ReadBuffer is memory a read may reuse (ReadToSendInto): the records and
+// their bytes of the last read into it, which the next read into it
+// overwrites. The uploader keeps one per batch in flight, so that reading
+// 5,000 records a batch makes no garbage.
+type ReadBuffer struct {
+	recs []Record
+	data []byte
+}
+
+func (s *Store) readInto(rb *ReadBuffer, after uint64, maxRecs, maxBytes int) ([]Record, error) {
 	if maxRecs <= 0 {
 		return nil, nil
 	}
@@ -623,8 +636,19 @@ func (s *Store) Read(after uint64, maxRecs, maxBytes int) ([]Record, error) {
 		if n == 0 {
 			return nil
 		}
-		buf := make([]byte, 0, total)
-		out = make([]Record, 0, n)
+		var buf []byte
+		switch {
+		case rb == nil:
+			buf, out = make([]byte, 0, total), make([]Record, 0, n)
+		default:
+			if cap(rb.data) < total {
+				rb.data = make([]byte, 0, total)
+			}
+			if cap(rb.recs) < n {
+				rb.recs = make([]Record, 0, n)
+			}
+			buf, out = rb.data[:0], rb.recs[:0]
+		}
 		err = forEachLive(tx, from, func(r packRecord) error {
 			if len(out) == n {
 				return errStop
@@ -678,12 +702,18 @@ func (s *Store) Backlog(after uint64) (recs, bytes int64) {
 // again. Only the uploader calls it; send runs under the store's write lock
 // and must be quick.
 func (s *Store) ReadToSend(after uint64, maxRecs, maxBytes int, send func([]Record) bool) ([]Record, error) {
+	return s.ReadToSendInto(nil, after, maxRecs, maxBytes, send)
+}
+
+// ReadToSendInto is ReadToSend reading into rb (nil: fresh memory): the
+// records returned live in rb until the next read into it.
+func (s *Store) ReadToSendInto(rb *ReadBuffer, after uint64, maxRecs, maxBytes int, send func([]Record) bool) ([]Record, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	recs, err := s.Read(after, maxRecs, maxBytes)
+	recs, err := s.readInto(rb, after, maxRecs, maxBytes)
 	if err != nil || len(recs) == 0 || !send(recs) {
 		return recs, err
 	}

@@ -888,3 +888,37 @@ func TestQueueBacklog(t *testing.T) {
 		t.Fatalf("Read after eviction: %d records from %d, %v", len(recs), recs[0].Seq, err)
 	}
 }
+
+// TestReadToSendInto: reads into one ReadBuffer reuse its memory (no
+// allocation once it is large enough) and return the same records as
+// fresh reads.
+func TestReadToSendInto(t *testing.T) {
+	s, _ := openTest(t, Options{CommitInterval: time.Millisecond})
+	appendFlushed(t, s, 1, 200)
+	var rb ReadBuffer
+	yes := func([]Record) bool { return true }
+	for _, after := range []uint64{0, 50, 100} {
+		got, err := s.ReadToSendInto(&rb, after, 50, 0, yes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := s.Read(after, 50, 0)
+		if len(got) != 50 || got[0].Seq != after+1 {
+			t.Fatalf("after %d: %d records from %d", after, len(got), got[0].Seq)
+		}
+		for i := range got {
+			if got[i].Seq != want[i].Seq || !bytes.Equal(got[i].Data, want[i].Data) || !got[i].Appended.Equal(want[i].Appended) {
+				t.Fatalf("after %d: record %d differs", after, i)
+			}
+		}
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, err := s.ReadToSendInto(&rb, 100, 50, 0, yes); err != nil {
+			t.Fatal(err)
+		}
+	})
+	fresh := testing.AllocsPerRun(20, func() { s.ReadToSend(100, 50, 0, yes) })
+	if allocs >= fresh {
+		t.Fatalf("a read into a buffer allocates %.0f times, a fresh read %.0f", allocs, fresh)
+	}
+}

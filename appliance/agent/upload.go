@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptrace"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ type batchResult struct {
 // sentBatch is a batch sent at least once and not acknowledged.
 type sentBatch struct {
 	recs []store.Record
+	rb   *store.ReadBuffer // recs live here
 	// maybe: some attempt reached the control plane (batchResult.reached),
 	// so it may count these records; never reset.
 	maybe bool
@@ -91,6 +93,18 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 	// poll: the partial batch holds a twentieth of a batch or more, so it
 	// may fill before ripeAt; a trickle of records is not polled for.
 	poll := false
+	// spare: read buffers of acknowledged batches, for the next reads (a
+	// batch's 5,000 records and their bytes are then no garbage); let go
+	// when the queue is empty.
+	var spare []*store.ReadBuffer
+	getBuf := func() *store.ReadBuffer {
+		if n := len(spare); n > 0 {
+			rb := spare[n-1]
+			spare = spare[:n-1]
+			return rb
+		}
+		return new(store.ReadBuffer)
+	}
 	for ctx.Err() == nil {
 		// Fill the pipeline. A batch leaves when it is full or its oldest
 		// record has waited UploadInterval: under load that is a few large
@@ -108,24 +122,28 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 						break
 					}
 				}
-				recs, err := a.cfg.Store.ReadToSend(after, a.cfg.BatchRecords, a.cfg.BatchBytes, func(recs []store.Record) bool {
+				rb := getBuf()
+				recs, err := a.cfg.Store.ReadToSendInto(rb, after, a.cfg.BatchRecords, a.cfg.BatchBytes, func(recs []store.Record) bool {
 					wait = a.ripeIn(recs)
 					return wait == 0
 				})
 				if err != nil {
+					spare = append(spare, rb)
 					a.failed(fmt.Errorf("telemetry: reading the queue: %w", err), false)
 					break
 				}
 				ripeAt = time.Time{}
 				if len(recs) == 0 {
+					spare = append(spare, rb)
 					break
 				}
 				if wait > 0 {
+					spare = append(spare, rb)
 					ripeAt = a.cfg.Clock.Now().Add(wait)
 					poll = len(recs)*20 >= a.cfg.BatchRecords
 					break
 				}
-				b.recs = recs
+				b.recs, b.rb = recs, rb
 			}
 			last := b.recs[len(b.recs)-1].Seq
 			after = max(after, last)
@@ -143,6 +161,7 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			continue
 		}
 		if len(queue) == 0 {
+			spare = nil
 			if delivered >= releaseAfterBytes {
 				delivered = 0
 				if n, err := a.cfg.Store.ReleaseMapped(); err != nil {
@@ -185,6 +204,9 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			if res.sent > 0 {
 				a.succeeded(false)
 			}
+			if failed.rb != nil {
+				spare = append(spare, failed.rb)
+			}
 			continue
 		}
 		// Failure: let the rest land (their acks cannot be used out of
@@ -213,6 +235,11 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 			}
 			a.cfg.Store.Unsend(keep)
 			after = keep
+			for _, b := range again[m+1:] {
+				if b.rb != nil {
+					spare = append(spare, b.rb)
+				}
+			}
 			again = again[:m+1]
 		}
 		resend = again
@@ -290,8 +317,10 @@ type encodedBatch struct {
 func (a *Agent) encodeBatch(stream string, recs []store.Record) (encodedBatch, error) {
 	e := encodedBatch{res: batchResult{last: recs[len(recs)-1].Seq}}
 	e.seq = e.res.last
+	rp := rawRecordPool.Get().(*[]wire.RawRecord)
+	defer func() { clear(*rp); rawRecordPool.Put(rp) }()
 	batch := wire.RawBatch{ProtocolVersion: wire.ProtocolVersion, Gateway: a.gatewayID(), Stream: stream,
-		Sequence: e.seq, Records: make([]wire.RawRecord, 0, len(recs))}
+		Sequence: e.seq, Records: (*rp)[:0]}
 	var dec wire.RecordDecoder
 	for i, r := range recs {
 		if i%yieldRecords == yieldRecords-1 {
@@ -314,6 +343,7 @@ func (a *Agent) encodeBatch(stream string, recs []store.Record) (encodedBatch, e
 		batch.Records = append(batch.Records, wire.RawRecord{Seq: r.Seq, Data: data})
 		e.res.bytes += int64(len(data))
 	}
+	*rp = batch.Records
 	e.res.sent = len(batch.Records)
 	if e.res.sent == 0 {
 		return e, nil // nothing decodable: acknowledge locally
@@ -322,6 +352,9 @@ func (a *Agent) encodeBatch(stream string, recs []store.Record) (encodedBatch, e
 	e.body, e.gz, err = a.encodeRaw(&batch)
 	return e, err
 }
+
+// rawRecordPool holds the record lists encodeBatch builds a batch in.
+var rawRecordPool = sync.Pool{New: func() any { return new([]wire.RawRecord) }}
 
 // sendBatch posts queued records as one batch (encodeBatch) and checks the
 // acknowledgement.
