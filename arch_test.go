@@ -36,6 +36,8 @@ var rules = map[string]rule{
 	"internal/testalloc": {ours: []string{"internal/testalloc"}, thirdParty: []string{}},
 	"internal/testenv":   {ours: []string{"internal/testenv"}, thirdParty: []string{}},
 	"internal/testredis": {ours: []string{"internal/testredis"}, thirdParty: []string{}},
+	// A benchmark tool (scripts/bench-hybrid.sh TRACE=DIR): reads execution traces.
+	"internal/traceloops": {ours: []string{}, thirdParty: []string{"golang.org/x/exp/trace"}},
 	// The Redis glue of shared counters: policy's interface filled with go-redis.
 	"appliance/shared": {ours: []string{"appliance/shared", "policy", "netstack/http1", "wire"}, thirdParty: []string{"github.com/redis/go-redis/v9"}},
 	"":                 {ours: []string{""}}, // the module root itself

@@ -9,6 +9,7 @@ BENCH_TARGETS += bench-agent bench-hybrid bench-commit
 bench-agent: build
 	$(GO) test -run '^$$' -bench 'OnDone|AppendRecord' -benchmem ./appliance/telemetry
 	$(GO) test -run '^$$' -bench 'ParseRawBatch' -benchmem -count 3 ./wire
+	$(GO) test -run '^$$' -bench 'EncodeBatch' -benchmem ./appliance/agent
 	APIMGW_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench BacklogFlush -benchtime 1x -timeout 20m ./appliance/agent
 
 # Hybrid mode (issue 16): the gateway synced from a running apimcp with
@@ -18,11 +19,15 @@ bench-agent: build
 # ROUNDS, DURATION, CONNS, ROWS, PROFILE, BIN, FOOTPRINT, IDLE_WAIT, RATE_RPS,
 # RATE_ROUNDS, RATE_DURATION, GW_CONF, WRK_CPU, CP_CPU). Then the saturated
 # rounds again with the load generators on the last CPU alone and the servers
-# on the others (WRK_CPU), so that no proxy shares a core with wrk.
+# on the others (WRK_CPU), so that no proxy shares a core with wrk, and
+# apimcp beside wrk under SCHED_IDLE (CP_CPU, CP_SCHED=idle): as if on its
+# own box, as in production, its ingest preempting neither the gateway nor
+# wrk.
 bench-hybrid: build
 	./scripts/bench-hybrid.sh
 	@if [ "$$(getconf _NPROCESSORS_ONLN)" -ge 2 ]; then \
-		WRK_CPU=$$(( $$(getconf _NPROCESSORS_ONLN) - 1 )) ROWS="nginx haproxy gw-standalone gw-cp-up" RATE_ROUNDS=0 FOOTPRINT=0 ./scripts/bench-hybrid.sh; \
+		last=$$(( $$(getconf _NPROCESSORS_ONLN) - 1 )); \
+		WRK_CPU=$$last CP_CPU=$$last CP_SCHED=idle ROWS="nginx haproxy gw-standalone gw-cp-up" RATE_ROUNDS=0 FOOTPRINT=0 ./scripts/bench-hybrid.sh; \
 	else echo "bench-hybrid: one CPU, no run with the load generators apart"; fi
 
 # What the telemetry queue's group commit costs per request at a fixed rate

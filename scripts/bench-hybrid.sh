@@ -81,6 +81,14 @@ cleanup() {
 		[ -f "$work/$n.pid" ] && kill "$(cat "$work/$n.pid")" 2>/dev/null || true
 	done
 	sleep 0.3
+	if [ -n "${TRACE:-}" ] && [ -x "$work/traceloops" ]; then
+		# The gateways wrote their traces as they stopped.
+		for t in hybrid standalone; do
+			[ -s "$TRACE/$t.trace" ] || continue
+			echo; echo "$t gateway, $TRACE/$t.trace (internal/traceloops):"
+			"$work/traceloops" "$TRACE/$t.trace" || true
+		done
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -156,7 +164,10 @@ $(printf '%b' "${GW_CONF:-}")
 CONF
 mkdir -p "$work/gw" "$work/sa"
 # PROFILE=DIR: CPU profiles of both gateways (written when they stop) into DIR;
-# TRACE=DIR: their execution traces (runtime/trace) likewise.
+# TRACE=DIR: their execution traces (runtime/trace) likewise, and at the end
+# what internal/traceloops reads in them: how long the event loops waited for
+# a P and for the CPU, and what ran meanwhile.
+[ -n "${TRACE:-}" ] && go build -o "$work/traceloops" ./internal/traceloops
 APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/hybrid.prof} APIMGW_TRACE=${TRACE:+$TRACE/hybrid.trace} "$BIN/apimgw" --config "$work/hybrid.conf" >"$work/gw.log" 2>&1 &
 GW_PID=$!; pids+=($GW_PID)
 APIMGW_CPUPROFILE=${PROFILE:+$PROFILE/standalone.prof} APIMGW_TRACE=${TRACE:+$TRACE/standalone.trace} "$BIN/apimgw" --config "$work/standalone.conf" >"$work/sa.log" 2>&1 &
