@@ -47,6 +47,9 @@
 # HAProxy's threads).
 # CP_CPU=N runs apimcp on CPU N (CP_CPU=$WRK_CPU: apimcp off the servers'
 # cores, as on its own box).
+# PERF=DIR records each saturated round with perf (call graphs of every
+# process on the servers' CPUs, kernel included) into DIR/ROW.rN.data, for
+# `perf report --sort comm,dso,sym` side by side (needs WRK_CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${WRK_CPU:-}" ] && [ -z "${BENCH_PINNED:-}" ]; then
@@ -74,6 +77,7 @@ BIN=${BIN:-$PWD/bin} # BIN=DIR runs another build (e.g. an older commit) the sam
 work=$(mktemp -d /tmp/apimgw-hybrid.XXXXXX)
 pids=()
 cleanup() {
+	[ -n "${PERF_PID:-}" ] && kill -INT "$PERF_PID" 2>/dev/null || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
 	[ -n "${CP_PID:-}" ] && kill "$CP_PID" 2>/dev/null || true
@@ -228,15 +232,34 @@ row_end() {
 	*-other) chrt -a "--$was" -p 0 "${PID[$1]}" >/dev/null ;;
 	esac
 }
+# perf_begin ROW ROUND / perf_end: PERF=DIR records the servers' CPUs for the round.
+PERF_PID=
+if [ -n "${PERF:-}" ]; then
+	[ -n "${BENCH_PINNED:-}" ] || { echo "bench-hybrid: PERF=DIR needs WRK_CPU" >&2; exit 1; }
+	mkdir -p "$PERF"
+fi
+perf_begin() {
+	[ -n "${PERF:-}" ] || return 0
+	"${LOAD[@]}" perf record -q -g -F 2999 -C "$BENCH_PINNED" -o "$PERF/$1.r$2.data" >/dev/null 2>&1 &
+	PERF_PID=$!
+	sleep 0.2
+}
+perf_end() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+}
 # per_req TICKS REQUESTS SCALE: the CPU time of TICKS per request, times SCALE
 # (1e5: seconds per 100k requests; 1e6: µs per request).
 per_req() { awk -v d="$1" -v hz="$hz" -v n="$2" -v k="$3" 'BEGIN{printf "%.2f", d/hz/n*k}'; }
 for r in $(seq "$ROUNDS"); do
 	for n in $(rotate $((r - 1)) "${names[@]}"); do
 		row_begin "$n"
+		perf_begin "$n" "$r"
 		t0=$(cpu_ticks "${PID[$n]}"); c0=$(cpu_ticks "$CP_PID"); m0=$(machine_jiffies); x0=$(machine_switches)
 		out=$("${LOAD[@]}" wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "${HDR[$n]}" "http://127.0.0.1:${PORT[$n]}${URLPATH[$n]}")
 		t1=$(cpu_ticks "${PID[$n]}"); c1=$(cpu_ticks "$CP_PID"); m1=$(machine_jiffies); x1=$(machine_switches)
+		perf_end
 		rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
 		reqs=$(awk '/requests in/{print $1}' <<<"$out")
 		errs=$(awk '/Socket errors|Non-2xx/{print}' <<<"$out")
